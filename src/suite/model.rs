@@ -1,0 +1,295 @@
+//! The validated suite: what a run needs, with every name already checked.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use regex::Regex;
+use serde_json::Value;
+
+use crate::source::SourceFile;
+use crate::template::Template;
+
+/// A suite folder: world, scenarios with pins, targets.
+#[derive(Debug)]
+pub struct Suite {
+    pub name: String,
+    pub description: Option<String>,
+    pub upstream: Option<String>,
+    pub dir: PathBuf,
+    /// sha256 over the suite's files (targets excluded): what its pins mean.
+    pub hash: String,
+    pub(crate) reason: Vec<String>,
+    pub(crate) redact: Vec<Regex>,
+    pub(crate) cleanup: Vec<Cleanup>,
+    pub(crate) world: World,
+    pub(crate) scenarios: Vec<Scenario>,
+}
+
+/// Rows that carry the run's prefix, deleted after a run against a server the
+/// user started.
+#[derive(Debug)]
+pub(crate) struct Cleanup {
+    pub table: String,
+    pub filter: CleanupFilter,
+}
+
+#[derive(Debug)]
+pub(crate) enum CleanupFilter {
+    /// Any of these columns starts with the prefix.
+    Columns(Vec<String>),
+    /// An SQL condition (with `{{prefix}}` as a bound parameter).
+    Where(Template),
+}
+
+#[derive(Debug)]
+pub(crate) struct World {
+    pub values: IndexMap<String, Template>,
+    pub actors: IndexMap<String, Actor>,
+    pub seed: Vec<Template>,
+    pub api: Vec<HttpStep>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Actor {
+    pub name: String,
+    pub id: Option<Template>,
+    pub credential: Credential,
+}
+
+#[derive(Debug)]
+pub(crate) enum Credential {
+    /// A fresh random key for every run, seeded as its sha256.
+    Generated,
+    /// The server's master key.
+    Master,
+    /// A token from a login request.
+    Login { request: HttpRequest, token: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_uppercase().as_str() {
+            "GET" => Self::Get,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// A JSON body with templates in its strings.
+#[derive(Debug, Clone)]
+pub(crate) enum JsonTemplate {
+    Literal(Value),
+    String(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    None,
+    Json(JsonTemplate),
+    Form(Vec<(String, Template)>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct HttpRequest {
+    pub method: Method,
+    pub path: Template,
+    pub query: Vec<(String, Template)>,
+    pub body: Body,
+}
+
+/// A request made as a named actor before the request under test.
+#[derive(Debug)]
+pub(crate) struct HttpStep {
+    pub actor: String,
+    pub request: HttpRequest,
+    pub expect: Option<u16>,
+    pub captures: Vec<(String, String)>,
+}
+
+/// The name of the target every cell of a scenario without targets uses.
+pub const IMPLICIT_TARGET: &str = "any";
+
+#[derive(Debug)]
+pub(crate) struct Scenario {
+    pub name: String,
+    pub endpoint: Option<String>,
+    pub file: SourceFile,
+    pub targets: IndexMap<String, IndexMap<String, Template>>,
+    pub setup: Vec<HttpStep>,
+    pub request: HttpRequest,
+    pub captures: Vec<(String, String)>,
+    pub pages: Option<Pages>,
+    pub checks: Vec<Check>,
+    pub followups: Vec<Followup>,
+    pub responses: IndexMap<String, ResponseSpec>,
+    pub pins: PinGrid,
+}
+
+#[derive(Debug)]
+pub(crate) struct Pages {
+    pub param: String,
+    pub total: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Check {
+    pub name: String,
+    pub kind: CheckKind,
+    pub allowed: Option<JsonTemplate>,
+    pub denied: Option<JsonTemplate>,
+}
+
+#[derive(Debug)]
+pub(crate) enum CheckKind {
+    Sql(Template),
+    Response(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct Followup {
+    pub name: String,
+    pub bearer: Template,
+    pub request: HttpRequest,
+    pub allowed: Option<u16>,
+    pub denied: Option<u16>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ResponseSpec {
+    pub items: String,
+    pub field: Option<String>,
+    pub map: Option<Mapping>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mapping {
+    /// Each value is a key hash; it becomes the name of the actor whose key it is,
+    /// and values that are no actor's key are dropped.
+    ActorByKeySha256,
+}
+
+/// The expected outcome of one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pin {
+    pub status: u16,
+    /// Pinned response values, by response name (sets are kept sorted).
+    pub responses: IndexMap<String, Value>,
+}
+
+/// actor × target → pin; `None` is a cell that is not pinned and not run.
+#[derive(Debug)]
+pub(crate) struct PinGrid {
+    pub targets: Vec<String>,
+    pub rows: IndexMap<String, Vec<Option<Pin>>>,
+}
+
+/// One (scenario, target, actor) triple, written `scenario/target/actor`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellId {
+    pub scenario: String,
+    pub target: String,
+    pub actor: String,
+}
+
+impl CellId {
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('/');
+        let (scenario, target, actor) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || [scenario, target, actor].iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        Some(Self { scenario: scenario.into(), target: target.into(), actor: actor.into() })
+    }
+}
+
+impl fmt::Display for CellId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.scenario, self.target, self.actor)
+    }
+}
+
+/// A cell to run: where it is in the suite and what it should show.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub id: CellId,
+    pub(crate) scenario: usize,
+    pub pin: Pin,
+}
+
+impl Suite {
+    /// Every pinned cell, in declaration order: scenarios by file name, then
+    /// targets, then actors as the grid lists them.
+    pub fn cells(&self) -> Vec<Cell> {
+        let mut cells = Vec::new();
+        for (index, scenario) in self.scenarios.iter().enumerate() {
+            for (column, target) in scenario.pins.targets.iter().enumerate() {
+                for (actor, row) in &scenario.pins.rows {
+                    if let Some(pin) = &row[column] {
+                        cells.push(Cell {
+                            id: CellId {
+                                scenario: scenario.name.clone(),
+                                target: target.clone(),
+                                actor: actor.clone(),
+                            },
+                            scenario: index,
+                            pin: pin.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        cells
+    }
+
+    pub(crate) fn scenario(&self, cell: &Cell) -> &Scenario {
+        &self.scenarios[cell.scenario]
+    }
+
+    pub fn scenario_names(&self) -> impl Iterator<Item = &str> {
+        self.scenarios.iter().map(|s| s.name.as_str())
+    }
+
+    pub fn actor_names(&self) -> impl Iterator<Item = &str> {
+        self.world.actors.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cell_ids_round_trip() {
+        let id = CellId::parse("key_update/self/owner").unwrap();
+        assert_eq!(id.to_string(), "key_update/self/owner");
+        assert_eq!(CellId::parse("key_update/self"), None);
+        assert_eq!(CellId::parse("a/b/c/d"), None);
+        assert_eq!(CellId::parse("a//c"), None);
+    }
+}

@@ -1,0 +1,160 @@
+//! The suite files as written: serde structures that reject unknown keys.
+//!
+//! Spans are kept where a later check needs to name a line. These types never
+//! leave the `suite` module; `load.rs` turns them into the validated model.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+pub(super) type Str = Spanned<String>;
+pub(super) type Captures = IndexMap<Str, Str>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SuiteFile {
+    pub name: Str,
+    pub description: Option<String>,
+    pub upstream: Option<String>,
+    #[serde(default)]
+    pub reason: Vec<Str>,
+    #[serde(default)]
+    pub redact: Vec<Str>,
+    #[serde(default)]
+    pub cleanup: Vec<Cleanup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Cleanup {
+    pub table: Str,
+    pub columns: Option<Spanned<Vec<String>>>,
+    #[serde(rename = "where")]
+    pub where_: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WorldFile {
+    #[serde(default)]
+    pub values: IndexMap<Str, Str>,
+    #[serde(default)]
+    pub actors: IndexMap<Str, Actor>,
+    #[serde(default)]
+    pub seed: Vec<Seed>,
+    #[serde(default)]
+    pub api: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Actor {
+    pub id: Option<Str>,
+    pub key: Option<Str>,
+    pub login: Option<Spanned<Login>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Login {
+    pub method: Str,
+    pub path: Str,
+    pub json: Option<Spanned<toml::Value>>,
+    pub form: Option<Spanned<toml::Table>>,
+    pub token: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Seed {
+    pub sql: Str,
+}
+
+/// An HTTP request made as a named actor, with captures from its JSON response:
+/// a world `[[api]]` step or a scenario `[[setup]]` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Step {
+    #[serde(rename = "as")]
+    pub as_: Str,
+    pub method: Str,
+    pub path: Str,
+    pub query: Option<Spanned<toml::Table>>,
+    pub json: Option<Spanned<toml::Value>>,
+    pub form: Option<Spanned<toml::Table>>,
+    pub expect: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub capture: Captures,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ScenarioFile {
+    pub name: Option<Str>,
+    pub endpoint: Option<String>,
+    pub description: Option<String>,
+    pub upstream: Option<String>,
+    #[serde(default)]
+    pub targets: IndexMap<Str, IndexMap<Str, Str>>,
+    #[serde(default)]
+    pub setup: Vec<Step>,
+    pub request: Spanned<Request>,
+    #[serde(default)]
+    pub check: Vec<Check>,
+    #[serde(default)]
+    pub followup: Vec<Followup>,
+    #[serde(default)]
+    pub response: IndexMap<Str, Response>,
+    pub pins: Spanned<IndexMap<Str, Spanned<toml::Value>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Request {
+    pub method: Str,
+    pub path: Str,
+    pub query: Option<Spanned<toml::Table>>,
+    pub json: Option<Spanned<toml::Value>>,
+    pub form: Option<Spanned<toml::Table>>,
+    pub pages: Option<Spanned<Pages>>,
+    #[serde(default)]
+    pub capture: Captures,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Pages {
+    pub param: String,
+    pub total: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Check {
+    pub name: Str,
+    pub sql: Option<Str>,
+    pub response: Option<Str>,
+    pub allowed: Option<Spanned<toml::Value>>,
+    pub denied: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Followup {
+    pub name: Str,
+    pub bearer: Str,
+    pub method: Str,
+    pub path: Str,
+    pub query: Option<Spanned<toml::Table>>,
+    pub json: Option<Spanned<toml::Value>>,
+    pub allowed: Option<Spanned<i64>>,
+    pub denied: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Response {
+    pub items: Str,
+    pub field: Option<String>,
+    pub map: Option<Str>,
+}

@@ -1,0 +1,291 @@
+//! `{{ name }}` templates in suites and targets.
+//!
+//! A template is text with expressions in double braces. An expression is a
+//! dotted name (`actors.owner.id`, `world.team_alpha`, `target_key`) or
+//! `sha256(expr)`. Names are looked up in [`Vars`]; what a name may be is checked
+//! when the suite is loaded, so a run never meets an undefined name it could
+//! have reported earlier.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error("`{{{{` without a closing `}}}}` in {0:?}")]
+    Unclosed(String),
+    #[error("empty `{{{{ }}}}` in {0:?}")]
+    Empty(String),
+    #[error("unknown function `{func}` in {template:?} (the one function is sha256)")]
+    UnknownFunction { func: String, template: String },
+    #[error("`{expr}` is not a name or a function call, in {template:?}")]
+    BadExpression { expr: String, template: String },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RenderError {
+    #[error("`{{{{{0}}}}}` has no value here")]
+    Undefined(String),
+}
+
+/// An expression inside `{{ }}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Expr {
+    Var(String),
+    Sha256(Box<Expr>),
+}
+
+impl Expr {
+    fn var(&self) -> &str {
+        match self {
+            Expr::Var(name) => name,
+            Expr::Sha256(inner) => inner.var(),
+        }
+    }
+
+    fn eval(&self, vars: &Vars) -> Result<Value, RenderError> {
+        match self {
+            Expr::Var(name) => {
+                vars.get(name).cloned().ok_or_else(|| RenderError::Undefined(name.clone()))
+            }
+            Expr::Sha256(inner) => Ok(Value::String(sha256_hex(&to_text(&inner.eval(vars)?)))),
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Var(name) => f.write_str(name),
+            Expr::Sha256(inner) => write!(f, "sha256({inner})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Expr(Expr),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+impl Template {
+    pub(crate) fn parse(source: &str) -> Result<Self, TemplateError> {
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_string()));
+            }
+            let after = &rest[open + 2..];
+            let close = after.find("}}").ok_or_else(|| TemplateError::Unclosed(source.into()))?;
+            parts.push(Part::Expr(parse_expr(after[..close].trim(), source)?));
+            rest = &after[close + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        Ok(Self { source: source.to_string(), parts })
+    }
+
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Every name the template reads.
+    pub(crate) fn vars(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Expr(expr) => Some(expr.var()),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// The name, when the whole template is exactly `{{ name }}`.
+    pub(crate) fn single_var(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Expr(Expr::Var(name))] => Some(name),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn render(&self, vars: &Vars) -> Result<String, RenderError> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Expr(expr) => out.push_str(&to_text(&expr.eval(vars)?)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A JSON value: a template that is one expression keeps the value's type
+    /// (a captured integer id stays an integer); anything else is a string.
+    pub(crate) fn render_value(&self, vars: &Vars) -> Result<Value, RenderError> {
+        match self.parts.as_slice() {
+            [Part::Expr(expr)] => expr.eval(vars),
+            _ => self.render(vars).map(Value::String),
+        }
+    }
+
+    /// SQL with every expression replaced by a `$n` parameter; the parameters are
+    /// returned as text, in order. The same expression twice is one parameter.
+    pub(crate) fn render_sql(&self, vars: &Vars) -> Result<(String, Vec<String>), RenderError> {
+        let mut sql = String::new();
+        let mut seen: Vec<&Expr> = Vec::new();
+        let mut params = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => sql.push_str(text),
+                Part::Expr(expr) => {
+                    let index = match seen.iter().position(|e| *e == expr) {
+                        Some(index) => index,
+                        None => {
+                            seen.push(expr);
+                            params.push(to_text(&expr.eval(vars)?));
+                            seen.len() - 1
+                        }
+                    };
+                    sql.push_str(&format!("${}", index + 1));
+                }
+            }
+        }
+        Ok((sql, params))
+    }
+}
+
+fn parse_expr(expr: &str, template: &str) -> Result<Expr, TemplateError> {
+    if expr.is_empty() {
+        return Err(TemplateError::Empty(template.into()));
+    }
+    if let Some(open) = expr.find('(') {
+        let func = expr[..open].trim();
+        let Some(inner) = expr[open + 1..].strip_suffix(')') else {
+            return Err(TemplateError::BadExpression { expr: expr.into(), template: template.into() });
+        };
+        if func != "sha256" {
+            return Err(TemplateError::UnknownFunction { func: func.into(), template: template.into() });
+        }
+        return Ok(Expr::Sha256(Box::new(parse_expr(inner.trim(), template)?)));
+    }
+    let valid = expr.split('.').all(|segment| {
+        let mut chars = segment.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
+    if !valid {
+        return Err(TemplateError::BadExpression { expr: expr.into(), template: template.into() });
+    }
+    Ok(Expr::Var(expr.to_string()))
+}
+
+/// The text of a value, as it goes into a string, a URL or an SQL parameter.
+pub(crate) fn to_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Values by dotted name: `prefix`, `world.org_a`, `actors.owner.key`, ...
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Vars(HashMap<String, Value>);
+
+impl Vars {
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    pub(crate) fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+        self.0.insert(name.into(), value.into());
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> Vars {
+        let mut vars = Vars::default();
+        vars.set("prefix", "rp1-");
+        vars.set("actors.owner.id", "rp1-owner");
+        vars.set("count", 3);
+        vars
+    }
+
+    #[test]
+    fn renders_text_and_names() {
+        let t = Template::parse("{{prefix}}team-{{ actors.owner.id }}").unwrap();
+        assert_eq!(t.render(&vars()).unwrap(), "rp1-team-rp1-owner");
+        assert_eq!(t.vars().collect::<Vec<_>>(), ["prefix", "actors.owner.id"]);
+        assert_eq!(t.single_var(), None);
+    }
+
+    #[test]
+    fn a_single_expression_keeps_its_type() {
+        let t = Template::parse("{{count}}").unwrap();
+        assert_eq!(t.single_var(), Some("count"));
+        assert_eq!(t.render_value(&vars()).unwrap(), Value::from(3));
+        assert_eq!(Template::parse("n={{count}}").unwrap().render_value(&vars()).unwrap(), "n=3");
+    }
+
+    #[test]
+    fn sha256_hashes_the_text() {
+        let t = Template::parse("{{ sha256(prefix) }}").unwrap();
+        assert_eq!(t.render(&vars()).unwrap(), sha256_hex("rp1-"));
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn sql_gets_bound_parameters() {
+        let t = Template::parse("SELECT {{prefix}} || x FROM t WHERE a = {{actors.owner.id}} OR b = {{prefix}}").unwrap();
+        let (sql, params) = t.render_sql(&vars()).unwrap();
+        assert_eq!(sql, "SELECT $1 || x FROM t WHERE a = $2 OR b = $1");
+        assert_eq!(params, ["rp1-", "rp1-owner"]);
+    }
+
+    #[test]
+    fn undefined_names_are_errors() {
+        let t = Template::parse("{{nope}}").unwrap();
+        assert_eq!(t.render(&vars()), Err(RenderError::Undefined("nope".into())));
+    }
+
+    #[test]
+    fn malformed_templates_are_errors() {
+        assert!(matches!(Template::parse("a {{ b"), Err(TemplateError::Unclosed(_))));
+        assert!(matches!(Template::parse("{{ }}"), Err(TemplateError::Empty(_))));
+        assert!(matches!(Template::parse("{{ md5(x) }}"), Err(TemplateError::UnknownFunction { .. })));
+        assert!(matches!(Template::parse("{{ a b }}"), Err(TemplateError::BadExpression { .. })));
+        assert!(matches!(Template::parse("{{ sha256(x }}"), Err(TemplateError::BadExpression { .. })));
+    }
+
+    #[test]
+    fn text_without_braces_is_literal() {
+        let t = Template::parse("plain").unwrap();
+        assert_eq!(t.render(&Vars::default()).unwrap(), "plain");
+        assert_eq!(t.vars().count(), 0);
+    }
+}
