@@ -1,0 +1,88 @@
+"""Who is calling: the bearer key, its row, its user's role and teams.
+
+A caller is the proxy admin when it presents the master key (it then has no
+user row) or when its key belongs to a user whose user_role is proxy_admin.
+Team membership and team-admin status come from the team's members_with_roles.
+"""
+import hashlib
+import hmac
+
+from errors import auth_error
+
+# Routes an org_admin may not call at all; it may still read (/key/info, /key/list).
+ORG_ADMIN_BLOCKED_ROUTES = ("/key/generate", "/key/update", "/key/regenerate", "/key/delete")
+
+
+class Caller:
+    def __init__(self, user_id, role, token):
+        self.user_id = user_id  # None for the master key
+        self.role = role
+        self.token = token  # sha256 of the bearer key; None for the master key
+
+    @property
+    def is_proxy_admin(self):
+        return self.role == "proxy_admin"
+
+
+def hash_key(cleartext):
+    return hashlib.sha256(cleartext.encode("utf-8")).hexdigest()
+
+
+def bearer_key(headers):
+    scheme, _, key = (headers.get("Authorization") or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
+
+
+def authenticate(cur, headers, master_key):
+    key = bearer_key(headers)
+    if key is None:
+        raise auth_error(401, "No api key passed in.")
+    if hmac.compare_digest(key.encode("utf-8"), master_key.encode("utf-8")):
+        return Caller(None, "proxy_admin", None)
+    token = hash_key(key)
+    cur.execute('SELECT user_id FROM "LiteLLM_VerificationToken" WHERE token = %s', (token,))
+    row = cur.fetchone()
+    if row is None:
+        raise auth_error(401, "Authentication Error, Invalid proxy server token passed.")
+    return Caller(row["user_id"], user_role(cur, row["user_id"]), token)
+
+
+def user_role(cur, user_id):
+    """The user's role; a key without a user row is an internal_user."""
+    if user_id is None:
+        return "internal_user"
+    cur.execute('SELECT user_role FROM "LiteLLM_UserTable" WHERE user_id = %s', (user_id,))
+    row = cur.fetchone()
+    if row is None or not row["user_role"]:
+        return "internal_user"
+    return row["user_role"]
+
+
+def check_role_gate(caller, route):
+    if caller.role == "org_admin" and route in ORG_ADMIN_BLOCKED_ROUTES:
+        raise auth_error(401, "Only proxy admin can call this route")
+
+
+def load_team(cur, team_id):
+    cur.execute(
+        'SELECT team_id, organization_id, members_with_roles FROM "LiteLLM_TeamTable" WHERE team_id = %s',
+        (team_id,),
+    )
+    return cur.fetchone()
+
+
+def team_role(team, user_id):
+    """The user's role in the team ("admin" or "user"), or None if not a member."""
+    members = team["members_with_roles"] if team is not None else None
+    if user_id is None or not isinstance(members, list):
+        return None
+    for member in members:
+        if isinstance(member, dict) and member.get("user_id") == user_id:
+            return member.get("role") or "user"
+    return None
+
+
+def owns(caller, key_row):
+    return caller.user_id is not None and key_row["user_id"] == caller.user_id
