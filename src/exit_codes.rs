@@ -16,12 +16,18 @@ pub const REVISION_FAILED: u8 = 4;
 /// Interrupted by a signal (Ctrl-C).
 pub const INTERRUPTED: u8 = 130;
 
-/// The table printed at the end of `--help`.
-pub const HELP: &str = "\
-Exit codes:
+/// The table printed at the end of `--help` and in the README.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! exit_codes_help {
+    () => {
+        "Exit codes:
   0    success: every cell GREEN (check), the fix is caught (fix)
   1    a result to act on: RED or ERROR cells, the fix is not caught
   2    bad input: malformed suite or target, unknown revision, bad flag
   3    environment missing: no Postgres binaries, no git repository
   4    a revision failed to build, migrate or boot
-  130  interrupted";
+  130  interrupted
+"
+    };
+}

@@ -7,8 +7,25 @@
 //! Postgres, the world is seeded, the runner runs every cell, and the results
 //! are compared with the pins and reported.
 
+pub(crate) mod cache;
+pub mod check;
 pub mod cli;
+pub mod demo;
+pub(crate) mod embedded;
+pub mod engine;
+pub mod error;
 pub mod exit_codes;
+pub(crate) mod files;
+pub mod outcome;
+pub(crate) mod progress;
+pub(crate) mod redact;
+pub mod report;
+pub mod revision;
+pub(crate) mod run;
+pub(crate) mod runner;
+pub mod runtime;
 pub mod source;
 pub mod suite;
+pub mod target;
 pub(crate) mod template;
+pub mod world;

@@ -14,7 +14,10 @@ pub(crate) struct SourceFile {
 impl SourceFile {
     pub(crate) fn read(path: &Path) -> std::io::Result<Self> {
         let text = std::fs::read_to_string(path)?;
-        Ok(Self { path: path.to_path_buf(), text })
+        Ok(Self {
+            path: path.to_path_buf(),
+            text,
+        })
     }
 
     /// The location of a byte span of this file.
@@ -23,12 +26,18 @@ impl SourceFile {
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
-        Location { path: self.path.clone(), line: Some(line) }
+        Location {
+            path: self.path.clone(),
+            line: Some(line),
+        }
     }
 
     /// The location of the whole file.
     pub(crate) fn whole(&self) -> Location {
-        Location { path: self.path.clone(), line: None }
+        Location {
+            path: self.path.clone(),
+            line: None,
+        }
     }
 }
 
@@ -41,7 +50,10 @@ pub struct Location {
 
 impl Location {
     pub(crate) fn file(path: &Path) -> Self {
-        Self { path: path.to_path_buf(), line: None }
+        Self {
+            path: path.to_path_buf(),
+            line: None,
+        }
     }
 }
 
@@ -54,13 +66,41 @@ impl fmt::Display for Location {
     }
 }
 
+/// One thing wrong with a file people wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub location: Location,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// The first error of a TOML file that does not parse into its type.
+pub(crate) fn toml_problem(file: &SourceFile, error: &toml::de::Error) -> Problem {
+    let location = match error.span() {
+        Some(span) => file.at(span),
+        None => file.whole(),
+    };
+    let message = error.message().trim().to_string();
+    let hint = message.starts_with("unknown field").then(|| {
+        "remove the key or fix its spelling; the keys this table takes are listed above".to_string()
+    });
+    Problem {
+        location,
+        message,
+        hint,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn lines_count_from_one() {
-        let file = SourceFile { path: "a.toml".into(), text: "a = 1\nb = 2\n\nc = 3\n".into() };
+        let file = SourceFile {
+            path: "a.toml".into(),
+            text: "a = 1\nb = 2\n\nc = 3\n".into(),
+        };
         assert_eq!(file.at(0..1).to_string(), "a.toml:1");
         assert_eq!(file.at(6..7).to_string(), "a.toml:2");
         assert_eq!(file.at(13..14).to_string(), "a.toml:4");

@@ -47,9 +47,10 @@ impl Expr {
 
     fn eval(&self, vars: &Vars) -> Result<Value, RenderError> {
         match self {
-            Expr::Var(name) => {
-                vars.get(name).cloned().ok_or_else(|| RenderError::Undefined(name.clone()))
-            }
+            Expr::Var(name) => vars
+                .get(name)
+                .cloned()
+                .ok_or_else(|| RenderError::Undefined(name.clone())),
             Expr::Sha256(inner) => Ok(Value::String(sha256_hex(&to_text(&inner.eval(vars)?)))),
         }
     }
@@ -86,14 +87,19 @@ impl Template {
                 parts.push(Part::Text(rest[..open].to_string()));
             }
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| TemplateError::Unclosed(source.into()))?;
+            let close = after
+                .find("}}")
+                .ok_or_else(|| TemplateError::Unclosed(source.into()))?;
             parts.push(Part::Expr(parse_expr(after[..close].trim(), source)?));
             rest = &after[close + 2..];
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_string()));
         }
-        Ok(Self { source: source.to_string(), parts })
+        Ok(Self {
+            source: source.to_string(),
+            parts,
+        })
     }
 
     pub(crate) fn source(&self) -> &str {
@@ -169,20 +175,31 @@ fn parse_expr(expr: &str, template: &str) -> Result<Expr, TemplateError> {
     if let Some(open) = expr.find('(') {
         let func = expr[..open].trim();
         let Some(inner) = expr[open + 1..].strip_suffix(')') else {
-            return Err(TemplateError::BadExpression { expr: expr.into(), template: template.into() });
+            return Err(TemplateError::BadExpression {
+                expr: expr.into(),
+                template: template.into(),
+            });
         };
         if func != "sha256" {
-            return Err(TemplateError::UnknownFunction { func: func.into(), template: template.into() });
+            return Err(TemplateError::UnknownFunction {
+                func: func.into(),
+                template: template.into(),
+            });
         }
         return Ok(Expr::Sha256(Box::new(parse_expr(inner.trim(), template)?)));
     }
     let valid = expr.split('.').all(|segment| {
         let mut chars = segment.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     });
     if !valid {
-        return Err(TemplateError::BadExpression { expr: expr.into(), template: template.into() });
+        return Err(TemplateError::BadExpression {
+            expr: expr.into(),
+            template: template.into(),
+        });
     }
     Ok(Expr::Var(expr.to_string()))
 }
@@ -246,7 +263,13 @@ mod tests {
         let t = Template::parse("{{count}}").unwrap();
         assert_eq!(t.single_var(), Some("count"));
         assert_eq!(t.render_value(&vars()).unwrap(), Value::from(3));
-        assert_eq!(Template::parse("n={{count}}").unwrap().render_value(&vars()).unwrap(), "n=3");
+        assert_eq!(
+            Template::parse("n={{count}}")
+                .unwrap()
+                .render_value(&vars())
+                .unwrap(),
+            "n=3"
+        );
     }
 
     #[test]
@@ -261,7 +284,10 @@ mod tests {
 
     #[test]
     fn sql_gets_bound_parameters() {
-        let t = Template::parse("SELECT {{prefix}} || x FROM t WHERE a = {{actors.owner.id}} OR b = {{prefix}}").unwrap();
+        let t = Template::parse(
+            "SELECT {{prefix}} || x FROM t WHERE a = {{actors.owner.id}} OR b = {{prefix}}",
+        )
+        .unwrap();
         let (sql, params) = t.render_sql(&vars()).unwrap();
         assert_eq!(sql, "SELECT $1 || x FROM t WHERE a = $2 OR b = $1");
         assert_eq!(params, ["rp1-", "rp1-owner"]);
@@ -270,16 +296,34 @@ mod tests {
     #[test]
     fn undefined_names_are_errors() {
         let t = Template::parse("{{nope}}").unwrap();
-        assert_eq!(t.render(&vars()), Err(RenderError::Undefined("nope".into())));
+        assert_eq!(
+            t.render(&vars()),
+            Err(RenderError::Undefined("nope".into()))
+        );
     }
 
     #[test]
     fn malformed_templates_are_errors() {
-        assert!(matches!(Template::parse("a {{ b"), Err(TemplateError::Unclosed(_))));
-        assert!(matches!(Template::parse("{{ }}"), Err(TemplateError::Empty(_))));
-        assert!(matches!(Template::parse("{{ md5(x) }}"), Err(TemplateError::UnknownFunction { .. })));
-        assert!(matches!(Template::parse("{{ a b }}"), Err(TemplateError::BadExpression { .. })));
-        assert!(matches!(Template::parse("{{ sha256(x }}"), Err(TemplateError::BadExpression { .. })));
+        assert!(matches!(
+            Template::parse("a {{ b"),
+            Err(TemplateError::Unclosed(_))
+        ));
+        assert!(matches!(
+            Template::parse("{{ }}"),
+            Err(TemplateError::Empty(_))
+        ));
+        assert!(matches!(
+            Template::parse("{{ md5(x) }}"),
+            Err(TemplateError::UnknownFunction { .. })
+        ));
+        assert!(matches!(
+            Template::parse("{{ a b }}"),
+            Err(TemplateError::BadExpression { .. })
+        ));
+        assert!(matches!(
+            Template::parse("{{ sha256(x }}"),
+            Err(TemplateError::BadExpression { .. })
+        ));
     }
 
     #[test]

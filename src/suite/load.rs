@@ -15,16 +15,8 @@ use toml::Spanned;
 
 use super::model::*;
 use super::raw;
-use crate::source::{Location, SourceFile};
+use crate::source::{Location, Problem, SourceFile, toml_problem};
 use crate::template::Template;
-
-/// One thing wrong with a suite.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub location: Location,
-    pub message: String,
-    pub hint: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
@@ -37,7 +29,10 @@ pub enum SuiteError {
         source: std::io::Error,
     },
     #[error("the suite in {} has {} problem{}", dir.display(), problems.len(), if problems.len() == 1 { "" } else { "s" })]
-    Invalid { dir: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        dir: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 /// Names a template may use, and when their values exist.
@@ -62,19 +57,36 @@ struct Name {
 
 type Names = HashMap<String, Name>;
 
-const RESERVED: &[&str] = &["prefix", "master_key", "scratch", "world", "actors", "actor", "target"];
+const RESERVED: &[&str] = &[
+    "prefix",
+    "master_key",
+    "scratch",
+    "world",
+    "actors",
+    "actor",
+    "target",
+];
 
 pub fn load(dir: &Path) -> Result<Suite, SuiteError> {
     let suite_path = dir.join("suite.toml");
     if !suite_path.is_file() {
-        return Err(SuiteError::NotFound { dir: dir.to_path_buf() });
+        return Err(SuiteError::NotFound {
+            dir: dir.to_path_buf(),
+        });
     }
     let read = |path: &Path| {
-        SourceFile::read(path).map_err(|source| SuiteError::Read { path: path.to_path_buf(), source })
+        SourceFile::read(path).map_err(|source| SuiteError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
     };
     let suite_file = read(&suite_path)?;
     let world_path = dir.join("world.toml");
-    let world_file = if world_path.is_file() { Some(read(&world_path)?) } else { None };
+    let world_file = if world_path.is_file() {
+        Some(read(&world_path)?)
+    } else {
+        None
+    };
     let scenario_dir = dir.join("scenarios");
     let mut scenario_paths: Vec<PathBuf> = match std::fs::read_dir(&scenario_dir) {
         Ok(entries) => entries
@@ -84,10 +96,16 @@ pub fn load(dir: &Path) -> Result<Suite, SuiteError> {
         Err(_) => Vec::new(),
     };
     scenario_paths.sort();
-    let scenario_files = scenario_paths.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
+    let scenario_files = scenario_paths
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut hasher = Sha256::new();
-    for file in std::iter::once(&suite_file).chain(&world_file).chain(&scenario_files) {
+    for file in std::iter::once(&suite_file)
+        .chain(&world_file)
+        .chain(&scenario_files)
+    {
         let relative = file.path.strip_prefix(dir).unwrap_or(&file.path);
         hasher.update(relative.to_string_lossy().as_bytes());
         hasher.update([0]);
@@ -100,7 +118,10 @@ pub fn load(dir: &Path) -> Result<Suite, SuiteError> {
     let suite = loader.suite(dir, hash, &suite_file, world_file.as_ref(), &scenario_files);
     match suite {
         Some(suite) if loader.problems.is_empty() => Ok(suite),
-        _ => Err(SuiteError::Invalid { dir: dir.to_path_buf(), problems: loader.problems }),
+        _ => Err(SuiteError::Invalid {
+            dir: dir.to_path_buf(),
+            problems: loader.problems,
+        }),
     }
 }
 
@@ -111,52 +132,69 @@ struct Loader {
 
 impl Loader {
     fn problem(&mut self, location: Location, message: impl Into<String>, hint: Option<String>) {
-        self.problems.push(Problem { location, message: message.into(), hint });
+        self.problems.push(Problem {
+            location,
+            message: message.into(),
+            hint,
+        });
     }
 
     fn parse<T: serde::de::DeserializeOwned>(&mut self, file: &SourceFile) -> Option<T> {
-        match toml::from_str(&file.text) {
-            Ok(value) => Some(value),
-            Err(error) => {
-                let location = match error.span() {
-                    Some(span) => file.at(span),
-                    None => file.whole(),
-                };
-                let message = error.message().trim().to_string();
-                let hint = message.starts_with("unknown field").then(|| {
-                    "remove the key or fix its spelling; the keys this table takes are listed above".to_string()
-                });
-                self.problem(location, message, hint);
-                None
-            }
-        }
+        toml::from_str(&file.text)
+            .map_err(|error| self.problems.push(toml_problem(file, &error)))
+            .ok()
     }
 
     fn template(&mut self, file: &SourceFile, text: &str, span: Range<usize>) -> Option<Template> {
         match Template::parse(text) {
             Ok(template) => Some(template),
             Err(error) => {
-                self.problem(file.at(span), error.to_string(), Some("templates look like {{ world.team_alpha }} or {{ sha256(target_key) }}".into()));
+                self.problem(
+                    file.at(span),
+                    error.to_string(),
+                    Some(
+                        "templates look like {{ world.team_alpha }} or {{ sha256(target_key) }}"
+                            .into(),
+                    ),
+                );
                 None
             }
         }
     }
 
     /// Check that every name in a template exists by `phase`.
-    fn names_in(&mut self, file: &SourceFile, span: Range<usize>, template: &Template, names: &Names, phase: Phase, allowed_side_only: bool) {
+    fn names_in(
+        &mut self,
+        file: &SourceFile,
+        span: Range<usize>,
+        template: &Template,
+        names: &Names,
+        phase: Phase,
+        allowed_side_only: bool,
+    ) {
         for var in template.vars() {
             match names.get(var) {
                 None => {
                     let hint = hint_for_name(var, names);
-                    self.problem(file.at(span.clone()), format!("`{{{{{var}}}}}` is not defined"), Some(hint));
+                    self.problem(
+                        file.at(span.clone()),
+                        format!("`{{{{{var}}}}}` is not defined"),
+                        Some(hint),
+                    );
                 }
                 Some(name) if name.phase > phase => {
                     let when = match name.phase {
                         Phase::Api(_) => "it is captured by a later [[api]] step",
-                        Phase::Login => "it exists only once the login actors have logged in, after the seed",
+                        Phase::Login => {
+                            "it exists only once the login actors have logged in, after the seed"
+                        }
                         _ => "it is only known inside a cell",
                     };
-                    self.problem(file.at(span.clone()), format!("`{{{{{var}}}}}` is not known yet here: {when}"), None);
+                    self.problem(
+                        file.at(span.clone()),
+                        format!("`{{{{{var}}}}}` is not known yet here: {when}"),
+                        None,
+                    );
                 }
                 Some(name) if name.allowed_only && !allowed_side_only => {
                     self.problem(
@@ -170,12 +208,25 @@ impl Loader {
         }
     }
 
-    fn suite(&mut self, dir: &Path, hash: String, suite_file: &SourceFile, world_file: Option<&SourceFile>, scenario_files: &[SourceFile]) -> Option<Suite> {
+    fn suite(
+        &mut self,
+        dir: &Path,
+        hash: String,
+        suite_file: &SourceFile,
+        world_file: Option<&SourceFile>,
+        scenario_files: &[SourceFile],
+    ) -> Option<Suite> {
         let raw_suite: Option<raw::SuiteFile> = self.parse(suite_file);
         let world = match world_file {
-            Some(file) => self.parse::<raw::WorldFile>(file).and_then(|raw| self.world(file, raw)),
+            Some(file) => self
+                .parse::<raw::WorldFile>(file)
+                .and_then(|raw| self.world(file, raw)),
             None => {
-                self.problem(Location::file(&dir.join("world.toml")), "the suite has no world.toml", Some("create world.toml with the [actors] the pins name".into()));
+                self.problem(
+                    Location::file(&dir.join("world.toml")),
+                    "the suite has no world.toml",
+                    Some("create world.toml with the [actors] the pins name".into()),
+                );
                 None
             }
         };
@@ -192,17 +243,41 @@ impl Loader {
         for pattern in &raw_suite.redact {
             match Regex::new(pattern.get_ref()) {
                 Ok(regex) => redact.push(regex),
-                Err(error) => self.problem(suite_file.at(pattern.span()), format!("`redact` pattern is not a valid regular expression: {error}"), None),
+                Err(error) => self.problem(
+                    suite_file.at(pattern.span()),
+                    format!("`redact` pattern is not a valid regular expression: {error}"),
+                    None,
+                ),
             }
         }
         let mut cleanup = Vec::new();
-        let prefix_only: Names = [("prefix".to_string(), Name { phase: Phase::Seed, allowed_only: false })].into();
+        let prefix_only: Names = [(
+            "prefix".to_string(),
+            Name {
+                phase: Phase::Seed,
+                allowed_only: false,
+            },
+        )]
+        .into();
         for entry in raw_suite.cleanup {
             let filter = match (entry.columns, entry.where_) {
-                (Some(columns), None) if !columns.get_ref().is_empty() => CleanupFilter::Columns(columns.into_inner()),
+                (Some(columns), None) if !columns.get_ref().is_empty() => {
+                    CleanupFilter::Columns(columns.into_inner())
+                }
                 (None, Some(condition)) => {
-                    let Some(template) = self.template(suite_file, condition.get_ref(), condition.span()) else { continue };
-                    self.names_in(suite_file, condition.span(), &template, &prefix_only, Phase::Seed, false);
+                    let Some(template) =
+                        self.template(suite_file, condition.get_ref(), condition.span())
+                    else {
+                        continue;
+                    };
+                    self.names_in(
+                        suite_file,
+                        condition.span(),
+                        &template,
+                        &prefix_only,
+                        Phase::Seed,
+                        false,
+                    );
                     CleanupFilter::Where(template)
                 }
                 _ => {
@@ -210,23 +285,45 @@ impl Loader {
                     continue;
                 }
             };
-            cleanup.push(Cleanup { table: entry.table.into_inner(), filter });
+            cleanup.push(Cleanup {
+                table: entry.table.into_inner(),
+                filter,
+            });
         }
 
         let mut scenarios: Vec<Scenario> = Vec::new();
         let mut seen: HashMap<String, PathBuf> = HashMap::new();
         for file in scenario_files {
-            let Some(raw) = self.parse::<raw::ScenarioFile>(file) else { continue };
-            let Some(scenario) = self.scenario(file, raw, &world, &world_names) else { continue };
+            let Some(raw) = self.parse::<raw::ScenarioFile>(file) else {
+                continue;
+            };
+            let Some(scenario) = self.scenario(file, raw, &world, &world_names) else {
+                continue;
+            };
             if let Some(first) = seen.get(&scenario.name) {
-                self.problem(file.whole(), format!("duplicate cell: scenario `{}` is also defined in {}", scenario.name, first.display()), Some("give one of them another `name`".into()));
+                self.problem(
+                    file.whole(),
+                    format!(
+                        "duplicate cell: scenario `{}` is also defined in {}",
+                        scenario.name,
+                        first.display()
+                    ),
+                    Some("give one of them another `name`".into()),
+                );
                 continue;
             }
             seen.insert(scenario.name.clone(), file.path.clone());
             scenarios.push(scenario);
         }
         if scenario_files.is_empty() {
-            self.problem(Location::file(&dir.join("scenarios")), "the suite has no scenarios", Some("add one file per endpoint under scenarios/, e.g. scenarios/key_info.toml".into()));
+            self.problem(
+                Location::file(&dir.join("scenarios")),
+                "the suite has no scenarios",
+                Some(
+                    "add one file per endpoint under scenarios/, e.g. scenarios/key_info.toml"
+                        .into(),
+                ),
+            );
         }
 
         Some(Suite {
@@ -246,7 +343,11 @@ impl Loader {
     fn pointer(&mut self, file: &SourceFile, pointer: &Spanned<String>) -> bool {
         let ok = pointer.get_ref().starts_with('/');
         if !ok {
-            self.problem(file.at(pointer.span()), format!("`{}` is not a JSON pointer", pointer.get_ref()), Some("JSON pointers start with `/`, e.g. \"/error/message\"".into()));
+            self.problem(
+                file.at(pointer.span()),
+                format!("`{}` is not a JSON pointer", pointer.get_ref()),
+                Some("JSON pointers start with `/`, e.g. \"/error/message\"".into()),
+            );
         }
         ok
     }
@@ -254,14 +355,22 @@ impl Loader {
     fn world(&mut self, file: &SourceFile, raw: raw::WorldFile) -> Option<(World, Names)> {
         let mut names: Names = HashMap::new();
         let name = |names: &mut Names, key: String, phase| {
-            names.insert(key, Name { phase, allowed_only: false });
+            names.insert(
+                key,
+                Name {
+                    phase,
+                    allowed_only: false,
+                },
+            );
         };
         name(&mut names, "prefix".into(), Phase::Seed);
         name(&mut names, "master_key".into(), Phase::Seed);
 
         let mut values = IndexMap::new();
         for (key, text) in raw.values {
-            let Some(template) = self.template(file, text.get_ref(), text.span()) else { continue };
+            let Some(template) = self.template(file, text.get_ref(), text.span()) else {
+                continue;
+            };
             self.names_in(file, text.span(), &template, &names, Phase::Seed, false);
             name(&mut names, format!("world.{}", key.get_ref()), Phase::Seed);
             values.insert(key.into_inner(), template);
@@ -271,12 +380,20 @@ impl Loader {
         let mut api_names = Vec::new();
         for (index, step) in raw.api.iter().enumerate() {
             for (capture, _) in &step.capture {
-                api_names.push((format!("world.{}", capture.get_ref()), Phase::Api(index + 1), capture.span()));
+                api_names.push((
+                    format!("world.{}", capture.get_ref()),
+                    Phase::Api(index + 1),
+                    capture.span(),
+                ));
             }
         }
         for (key, phase, span) in &api_names {
             if names.contains_key(key) {
-                self.problem(file.at(span.clone()), format!("`{key}` is both a value and a capture"), Some("rename the capture".into()));
+                self.problem(
+                    file.at(span.clone()),
+                    format!("`{key}` is both a value and a capture"),
+                    Some("rename the capture".into()),
+                );
             }
             name(&mut names, key.clone(), *phase);
         }
@@ -287,7 +404,11 @@ impl Loader {
             let actor_name_text = actor_name.get_ref().clone();
             let credential_phase = match (&actor.key, &actor.login) {
                 (Some(_), Some(login)) => {
-                    self.problem(file.at(login.span()), format!("actor `{actor_name_text}` has both `key` and `login`"), Some("an actor gets its bearer token one way".into()));
+                    self.problem(
+                        file.at(login.span()),
+                        format!("actor `{actor_name_text}` has both `key` and `login`"),
+                        Some("an actor gets its bearer token one way".into()),
+                    );
                     continue;
                 }
                 (Some(key), None) if !matches!(key.get_ref().as_str(), "generated" | "master") => {
@@ -297,38 +418,82 @@ impl Loader {
                 (_, Some(_)) => Phase::Login,
                 _ => Phase::Seed,
             };
-            name(&mut names, format!("actors.{actor_name_text}.name"), Phase::Seed);
-            name(&mut names, format!("actors.{actor_name_text}.key"), credential_phase);
-            name(&mut names, format!("actors.{actor_name_text}.key_sha256"), credential_phase);
-            let id = actor.id.as_ref().and_then(|id| self.template(file, id.get_ref(), id.span()));
+            name(
+                &mut names,
+                format!("actors.{actor_name_text}.name"),
+                Phase::Seed,
+            );
+            name(
+                &mut names,
+                format!("actors.{actor_name_text}.key"),
+                credential_phase,
+            );
+            name(
+                &mut names,
+                format!("actors.{actor_name_text}.key_sha256"),
+                credential_phase,
+            );
+            let id = actor
+                .id
+                .as_ref()
+                .and_then(|id| self.template(file, id.get_ref(), id.span()));
             if let (Some(template), Some(raw_id)) = (&id, &actor.id) {
                 pending_ids.push((actor_name_text.clone(), template.clone(), raw_id.span()));
             }
-            let credential = match (actor.key.as_ref().map(|k| k.get_ref().as_str()), actor.login) {
+            let credential = match (
+                actor.key.as_ref().map(|k| k.get_ref().as_str()),
+                actor.login,
+            ) {
                 (Some("master"), _) => Credential::Master,
                 (_, Some(login)) => {
                     let login = login.into_inner();
-                    let request = self.http_request(file, &login.method, &login.path, None, login.json.as_ref(), login.form.as_ref(), &names, Phase::Login);
+                    let request = self.http_request(
+                        file,
+                        &login.method,
+                        &login.path,
+                        None,
+                        login.json.as_ref(),
+                        login.form.as_ref(),
+                        &names,
+                        Phase::Login,
+                    );
                     if !self.pointer(file, &login.token) {
                         continue;
                     }
                     let Some(request) = request else { continue };
-                    Credential::Login { request, token: login.token.into_inner() }
+                    Credential::Login {
+                        request,
+                        token: login.token.into_inner(),
+                    }
                 }
                 _ => Credential::Generated,
             };
-            actors.insert(actor_name_text.clone(), Actor { name: actor_name_text, id, credential });
+            actors.insert(
+                actor_name_text.clone(),
+                Actor {
+                    name: actor_name_text,
+                    id,
+                    credential,
+                },
+            );
         }
         // An actor's id is known once every name it uses is.
         for (actor_name, template, span) in pending_ids {
             self.names_in(file, span, &template, &names, Phase::Cell, false);
-            let phase = template.vars().filter_map(|v| names.get(v)).map(|n| n.phase).max().unwrap_or(Phase::Seed);
+            let phase = template
+                .vars()
+                .filter_map(|v| names.get(v))
+                .map(|n| n.phase)
+                .max()
+                .unwrap_or(Phase::Seed);
             name(&mut names, format!("actors.{actor_name}.id"), phase);
         }
 
         let mut seed = Vec::new();
         for step in raw.seed {
-            let Some(template) = self.template(file, step.sql.get_ref(), step.sql.span()) else { continue };
+            let Some(template) = self.template(file, step.sql.get_ref(), step.sql.span()) else {
+                continue;
+            };
             self.names_in(file, step.sql.span(), &template, &names, Phase::Seed, false);
             seed.push(template);
         }
@@ -337,11 +502,27 @@ impl Loader {
         for (index, step) in raw.api.into_iter().enumerate() {
             // Captures were named up front (with their phase), so this step's
             // own captures go to a scratch map.
-            if let Some(step) = self.step(file, step, &actors, &names, Phase::Api(index), &mut HashMap::new(), &mut |_, _, _| {}) {
+            if let Some(step) = self.step(
+                file,
+                step,
+                &actors,
+                &names,
+                Phase::Api(index),
+                &mut HashMap::new(),
+                &mut |_, _, _| {},
+            ) {
                 api.push(step);
             }
         }
-        Some((World { values, actors, seed, api }, names))
+        Some((
+            World {
+                values,
+                actors,
+                seed,
+                api,
+            },
+            names,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -356,9 +537,17 @@ impl Loader {
         names: &Names,
         phase: Phase,
     ) -> Option<HttpRequest> {
-        self.http_request_checked(file, method, path, query, json, form, &mut |loader, span, template, _| {
-            loader.names_in(file, span, template, names, phase, true)
-        })
+        self.http_request_checked(
+            file,
+            method,
+            path,
+            query,
+            json,
+            form,
+            &mut |loader, span, template, _| {
+                loader.names_in(file, span, template, names, phase, true)
+            },
+        )
     }
 
     /// Parse a request; `check` sees every template with its span and whether it
@@ -376,29 +565,55 @@ impl Loader {
     ) -> Option<HttpRequest> {
         let parsed_method = Method::parse(method.get_ref());
         if parsed_method.is_none() {
-            self.problem(file.at(method.span()), format!("unknown HTTP method `{}`", method.get_ref()), Some("use GET, POST, PUT, PATCH or DELETE".into()));
+            self.problem(
+                file.at(method.span()),
+                format!("unknown HTTP method `{}`", method.get_ref()),
+                Some("use GET, POST, PUT, PATCH or DELETE".into()),
+            );
         }
         let path_template = self.template(file, path.get_ref(), path.span());
         if let Some(t) = &path_template {
             if !path.get_ref().starts_with('/') {
-                self.problem(file.at(path.span()), format!("path {:?} does not start with `/`", path.get_ref()), None);
+                self.problem(
+                    file.at(path.span()),
+                    format!("path {:?} does not start with `/`", path.get_ref()),
+                    None,
+                );
             }
             check(self, path.span(), t, false);
         }
-        let query = query.map(|q| self.string_table(file, q, check)).unwrap_or_default();
+        let query = query
+            .map(|q| self.string_table(file, q, check))
+            .unwrap_or_default();
         let body = match (json, form) {
             (Some(_), Some(form)) => {
-                self.problem(file.at(form.span()), "a request has either `json` or `form`, not both", None);
+                self.problem(
+                    file.at(form.span()),
+                    "a request has either `json` or `form`, not both",
+                    None,
+                );
                 Body::None
             }
-            (Some(json), None) => Body::Json(self.json_template(file, json.get_ref(), json.span(), false, check)?),
+            (Some(json), None) => {
+                Body::Json(self.json_template(file, json.get_ref(), json.span(), false, check)?)
+            }
             (None, Some(form)) => Body::Form(self.string_table(file, form, check)),
             (None, None) => Body::None,
         };
-        Some(HttpRequest { method: parsed_method?, path: path_template?, query, body })
+        Some(HttpRequest {
+            method: parsed_method?,
+            path: path_template?,
+            query,
+            body,
+        })
     }
 
-    fn string_table(&mut self, file: &SourceFile, table: &Spanned<toml::Table>, check: &mut dyn FnMut(&mut Self, Range<usize>, &Template, bool)) -> Vec<(String, Template)> {
+    fn string_table(
+        &mut self,
+        file: &SourceFile,
+        table: &Spanned<toml::Table>,
+        check: &mut dyn FnMut(&mut Self, Range<usize>, &Template, bool),
+    ) -> Vec<(String, Template)> {
         let mut out = Vec::new();
         for (key, value) in table.get_ref() {
             let text = match value {
@@ -406,7 +621,11 @@ impl Loader {
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => {
-                    self.problem(file.at(table.span()), format!("`{key}` must be a string or a number"), None);
+                    self.problem(
+                        file.at(table.span()),
+                        format!("`{key}` must be a string or a number"),
+                        None,
+                    );
                     continue;
                 }
             };
@@ -418,7 +637,14 @@ impl Loader {
         out
     }
 
-    fn json_template(&mut self, file: &SourceFile, value: &toml::Value, span: Range<usize>, field: bool, check: &mut dyn FnMut(&mut Self, Range<usize>, &Template, bool)) -> Option<JsonTemplate> {
+    fn json_template(
+        &mut self,
+        file: &SourceFile,
+        value: &toml::Value,
+        span: Range<usize>,
+        field: bool,
+        check: &mut dyn FnMut(&mut Self, Range<usize>, &Template, bool),
+    ) -> Option<JsonTemplate> {
         Some(match value {
             toml::Value::String(text) => {
                 let template = self.template(file, text, span.clone())?;
@@ -430,18 +656,34 @@ impl Loader {
             toml::Value::Boolean(b) => JsonTemplate::Literal(Value::from(*b)),
             toml::Value::Datetime(d) => JsonTemplate::Literal(Value::from(d.to_string())),
             toml::Value::Array(items) => JsonTemplate::Array(
-                items.iter().map(|item| self.json_template(file, item, span.clone(), false, check)).collect::<Option<_>>()?,
+                items
+                    .iter()
+                    .map(|item| self.json_template(file, item, span.clone(), false, check))
+                    .collect::<Option<_>>()?,
             ),
             toml::Value::Table(table) => JsonTemplate::Object(
                 table
                     .iter()
-                    .map(|(k, v)| Some((k.clone(), self.json_template(file, v, span.clone(), true, check)?)))
+                    .map(|(k, v)| {
+                        Some((
+                            k.clone(),
+                            self.json_template(file, v, span.clone(), true, check)?,
+                        ))
+                    })
                     .collect::<Option<_>>()?,
             ),
         })
     }
 
-    fn captures(&mut self, file: &SourceFile, captures: raw::Captures, names: &mut Names, phase: Phase, allowed_only: bool, scope: &str) -> Vec<(String, String)> {
+    fn captures(
+        &mut self,
+        file: &SourceFile,
+        captures: raw::Captures,
+        names: &mut Names,
+        phase: Phase,
+        allowed_only: bool,
+        scope: &str,
+    ) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (capture, pointer) in captures {
             if !self.pointer(file, &pointer) {
@@ -449,10 +691,23 @@ impl Loader {
             }
             let key = format!("{scope}{}", capture.get_ref());
             if RESERVED.contains(&capture.get_ref().as_str()) || names.contains_key(&key) {
-                self.problem(file.at(capture.span()), format!("capture `{}` is already a name", capture.get_ref()), Some(format!("reserved names are {}; pick another", RESERVED.join(", "))));
+                self.problem(
+                    file.at(capture.span()),
+                    format!("capture `{}` is already a name", capture.get_ref()),
+                    Some(format!(
+                        "reserved names are {}; pick another",
+                        RESERVED.join(", ")
+                    )),
+                );
                 continue;
             }
-            names.insert(key, Name { phase, allowed_only });
+            names.insert(
+                key,
+                Name {
+                    phase,
+                    allowed_only,
+                },
+            );
             out.push((capture.into_inner(), pointer.into_inner()));
         }
         out
@@ -462,7 +717,11 @@ impl Loader {
         match u16::try_from(*status.get_ref()) {
             Ok(code @ 100..=599) => Some(code),
             _ => {
-                self.problem(file.at(status.span()), format!("{} is not an HTTP status code", status.get_ref()), Some("status codes are 100 to 599".into()));
+                self.problem(
+                    file.at(status.span()),
+                    format!("{} is not an HTTP status code", status.get_ref()),
+                    Some("status codes are 100 to 599".into()),
+                );
                 None
             }
         }
@@ -483,37 +742,88 @@ impl Loader {
         match actors.get(&actor) {
             None => {
                 let known: Vec<&str> = actors.keys().map(String::as_str).collect();
-                self.problem(file.at(step.as_.span()), format!("`as = {actor:?}` is not an actor"), Some(format!("the actors are {}", known.join(", "))));
+                self.problem(
+                    file.at(step.as_.span()),
+                    format!("`as = {actor:?}` is not an actor"),
+                    Some(format!("the actors are {}", known.join(", "))),
+                );
             }
-            Some(a) if matches!(a.credential, Credential::Login { .. }) && matches!(phase, Phase::Api(_)) => {
-                self.problem(file.at(step.as_.span()), format!("[[api]] runs as `{actor}`, who logs in only after the API steps"), Some("run API steps as a seeded actor or as key = \"master\"".into()));
+            Some(a)
+                if matches!(a.credential, Credential::Login { .. })
+                    && matches!(phase, Phase::Api(_)) =>
+            {
+                self.problem(
+                    file.at(step.as_.span()),
+                    format!("[[api]] runs as `{actor}`, who logs in only after the API steps"),
+                    Some("run API steps as a seeded actor or as key = \"master\"".into()),
+                );
             }
             Some(_) => {}
         }
         let mut all = names.clone();
         all.extend(captures_into.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let request = self.http_request_checked(file, &step.method, &step.path, step.query.as_ref(), step.json.as_ref(), step.form.as_ref(), &mut |l, span, t, field| {
-            on_template(span.clone(), t, field);
-            l.names_in(file, span, t, &all, phase, true);
-        });
+        let request = self.http_request_checked(
+            file,
+            &step.method,
+            &step.path,
+            step.query.as_ref(),
+            step.json.as_ref(),
+            step.form.as_ref(),
+            &mut |l, span, t, field| {
+                on_template(span.clone(), t, field);
+                l.names_in(file, span, t, &all, phase, true);
+            },
+        );
         let expect = step.expect.as_ref().and_then(|s| self.status(file, s));
         let (scope, captured_phase) = match phase {
             Phase::Api(index) => ("world.", Phase::Api(index + 1)),
             _ => ("", Phase::Cell),
         };
-        let captures = self.captures(file, step.capture, captures_into, captured_phase, false, scope);
-        Some(HttpStep { actor, request: request?, expect, captures })
+        let captures = self.captures(
+            file,
+            step.capture,
+            captures_into,
+            captured_phase,
+            false,
+            scope,
+        );
+        Some(HttpStep {
+            actor,
+            request: request?,
+            expect,
+            captures,
+        })
     }
 
-    fn scenario(&mut self, file: &SourceFile, raw: raw::ScenarioFile, world: &World, world_names: &Names) -> Option<Scenario> {
-        let name = raw
-            .name
-            .map(Spanned::into_inner)
-            .unwrap_or_else(|| file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    fn scenario(
+        &mut self,
+        file: &SourceFile,
+        raw: raw::ScenarioFile,
+        world: &World,
+        world_names: &Names,
+    ) -> Option<Scenario> {
+        let name = raw.name.map(Spanned::into_inner).unwrap_or_else(|| {
+            file.path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
 
         let mut names = world_names.clone();
-        for key in ["scratch", "actor.name", "actor.id", "actor.key", "actor.key_sha256"] {
-            names.insert(key.into(), Name { phase: Phase::Cell, allowed_only: false });
+        for key in [
+            "scratch",
+            "actor.name",
+            "actor.id",
+            "actor.key",
+            "actor.key_sha256",
+        ] {
+            names.insert(
+                key.into(),
+                Name {
+                    phase: Phase::Cell,
+                    allowed_only: false,
+                },
+            );
         }
         let mut targets: IndexMap<String, IndexMap<String, Template>> = IndexMap::new();
         let mut target_fields = BTreeSet::new();
@@ -529,13 +839,23 @@ impl Loader {
             targets.insert(target.get_ref().clone(), parsed);
         }
         for field in &target_fields {
-            names.insert(format!("target.{field}"), Name { phase: Phase::Cell, allowed_only: false });
+            names.insert(
+                format!("target.{field}"),
+                Name {
+                    phase: Phase::Cell,
+                    allowed_only: false,
+                },
+            );
         }
 
         // Every use of `target.X`, to check against the pinned targets later.
         let mut target_uses: Vec<(String, Range<usize>, bool)> = Vec::new();
         let mut uses_actor: Vec<(String, Range<usize>)> = Vec::new();
-        let note_uses = |span: Range<usize>, template: &Template, whole_field: bool, target_uses: &mut Vec<_>, uses_actor: &mut Vec<_>| {
+        let note_uses = |span: Range<usize>,
+                         template: &Template,
+                         whole_field: bool,
+                         target_uses: &mut Vec<_>,
+                         uses_actor: &mut Vec<_>| {
             for var in template.vars() {
                 if let Some(field) = var.strip_prefix("target.") {
                     let omittable = whole_field && template.single_var() == Some(var);
@@ -550,8 +870,18 @@ impl Loader {
         let mut setup = Vec::new();
         let mut captures_so_far: Names = HashMap::new();
         for step in raw.setup {
-            let mut on_template = |span: Range<usize>, t: &Template, field: bool| note_uses(span, t, field, &mut target_uses, &mut uses_actor);
-            if let Some(step) = self.step(file, step, &world.actors, &names, Phase::Cell, &mut captures_so_far, &mut on_template) {
+            let mut on_template = |span: Range<usize>, t: &Template, field: bool| {
+                note_uses(span, t, field, &mut target_uses, &mut uses_actor)
+            };
+            if let Some(step) = self.step(
+                file,
+                step,
+                &world.actors,
+                &names,
+                Phase::Cell,
+                &mut captures_so_far,
+                &mut on_template,
+            ) {
                 setup.push(step);
             }
         }
@@ -559,20 +889,37 @@ impl Loader {
 
         let request = raw.request.into_inner();
         let names_before_request = names.clone();
-        let http = self.http_request_checked(file, &request.method, &request.path, request.query.as_ref(), request.json.as_ref(), request.form.as_ref(), &mut |l, span, t, field| {
-            note_uses(span.clone(), t, field, &mut target_uses, &mut uses_actor);
-            l.names_in(file, span, t, &names_before_request, Phase::Cell, true);
-        });
+        let http = self.http_request_checked(
+            file,
+            &request.method,
+            &request.path,
+            request.query.as_ref(),
+            request.json.as_ref(),
+            request.form.as_ref(),
+            &mut |l, span, t, field| {
+                note_uses(span.clone(), t, field, &mut target_uses, &mut uses_actor);
+                l.names_in(file, span, t, &names_before_request, Phase::Cell, true);
+            },
+        );
         let captures = self.captures(file, request.capture, &mut names, Phase::Cell, true, "");
         let pages = request.pages.and_then(|pages| {
             let pages = pages.into_inner();
-            self.pointer(file, &pages.total).then(|| Pages { param: pages.param, total: pages.total.into_inner() })
+            self.pointer(file, &pages.total).then(|| Pages {
+                param: pages.param,
+                total: pages.total.into_inner(),
+            })
         });
 
         let mut seen_names: HashMap<String, &'static str> = HashMap::new();
         let mut unique = |loader: &mut Self, name: &Spanned<String>, kind: &'static str| {
             if let Some(other) = seen_names.insert(name.get_ref().clone(), kind) {
-                loader.problem(file.at(name.span()), format!("{kind} `{}` has the same name as a {other}", name.get_ref()), Some("names of checks, followups and responses are unique in a scenario".into()));
+                loader.problem(
+                    file.at(name.span()),
+                    format!("{kind} `{}` has the same name as a {other}", name.get_ref()),
+                    Some(
+                        "names of checks, followups and responses are unique in a scenario".into(),
+                    ),
+                );
             }
         };
 
@@ -581,9 +928,24 @@ impl Loader {
             unique(self, &check.name, "check");
             let kind = match (&check.sql, &check.response) {
                 (Some(sql), None) => {
-                    let Some(template) = self.template(file, sql.get_ref(), sql.span()) else { continue };
-                    note_uses(sql.span(), &template, false, &mut target_uses, &mut uses_actor);
-                    self.names_in(file, sql.span(), &template, &names, Phase::Cell, check.denied.is_none());
+                    let Some(template) = self.template(file, sql.get_ref(), sql.span()) else {
+                        continue;
+                    };
+                    note_uses(
+                        sql.span(),
+                        &template,
+                        false,
+                        &mut target_uses,
+                        &mut uses_actor,
+                    );
+                    self.names_in(
+                        file,
+                        sql.span(),
+                        &template,
+                        &names,
+                        Phase::Cell,
+                        check.denied.is_none(),
+                    );
                     CheckKind::Sql(template)
                 }
                 (None, Some(pointer)) => {
@@ -601,40 +963,87 @@ impl Loader {
                 self.problem(file.at(check.name.span()), format!("check `{}` has no expected value", check.name.get_ref()), Some("add `allowed = ...` (expected when the request is allowed) and/or `denied = ...`".into()));
                 continue;
             }
-            let mut expected = |loader: &mut Self, value: &Option<Spanned<toml::Value>>, allowed_side: bool| {
+            let mut expected = |loader: &mut Self,
+                                value: &Option<Spanned<toml::Value>>,
+                                allowed_side: bool| {
                 value.as_ref().and_then(|v| {
-                    loader.json_template(file, v.get_ref(), v.span(), false, &mut |l, span, t, _| {
-                        note_uses(span.clone(), t, false, &mut target_uses, &mut uses_actor);
-                        l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
-                    })
+                    loader.json_template(
+                        file,
+                        v.get_ref(),
+                        v.span(),
+                        false,
+                        &mut |l, span, t, _| {
+                            note_uses(span.clone(), t, false, &mut target_uses, &mut uses_actor);
+                            l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
+                        },
+                    )
                 })
             };
             let allowed = expected(self, &check.allowed, true);
             let denied = expected(self, &check.denied, false);
-            checks.push(Check { name: check.name.into_inner(), kind, allowed, denied });
+            checks.push(Check {
+                name: check.name.into_inner(),
+                kind,
+                allowed,
+                denied,
+            });
         }
 
         let mut followups = Vec::new();
         for followup in raw.followup {
             unique(self, &followup.name, "followup");
             if followup.allowed.is_none() && followup.denied.is_none() {
-                self.problem(file.at(followup.name.span()), format!("followup `{}` has no expected status", followup.name.get_ref()), Some("add `allowed = 200` and/or `denied = 401`".into()));
+                self.problem(
+                    file.at(followup.name.span()),
+                    format!(
+                        "followup `{}` has no expected status",
+                        followup.name.get_ref()
+                    ),
+                    Some("add `allowed = 200` and/or `denied = 401`".into()),
+                );
                 continue;
             }
             let allowed_side = followup.denied.is_none();
             let bearer = self.template(file, followup.bearer.get_ref(), followup.bearer.span());
             if let Some(t) = &bearer {
-                note_uses(followup.bearer.span(), t, false, &mut target_uses, &mut uses_actor);
-                self.names_in(file, followup.bearer.span(), t, &names, Phase::Cell, allowed_side);
+                note_uses(
+                    followup.bearer.span(),
+                    t,
+                    false,
+                    &mut target_uses,
+                    &mut uses_actor,
+                );
+                self.names_in(
+                    file,
+                    followup.bearer.span(),
+                    t,
+                    &names,
+                    Phase::Cell,
+                    allowed_side,
+                );
             }
-            let http = self.http_request_checked(file, &followup.method, &followup.path, followup.query.as_ref(), followup.json.as_ref(), None, &mut |l, span, t, field| {
-                note_uses(span.clone(), t, field, &mut target_uses, &mut uses_actor);
-                l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
-            });
+            let http = self.http_request_checked(
+                file,
+                &followup.method,
+                &followup.path,
+                followup.query.as_ref(),
+                followup.json.as_ref(),
+                None,
+                &mut |l, span, t, field| {
+                    note_uses(span.clone(), t, field, &mut target_uses, &mut uses_actor);
+                    l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
+                },
+            );
             let allowed = followup.allowed.as_ref().and_then(|s| self.status(file, s));
             let denied = followup.denied.as_ref().and_then(|s| self.status(file, s));
             if let (Some(bearer), Some(request)) = (bearer, http) {
-                followups.push(Followup { name: followup.name.into_inner(), bearer, request, allowed, denied });
+                followups.push(Followup {
+                    name: followup.name.into_inner(),
+                    bearer,
+                    request,
+                    allowed,
+                    denied,
+                });
             }
         }
 
@@ -649,11 +1058,22 @@ impl Loader {
                 Some("actor_by_key_sha256") => Some(Mapping::ActorByKeySha256),
                 Some(other) => {
                     let span = response.map.as_ref().map(|m| m.span()).unwrap_or_default();
-                    self.problem(file.at(span), format!("unknown map `{other}`"), Some("the one map is \"actor_by_key_sha256\"".into()));
+                    self.problem(
+                        file.at(span),
+                        format!("unknown map `{other}`"),
+                        Some("the one map is \"actor_by_key_sha256\"".into()),
+                    );
                     continue;
                 }
             };
-            responses.insert(response_name.into_inner(), ResponseSpec { items: response.items.into_inner(), field: response.field, map });
+            responses.insert(
+                response_name.into_inner(),
+                ResponseSpec {
+                    items: response.items.into_inner(),
+                    field: response.field,
+                    map,
+                },
+            );
         }
 
         let pins = self.pins(file, raw.pins, &targets, &responses, world)?;
@@ -665,7 +1085,10 @@ impl Loader {
                 continue;
             }
             for target in &pins.targets {
-                if targets.get(target).is_some_and(|fields| !fields.contains_key(field)) {
+                if targets
+                    .get(target)
+                    .is_some_and(|fields| !fields.contains_key(field))
+                {
                     self.problem(file.at(span.clone()), format!("target `{target}` has no `{field}`, which this uses"), Some(format!("define `{field}` in [targets.{target}]; only a whole JSON field value like \"{{{{target.{field}}}}}\" is left out when a target lacks it")));
                 }
             }
@@ -675,9 +1098,17 @@ impl Loader {
                 if row.iter().all(Option::is_none) {
                     continue;
                 }
-                let Some(a) = world.actors.get(actor) else { continue };
+                let Some(a) = world.actors.get(actor) else {
+                    continue;
+                };
                 if field == "id" && a.id.is_none() {
-                    self.problem(file.at(span.clone()), format!("`{{{{actor.id}}}}` is used, but pinned actor `{actor}` has no id"), Some(format!("give [actors.{actor}] an `id`, or do not pin it here")));
+                    self.problem(
+                        file.at(span.clone()),
+                        format!("`{{{{actor.id}}}}` is used, but pinned actor `{actor}` has no id"),
+                        Some(format!(
+                            "give [actors.{actor}] an `id`, or do not pin it here"
+                        )),
+                    );
                 }
             }
         }
@@ -698,7 +1129,14 @@ impl Loader {
         })
     }
 
-    fn pins(&mut self, file: &SourceFile, pins: Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>, targets: &IndexMap<String, IndexMap<String, Template>>, responses: &IndexMap<String, ResponseSpec>, world: &World) -> Option<PinGrid> {
+    fn pins(
+        &mut self,
+        file: &SourceFile,
+        pins: Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>,
+        targets: &IndexMap<String, IndexMap<String, Template>>,
+        responses: &IndexMap<String, ResponseSpec>,
+        world: &World,
+    ) -> Option<PinGrid> {
         let pins_span = pins.span();
         let mut rows_in = pins.into_inner();
         let header = rows_in.shift_remove("targets");
@@ -706,28 +1144,54 @@ impl Loader {
             None if targets.is_empty() => vec![IMPLICIT_TARGET.to_string()],
             None => {
                 let names: Vec<String> = targets.keys().map(|t| format!("{t:?}")).collect();
-                self.problem(file.at(pins_span), "[pins] needs a `targets` header naming its columns", Some(format!("targets = [{}]", names.join(", "))));
+                self.problem(
+                    file.at(pins_span),
+                    "[pins] needs a `targets` header naming its columns",
+                    Some(format!("targets = [{}]", names.join(", "))),
+                );
                 return None;
             }
             Some(header) => {
                 let span = header.span();
                 let Some(items) = header.get_ref().as_array() else {
-                    self.problem(file.at(span), "`targets` must be an array of target names", None);
+                    self.problem(
+                        file.at(span),
+                        "`targets` must be an array of target names",
+                        None,
+                    );
                     return None;
                 };
                 let mut columns = Vec::new();
                 for item in items {
                     let Some(target) = item.as_str() else {
-                        self.problem(file.at(span.clone()), "`targets` must be an array of target names", None);
+                        self.problem(
+                            file.at(span.clone()),
+                            "`targets` must be an array of target names",
+                            None,
+                        );
                         return None;
                     };
-                    let known = if targets.is_empty() { target == IMPLICIT_TARGET } else { targets.contains_key(target) };
+                    let known = if targets.is_empty() {
+                        target == IMPLICIT_TARGET
+                    } else {
+                        targets.contains_key(target)
+                    };
                     if !known {
-                        let defined: Vec<&str> = if targets.is_empty() { vec![IMPLICIT_TARGET] } else { targets.keys().map(String::as_str).collect() };
+                        let defined: Vec<&str> = if targets.is_empty() {
+                            vec![IMPLICIT_TARGET]
+                        } else {
+                            targets.keys().map(String::as_str).collect()
+                        };
                         self.problem(file.at(span.clone()), format!("pin for unknown target `{target}`"), Some(format!("the targets of this scenario are {}; define others as [targets.NAME]", defined.join(", "))));
                     }
                     if columns.iter().any(|c| c == target) {
-                        self.problem(file.at(span.clone()), format!("duplicate cell: target `{target}` is listed twice in `targets`"), Some("each target is one column".into()));
+                        self.problem(
+                            file.at(span.clone()),
+                            format!(
+                                "duplicate cell: target `{target}` is listed twice in `targets`"
+                            ),
+                            Some("each target is one column".into()),
+                        );
                     }
                     columns.push(target.to_string());
                 }
@@ -740,15 +1204,41 @@ impl Loader {
             let span = row.span();
             if !world.actors.contains_key(actor.get_ref()) {
                 let known: Vec<&str> = world.actors.keys().map(String::as_str).collect();
-                self.problem(file.at(actor.span()), format!("pin for unknown actor `{}`", actor.get_ref()), Some(format!("the actors in world.toml are {}", known.join(", "))));
+                self.problem(
+                    file.at(actor.span()),
+                    format!("pin for unknown actor `{}`", actor.get_ref()),
+                    Some(format!("the actors in world.toml are {}", known.join(", "))),
+                );
                 continue;
             }
             let Some(items) = row.get_ref().as_array() else {
-                self.problem(file.at(span), format!("the pins of `{}` must be an array, one entry per target", actor.get_ref()), Some(format!("{} = [{}]", actor.get_ref(), vec!["200"; columns.len()].join(", "))));
+                self.problem(
+                    file.at(span),
+                    format!(
+                        "the pins of `{}` must be an array, one entry per target",
+                        actor.get_ref()
+                    ),
+                    Some(format!(
+                        "{} = [{}]",
+                        actor.get_ref(),
+                        vec!["200"; columns.len()].join(", ")
+                    )),
+                );
                 continue;
             };
             if items.len() != columns.len() {
-                self.problem(file.at(span), format!("`{}` pins {} cell{} but `targets` has {} column{}", actor.get_ref(), items.len(), if items.len() == 1 { "" } else { "s" }, columns.len(), if columns.len() == 1 { "" } else { "s" }), Some("write \"-\" for a cell that is not pinned".into()));
+                self.problem(
+                    file.at(span),
+                    format!(
+                        "`{}` pins {} cell{} but `targets` has {} column{}",
+                        actor.get_ref(),
+                        items.len(),
+                        if items.len() == 1 { "" } else { "s" },
+                        columns.len(),
+                        if columns.len() == 1 { "" } else { "s" }
+                    ),
+                    Some("write \"-\" for a cell that is not pinned".into()),
+                );
                 continue;
             }
             let mut cells = Vec::new();
@@ -758,32 +1248,64 @@ impl Loader {
             }
             rows.insert(actor.into_inner(), cells);
         }
-        Some(PinGrid { targets: columns, rows })
+        Some(PinGrid {
+            targets: columns,
+            rows,
+        })
     }
 
-    fn pin(&mut self, file: &SourceFile, span: Range<usize>, cell: &str, item: &toml::Value, responses: &IndexMap<String, ResponseSpec>, world: &World) -> Option<Pin> {
+    fn pin(
+        &mut self,
+        file: &SourceFile,
+        span: Range<usize>,
+        cell: &str,
+        item: &toml::Value,
+        responses: &IndexMap<String, ResponseSpec>,
+        world: &World,
+    ) -> Option<Pin> {
         let status_of = |loader: &mut Self, value: &toml::Value| -> Option<u16> {
             match value.as_integer().map(u16::try_from) {
                 Some(Ok(code @ 100..=599)) => Some(code),
                 _ => {
-                    loader.problem(file.at(span.clone()), format!("cell {cell}: {value} is not an HTTP status code"), Some("pin a status from 100 to 599, or \"-\" for a cell that is not run".into()));
+                    loader.problem(
+                        file.at(span.clone()),
+                        format!("cell {cell}: {value} is not an HTTP status code"),
+                        Some(
+                            "pin a status from 100 to 599, or \"-\" for a cell that is not run"
+                                .into(),
+                        ),
+                    );
                     None
                 }
             }
         };
         match item {
             toml::Value::String(s) if s == "-" => None,
-            toml::Value::Integer(_) if responses.is_empty() => Some(Pin { status: status_of(self, item)?, responses: IndexMap::new() }),
+            toml::Value::Integer(_) if responses.is_empty() => Some(Pin {
+                status: status_of(self, item)?,
+                responses: IndexMap::new(),
+            }),
             toml::Value::Integer(_) => {
                 let names: Vec<&str> = responses.keys().map(String::as_str).collect();
-                self.problem(file.at(span), format!("cell {cell} pins a status but not the response values ({})", names.join(", ")), Some(format!("write {{ status = 200, {} = [...] }}", names[0])));
+                self.problem(
+                    file.at(span),
+                    format!(
+                        "cell {cell} pins a status but not the response values ({})",
+                        names.join(", ")
+                    ),
+                    Some(format!("write {{ status = 200, {} = [...] }}", names[0])),
+                );
                 None
             }
             toml::Value::Table(table) => {
                 let status = match table.get("status") {
                     Some(value) => status_of(self, value),
                     None => {
-                        self.problem(file.at(span.clone()), format!("cell {cell} has no `status`"), Some("write { status = 200, ... }".into()));
+                        self.problem(
+                            file.at(span.clone()),
+                            format!("cell {cell} has no `status`"),
+                            Some("write { status = 200, ... }".into()),
+                        );
                         None
                     }
                 };
@@ -794,14 +1316,28 @@ impl Loader {
                     }
                     let Some(spec) = responses.get(key) else {
                         let names: Vec<&str> = responses.keys().map(String::as_str).collect();
-                        self.problem(file.at(span.clone()), format!("cell {cell} pins unknown response `{key}`"), Some(if names.is_empty() { "declare it as [response.NAME]".into() } else { format!("the responses of this scenario are {}", names.join(", ")) }));
+                        self.problem(
+                            file.at(span.clone()),
+                            format!("cell {cell} pins unknown response `{key}`"),
+                            Some(if names.is_empty() {
+                                "declare it as [response.NAME]".into()
+                            } else {
+                                format!("the responses of this scenario are {}", names.join(", "))
+                            }),
+                        );
                         continue;
                     };
                     let json = toml_to_json(value);
-                    if let (Some(Mapping::ActorByKeySha256), Some(list)) = (spec.map, json.as_array()) {
+                    if let (Some(Mapping::ActorByKeySha256), Some(list)) =
+                        (spec.map, json.as_array())
+                    {
                         for actor in list {
                             if !actor.as_str().is_some_and(|a| world.actors.contains_key(a)) {
-                                self.problem(file.at(span.clone()), format!("cell {cell}: {actor} in `{key}` is not an actor"), None);
+                                self.problem(
+                                    file.at(span.clone()),
+                                    format!("cell {cell}: {actor} in `{key}` is not an actor"),
+                                    None,
+                                );
                             }
                         }
                     }
@@ -809,10 +1345,17 @@ impl Loader {
                 }
                 for name in responses.keys() {
                     if !table.contains_key(name) {
-                        self.problem(file.at(span.clone()), format!("cell {cell} does not pin response `{name}`"), Some(format!("add `{name} = [...]` to the cell")));
+                        self.problem(
+                            file.at(span.clone()),
+                            format!("cell {cell} does not pin response `{name}`"),
+                            Some(format!("add `{name} = [...]` to the cell")),
+                        );
                     }
                 }
-                Some(Pin { status: status?, responses: pinned })
+                Some(Pin {
+                    status: status?,
+                    responses: pinned,
+                })
             }
             other => {
                 self.problem(file.at(span), format!("cell {cell}: {other} is not a pin"), Some("a pin is a status (403), a table ({ status = 200, visible = [...] }) or \"-\"".into()));
@@ -824,7 +1367,11 @@ impl Loader {
 
 fn hint_for_name(var: &str, names: &Names) -> String {
     let head = var.split('.').next().unwrap_or(var);
-    let mut similar: Vec<&str> = names.keys().filter(|k| k.starts_with(head) || k.ends_with(var.rsplit('.').next().unwrap_or(var))).map(String::as_str).collect();
+    let mut similar: Vec<&str> = names
+        .keys()
+        .filter(|k| k.starts_with(head) || k.ends_with(var.rsplit('.').next().unwrap_or(var)))
+        .map(String::as_str)
+        .collect();
     similar.sort();
     similar.truncate(6);
     if similar.is_empty() {
@@ -843,7 +1390,12 @@ pub(crate) fn toml_to_json(value: &toml::Value) -> Value {
         toml::Value::Boolean(b) => Value::from(*b),
         toml::Value::Datetime(d) => Value::from(d.to_string()),
         toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
-        toml::Value::Table(table) => Value::Object(table.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -864,7 +1416,9 @@ mod tests {
     use super::*;
 
     fn repo_suite(name: &str) -> Suite {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("matrices").join(name);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("matrices")
+            .join(name);
         match load(&dir) {
             Ok(suite) => suite,
             Err(SuiteError::Invalid { problems, .. }) => panic!("{problems:#?}"),
@@ -875,7 +1429,13 @@ mod tests {
     #[test]
     fn the_litellm_suite_loads_with_every_upstream_cell() {
         let suite = repo_suite("litellm");
-        let per_scenario = |name: &str| suite.cells().iter().filter(|c| c.id.scenario == name).count();
+        let per_scenario = |name: &str| {
+            suite
+                .cells()
+                .iter()
+                .filter(|c| c.id.scenario == name)
+                .count()
+        };
         assert_eq!(per_scenario("key_generate"), 18);
         assert_eq!(per_scenario("key_info"), 24);
         assert_eq!(per_scenario("key_list"), 8);
@@ -883,9 +1443,17 @@ mod tests {
         assert_eq!(per_scenario("key_regenerate"), 21);
         assert_eq!(per_scenario("key_delete"), 21);
         assert_eq!(suite.world.actors.len(), 9);
-        let cell = suite.cells().into_iter().find(|c| c.id.to_string() == "key_update/self/owner").unwrap();
+        let cell = suite
+            .cells()
+            .into_iter()
+            .find(|c| c.id.to_string() == "key_update/self/owner")
+            .unwrap();
         assert_eq!(cell.pin.status, 403);
-        let list = suite.cells().into_iter().find(|c| c.id.to_string() == "key_list/any/proxy_admin").unwrap();
+        let list = suite
+            .cells()
+            .into_iter()
+            .find(|c| c.id.to_string() == "key_list/any/proxy_admin")
+            .unwrap();
         assert_eq!(list.pin.responses["visible"].as_array().unwrap().len(), 9);
     }
 
@@ -893,7 +1461,10 @@ mod tests {
     fn the_login_suite_loads() {
         let suite = repo_suite("twin-login");
         assert_eq!(suite.cells().len(), 5);
-        assert!(matches!(suite.world.actors["alice"].credential, Credential::Login { .. }));
+        assert!(matches!(
+            suite.world.actors["alice"].credential,
+            Credential::Login { .. }
+        ));
     }
 
     /// Write a suite into a temp dir from (path, text) pairs and load it.
@@ -908,7 +1479,15 @@ mod tests {
             Ok(_) => vec![],
             Err(SuiteError::Invalid { problems, .. }) => problems
                 .into_iter()
-                .map(|p| format!("{}: {}", p.location.to_string().replace(&dir.path().display().to_string(), ""), p.message))
+                .map(|p| {
+                    format!(
+                        "{}: {}",
+                        p.location
+                            .to_string()
+                            .replace(&dir.path().display().to_string(), ""),
+                        p.message
+                    )
+                })
                 .collect(),
             Err(other) => vec![other.to_string()],
         }
@@ -918,7 +1497,11 @@ mod tests {
     const WORLD: &str = "[actors.a]\nid = \"{{prefix}}a\"\n[actors.b]\nid = \"{{prefix}}b\"\n";
 
     fn scenario(text: &str) -> Vec<String> {
-        problems(&[("suite.toml", SUITE), ("world.toml", WORLD), ("scenarios/s.toml", text)])
+        problems(&[
+            ("suite.toml", SUITE),
+            ("world.toml", WORLD),
+            ("scenarios/s.toml", text),
+        ])
     }
 
     #[test]
@@ -929,50 +1512,93 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_their_line() {
-        let got = scenario("[request]\nmethod = \"GET\"\npath = \"/x\"\nmethd = 1\n[pins]\na = [200]\n");
+        let got =
+            scenario("[request]\nmethod = \"GET\"\npath = \"/x\"\nmethd = 1\n[pins]\na = [200]\n");
         assert_eq!(got.len(), 1);
-        assert!(got[0].starts_with("/scenarios/s.toml:4: unknown field `methd`"), "{got:?}");
+        assert!(
+            got[0].starts_with("/scenarios/s.toml:4: unknown field `methd`"),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn pins_must_name_known_actors_and_targets() {
-        let got = scenario("[targets.self]\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\ntargets = [\"self\", \"other\"]\na = [200, 200]\nzed = [200, 200]\n");
-        assert!(got.iter().any(|p| p.contains(":6: pin for unknown target `other`")), "{got:?}");
-        assert!(got.iter().any(|p| p.contains(":8: pin for unknown actor `zed`")), "{got:?}");
+        let got = scenario(
+            "[targets.self]\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\ntargets = [\"self\", \"other\"]\na = [200, 200]\nzed = [200, 200]\n",
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":6: pin for unknown target `other`")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":8: pin for unknown actor `zed`")),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn undefined_captures_are_reported_where_used() {
-        let got = scenario("[request]\nmethod = \"POST\"\npath = \"/x\"\njson = { key = \"{{target_key}}\" }\n[pins]\na = [200]\n");
+        let got = scenario(
+            "[request]\nmethod = \"POST\"\npath = \"/x\"\njson = { key = \"{{target_key}}\" }\n[pins]\na = [200]\n",
+        );
         assert_eq!(got.len(), 1, "{got:?}");
-        assert!(got[0].contains(":4: `{{target_key}}` is not defined"), "{got:?}");
+        assert!(
+            got[0].contains(":4: `{{target_key}}` is not defined"),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn request_captures_exist_only_when_allowed() {
         let text = "[request]\nmethod = \"POST\"\npath = \"/x\"\ncapture = { k = \"/key\" }\n[[followup]]\nname = \"f\"\nbearer = \"{{k}}\"\nmethod = \"GET\"\npath = \"/y\"\nallowed = 200\ndenied = 401\n[pins]\na = [200]\n";
         let got = scenario(text);
-        assert!(got.iter().any(|p| p.contains("only when the request is allowed")), "{got:?}");
-        assert_eq!(scenario(&text.replace("denied = 401\n", "")), Vec::<String>::new());
+        assert!(
+            got.iter()
+                .any(|p| p.contains("only when the request is allowed")),
+            "{got:?}"
+        );
+        assert_eq!(
+            scenario(&text.replace("denied = 401\n", "")),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn checks_need_an_expected_value() {
-        let got = scenario("[request]\nmethod = \"GET\"\npath = \"/x\"\n[[check]]\nname = \"c\"\nsql = \"SELECT 1\"\n[pins]\na = [200]\n");
-        assert_eq!(got, ["/scenarios/s.toml:5: check `c` has no expected value"]);
+        let got = scenario(
+            "[request]\nmethod = \"GET\"\npath = \"/x\"\n[[check]]\nname = \"c\"\nsql = \"SELECT 1\"\n[pins]\na = [200]\n",
+        );
+        assert_eq!(
+            got,
+            ["/scenarios/s.toml:5: check `c` has no expected value"]
+        );
     }
 
     #[test]
     fn duplicate_cells_are_reported() {
-        let got = scenario("[targets.self]\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\ntargets = [\"self\", \"self\"]\na = [200, 200]\n");
+        let got = scenario(
+            "[targets.self]\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\ntargets = [\"self\", \"self\"]\na = [200, 200]\n",
+        );
         assert!(got.iter().any(|p| p.contains("duplicate cell")), "{got:?}");
         let got = problems(&[
             ("suite.toml", SUITE),
             ("world.toml", WORLD),
-            ("scenarios/a.toml", "name = \"s\"\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\na = [200]\n"),
-            ("scenarios/b.toml", "name = \"s\"\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\na = [200]\n"),
+            (
+                "scenarios/a.toml",
+                "name = \"s\"\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\na = [200]\n",
+            ),
+            (
+                "scenarios/b.toml",
+                "name = \"s\"\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\na = [200]\n",
+            ),
         ]);
-        assert!(got.iter().any(|p| p.contains("duplicate cell: scenario `s`")), "{got:?}");
+        assert!(
+            got.iter()
+                .any(|p| p.contains("duplicate cell: scenario `s`")),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -985,16 +1611,36 @@ mod tests {
 
     #[test]
     fn row_lengths_and_status_codes_are_checked() {
-        let got = scenario("[targets.x]\n[targets.y]\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\ntargets = [\"x\", \"y\"]\na = [200]\nb = [200, 999]\n");
-        assert!(got.iter().any(|p| p.contains(":8: `a` pins 1 cell but `targets` has 2 columns")), "{got:?}");
-        assert!(got.iter().any(|p| p.contains(":9: cell y/b: 999 is not an HTTP status code")), "{got:?}");
+        let got = scenario(
+            "[targets.x]\n[targets.y]\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\ntargets = [\"x\", \"y\"]\na = [200]\nb = [200, 999]\n",
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":8: `a` pins 1 cell but `targets` has 2 columns")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":9: cell y/b: 999 is not an HTTP status code")),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn seeds_cannot_use_what_exists_only_after_boot() {
         let world = "[actors.admin]\nkey = \"master\"\n[[api]]\nas = \"admin\"\nmethod = \"POST\"\npath = \"/u\"\ncapture = { uid = \"/id\" }\n[[seed]]\nsql = \"SELECT {{world.uid}}\"\n";
-        let got = problems(&[("suite.toml", SUITE), ("world.toml", world), ("scenarios/s.toml", "[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\nadmin = [200]\n")]);
+        let got = problems(&[
+            ("suite.toml", SUITE),
+            ("world.toml", world),
+            (
+                "scenarios/s.toml",
+                "[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\nadmin = [200]\n",
+            ),
+        ]);
         assert_eq!(got.len(), 1, "{got:?}");
-        assert!(got[0].contains("world.toml:9: `{{world.uid}}` is not known yet here"), "{got:?}");
+        assert!(
+            got[0].contains("world.toml:9: `{{world.uid}}` is not known yet here"),
+            "{got:?}"
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! Suites: the world, the scenarios with their pins, validated on load.
 
+mod accept;
 mod load;
 mod model;
 mod raw;
 
-pub use load::{Problem, SuiteError, load};
+pub use accept::{AcceptError, PinEdit, accept};
+pub use load::{SuiteError, load};
 pub(crate) use load::{as_set, toml_to_json};
-pub use model::{Cell, CellId, IMPLICIT_TARGET, Pin, Suite};
 pub(crate) use model::*;
+pub use model::{Cell, CellId, IMPLICIT_TARGET, Pin, Suite};

@@ -224,7 +224,11 @@ impl CellId {
         if parts.next().is_some() || [scenario, target, actor].iter().any(|p| p.is_empty()) {
             return None;
         }
-        Some(Self { scenario: scenario.into(), target: target.into(), actor: actor.into() })
+        Some(Self {
+            scenario: scenario.into(),
+            target: target.into(),
+            actor: actor.into(),
+        })
     }
 }
 

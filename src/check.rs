@@ -1,0 +1,448 @@
+//! `replay check`: boot one revision, run the suite, compare with the pins.
+//!
+//! Or, with `--url`, run the suite against a server the user started: nothing
+//! is built or booted, the world and every scratch write carry the run's
+//! prefix, and the rows holding it are deleted at the end, however it ends.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Engine, EngineError};
+use crate::error::Error;
+use crate::outcome::{CellOutcome, Verdict};
+use crate::progress::Progress;
+use crate::report::{
+    CheckCaches, CheckReport, CheckTimings, FORMAT_VERSION, RevisionInfo, SuiteInfo, TargetInfo,
+    compare,
+};
+use crate::revision;
+use crate::run::Run;
+use crate::runner::{self, Matrix};
+use crate::runtime::{Checkout, RuntimeKind, runtime};
+use crate::suite::{Cell, CellId, CleanupFilter, Pin, Suite};
+use crate::target::Target;
+use crate::template::Vars;
+use crate::world::{WorldState, database_message};
+
+/// Everything `replay check` was asked to do.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub suite: PathBuf,
+    pub target: Option<String>,
+    pub repo: PathBuf,
+    pub rev: Option<String>,
+    pub cells: Vec<String>,
+    pub jobs: usize,
+    pub runtime: RuntimeKind,
+    pub cache_dir: PathBuf,
+    pub no_cache: bool,
+    pub url: Option<String>,
+    pub database_url: Option<String>,
+    pub master_key: Option<String>,
+    pub quiet: bool,
+}
+
+/// What was checked, and how it went.
+pub struct Checked {
+    pub suite: Suite,
+    pub cells: Vec<Cell>,
+    pub outcomes: Vec<Option<CellOutcome>>,
+    pub report: CheckReport,
+}
+
+/// The planned cells: all of them, or the ones `--cell` names.
+pub fn plan_cells(suite: &Suite, wanted: &[String]) -> Result<Vec<Cell>, Error> {
+    let all = suite.cells();
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    let mut cells = Vec::new();
+    for text in wanted {
+        let id = CellId::parse(text).ok_or_else(|| {
+            Error::usage(
+                format!("`{text}` is not a cell id"),
+                Some("cell ids are scenario/target/actor, e.g. key_update/self/owner".to_string()),
+            )
+        })?;
+        let Some(cell) = all.iter().find(|c| c.id == id) else {
+            let close: Vec<String> = all
+                .iter()
+                .filter(|c| c.id.scenario == id.scenario)
+                .take(5)
+                .map(|c| c.id.to_string())
+                .collect();
+            let hint = if close.is_empty() {
+                format!(
+                    "the scenarios are {}",
+                    suite.scenario_names().collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                format!("cells of {} include {}", id.scenario, close.join(", "))
+            };
+            return Err(Error::usage(
+                format!("no pinned cell `{text}` in suite {}", suite.name),
+                Some(hint),
+            ));
+        };
+        cells.push(cell.clone());
+    }
+    Ok(cells)
+}
+
+pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<Checked, Error> {
+    // Plan: everything that can be wrong with the input is found here, before
+    // anything starts.
+    let suite = crate::suite::load(&options.suite)?;
+    let cells = plan_cells(&suite, &options.cells)?;
+    let progress = Progress::new(options.quiet);
+    if let Some(url) = &options.url {
+        let database_url = options.database_url.as_ref().ok_or_else(|| Error::usage("--url needs --database-url", Some("the world is seeded into the server's database: pass --database-url postgresql://...".to_string())))?;
+        return check_url(options, suite, cells, url, database_url, cancel, &progress).await;
+    }
+    let target_name = options.target.as_deref().ok_or_else(|| Error::usage("no target", Some("pass --target NAME (a file under the suite's targets/ folder), or --url for a server you started".to_string())))?;
+    let target = Target::find(&options.suite, target_name)?;
+    target.local()?;
+    let (checkout_source, commit) = match &options.rev {
+        None => (
+            Source::WorkingTree(revision::working_tree(&options.repo)?),
+            None,
+        ),
+        Some(rev) => {
+            let repo = revision::open(&options.repo)?;
+            let commit = revision::resolve(&repo, rev)?;
+            (Source::Commit(repo, commit.clone()), Some(commit))
+        }
+    };
+    let runtime = runtime(options.runtime)?;
+
+    let started = Instant::now();
+    let run =
+        Run::new(&options.cache_dir, options.no_cache, cancel).map_err(|source| Error::Setup {
+            context: "create the run's directories".into(),
+            source,
+        })?;
+    progress.line(&format!(
+        "run {} · suite {} ({} cells) · target {} · {} runtime",
+        run.id,
+        suite.name,
+        cells.len(),
+        target.name,
+        options.runtime_name()
+    ));
+    let checkout = match checkout_source {
+        Source::WorkingTree(checkout) => checkout,
+        Source::Commit(repo, commit) => revision::materialise(
+            &repo,
+            commit.tree,
+            &run.scratch.path().join("checkouts").join(commit.short()),
+            &commit.short(),
+        )?,
+    };
+    let postgres_started = Instant::now();
+    let engine = Engine::start(&run, &suite, &target, runtime, &progress).await;
+    let engine = match engine {
+        Ok(engine) => engine,
+        Err(error) => return Err(fail(run, error.into())),
+    };
+    let postgres_ms = postgres_started.elapsed().as_millis();
+    let evaluation = engine.evaluate(&checkout, &cells, options.jobs).await;
+    let cluster_cached = engine.cluster_cached;
+    engine.stop().await;
+    let evaluation = match evaluation {
+        Ok(evaluation) => evaluation,
+        Err(EngineError::Runtime(crate::runtime::RuntimeError::Interrupted)) => {
+            return Err(fail(run, Error::Interrupted));
+        }
+        Err(error) => return Err(fail(run, error.into())),
+    };
+
+    let (reports, summary) = compare(&cells, &evaluation.outcomes);
+    let t = &evaluation.timings;
+    let total_ms = started.elapsed().as_millis();
+    let report = CheckReport {
+        format_version: FORMAT_VERSION,
+        kind: "check".into(),
+        suite: SuiteInfo::of(&suite),
+        target: Some(TargetInfo {
+            name: target.name.clone(),
+            hash: target.hash.clone(),
+        }),
+        runtime: options.runtime_name().into(),
+        revision: RevisionInfo {
+            label: checkout.label.clone(),
+            commit: commit.as_ref().map(|c| c.id.to_string()),
+            subject: commit.map(|c| c.subject),
+        },
+        summary,
+        interrupted: evaluation.interrupted,
+        cells: reports,
+        caches: CheckCaches {
+            cluster: cluster_cached,
+            build: evaluation.caches.build,
+            template: evaluation.caches.template,
+        },
+        timings: CheckTimings {
+            total_ms,
+            postgres_ms,
+            build_ms: t.build_ms,
+            migrate_ms: t.migrate_ms,
+            seed_ms: t.seed_ms,
+            boot_ms: t.boot_ms,
+            matrix_ms: t.matrix_ms,
+            overhead_ms: total_ms.saturating_sub(t.build_ms + t.boot_ms + t.matrix_ms),
+            cells_per_second: cells_per_second(cells.len(), t.matrix_ms),
+        },
+    };
+    let failed = !report.summary.all_green();
+    let mut run = run;
+    if failed {
+        run.logs.keep();
+    }
+    Ok(Checked {
+        suite,
+        cells,
+        outcomes: evaluation.outcomes,
+        report,
+    })
+}
+
+enum Source {
+    WorkingTree(Checkout),
+    Commit(git2::Repository, revision::Commit),
+}
+
+/// The run failed: keep its logs (errors point at them), remove the rest.
+fn fail(mut run: Run, error: Error) -> Error {
+    if error.log().is_some() {
+        run.logs.keep();
+    }
+    error
+}
+
+fn cells_per_second(cells: usize, matrix_ms: u128) -> f64 {
+    if matrix_ms == 0 {
+        0.0
+    } else {
+        (cells as f64 * 1000.0 / matrix_ms as f64 * 10.0).round() / 10.0
+    }
+}
+
+impl CheckOptions {
+    fn runtime_name(&self) -> &'static str {
+        if self.url.is_some() {
+            return "none (--url)";
+        }
+        match self.runtime {
+            RuntimeKind::Local => "local",
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn check_url(
+    options: &CheckOptions,
+    suite: Suite,
+    cells: Vec<Cell>,
+    url: &str,
+    database_url: &str,
+    cancel: CancellationToken,
+    progress: &Progress,
+) -> Result<Checked, Error> {
+    let started = Instant::now();
+    let mut run = Run::new(&options.cache_dir, true, cancel).map_err(|source| Error::Setup {
+        context: "create the run's directories".into(),
+        source,
+    })?;
+    if let Some(key) = &options.master_key {
+        run.master_key = key.clone();
+    }
+    progress.line(&format!(
+        "run {} · suite {} ({} cells) · server {url} · prefix {}",
+        run.id,
+        suite.name,
+        cells.len(),
+        run.prefix
+    ));
+    let world = WorldState::new(&suite, &run.prefix, &run.master_key)?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| Error::Setup {
+            context: format!("http client: {e}"),
+            source: std::io::Error::other("reqwest"),
+        })?;
+    let base_url = url.trim_end_matches('/');
+
+    let result = async {
+        let seeded = Instant::now();
+        world.seed(&suite, database_url).await?;
+        progress.phase(
+            "seed",
+            &format!(
+                "{} actors with prefix {}",
+                suite.world.actors.len(),
+                run.prefix
+            ),
+            seeded.elapsed(),
+        );
+        let world = world.on_server(&suite, &client, base_url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.jobs.clamp(1, 16) as u32)
+            .connect(database_url)
+            .await
+            .map_err(|e| Error::World(crate::world::WorldError::Connect(e)))?;
+        progress.line(&format!("running {} cells on {base_url}", cells.len()));
+        let matrix_started = Instant::now();
+        let done = AtomicUsize::new(0);
+        let matrix = Matrix {
+            suite: &suite,
+            world: &world,
+            client: &client,
+            base_url,
+            pool: &pool,
+        };
+        let outcomes = runner::run(&matrix, &cells, options.jobs, &run.cancel, &done).await;
+        pool.close().await;
+        progress.phase(
+            "matrix",
+            &format!("{} cells", cells.len()),
+            matrix_started.elapsed(),
+        );
+        Ok::<_, Error>((outcomes, matrix_started.elapsed()))
+    }
+    .await;
+    // Whatever happened, the rows the run wrote go.
+    let removed = cleanup(&suite, database_url, &run.prefix).await;
+    match &removed {
+        Ok(count) => progress.line(&format!(
+            "cleanup: removed {count} rows with prefix {}",
+            run.prefix
+        )),
+        Err(message) => eprintln!(
+            "warning: cleanup of prefix {} failed: {message}",
+            run.prefix
+        ),
+    }
+    let (outcomes, matrix) = result?;
+    let (reports, summary) = compare(&cells, &outcomes);
+    let total_ms = started.elapsed().as_millis();
+    let report = CheckReport {
+        format_version: FORMAT_VERSION,
+        kind: "check".into(),
+        suite: SuiteInfo::of(&suite),
+        target: None,
+        runtime: options.runtime_name().into(),
+        revision: RevisionInfo {
+            label: url.into(),
+            commit: None,
+            subject: None,
+        },
+        interrupted: outcomes.iter().any(Option::is_none),
+        summary,
+        cells: reports,
+        caches: CheckCaches::default(),
+        timings: CheckTimings {
+            total_ms,
+            matrix_ms: matrix.as_millis(),
+            overhead_ms: total_ms.saturating_sub(matrix.as_millis()),
+            cells_per_second: cells_per_second(cells.len(), matrix.as_millis()),
+            ..CheckTimings::default()
+        },
+    };
+    Ok(Checked {
+        suite,
+        cells,
+        outcomes,
+        report,
+    })
+}
+
+/// Delete every row the suite's cleanup tables hold with the run's prefix.
+pub(crate) async fn cleanup(
+    suite: &Suite,
+    database_url: &str,
+    prefix: &str,
+) -> Result<u64, String> {
+    let mut connection = sqlx::PgConnection::connect(database_url)
+        .await
+        .map_err(|e| database_message(&e))?;
+    let mut vars = Vars::default();
+    vars.set("prefix", prefix);
+    let mut removed = 0;
+    for entry in &suite.cleanup {
+        let table = format!("\"{}\"", entry.table.replace('"', "\"\""));
+        let (sql, params) = match &entry.filter {
+            CleanupFilter::Columns(columns) => {
+                let condition: Vec<String> = columns
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "left(\"{}\"::text, length($1)) = $1",
+                            c.replace('"', "\"\"")
+                        )
+                    })
+                    .collect();
+                (
+                    format!("DELETE FROM {table} WHERE {}", condition.join(" OR ")),
+                    vec![prefix.to_string()],
+                )
+            }
+            CleanupFilter::Where(template) => {
+                let (condition, params) = template.render_sql(&vars).map_err(|e| e.to_string())?;
+                (format!("DELETE FROM {table} WHERE {condition}"), params)
+            }
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for param in params {
+            query = query.bind(param);
+        }
+        removed += query
+            .execute(&mut connection)
+            .await
+            .map_err(|e| format!("{}: {}", entry.table, database_message(&e)))?
+            .rows_affected();
+    }
+    connection.close().await.ok();
+    Ok(removed)
+}
+
+/// The pins that `--accept` writes: each RED cell's observed status and response values.
+pub fn accepted_pins(checked: &Checked) -> (Vec<(CellId, Pin)>, Vec<CellId>) {
+    let mut pins = Vec::new();
+    let mut not_pins = Vec::new();
+    for (cell, report) in checked.cells.iter().zip(&checked.report.cells) {
+        if report.verdict != Some(Verdict::Red) {
+            continue;
+        }
+        let Some(outcome) = &report.outcome else {
+            continue;
+        };
+        let Some(status) = outcome.status else {
+            continue;
+        };
+        let responses = cell
+            .pin
+            .responses
+            .keys()
+            .map(|name| {
+                (
+                    name.clone(),
+                    outcome.responses.get(name).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let pin = Pin { status, responses };
+        if pin == cell.pin {
+            // Only a check or a followup failed: those are not pins.
+            not_pins.push(cell.id.clone());
+        } else {
+            pins.push((cell.id.clone(), pin));
+        }
+    }
+    (pins, not_pins)
+}

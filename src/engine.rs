@@ -1,0 +1,473 @@
+//! Evaluate revisions: build, migrate and seed a template database, clone it,
+//! boot, make the world, run the cells, tear down.
+//!
+//! One engine per run. It owns the run's Postgres; every revision it evaluates
+//! gets its own database cloned from a template that is migrated and seeded
+//! once per schema, so revisions with the same schema share that work.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sqlx::Connection;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::outcome::CellOutcome;
+use crate::progress::Progress;
+use crate::run::Run;
+use crate::runner::{self, Matrix};
+use crate::runtime::{
+    Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, Server,
+};
+use crate::suite::{Cell, Suite};
+use crate::target::{Ready, Stage, Target};
+use crate::world::{WorldError, WorldState, database_message};
+
+/// How long each phase of one revision took.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub build_ms: u128,
+    pub migrate_ms: u128,
+    pub seed_ms: u128,
+    pub boot_ms: u128,
+    pub matrix_ms: u128,
+}
+
+/// Which caches a revision hit.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CacheHits {
+    pub build: bool,
+    pub template: bool,
+}
+
+/// The outcome of every planned cell at one revision.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub label: String,
+    pub outcomes: Vec<Option<CellOutcome>>,
+    pub timings: Timings,
+    pub caches: CacheHits,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("failed to make the world on {revision}")]
+    World {
+        revision: String,
+        #[source]
+        source: WorldError,
+    },
+}
+
+impl EngineError {
+    pub fn is_revision_failure(&self) -> bool {
+        match self {
+            EngineError::Runtime(error) => error.is_revision_failure(),
+            EngineError::World { .. } => true,
+        }
+    }
+}
+
+/// A template database, made once per schema.
+type Templates = Mutex<HashMap<String, Arc<OnceCell<(String, Duration, Duration)>>>>;
+
+pub(crate) struct Engine<'a> {
+    run: &'a Run,
+    suite: &'a Suite,
+    target: &'a Target,
+    runtime: Box<dyn Runtime>,
+    postgres: Option<Box<dyn Postgres>>,
+    pub cluster_cached: bool,
+    pub world: WorldState,
+    client: reqwest::Client,
+    templates: Templates,
+    databases: AtomicUsize,
+    progress: &'a Progress,
+}
+
+impl<'a> Engine<'a> {
+    pub(crate) async fn start(
+        run: &'a Run,
+        suite: &'a Suite,
+        target: &'a Target,
+        runtime: Box<dyn Runtime>,
+        progress: &'a Progress,
+    ) -> Result<Self, EngineError> {
+        let world = WorldState::new(suite, &run.prefix, &run.master_key).map_err(|source| {
+            EngineError::World {
+                revision: "the world".into(),
+                source,
+            }
+        })?;
+        let started = Instant::now();
+        let (postgres, cluster_cached) = runtime.postgres(&context(run)).await?;
+        progress.phase(
+            "postgres",
+            &format!(
+                "started{}",
+                if cluster_cached {
+                    " (cached cluster)"
+                } else {
+                    ""
+                }
+            ),
+            started.elapsed(),
+        );
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| RuntimeError::Io {
+                context: format!("http client: {e}"),
+                source: std::io::Error::other("reqwest"),
+            })?;
+        Ok(Self {
+            run,
+            suite,
+            target,
+            runtime,
+            postgres: Some(postgres),
+            cluster_cached,
+            world,
+            client,
+            templates: Mutex::new(HashMap::new()),
+            databases: AtomicUsize::new(0),
+            progress,
+        })
+    }
+
+    fn postgres(&self) -> &dyn Postgres {
+        self.postgres.as_deref().expect("the engine is running")
+    }
+
+    /// Build, migrate, boot and run `cells` at one checkout.
+    pub(crate) async fn evaluate(
+        &self,
+        checkout: &Checkout,
+        cells: &[Cell],
+        jobs: usize,
+    ) -> Result<Evaluation, EngineError> {
+        let run = context(self.run);
+        let redact = |e: RuntimeError| e.redacted(|t| self.world.redactor.apply(t));
+        let mut timings = Timings::default();
+        let build = self
+            .runtime
+            .build(&run, self.target, checkout)
+            .await
+            .map_err(redact)?;
+        timings.build_ms = build.duration.as_millis();
+        self.progress.phase(
+            "build",
+            &format!(
+                "{}{}",
+                checkout.label,
+                if build.cache_hit {
+                    ": environment cached"
+                } else {
+                    ""
+                }
+            ),
+            build.duration,
+        );
+
+        let (template, migrate, seed, template_hit) = self.template(&run, &build).await?;
+        timings.migrate_ms = migrate.as_millis();
+        timings.seed_ms = seed.as_millis();
+        let database = self.clone_database(&template).await?;
+
+        self.progress.line(&format!("booting {}", checkout.label));
+        let started = Instant::now();
+        let mut server = self
+            .runtime
+            .boot(&run, self.target, &build, &database)
+            .await
+            .map_err(redact)?;
+        let result = async {
+            wait_ready(
+                server.as_mut(),
+                &self.target.ready,
+                &self.client,
+                &database,
+                &checkout.label,
+                self.run,
+            )
+            .await
+            .map_err(redact)?;
+            timings.boot_ms = started.elapsed().as_millis();
+            self.progress.phase(
+                "boot",
+                &format!("{} ready at {}", checkout.label, server.base_url()),
+                started.elapsed(),
+            );
+            maybe_fault("after-boot");
+
+            let world = self
+                .world
+                .on_server(self.suite, &self.client, server.base_url())
+                .await
+                .map_err(|source| EngineError::World {
+                    revision: checkout.label.clone(),
+                    source,
+                })?;
+            let pool = PgPoolOptions::new()
+                .max_connections(jobs.clamp(1, 16) as u32)
+                .connect(&database.url)
+                .await
+                .map_err(|source| RuntimeError::Database {
+                    context: format!("connect to {}", database.name),
+                    source,
+                })?;
+            self.progress.line(&format!(
+                "running {} cells on {}",
+                cells.len(),
+                checkout.label
+            ));
+            let started = Instant::now();
+            let done = AtomicUsize::new(0);
+            let matrix = Matrix {
+                suite: self.suite,
+                world: &world,
+                client: &self.client,
+                base_url: server.base_url(),
+                pool: &pool,
+            };
+            let outcomes = runner::run(&matrix, cells, jobs, &self.run.cancel, &done).await;
+            pool.close().await;
+            timings.matrix_ms = started.elapsed().as_millis();
+            let finished = done.load(Ordering::Relaxed);
+            self.progress.phase(
+                "matrix",
+                &format!("{finished} of {} cells on {}", cells.len(), checkout.label),
+                started.elapsed(),
+            );
+            Ok::<_, EngineError>(outcomes)
+        }
+        .await;
+        server.stop().await;
+        let outcomes = result?;
+        Ok(Evaluation {
+            label: checkout.label.clone(),
+            interrupted: outcomes.iter().any(Option::is_none) && self.run.cancel.is_cancelled(),
+            outcomes,
+            timings,
+            caches: CacheHits {
+                build: build.cache_hit,
+                template: template_hit,
+            },
+        })
+    }
+
+    /// The template database for this build's schema: migrated and seeded once.
+    async fn template(
+        &self,
+        run: &RunContext<'_>,
+        build: &Build,
+    ) -> Result<(Database, Duration, Duration, bool), EngineError> {
+        let recipe = &self
+            .target
+            .local()
+            .map_err(|e| RuntimeError::Io {
+                context: e.to_string(),
+                source: std::io::Error::other("no recipe"),
+            })?
+            .migrate;
+        let commands: Vec<&[u8]> = recipe
+            .run
+            .iter()
+            .map(|c| c.source.as_bytes())
+            .chain([self.suite.hash.as_bytes()])
+            .collect();
+        let key = crate::cache::files_key(&build.checkout.dir, &recipe.inputs, &commands);
+        let cell = self
+            .templates
+            .lock()
+            .await
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let mut made_here = false;
+        let (name, migrate, seed) = cell
+            .get_or_try_init(|| async {
+                made_here = true;
+                let name = format!("template_{}", &key[..16]);
+                let database = self.postgres().database(&name);
+                self.admin(&format!("CREATE DATABASE \"{name}\"")).await?;
+                let started = Instant::now();
+                self.runtime
+                    .migrate(run, self.target, build, &database)
+                    .await
+                    .map_err(|e| e.redacted(|t| self.world.redactor.apply(t)))?;
+                let migrate = started.elapsed();
+                self.progress.phase(
+                    "migrate",
+                    &format!("{}: template database", build.checkout.label),
+                    migrate,
+                );
+                let started = Instant::now();
+                self.world
+                    .seed(self.suite, &database.url)
+                    .await
+                    .map_err(|source| EngineError::World {
+                        revision: build.checkout.label.clone(),
+                        source,
+                    })?;
+                let seed = started.elapsed();
+                self.progress.phase(
+                    "seed",
+                    &format!("{} actors", self.suite.world.actors.len()),
+                    seed,
+                );
+                Ok::<_, EngineError>((name, migrate, seed))
+            })
+            .await?
+            .clone();
+        let hit = !made_here;
+        let (migrate, seed) = if hit {
+            (Duration::ZERO, Duration::ZERO)
+        } else {
+            (migrate, seed)
+        };
+        Ok((self.postgres().database(&name), migrate, seed, hit))
+    }
+
+    /// A fresh database for one revision, cloned from its template.
+    async fn clone_database(&self, template: &Database) -> Result<Database, EngineError> {
+        let number = self.databases.fetch_add(1, Ordering::SeqCst) + 1;
+        let name = format!("revision_{number}");
+        self.admin(&format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+            template.name
+        ))
+        .await?;
+        Ok(self.postgres().database(&name))
+    }
+
+    async fn admin(&self, sql: &str) -> Result<(), EngineError> {
+        let url = self.postgres().url("postgres");
+        let database = |source| RuntimeError::Database {
+            context: sql.to_string(),
+            source,
+        };
+        let mut connection = sqlx::PgConnection::connect(&url).await.map_err(database)?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut connection)
+            .await
+            .map_err(database)?;
+        connection.close().await.ok();
+        Ok(())
+    }
+
+    /// Stop the run's Postgres.
+    pub(crate) async fn stop(mut self) {
+        if let Some(postgres) = self.postgres.take() {
+            postgres.stop().await;
+        }
+    }
+}
+
+pub(crate) fn context(run: &Run) -> RunContext<'_> {
+    RunContext {
+        id: &run.id,
+        dir: run.scratch.path(),
+        logs: run.logs.path(),
+        cache_dir: &run.cache_dir,
+        master_key: &run.master_key,
+        cancel: &run.cancel,
+        no_cache: run.no_cache,
+    }
+}
+
+/// Wait until the server answers its readiness probes, or fail with its log.
+async fn wait_ready(
+    server: &mut dyn Server,
+    ready: &Ready,
+    client: &reqwest::Client,
+    database: &Database,
+    label: &str,
+    run: &Run,
+) -> Result<(), RuntimeError> {
+    let deadline = Instant::now() + ready.timeout;
+    let probe = match (&ready.http, &ready.sql) {
+        (Some(path), Some(_)) => format!("GET {path} and the ready SQL"),
+        (Some(path), None) => format!("GET {path}"),
+        (None, Some(_)) => "the ready SQL".into(),
+        (None, None) => "the port".into(),
+    };
+    let failed = |server: &dyn Server, status: String| RuntimeError::Stage {
+        stage: Stage::Boot,
+        revision: label.into(),
+        command: server.command().into(),
+        status,
+        log: server.log().to_path_buf(),
+        tail: server.log_tail(20),
+    };
+    loop {
+        if run.cancel.is_cancelled() {
+            return Err(RuntimeError::Interrupted);
+        }
+        if let Some(status) = server.exited() {
+            return Err(failed(
+                server,
+                format!("exited ({status}) before it was ready"),
+            ));
+        }
+        let http_ok = match &ready.http {
+            Some(path) => client
+                .get(format!("{}{path}", server.base_url()))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()),
+            None => tokio::net::TcpStream::connect(server.base_url().trim_start_matches("http://"))
+                .await
+                .is_ok(),
+        };
+        let sql_ok = match (&ready.sql, http_ok) {
+            (Some(sql), true) => sql_probe(&database.url, sql).await,
+            (_, ok) => ok,
+        };
+        if sql_ok {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(RuntimeError::NotReady {
+                revision: label.into(),
+                probe,
+                waited: ready.timeout,
+                command: server.command().into(),
+                log: server.log().to_path_buf(),
+                tail: server.log_tail(20),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn sql_probe(url: &str, sql: &str) -> bool {
+    let Ok(mut connection) = sqlx::PgConnection::connect(url).await else {
+        return false;
+    };
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_optional(&mut connection)
+        .await
+        .map(|row| row.is_some())
+        .unwrap_or_else(|e| {
+            tracing::debug!("ready sql: {}", database_message(&e));
+            false
+        });
+    connection.close().await.ok();
+    found
+}
+
+/// A test hook: `REPLAY_FAULT=<point>` panics at that point, to prove that a
+/// panicking run still leaves nothing behind.
+pub(crate) fn maybe_fault(point: &str) {
+    if std::env::var("REPLAY_FAULT").is_ok_and(|f| f == format!("panic-{point}")) {
+        panic!("REPLAY_FAULT: panic {point}");
+    }
+}

@@ -1,0 +1,144 @@
+//! The errors a command can end with, their exit codes and their hints.
+
+use std::path::PathBuf;
+
+use crate::engine::EngineError;
+use crate::exit_codes;
+use crate::revision::RevisionError;
+use crate::runtime::RuntimeError;
+use crate::source::Problem;
+use crate::suite::{AcceptError, SuiteError};
+use crate::target::TargetError;
+use crate::world::WorldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Revision(#[from] RevisionError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    World(#[from] WorldError),
+    #[error(transparent)]
+    Accept(#[from] AcceptError),
+    /// A flag or argument that does not make sense.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up the run: {context}")]
+    Setup {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl From<RuntimeError> for Error {
+    fn from(error: RuntimeError) -> Self {
+        Error::Engine(EngineError::Runtime(error))
+    }
+}
+
+impl Error {
+    pub(crate) fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Suite(_) | Error::Target(_) | Error::Usage { .. } | Error::Accept(_) => {
+                exit_codes::BAD_INPUT
+            }
+            Error::Revision(
+                RevisionError::Unknown { .. }
+                | RevisionError::Ambiguous { .. }
+                | RevisionError::NoDirectory { .. },
+            ) => exit_codes::BAD_INPUT,
+            Error::Revision(_) => exit_codes::ENVIRONMENT,
+            Error::Engine(EngineError::Runtime(RuntimeError::Interrupted)) | Error::Interrupted => {
+                exit_codes::INTERRUPTED
+            }
+            Error::Engine(error) if error.is_revision_failure() => exit_codes::REVISION_FAILED,
+            Error::World(_) => exit_codes::REVISION_FAILED,
+            Error::Engine(_) | Error::Write { .. } | Error::Setup { .. } => exit_codes::ENVIRONMENT,
+        }
+    }
+
+    /// Problems in files people wrote, each with its own location and hint.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Error::Suite(SuiteError::Invalid { problems, .. })
+            | Error::Target(TargetError::Invalid { problems, .. }) => problems,
+            _ => &[],
+        }
+    }
+
+    /// The log behind a failure: its path, the command, its last lines.
+    pub fn log(&self) -> Option<(&std::path::Path, &str, &str)> {
+        match self {
+            Error::Engine(EngineError::Runtime(error)) => error.log(),
+            _ => None,
+        }
+    }
+
+    /// What to do about it.
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Error::Suite(SuiteError::NotFound { .. }) => vec!["point --suite at a folder with suite.toml, world.toml and scenarios/ (e.g. --suite matrices/litellm)".into()],
+            Error::Target(TargetError::NotFound { available, .. }) if available.is_empty() => vec!["add a target file under the suite's targets/ folder".into()],
+            Error::Target(TargetError::NotFound { available, .. }) => vec![format!("the targets of this suite are: {}", available.join(", "))],
+            Error::Target(TargetError::NoLocalRecipe { .. }) => vec!["add [local.build], [local.migrate] and [local.boot] to the target".into()],
+            Error::Revision(RevisionError::NotARepository { .. }) => vec!["pass --repo with the path of the server's git checkout".into()],
+            Error::Revision(RevisionError::Unknown { .. }) => vec!["use a commit id (short is fine), a branch, a tag or an expression like HEAD~3; `git log --oneline` lists them".into()],
+            Error::Revision(RevisionError::Ambiguous { .. }) => vec!["give more digits of the commit id".into()],
+            Error::Usage { hint: Some(hint), .. } => vec![hint.clone()],
+            Error::Engine(EngineError::Runtime(error)) => runtime_hints(error),
+            Error::Engine(EngineError::World { source, .. }) | Error::World(source) => world_hints(source),
+            Error::Write { .. } => vec!["check that the folder exists and is writable".into()],
+            Error::Interrupted => vec!["partial results were written; run again to finish".into()],
+            _ => vec![],
+        }
+    }
+}
+
+fn runtime_hints(error: &RuntimeError) -> Vec<String> {
+    match error {
+        RuntimeError::PostgresMissing { searched } => vec![
+            "install Debian's PostgreSQL server (apt-get install postgresql), or point REPLAY_PG_BIN at the folder with initdb and postgres".into(),
+            format!("searched: {}", searched.iter().take(8).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        ],
+        RuntimeError::NoServerUser { .. } => vec!["initdb and postgres refuse to run as root: create an unprivileged user (useradd postgres) or name one with REPLAY_PG_USER".into()],
+        RuntimeError::Stage { stage: crate::target::Stage::Boot, .. } | RuntimeError::NotReady { .. } => vec![
+            "the server's own log is above; run the boot command by hand in the checkout to reproduce it".into(),
+            "raise [ready] timeout in the target if the server is just slow to start".into(),
+        ],
+        RuntimeError::Stage { .. } => vec!["the command's log is above; fix the revision or the target's recipe, or run with --no-cache to rebuild".into()],
+        RuntimeError::Interrupted => vec![],
+        _ => vec![],
+    }
+}
+
+fn world_hints(error: &WorldError) -> Vec<String> {
+    match error {
+        WorldError::Seed { .. } => vec!["the world's SQL does not fit the schema this revision's migration made: compare world.toml with the revision's schema".into()],
+        WorldError::Api { .. } | WorldError::Login { .. } => vec!["the server refused a step that makes the world; check the step's path, body and actor in world.toml".into()],
+        _ => vec![],
+    }
+}

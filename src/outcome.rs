@@ -1,0 +1,205 @@
+//! What a cell showed, and how it compares with its pin.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::suite::Pin;
+
+/// One check or followup: the value expected for the observed side
+/// (allowed or denied), and the value seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub name: String,
+    pub expected: Value,
+    pub observed: Value,
+    pub passed: bool,
+}
+
+/// The observed outcome of one cell.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CellOutcome {
+    /// The status of the request under test (`None` when it never got one).
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Expectation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followups: Vec<Expectation>,
+    /// Response values, by response name, as sets.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub responses: IndexMap<String, Value>,
+    /// Why the request was denied, from the suite's `reason` pointers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The start of the response body, with secrets replaced.
+    #[serde(default)]
+    pub body: String,
+    /// Why the cell could not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+impl CellOutcome {
+    pub fn errored(message: impl Into<String>) -> Self {
+        Self {
+            error: Some(message.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// GREEN: the outcome equals the pin. RED: it differs. ERROR: the cell could not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Green,
+    Red,
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Green => "GREEN",
+            Verdict::Red => "RED",
+            Verdict::Error => "ERROR",
+        }
+    }
+}
+
+pub fn verdict(pin: &Pin, outcome: &CellOutcome) -> Verdict {
+    if outcome.error.is_some() || outcome.status.is_none() {
+        return Verdict::Error;
+    }
+    let status_matches = outcome.status == Some(pin.status);
+    let responses_match = pin
+        .responses
+        .iter()
+        .all(|(name, value)| outcome.responses.get(name) == Some(value));
+    let expectations_hold = outcome
+        .checks
+        .iter()
+        .chain(&outcome.followups)
+        .all(|e| e.passed);
+    if status_matches && responses_match && expectations_hold {
+        Verdict::Green
+    } else {
+        Verdict::Red
+    }
+}
+
+/// How an outcome differs from its pin, in a few words per difference.
+pub fn differences(pin: &Pin, outcome: &CellOutcome) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(error) = &outcome.error {
+        out.push(error.clone());
+        return out;
+    }
+    if outcome.status != Some(pin.status) {
+        out.push(format!(
+            "status {} (pinned {})",
+            outcome.status.map_or("none".into(), |s| s.to_string()),
+            pin.status
+        ));
+    }
+    for (name, pinned) in &pin.responses {
+        let observed = outcome.responses.get(name).cloned().unwrap_or(Value::Null);
+        if &observed != pinned {
+            out.push(format!("{name} {} (pinned {})", observed, pinned));
+        }
+    }
+    for (kind, list) in [("check", &outcome.checks), ("followup", &outcome.followups)] {
+        for e in list.iter().filter(|e| !e.passed) {
+            out.push(format!(
+                "{kind} {}: {} (expected {})",
+                e.name, e.observed, e.expected
+            ));
+        }
+    }
+    out
+}
+
+/// Equal as JSON, with numbers compared by value (1 == 1.0).
+pub(crate) fn same(expected: &Value, observed: &Value) -> bool {
+    match (expected, observed) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+        }
+        _ => expected == observed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pin(status: u16) -> Pin {
+        Pin {
+            status,
+            responses: IndexMap::new(),
+        }
+    }
+
+    fn seen(status: u16) -> CellOutcome {
+        CellOutcome {
+            status: Some(status),
+            ..CellOutcome::default()
+        }
+    }
+
+    #[test]
+    fn status_decides_when_there_is_nothing_else() {
+        assert_eq!(verdict(&pin(403), &seen(403)), Verdict::Green);
+        assert_eq!(verdict(&pin(403), &seen(200)), Verdict::Red);
+        assert_eq!(
+            differences(&pin(403), &seen(200)),
+            ["status 200 (pinned 403)"]
+        );
+        assert_eq!(
+            verdict(&pin(403), &CellOutcome::errored("setup failed")),
+            Verdict::Error
+        );
+    }
+
+    #[test]
+    fn a_failed_check_makes_a_cell_red() {
+        let mut outcome = seen(403);
+        outcome.checks.push(Expectation {
+            name: "models_flipped".into(),
+            expected: json!(false),
+            observed: json!(true),
+            passed: false,
+        });
+        assert_eq!(verdict(&pin(403), &outcome), Verdict::Red);
+        assert_eq!(
+            differences(&pin(403), &outcome),
+            ["check models_flipped: true (expected false)"]
+        );
+    }
+
+    #[test]
+    fn response_sets_are_compared() {
+        let mut p = pin(200);
+        p.responses.insert("visible".into(), json!(["a", "b"]));
+        let mut outcome = seen(200);
+        outcome
+            .responses
+            .insert("visible".into(), json!(["a", "b"]));
+        assert_eq!(verdict(&p, &outcome), Verdict::Green);
+        outcome.responses.insert("visible".into(), json!(["a"]));
+        assert_eq!(verdict(&p, &outcome), Verdict::Red);
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert!(same(&json!(1), &json!(1.0)));
+        assert!(same(&json!([1, "a"]), &json!([1.0, "a"])));
+        assert!(!same(&json!(1), &json!("1")));
+    }
+}

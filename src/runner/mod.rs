@@ -1,0 +1,382 @@
+//! Running cells against a booted server: setup, the request under test,
+//! checks, followups and response values, many cells at once.
+
+pub(crate) mod http;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde_json::Value;
+use sqlx::{Column, PgPool, Row, TypeInfo};
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::{CellOutcome, Expectation, same};
+use crate::redact::{Redactor, excerpt};
+use crate::suite::{Cell, CheckKind, Mapping, ResponseSpec, Suite, as_set};
+use crate::template::{Template, Vars, to_text};
+use crate::world::{WorldState, database_message};
+use http::Exchange;
+
+/// How much of a response body is kept.
+const BODY_EXCERPT: usize = 300;
+/// A server that keeps answering "more pages" is cut off here.
+const MAX_PAGES: u64 = 1000;
+
+/// A booted server, its database and its world: where cells run.
+pub(crate) struct Matrix<'a> {
+    pub suite: &'a Suite,
+    pub world: &'a WorldState,
+    pub client: &'a reqwest::Client,
+    pub base_url: &'a str,
+    pub pool: &'a PgPool,
+}
+
+/// Run `cells`, at most `jobs` at a time. Stops starting cells on cancellation;
+/// the cells that did not finish are `None`. `done` is bumped after each cell.
+pub(crate) async fn run(
+    matrix: &Matrix<'_>,
+    cells: &[Cell],
+    jobs: usize,
+    cancel: &CancellationToken,
+    done: &AtomicUsize,
+) -> Vec<Option<CellOutcome>> {
+    let mut results: Vec<Option<CellOutcome>> = vec![None; cells.len()];
+    let mut stream = std::pin::pin!(
+        futures::stream::iter(cells.iter().enumerate())
+            .map(|(index, cell)| async move {
+                let outcome = run_cell(matrix, cell, index).await;
+                done.fetch_add(1, Ordering::Relaxed);
+                (index, outcome)
+            })
+            .buffer_unordered(jobs.max(1))
+            .take_until(cancel.cancelled())
+    );
+    while let Some((index, outcome)) = stream.next().await {
+        results[index] = Some(outcome);
+    }
+    results
+}
+
+async fn run_cell(matrix: &Matrix<'_>, cell: &Cell, index: usize) -> CellOutcome {
+    let started = Instant::now();
+    let mut redactor = matrix.world.redactor.clone();
+    let mut outcome = CellOutcome::default();
+    if let Err(message) = cell_steps(matrix, cell, index, &mut outcome, &mut redactor).await {
+        outcome.error = Some(redactor.apply(&message));
+    }
+    outcome.duration = started.elapsed();
+    outcome
+}
+
+async fn cell_steps(
+    matrix: &Matrix<'_>,
+    cell: &Cell,
+    index: usize,
+    outcome: &mut CellOutcome,
+    redactor: &mut Redactor,
+) -> Result<(), String> {
+    let scenario = matrix.suite.scenario(cell);
+    let world = matrix.world;
+    let mut vars = world.vars.clone();
+    let prefix = vars.get("prefix").map(to_text).unwrap_or_default();
+    let scratch = format!("{prefix}scratch-{index}");
+    redactor.know(&scratch, "scratch");
+    vars.set("scratch", scratch);
+    let actor = &cell.id.actor;
+    for field in ["name", "id", "key", "key_sha256"] {
+        if let Some(value) = vars.get(&format!("actors.{actor}.{field}")).cloned() {
+            vars.set(format!("actor.{field}"), value);
+        }
+    }
+    if let Some(fields) = scenario.targets.get(&cell.id.target) {
+        for (field, template) in fields {
+            let value = template
+                .render_value(&vars)
+                .map_err(|e| format!("target {}: {e}", cell.id.target))?;
+            vars.set(format!("target.{field}"), value);
+        }
+    }
+
+    for (number, step) in scenario.setup.iter().enumerate() {
+        let rendered = http::render(&step.request, &vars).map_err(|e| e.to_string())?;
+        let bearer = world.bearers.get(&step.actor).map(String::as_str);
+        let what = format!(
+            "setup step {} ({} {} as {})",
+            number + 1,
+            rendered.method,
+            rendered.path,
+            step.actor
+        );
+        let exchange = http::send(matrix.client, matrix.base_url, &rendered, bearer, &[])
+            .await
+            .map_err(|e| format!("{what}: {e}"))?;
+        if let Some(expect) = step.expect
+            && exchange.status != expect
+        {
+            return Err(format!(
+                "{what} returned {} instead of {expect}: {}",
+                exchange.status,
+                excerpt(&exchange.body, 200)
+            ));
+        }
+        capture(&step.captures, &exchange, &mut vars, redactor)
+            .map_err(|e| format!("{what}: {e}"))?;
+    }
+
+    let bearer = world
+        .bearers
+        .get(actor)
+        .ok_or_else(|| format!("actor `{actor}` has no bearer token"))?;
+    let rendered = http::render(&scenario.request, &vars).map_err(|e| e.to_string())?;
+    let first = http::send(matrix.client, matrix.base_url, &rendered, Some(bearer), &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    outcome.status = Some(first.status);
+    outcome.body = redactor.apply(&excerpt(&first.body, BODY_EXCERPT));
+    let allowed = first.allowed();
+    if !allowed {
+        outcome.reason = matrix
+            .suite
+            .reason
+            .iter()
+            .find_map(|p| first.pointer(p)?.as_str().map(|r| redactor.apply(r)));
+    }
+    let mut pages = vec![first];
+    if let Some(paging) = &scenario.pages
+        && allowed
+    {
+        let total = pages[0]
+            .pointer(&paging.total)
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .min(MAX_PAGES);
+        for page in 2..=total {
+            let extra = [(paging.param.clone(), page.to_string())];
+            let exchange = http::send(
+                matrix.client,
+                matrix.base_url,
+                &rendered,
+                Some(bearer),
+                &extra,
+            )
+            .await
+            .map_err(|e| format!("page {page}: {e}"))?;
+            if !exchange.allowed() {
+                return Err(format!("page {page} returned {}", exchange.status));
+            }
+            pages.push(exchange);
+        }
+    }
+    if allowed {
+        capture(&scenario.captures, &pages[0], &mut vars, redactor)
+            .map_err(|e| format!("allowed, but {e}"))?;
+    }
+
+    for (name, spec) in &scenario.responses {
+        outcome
+            .responses
+            .insert(name.clone(), collect(spec, &pages, world, redactor));
+    }
+
+    for check in &scenario.checks {
+        let Some(expected) = (if allowed {
+            &check.allowed
+        } else {
+            &check.denied
+        }) else {
+            continue;
+        };
+        let expected = redact_value(
+            http::render_json(expected, &vars).map_err(|e| format!("check {}: {e}", check.name))?,
+            redactor,
+        );
+        let observed = match &check.kind {
+            CheckKind::Sql(template) => query_value(matrix.pool, template, &vars)
+                .await
+                .map_err(|e| format!("check {}: {e}", check.name))?,
+            CheckKind::Response(pointer) => {
+                pages[0].pointer(pointer).cloned().unwrap_or(Value::Null)
+            }
+        };
+        let observed = redact_value(observed, redactor);
+        outcome.checks.push(Expectation {
+            name: check.name.clone(),
+            passed: same(&expected, &observed),
+            expected,
+            observed,
+        });
+    }
+
+    for followup in &scenario.followups {
+        let Some(expected) = (if allowed {
+            followup.allowed
+        } else {
+            followup.denied
+        }) else {
+            continue;
+        };
+        let bearer = followup
+            .bearer
+            .render(&vars)
+            .map_err(|e| format!("followup {}: {e}", followup.name))?;
+        let rendered = http::render(&followup.request, &vars)
+            .map_err(|e| format!("followup {}: {e}", followup.name))?;
+        let exchange = http::send(
+            matrix.client,
+            matrix.base_url,
+            &rendered,
+            Some(&bearer),
+            &[],
+        )
+        .await
+        .map_err(|e| format!("followup {}: {e}", followup.name))?;
+        outcome.followups.push(Expectation {
+            name: followup.name.clone(),
+            expected: Value::from(expected),
+            observed: Value::from(exchange.status),
+            passed: exchange.status == expected,
+        });
+    }
+    Ok(())
+}
+
+fn capture(
+    captures: &[(String, String)],
+    exchange: &Exchange,
+    vars: &mut Vars,
+    redactor: &mut Redactor,
+) -> Result<(), String> {
+    for (name, pointer) in captures {
+        let value = exchange
+            .pointer(pointer)
+            .cloned()
+            .ok_or_else(|| format!("the response has no {pointer} to capture as `{name}`"))?;
+        redactor.know(&to_text(&value), name);
+        vars.set(name.clone(), value);
+    }
+    Ok(())
+}
+
+/// The values a response shows across all its pages, as a set.
+fn collect(
+    spec: &ResponseSpec,
+    pages: &[Exchange],
+    world: &WorldState,
+    redactor: &Redactor,
+) -> Value {
+    let mut values = Vec::new();
+    for page in pages {
+        let Some(Value::Array(items)) = page.pointer(&spec.items) else {
+            continue;
+        };
+        for item in items {
+            let value = match (&spec.field, item) {
+                (Some(field), Value::Object(object)) => object.get(field).cloned(),
+                (_, other) => Some(other.clone()),
+            };
+            values.extend(value);
+        }
+    }
+    let values = match spec.map {
+        None => values
+            .into_iter()
+            .map(|v| redact_value(v, redactor))
+            .collect(),
+        Some(Mapping::ActorByKeySha256) => {
+            let by_hash: std::collections::HashMap<String, &str> = world
+                .bearers
+                .keys()
+                .filter_map(|actor| {
+                    Some((
+                        to_text(world.vars.get(&format!("actors.{actor}.key_sha256"))?),
+                        actor.as_str(),
+                    ))
+                })
+                .collect();
+            values
+                .iter()
+                .filter_map(|v| by_hash.get(v.as_str()?).map(|actor| Value::from(*actor)))
+                .collect()
+        }
+    };
+    as_set(Value::Array(values))
+}
+
+fn redact_value(value: Value, redactor: &Redactor) -> Value {
+    match value {
+        Value::String(s) => Value::String(redactor.apply(&s)),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| redact_value(v, redactor))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The first column of the first row, as JSON (`null` when there is no row).
+async fn query_value(pool: &PgPool, template: &Template, vars: &Vars) -> Result<Value, String> {
+    let (sql, params) = template.render_sql(vars).map_err(|e| e.to_string())?;
+    // The SQL is the suite author's; every value in it is a bound parameter.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for param in params {
+        query = query.bind(param);
+    }
+    let Some(row) = query
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| database_message(&e))?
+    else {
+        return Ok(Value::Null);
+    };
+    if row.columns().is_empty() {
+        return Ok(Value::Null);
+    }
+    let type_name = row.column(0).type_info().name().to_string();
+    let get = |e: sqlx::Error| database_message(&e);
+    Ok(match type_name.as_str() {
+        "BOOL" => row
+            .try_get::<Option<bool>, _>(0)
+            .map_err(get)?
+            .map_or(Value::Null, Value::from),
+        "INT2" => row
+            .try_get::<Option<i16>, _>(0)
+            .map_err(get)?
+            .map_or(Value::Null, Value::from),
+        "INT4" => row
+            .try_get::<Option<i32>, _>(0)
+            .map_err(get)?
+            .map_or(Value::Null, Value::from),
+        "INT8" => row
+            .try_get::<Option<i64>, _>(0)
+            .map_err(get)?
+            .map_or(Value::Null, Value::from),
+        "FLOAT4" => row
+            .try_get::<Option<f32>, _>(0)
+            .map_err(get)?
+            .map_or(Value::Null, Value::from),
+        "FLOAT8" => row
+            .try_get::<Option<f64>, _>(0)
+            .map_err(get)?
+            .map_or(Value::Null, Value::from),
+        "TEXT" | "VARCHAR" | "NAME" | "BPCHAR" => row
+            .try_get::<Option<String>, _>(0)
+            .map_err(get)?
+            .map_or(Value::Null, Value::from),
+        "TEXT[]" | "VARCHAR[]" => row
+            .try_get::<Option<Vec<String>>, _>(0)
+            .map_err(get)?
+            .map_or(Value::Null, Value::from),
+        "JSON" | "JSONB" => row
+            .try_get::<Option<Value>, _>(0)
+            .map_err(get)?
+            .unwrap_or(Value::Null),
+        other => {
+            return Err(format!(
+                "cannot read a {other} value; cast it in the SQL (e.g. ::text or ::float8)"
+            ));
+        }
+    })
+}

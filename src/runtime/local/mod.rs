@@ -1,0 +1,371 @@
+//! The local runtime: processes and an initdb'd Postgres on this machine.
+
+pub(crate) mod postgres;
+pub(crate) mod process;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::Signal;
+
+use super::{
+    Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, RuntimeKind, Server,
+    environment, placeholders,
+};
+use crate::target::{CommandLine, Stage, Target};
+use crate::template::Vars;
+use postgres::{Binaries, Cluster};
+use process::{ProcessGroup, Spec};
+
+pub(crate) struct LocalRuntime {
+    binaries: Binaries,
+}
+
+impl LocalRuntime {
+    pub(crate) fn new() -> Result<Self, RuntimeError> {
+        Ok(Self {
+            binaries: Binaries::find()?,
+        })
+    }
+}
+
+struct LocalPostgres {
+    cluster: Cluster,
+}
+
+#[async_trait]
+impl Postgres for LocalPostgres {
+    fn url(&self, database: &str) -> String {
+        self.cluster.url(database)
+    }
+
+    fn server_url(&self, database: &str) -> String {
+        self.cluster.url(database)
+    }
+
+    async fn stop(mut self: Box<Self>) {
+        self.cluster.stop().await;
+    }
+}
+
+struct LocalServer {
+    group: Option<ProcessGroup>,
+    base_url: String,
+    command: String,
+    log: PathBuf,
+}
+
+#[async_trait]
+impl Server for LocalServer {
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn command(&self) -> &str {
+        &self.command
+    }
+
+    fn log(&self) -> &Path {
+        &self.log
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        self.group
+            .as_mut()
+            .and_then(|g| g.try_exit())
+            .map(|status| status.to_string())
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        process::log_tail(&self.log, lines)
+    }
+
+    async fn stop(mut self: Box<Self>) {
+        if let Some(group) = self.group.take() {
+            group
+                .stop(Signal::SIGTERM, false, Duration::from_secs(5))
+                .await;
+        }
+    }
+}
+
+/// A file name for a revision's logs.
+fn log_name(label: &str, stage: &str) -> String {
+    let clean: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{clean}-{stage}.log")
+}
+
+impl LocalRuntime {
+    /// Run commands one after the other; the first failure stops the stage.
+    async fn run_stage(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        stage: Stage,
+        checkout: &Checkout,
+        commands: &[CommandLine],
+        vars: &Vars,
+    ) -> Result<(), RuntimeError> {
+        let log = run.logs.join(log_name(&checkout.label, stage.as_str()));
+        let env = environment(target, vars);
+        for line in commands {
+            let argv = line.render(vars).map_err(|e| RuntimeError::Stage {
+                stage,
+                revision: checkout.label.clone(),
+                command: line.source.clone(),
+                status: format!("cannot be filled in: {e}"),
+                log: log.clone(),
+                tail: String::new(),
+            })?;
+            let spec = Spec {
+                name: stage.as_str().into(),
+                argv,
+                cwd: checkout.dir.clone(),
+                env: env.clone(),
+                user: None,
+                log: log.clone(),
+            };
+            tracing::debug!(command = %spec.display(), "{}", stage.as_str());
+            let failed = |status: String| RuntimeError::Stage {
+                stage,
+                revision: checkout.label.clone(),
+                command: spec.display(),
+                status,
+                log: log.clone(),
+                tail: process::log_tail(&log, 20),
+            };
+            let mut group = match ProcessGroup::spawn(&spec, run.id) {
+                Ok(group) => group,
+                Err(error) => {
+                    return Err(failed(format!(
+                        "could not start: {}",
+                        std::error::Error::source(&error)
+                            .map(|s| s.to_string())
+                            .unwrap_or_default()
+                    )));
+                }
+            };
+            match group.wait(run.cancel).await {
+                None => {
+                    group.stop(Signal::SIGKILL, false, Duration::ZERO).await;
+                    return Err(RuntimeError::Interrupted);
+                }
+                Some(status) if !status.success() => {
+                    return Err(failed(format!("exited with {status}")));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Runtime for LocalRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Local
+    }
+
+    async fn postgres(
+        &self,
+        run: &RunContext<'_>,
+    ) -> Result<(Box<dyn Postgres>, bool), RuntimeError> {
+        let (cluster, hit) = Cluster::start(
+            &self.binaries,
+            run.dir,
+            run.logs,
+            run.cache_dir,
+            run.id,
+            run.cancel,
+        )
+        .await?;
+        Ok((Box::new(LocalPostgres { cluster }), hit))
+    }
+
+    async fn build(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        checkout: &Checkout,
+    ) -> Result<Build, RuntimeError> {
+        let started = Instant::now();
+        let recipe = &target
+            .local()
+            .map_err(|e| RuntimeError::Io {
+                context: e.to_string(),
+                source: std::io::Error::other("no recipe"),
+            })?
+            .build;
+        let recipe_text: Vec<&[u8]> = recipe.run.iter().map(|c| c.source.as_bytes()).collect();
+        let key = crate::cache::files_key(&checkout.dir, &recipe.inputs, &recipe_text);
+        let envs = run.cache_dir.join("envs");
+        std::fs::create_dir_all(&envs).map_err(|source| RuntimeError::Io {
+            context: format!("create {}", envs.display()),
+            source,
+        })?;
+        let env_dir = envs.join(&key[..16]);
+        let complete = env_dir.join(".replay-complete");
+
+        // One builder per environment; the others wait and then reuse it.
+        let lock_path = envs.join(format!("{}.lock", &key[..16]));
+        let _lock = lock(&lock_path, run).await?;
+        if complete.is_file() && !run.no_cache {
+            return Ok(Build {
+                checkout: checkout.clone(),
+                env_dir,
+                cache_hit: true,
+                duration: started.elapsed(),
+            });
+        }
+        let _ = std::fs::remove_dir_all(&env_dir);
+        let vars = placeholders(run, target, checkout, &env_dir);
+        if let Err(error) = self
+            .run_stage(run, target, Stage::Build, checkout, &recipe.run, &vars)
+            .await
+        {
+            let _ = std::fs::remove_dir_all(&env_dir);
+            return Err(error);
+        }
+        std::fs::create_dir_all(&env_dir)
+            .and_then(|_| std::fs::write(&complete, &key))
+            .map_err(|source| RuntimeError::Io {
+                context: format!("write {}", complete.display()),
+                source,
+            })?;
+        Ok(Build {
+            checkout: checkout.clone(),
+            env_dir,
+            cache_hit: false,
+            duration: started.elapsed(),
+        })
+    }
+
+    async fn migrate(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        build: &Build,
+        database: &Database,
+    ) -> Result<(), RuntimeError> {
+        let recipe = &target
+            .local()
+            .map_err(|e| RuntimeError::Io {
+                context: e.to_string(),
+                source: std::io::Error::other("no recipe"),
+            })?
+            .migrate;
+        let mut vars = placeholders(run, target, &build.checkout, &build.env_dir);
+        vars.set("database_url", database.server_url.clone());
+        self.run_stage(
+            run,
+            target,
+            Stage::Migrate,
+            &build.checkout,
+            &recipe.run,
+            &vars,
+        )
+        .await
+    }
+
+    async fn boot(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        build: &Build,
+        database: &Database,
+    ) -> Result<Box<dyn Server>, RuntimeError> {
+        let boot = &target
+            .local()
+            .map_err(|e| RuntimeError::Io {
+                context: e.to_string(),
+                source: std::io::Error::other("no recipe"),
+            })?
+            .boot;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|source| RuntimeError::Io {
+                context: "find a free port".into(),
+                source,
+            })?;
+        let mut vars = placeholders(run, target, &build.checkout, &build.env_dir);
+        vars.set("database_url", database.server_url.clone());
+        vars.set("host", "127.0.0.1");
+        vars.set("port", port.to_string());
+        let log = run.logs.join(log_name(&build.checkout.label, "boot"));
+        let failed = |command: String, status: String| RuntimeError::Stage {
+            stage: Stage::Boot,
+            revision: build.checkout.label.clone(),
+            command,
+            status,
+            log: log.clone(),
+            tail: process::log_tail(&log, 20),
+        };
+        let argv = boot
+            .render(&vars)
+            .map_err(|e| failed(boot.source.clone(), format!("cannot be filled in: {e}")))?;
+        let spec = Spec {
+            name: "boot".into(),
+            argv,
+            cwd: build.checkout.dir.clone(),
+            env: environment(target, &vars),
+            user: None,
+            log: log.clone(),
+        };
+        let group = ProcessGroup::spawn(&spec, run.id).map_err(|e| {
+            failed(
+                spec.display(),
+                format!(
+                    "could not start: {}",
+                    std::error::Error::source(&e)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                ),
+            )
+        })?;
+        Ok(Box::new(LocalServer {
+            group: Some(group),
+            base_url: format!("http://127.0.0.1:{port}"),
+            command: spec.display(),
+            log,
+        }))
+    }
+}
+
+/// Take an exclusive lock on `path`, waiting (cancellably) while another run holds it.
+async fn lock(path: &Path, run: &RunContext<'_>) -> Result<Flock<std::fs::File>, RuntimeError> {
+    let io = |source| RuntimeError::Io {
+        context: format!("lock {}", path.display()),
+        source,
+    };
+    let mut file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((returned, nix::errno::Errno::EWOULDBLOCK)) => {
+                file = returned;
+                if run.cancel.is_cancelled() {
+                    return Err(RuntimeError::Interrupted);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err((_, errno)) => return Err(io(errno.into())),
+        }
+    }
+}

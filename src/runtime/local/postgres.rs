@@ -1,0 +1,332 @@
+//! A throwaway Postgres cluster for one run.
+//!
+//! The cluster lives in the run's directory, listens on a free 127.0.0.1 port,
+//! has no Unix socket, trusts local connections, and trades durability for
+//! speed (fsync off). An initdb'd, never-started data directory is cached by
+//! the server version, so most runs copy it instead of running initdb.
+//! `initdb` and `postgres` refuse to run as root: when the tool runs as root,
+//! they run as an unprivileged user (`postgres`, or `REPLAY_PG_USER`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::{Gid, Uid, User};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
+use super::process::{ProcessGroup, Spec, log_tail};
+use crate::runtime::RuntimeError;
+
+/// Where the Postgres server binaries are.
+#[derive(Debug, Clone)]
+pub(crate) struct Binaries {
+    pub dir: PathBuf,
+    pub version: String,
+}
+
+impl Binaries {
+    /// `REPLAY_PG_BIN`, else `initdb` on PATH, else the newest Debian
+    /// `/usr/lib/postgresql/<major>/bin`.
+    pub(crate) fn find() -> Result<Self, RuntimeError> {
+        let mut searched = Vec::new();
+        let mut candidates = Vec::new();
+        if let Some(dir) = std::env::var_os("REPLAY_PG_BIN") {
+            candidates.push(PathBuf::from(dir));
+        } else {
+            if let Some(path) = std::env::var_os("PATH") {
+                candidates.extend(std::env::split_paths(&path));
+            }
+            let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok())
+                        .filter_map(|e| {
+                            Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin")))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            debian.sort();
+            candidates.extend(debian.into_iter().rev().map(|(_, dir)| dir));
+        }
+        for dir in candidates {
+            if dir.join("initdb").is_file() && dir.join("postgres").is_file() {
+                let output = std::process::Command::new(dir.join("postgres"))
+                    .arg("--version")
+                    .output();
+                let version = output
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    .unwrap_or_default();
+                return Ok(Self { dir, version });
+            }
+            searched.push(dir);
+        }
+        Err(RuntimeError::PostgresMissing { searched })
+    }
+
+    fn bin(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+}
+
+/// The user that runs initdb and postgres: none (ourselves) unless we are root.
+pub(crate) fn server_user() -> Result<Option<(Uid, Gid)>, RuntimeError> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    let name = std::env::var("REPLAY_PG_USER").unwrap_or_else(|_| "postgres".into());
+    match User::from_name(&name) {
+        Ok(Some(user)) => Ok(Some((user.uid, user.gid))),
+        _ => Err(RuntimeError::NoServerUser { name }),
+    }
+}
+
+/// A started cluster. Stop it with [`Cluster::stop`]; dropping it kills it.
+pub(crate) struct Cluster {
+    pub port: u16,
+    postmaster: Option<ProcessGroup>,
+    data: PathBuf,
+}
+
+const INITDB_ARGS: &[&str] = &[
+    "--auth=trust",
+    "--username=postgres",
+    "--encoding=UTF8",
+    "--no-locale",
+    "--no-sync",
+    "--no-instructions",
+];
+
+impl Cluster {
+    pub(crate) async fn start(
+        binaries: &Binaries,
+        run_dir: &Path,
+        logs: &Path,
+        cache_dir: &Path,
+        run_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(Self, bool), RuntimeError> {
+        let user = server_user()?;
+        let io = |context: String| move |source| RuntimeError::Io { context, source };
+        let root = run_dir.join("postgres");
+        std::fs::create_dir_all(&root).map_err(io(format!("create {}", root.display())))?;
+        // The server user must get through the run dir to its own folder.
+        std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o711))
+            .map_err(io(format!("chmod {}", run_dir.display())))?;
+        chown(&root, user)?;
+        let data = root.join("data");
+        let log = logs.join("postgres.log");
+
+        let key = crate::cache::key(&[
+            binaries.version.as_bytes(),
+            INITDB_ARGS.join(" ").as_bytes(),
+        ]);
+        let cached = cache_dir.join("postgres").join(&key[..16]).join("data");
+        let hit = cached.is_dir();
+        if hit {
+            copy_tree(&cached, &data).await?;
+        } else {
+            let mut argv = vec![
+                binaries.bin("initdb"),
+                "-D".into(),
+                data.to_string_lossy().into_owned(),
+            ];
+            argv.extend(INITDB_ARGS.iter().map(|a| a.to_string()));
+            let spec = Spec {
+                name: "initdb".into(),
+                argv,
+                cwd: root.clone(),
+                env: vec![],
+                user,
+                log: log.clone(),
+            };
+            let mut initdb = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
+            match initdb.wait(cancel).await {
+                None => return Err(RuntimeError::Interrupted),
+                Some(status) if !status.success() => {
+                    return Err(RuntimeError::Postgres {
+                        action: "initdb".into(),
+                        command: spec.display(),
+                        log: log.clone(),
+                        tail: log_tail(&log, 20),
+                    });
+                }
+                Some(_) => {}
+            }
+            // Keep a pristine copy; a concurrent run may win the rename, which is fine.
+            let parent = cached.parent().expect("cache entry has a parent");
+            let staging = parent.with_extension(format!("tmp-{}", std::process::id()));
+            if copy_tree(&data, &staging.join("data")).await.is_ok() {
+                let _ = std::fs::create_dir_all(parent.parent().expect("cache root"));
+                if std::fs::rename(&staging, parent).is_err() {
+                    let _ = std::fs::remove_dir_all(&staging);
+                }
+            }
+        }
+
+        // A free port can be taken between the probe and the bind; try a few.
+        let mut last_error = None;
+        for _ in 0..3 {
+            let port = free_port()?;
+            let argv = vec![
+                binaries.bin("postgres"),
+                "-D".into(),
+                data.to_string_lossy().into_owned(),
+                "-p".into(),
+                port.to_string(),
+                "-c".into(),
+                "listen_addresses=127.0.0.1".into(),
+                "-c".into(),
+                "unix_socket_directories=".into(),
+                "-c".into(),
+                "fsync=off".into(),
+                "-c".into(),
+                "synchronous_commit=off".into(),
+                "-c".into(),
+                "full_page_writes=off".into(),
+                "-c".into(),
+                "max_connections=400".into(),
+            ];
+            let spec = Spec {
+                name: "postgres".into(),
+                argv,
+                cwd: root.clone(),
+                env: vec![],
+                user,
+                log: log.clone(),
+            };
+            let postmaster = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
+            let mut cluster = Self {
+                port,
+                postmaster: Some(postmaster),
+                data: data.clone(),
+            };
+            match cluster.wait_ready(cancel).await {
+                Ok(()) => return Ok((cluster, hit)),
+                Err(error) => {
+                    cluster.stop().await;
+                    if matches!(error, RuntimeError::Interrupted) {
+                        return Err(error);
+                    }
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.expect("tried at least once"))
+    }
+
+    async fn wait_ready(&mut self, cancel: &CancellationToken) -> Result<(), RuntimeError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = self.url("postgres");
+        loop {
+            if cancel.is_cancelled() {
+                return Err(RuntimeError::Interrupted);
+            }
+            let postmaster = self.postmaster.as_mut().expect("started");
+            if let Some(status) = postmaster.try_exit() {
+                return Err(RuntimeError::Postgres {
+                    action: format!("start ({status})"),
+                    command: postmaster.command.clone(),
+                    log: postmaster.log.clone(),
+                    tail: postmaster.log_tail(20),
+                });
+            }
+            if sqlx::PgConnection::connect(&url).await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Postgres {
+                    action: "start (not ready after 30s)".into(),
+                    command: postmaster.command.clone(),
+                    log: postmaster.log.clone(),
+                    tail: postmaster.log_tail(20),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A connection URL for a database of this cluster.
+    pub(crate) fn url(&self, database: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Fast shutdown (SIGINT to the postmaster), then remove the data directory.
+    pub(crate) async fn stop(&mut self) {
+        if let Some(postmaster) = self.postmaster.take() {
+            postmaster
+                .stop(Signal::SIGINT, true, Duration::from_secs(10))
+                .await;
+        }
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Backstop only: `postmaster`'s own Drop kills the group.
+        if self.postmaster.is_some() {
+            tracing::warn!("postgres cluster dropped without stop; killing it");
+        }
+    }
+}
+
+fn free_port() -> Result<u16, RuntimeError> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| RuntimeError::Io {
+            context: "find a free port".into(),
+            source,
+        })?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| RuntimeError::Io {
+            context: "find a free port".into(),
+            source,
+        })
+}
+
+fn chown(path: &Path, user: Option<(Uid, Gid)>) -> Result<(), RuntimeError> {
+    if let Some((uid, gid)) = user {
+        nix::unistd::chown(path, Some(uid), Some(gid)).map_err(|e| RuntimeError::Io {
+            context: format!("chown {}", path.display()),
+            source: e.into(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Copy a directory tree keeping owners and modes (`cp -a`, reflinked where the file system can).
+pub(crate) async fn copy_tree(from: &Path, to: &Path) -> Result<(), RuntimeError> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| RuntimeError::Io {
+            context: format!("create {}", parent.display()),
+            source,
+        })?;
+    }
+    let output = tokio::process::Command::new("cp")
+        .arg("-a")
+        .arg("--reflink=auto")
+        .arg(from)
+        .arg(to)
+        .output()
+        .await
+        .map_err(|source| RuntimeError::Io {
+            context: "run cp".into(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(RuntimeError::Io {
+            context: format!(
+                "copy {} to {}: {}",
+                from.display(),
+                to.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            source: std::io::Error::other("cp failed"),
+        });
+    }
+    Ok(())
+}

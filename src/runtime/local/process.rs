@@ -1,0 +1,297 @@
+//! Child processes in their own process groups, owned and torn down.
+//!
+//! Every process the local runtime starts leads a new process group, and is
+//! signalled as a group, so that grandchildren (a server's workers, a shell's
+//! children) go with it. The owner stops it explicitly; `Drop` kills the group
+//! as a backstop; the registry lets a second Ctrl-C kill every live group at once.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::{Gid, Pid, Uid};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+/// Process groups that are alive, for a hard kill on the second Ctrl-C.
+static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Kill every live process group at once (the second Ctrl-C).
+pub(crate) fn kill_all_groups() {
+    let groups: Vec<i32> = LIVE_GROUPS
+        .lock()
+        .map(|g| g.iter().copied().collect())
+        .unwrap_or_default();
+    for pgid in groups {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    /// A short name for logs and errors ("postgres", "twin boot").
+    pub name: String,
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// Run as this user (when the tool runs as root and the program refuses to).
+    pub user: Option<(Uid, Gid)>,
+    /// Where stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl Spec {
+    /// The command line, for messages.
+    pub(crate) fn display(&self) -> String {
+        shell_words::join(&self.argv)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SpawnError {
+    #[error("cannot open the log {}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start `{command}`")]
+    Start {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running process group, led by `child`.
+pub(crate) struct ProcessGroup {
+    pub name: String,
+    pub command: String,
+    pub log: PathBuf,
+    child: Child,
+    pgid: Option<Pid>,
+}
+
+impl ProcessGroup {
+    pub(crate) fn spawn(spec: &Spec, run_id: &str) -> Result<Self, SpawnError> {
+        let log_error = |source| SpawnError::Log {
+            path: spec.log.clone(),
+            source,
+        };
+        let stdout = File::options()
+            .create(true)
+            .append(true)
+            .open(&spec.log)
+            .map_err(log_error)?;
+        let stderr = stdout.try_clone().map_err(log_error)?;
+        let (program, args) = spec.argv.split_first().expect("a command has a program");
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .current_dir(&spec.cwd)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env("REPLAY_RUN_ID", run_id)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0);
+        if let Some((uid, gid)) = spec.user {
+            command.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        // Register before the process exists, so a Ctrl-C in between still finds it.
+        let mut live = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+        let child = command.spawn().map_err(|source| SpawnError::Start {
+            command: spec.display(),
+            source,
+        })?;
+        let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+        if let Some(pgid) = pgid {
+            live.insert(pgid.as_raw());
+        }
+        drop(live);
+        Ok(Self {
+            name: spec.name.clone(),
+            command: spec.display(),
+            log: spec.log.clone(),
+            child,
+            pgid,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> Option<Pid> {
+        self.pgid
+    }
+
+    /// The exit status, if the leader has exited.
+    pub(crate) fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Wait for the leader to exit; on cancellation, stop the group and return `None`.
+    pub(crate) async fn wait(&mut self, cancel: &CancellationToken) -> Option<ExitStatus> {
+        tokio::select! {
+            status = self.child.wait() => {
+                // The leader is gone; take down anything it left in its group.
+                self.kill_group(Signal::SIGKILL);
+                self.forget();
+                status.ok()
+            }
+            _ = cancel.cancelled() => None,
+        }
+    }
+
+    /// Send `signal` to the leader only (Postgres shuts down on SIGINT to the postmaster).
+    pub(crate) fn signal_leader(&self, signal: Signal) {
+        if let Some(pid) = self.pgid {
+            let _ = nix::sys::signal::kill(pid, signal);
+        }
+    }
+
+    fn kill_group(&self, signal: Signal) {
+        if let Some(pgid) = self.pgid {
+            let _ = killpg(pgid, signal);
+        }
+    }
+
+    fn forget(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            LIVE_GROUPS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&pgid.as_raw());
+        }
+    }
+
+    /// Stop the group: `first` to the group (or the leader), up to `grace` for
+    /// the leader to exit, then SIGKILL to whatever is left.
+    pub(crate) async fn stop(mut self, first: Signal, leader_only: bool, grace: Duration) {
+        if self.pgid.is_none() {
+            return;
+        }
+        if leader_only {
+            self.signal_leader(first)
+        } else {
+            self.kill_group(first)
+        }
+        let _ = tokio::time::timeout(grace, self.child.wait()).await;
+        self.kill_group(Signal::SIGKILL);
+        let _ = self.child.wait().await;
+        self.forget();
+    }
+
+    /// The last `lines` lines of the log.
+    pub(crate) fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log, lines)
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // The backstop: an owner that did not stop its group (an error path, a
+        // panic) still leaves nothing running.
+        if self.pgid.is_some() {
+            self.kill_group(Signal::SIGKILL);
+            let _ = self.child.start_kill();
+            self.forget();
+        }
+    }
+}
+
+/// The last `lines` lines of a log file.
+pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &Path, script: &str) -> Spec {
+        Spec {
+            name: "test".into(),
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            cwd: dir.to_path_buf(),
+            env: vec![],
+            user: None,
+            log: dir.join("log"),
+        }
+    }
+
+    fn alive(pid: i32) -> bool {
+        nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_finished_command_leaves_its_output_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut group =
+            ProcessGroup::spawn(&spec(dir.path(), "echo one; echo two >&2; exit 3"), "t").unwrap();
+        let status = group.wait(&CancellationToken::new()).await.unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(group.log_tail(5), "one\ntwo");
+        assert_eq!(group.log_tail(1), "two");
+    }
+
+    #[tokio::test]
+    async fn stopping_a_group_takes_its_grandchildren() {
+        let dir = tempfile::tempdir().unwrap();
+        let group =
+            ProcessGroup::spawn(&spec(dir.path(), "sleep 300 & echo $! > child; wait"), "t")
+                .unwrap();
+        let child_file = dir.path().join("child");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !child_file.exists()
+            || std::fs::read_to_string(&child_file)
+                .unwrap()
+                .trim()
+                .is_empty()
+        {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let grandchild: i32 = std::fs::read_to_string(&child_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(alive(grandchild));
+        group
+            .stop(Signal::SIGTERM, false, Duration::from_secs(2))
+            .await;
+        // The grandchild is reparented to init and reaped there; poll for it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(grandchild) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!alive(grandchild));
+    }
+
+    #[tokio::test]
+    async fn dropping_an_owner_kills_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = ProcessGroup::spawn(&spec(dir.path(), "sleep 300"), "t").unwrap();
+        let pid = group.pid().unwrap().as_raw();
+        assert!(alive(pid));
+        drop(group);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        // A killed child stays a zombie until reaped; check its state instead.
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+        };
+        while !gone() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone());
+    }
+}

@@ -1,0 +1,252 @@
+//! Runtimes: where a revision is built, migrated and booted, and where the
+//! run's Postgres lives.
+//!
+//! One trait, chosen with `--runtime`: the local backend runs processes and an
+//! initdb'd cluster on this machine; a Docker backend (images, a Postgres
+//! container and the server container on a private network) fits the same
+//! trait: it hands out different URLs to the tool and to the server, which is
+//! why [`Database`] carries both.
+
+pub(crate) mod local;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::target::{Stage, Target};
+use crate::template::Vars;
+use local::process::SpawnError;
+
+/// The runtime backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeKind {
+    /// Processes and a throwaway Postgres cluster on this machine.
+    Local,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("no Postgres server binaries (initdb, postgres) found")]
+    PostgresMissing { searched: Vec<PathBuf> },
+    #[error("running as root, and there is no user `{name}` to run initdb and postgres as")]
+    NoServerUser { name: String },
+    #[error("postgres failed: {action}")]
+    Postgres {
+        action: String,
+        command: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("failed to {} {revision}: `{command}` {status}", stage.as_str())]
+    Stage {
+        stage: Stage,
+        revision: String,
+        command: String,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("failed to boot {revision}: not ready after {}s (waited for {probe})", waited.as_secs())]
+    NotReady {
+        revision: String,
+        probe: String,
+        waited: Duration,
+        command: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("cannot start a process")]
+    Spawn(#[source] SpawnError),
+    #[error("database: {context}")]
+    Database {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl RuntimeError {
+    pub(crate) fn spawn(error: SpawnError) -> Self {
+        Self::Spawn(error)
+    }
+
+    /// Did the revision itself fail (as opposed to this machine)?
+    pub fn is_revision_failure(&self) -> bool {
+        matches!(self, Self::Stage { .. } | Self::NotReady { .. })
+    }
+
+    /// The log that tells more, and its last lines.
+    pub fn log(&self) -> Option<(&Path, &str, &str)> {
+        match self {
+            Self::Postgres {
+                command, log, tail, ..
+            }
+            | Self::Stage {
+                command, log, tail, ..
+            }
+            | Self::NotReady {
+                command, log, tail, ..
+            } => Some((log.as_path(), command.as_str(), tail.as_str())),
+            _ => None,
+        }
+    }
+
+    /// Pass every log excerpt through `redact` (server logs may print secrets).
+    pub(crate) fn redacted(mut self, redact: impl Fn(&str) -> String) -> Self {
+        match &mut self {
+            Self::Postgres { tail, .. }
+            | Self::Stage { tail, .. }
+            | Self::NotReady { tail, .. } => *tail = redact(tail),
+            _ => {}
+        }
+        self
+    }
+}
+
+/// A materialised revision: a directory holding the server's source.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub dir: PathBuf,
+    /// How the revision is named in output: "working tree", a short sha, an overlay.
+    pub label: String,
+}
+
+/// A built revision: its checkout and its build environment.
+#[derive(Debug, Clone)]
+pub(crate) struct Build {
+    pub checkout: Checkout,
+    pub env_dir: PathBuf,
+    pub cache_hit: bool,
+    pub duration: Duration,
+}
+
+/// A database of the run's Postgres, as the tool and as the server reach it.
+#[derive(Debug, Clone)]
+pub(crate) struct Database {
+    pub name: String,
+    pub url: String,
+    pub server_url: String,
+}
+
+/// The run's Postgres service.
+#[async_trait]
+pub(crate) trait Postgres: Send + Sync {
+    /// The URL the tool connects with.
+    fn url(&self, database: &str) -> String;
+    /// The URL the server connects with.
+    fn server_url(&self, database: &str) -> String;
+    fn database(&self, name: &str) -> Database {
+        Database {
+            name: name.into(),
+            url: self.url(name),
+            server_url: self.server_url(name),
+        }
+    }
+    async fn stop(self: Box<Self>);
+}
+
+/// A booted server.
+#[async_trait]
+pub(crate) trait Server: Send + Sync {
+    fn base_url(&self) -> &str;
+    fn command(&self) -> &str;
+    fn log(&self) -> &Path;
+    /// `Some(status)` once the server has exited.
+    fn exited(&mut self) -> Option<String>;
+    fn log_tail(&self, lines: usize) -> String;
+    async fn stop(self: Box<Self>);
+}
+
+/// Everything a runtime needs from the run that owns it.
+pub(crate) struct RunContext<'a> {
+    pub id: &'a str,
+    /// Scratch space, removed when the run ends.
+    pub dir: &'a Path,
+    /// Where logs go; kept when the run fails.
+    pub logs: &'a Path,
+    pub cache_dir: &'a Path,
+    pub master_key: &'a str,
+    pub cancel: &'a CancellationToken,
+    /// Build anew even when a cached environment exists.
+    pub no_cache: bool,
+}
+
+#[async_trait]
+pub(crate) trait Runtime: Send + Sync {
+    fn kind(&self) -> RuntimeKind;
+    /// Start the run's Postgres; `true` when a cached cluster was used.
+    async fn postgres(
+        &self,
+        run: &RunContext<'_>,
+    ) -> Result<(Box<dyn Postgres>, bool), RuntimeError>;
+    /// The build environment of a checkout (shared by every checkout with the same inputs).
+    async fn build(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        checkout: &Checkout,
+    ) -> Result<Build, RuntimeError>;
+    /// Run the target's migrate commands against `database`.
+    async fn migrate(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        build: &Build,
+        database: &Database,
+    ) -> Result<(), RuntimeError>;
+    /// Start the server against `database`; readiness is the caller's to wait for.
+    async fn boot(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        build: &Build,
+        database: &Database,
+    ) -> Result<Box<dyn Server>, RuntimeError>;
+}
+
+pub(crate) fn runtime(kind: RuntimeKind) -> Result<Box<dyn Runtime>, RuntimeError> {
+    match kind {
+        RuntimeKind::Local => Ok(Box::new(local::LocalRuntime::new()?)),
+    }
+}
+
+/// The placeholders of a target's commands, for a stage of a build.
+pub(crate) fn placeholders(
+    run: &RunContext<'_>,
+    target: &Target,
+    checkout: &Checkout,
+    env_dir: &Path,
+) -> Vars {
+    let mut vars = Vars::default();
+    vars.set("checkout", checkout.dir.to_string_lossy().into_owned());
+    vars.set("env", env_dir.to_string_lossy().into_owned());
+    vars.set(
+        "target_dir",
+        absolute(&target.dir).to_string_lossy().into_owned(),
+    );
+    vars.set("master_key", run.master_key.to_string());
+    vars
+}
+
+/// The target's `[env]`, leaving out what cannot be filled in yet.
+pub(crate) fn environment(target: &Target, vars: &Vars) -> Vec<(String, String)> {
+    target
+        .env
+        .iter()
+        .filter_map(|(key, value)| Some((key.clone(), value.render(vars).ok()?)))
+        .collect()
+}
+
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}

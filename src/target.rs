@@ -1,0 +1,543 @@
+//! Targets: how to build, migrate and boot one revision of a server.
+//!
+//! A target file lives in the suite's `targets/` folder. Its commands are
+//! templates over a fixed set of placeholders, split into words like a shell
+//! would split them, and run without a shell.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::source::{Problem, SourceFile, toml_problem};
+use crate::template::{RenderError, Template, Vars};
+
+/// The placeholders target commands may use, and from which stage on.
+const PLACEHOLDERS: &[(&str, Stage)] = &[
+    ("checkout", Stage::Build),
+    ("env", Stage::Build),
+    ("target_dir", Stage::Build),
+    ("master_key", Stage::Build),
+    ("database_url", Stage::Migrate),
+    ("host", Stage::Boot),
+    ("port", Stage::Boot),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stage {
+    Build,
+    Migrate,
+    Boot,
+}
+
+impl Stage {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Stage::Build => "build",
+            Stage::Migrate => "migrate",
+            Stage::Boot => "boot",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("no target `{name}` in {}", dir.display())]
+    NotFound {
+        name: String,
+        dir: PathBuf,
+        available: Vec<String>,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the target {} has {} problem{}", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" })]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+    #[error("the target `{name}` has no [local] recipe")]
+    NoLocalRecipe { name: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Spanned<String>,
+    description: Option<String>,
+    #[serde(default)]
+    env: IndexMap<String, Spanned<String>>,
+    local: Option<RawLocal>,
+    ready: RawReady,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    build: RawStage,
+    migrate: RawStage,
+    boot: RawBoot,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    #[serde(default)]
+    inputs: Vec<String>,
+    run: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoot {
+    run: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReady {
+    http: Option<Spanned<String>>,
+    sql: Option<String>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// A command line: one template per word.
+#[derive(Debug, Clone)]
+pub(crate) struct CommandLine {
+    pub source: String,
+    words: Vec<Template>,
+}
+
+impl CommandLine {
+    /// The program and its arguments, with placeholders filled in.
+    pub(crate) fn render(&self, vars: &Vars) -> Result<Vec<String>, RenderError> {
+        self.words.iter().map(|w| w.render(vars)).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Recipe {
+    /// Files (relative to the checkout) whose contents key this stage's cache.
+    pub inputs: Vec<String>,
+    pub run: Vec<CommandLine>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LocalRecipe {
+    pub build: Recipe,
+    pub migrate: Recipe,
+    pub boot: CommandLine,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Ready {
+    pub http: Option<String>,
+    pub sql: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    /// sha256 over the target file and the helper files beside it.
+    pub hash: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) env: IndexMap<String, Template>,
+    pub(crate) local: Option<LocalRecipe>,
+    pub(crate) ready: Ready,
+}
+
+impl Target {
+    /// The target `name` of a suite (`<suite>/targets/<name>.toml`), or a path to a target file.
+    pub fn find(suite_dir: &Path, name: &str) -> Result<Self, TargetError> {
+        let path = if name.ends_with(".toml") {
+            PathBuf::from(name)
+        } else {
+            suite_dir.join("targets").join(format!("{name}.toml"))
+        };
+        if !path.is_file() {
+            let dir = suite_dir.join("targets");
+            return Err(TargetError::NotFound {
+                name: name.into(),
+                available: available(&dir),
+                dir,
+            });
+        }
+        Self::load(&path)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, TargetError> {
+        let file = SourceFile::read(path).map_err(|source| TargetError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let invalid = |problems| TargetError::Invalid {
+            path: path.into(),
+            problems,
+        };
+        let raw: RawTarget =
+            toml::from_str(&file.text).map_err(|e| invalid(vec![toml_problem(&file, &e)]))?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut problems = Vec::new();
+
+        let mut env = IndexMap::new();
+        for (key, value) in &raw.env {
+            if let Some(template) = placeholders(&file, value, Stage::Boot, &mut problems) {
+                env.insert(key.clone(), template);
+            }
+        }
+        let local = raw.local.map(|local| {
+            let stage = |raw: &RawStage, stage, problems: &mut Vec<Problem>| Recipe {
+                inputs: raw.inputs.clone(),
+                run: raw
+                    .run
+                    .iter()
+                    .filter_map(|line| command(&file, line, stage, problems))
+                    .collect(),
+            };
+            LocalRecipe {
+                build: stage(&local.build, Stage::Build, &mut problems),
+                migrate: stage(&local.migrate, Stage::Migrate, &mut problems),
+                boot: command(&file, &local.boot.run, Stage::Boot, &mut problems).unwrap_or(
+                    CommandLine {
+                        source: String::new(),
+                        words: vec![],
+                    },
+                ),
+            }
+        });
+        let timeout = match &raw.ready.timeout {
+            None => Duration::from_secs(60),
+            Some(text) => parse_duration(text.get_ref()).unwrap_or_else(|| {
+                problems.push(Problem {
+                    location: file.at(text.span()),
+                    message: format!("`timeout = {:?}` is not a duration", text.get_ref()),
+                    hint: Some("write a number with s, m or ms, e.g. \"30s\"".into()),
+                });
+                Duration::from_secs(60)
+            }),
+        };
+        if let Some(http) = &raw.ready.http
+            && !http.get_ref().starts_with('/')
+        {
+            problems.push(Problem {
+                location: file.at(http.span()),
+                message: format!("ready.http {:?} is not a path", http.get_ref()),
+                hint: Some("e.g. http = \"/health\"".into()),
+            });
+        }
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+
+        let mut hasher = Sha256::new();
+        hasher.update(file.text.as_bytes());
+        for helper in helper_files(&dir, &file.text) {
+            hasher.update(helper.file_name().unwrap_or_default().as_encoded_bytes());
+            hasher.update(std::fs::read(&helper).unwrap_or_default());
+        }
+        Ok(Self {
+            name: raw.name.into_inner(),
+            description: raw.description,
+            path: path.to_path_buf(),
+            hash: hex::encode(hasher.finalize()),
+            dir,
+            env,
+            local,
+            ready: Ready {
+                http: raw.ready.http.map(Spanned::into_inner),
+                sql: raw.ready.sql,
+                timeout,
+            },
+        })
+    }
+
+    pub(crate) fn local(&self) -> Result<&LocalRecipe, TargetError> {
+        self.local
+            .as_ref()
+            .ok_or_else(|| TargetError::NoLocalRecipe {
+                name: self.name.clone(),
+            })
+    }
+}
+
+/// The target names in a targets folder.
+fn available(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.path()
+                        .file_stem()
+                        .filter(|_| e.path().extension().is_some_and(|x| x == "toml"))
+                        .map(|s| s.to_string_lossy().into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The files beside the target (launchers, scripts) that its text names as
+/// `{{target_dir}}/NAME`: what the target runs, besides its own file.
+fn helper_files(dir: &Path, text: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = text
+        .split("{{target_dir}}/")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                .next()
+        })
+        .map(|name| dir.join(name))
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+fn placeholders(
+    file: &SourceFile,
+    text: &Spanned<String>,
+    stage: Stage,
+    problems: &mut Vec<Problem>,
+) -> Option<Template> {
+    let template = match Template::parse(text.get_ref()) {
+        Ok(template) => template,
+        Err(error) => {
+            problems.push(Problem {
+                location: file.at(text.span()),
+                message: error.to_string(),
+                hint: None,
+            });
+            return None;
+        }
+    };
+    for var in template.vars() {
+        match PLACEHOLDERS.iter().find(|(name, _)| *name == var) {
+            None => problems.push(Problem {
+                location: file.at(text.span()),
+                message: format!("unknown placeholder `{{{{{var}}}}}`"),
+                hint: Some(format!(
+                    "placeholders are {}",
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|(n, _)| format!("{{{{{n}}}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }),
+            Some((_, from)) if *from > stage => problems.push(Problem {
+                location: file.at(text.span()),
+                message: format!(
+                    "`{{{{{var}}}}}` is not known in the {} stage",
+                    stage.as_str()
+                ),
+                hint: Some(format!("it exists from the {} stage on", from.as_str())),
+            }),
+            Some(_) => {}
+        }
+    }
+    Some(template)
+}
+
+fn command(
+    file: &SourceFile,
+    line: &Spanned<String>,
+    stage: Stage,
+    problems: &mut Vec<Problem>,
+) -> Option<CommandLine> {
+    let words = match shell_words::split(line.get_ref()) {
+        Ok(words) if !words.is_empty() => words,
+        _ => {
+            problems.push(Problem {
+                location: file.at(line.span()),
+                message: format!("cannot split {:?} into words", line.get_ref()),
+                hint: Some("check the quotes".into()),
+            });
+            return None;
+        }
+    };
+    if let Some(word) = words
+        .iter()
+        .find(|w| ["|", "&&", "||", ";", ">", "<"].contains(&w.as_str()))
+    {
+        problems.push(Problem {
+            location: file.at(line.span()),
+            message: format!("`{word}` in {:?}: commands run without a shell", line.get_ref()),
+            hint: Some("write one command per entry, or put the logic in a script beside the target and run it with {{target_dir}}/script".into()),
+        });
+        return None;
+    }
+    let words = words
+        .iter()
+        .map(|word| {
+            placeholders(
+                file,
+                &Spanned::new(line.span(), word.clone()),
+                stage,
+                problems,
+            )
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(CommandLine {
+        source: line.get_ref().clone(),
+        words,
+    })
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(number)),
+        "s" | "" => Some(Duration::from_secs(number)),
+        "m" => Some(Duration::from_secs(number * 60)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(text: &str) -> Result<Target, TargetError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, text).unwrap();
+        Target::load(&path)
+    }
+
+    fn messages(error: TargetError) -> Vec<String> {
+        match error {
+            TargetError::Invalid { problems, .. } => problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.location.line.unwrap_or(0), p.message))
+                .collect(),
+            other => vec![other.to_string()],
+        }
+    }
+
+    const GOOD: &str = "name = \"t\"\n[env]\nDB = \"{{database_url}}\"\n[local.build]\ninputs = [\"req.txt\"]\nrun = [\"python3 -m venv {{env}}\"]\n[local.migrate]\nrun = [\"{{env}}/bin/python migrate.py\"]\n[local.boot]\nrun = \"{{env}}/bin/python server.py --port {{port}}\"\n[ready]\nhttp = \"/health\"\ntimeout = \"5s\"\n";
+
+    #[test]
+    fn the_repository_targets_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let twin = Target::find(&root.join("matrices/litellm"), "twin").unwrap();
+        assert_eq!(twin.name, "twin");
+        assert_eq!(twin.local().unwrap().build.inputs, ["requirements.txt"]);
+        assert_eq!(twin.ready.http.as_deref(), Some("/health/liveliness"));
+    }
+
+    #[test]
+    fn commands_render_word_by_word() {
+        let t = target(GOOD).unwrap();
+        let mut vars = Vars::default();
+        vars.set("env", "/cache/env one");
+        vars.set("port", "5000");
+        let boot = t.local().unwrap().boot.render(&vars).unwrap();
+        assert_eq!(
+            boot,
+            ["/cache/env one/bin/python", "server.py", "--port", "5000"]
+        );
+        assert_eq!(t.ready.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn placeholders_are_checked_per_stage() {
+        let got = messages(
+            target(&GOOD.replace(
+                "python3 -m venv {{env}}",
+                "python3 -m venv {{port}} {{nope}}",
+            ))
+            .unwrap_err(),
+        );
+        assert_eq!(
+            got,
+            [
+                "6: `{{port}}` is not known in the build stage",
+                "6: unknown placeholder `{{nope}}`"
+            ]
+        );
+    }
+
+    #[test]
+    fn shell_syntax_is_refused() {
+        let got = messages(target(&GOOD.replace("python3 -m venv {{env}}", "a && b")).unwrap_err());
+        assert_eq!(got, ["6: `&&` in \"a && b\": commands run without a shell"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_timeouts() {
+        let got = messages(target(&GOOD.replace("[ready]\n", "[ready]\nprobe = 1\n")).unwrap_err());
+        assert_eq!(
+            got,
+            ["12: unknown field `probe`, expected one of `http`, `sql`, `timeout`"]
+        );
+        let got = messages(target(&GOOD.replace("\"5s\"", "\"soon\"")).unwrap_err());
+        assert_eq!(got, ["13: `timeout = \"soon\"` is not a duration"]);
+    }
+
+    #[test]
+    fn the_hash_covers_the_helpers_a_target_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            GOOD.replace("migrate.py", "{{target_dir}}/helper.py"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("helper.py"), "one").unwrap();
+        std::fs::write(dir.path().join("other.py"), "one").unwrap();
+        let first = Target::load(&path).unwrap().hash;
+        std::fs::write(dir.path().join("other.py"), "two").unwrap();
+        assert_eq!(Target::load(&path).unwrap().hash, first);
+        std::fs::write(dir.path().join("helper.py"), "two").unwrap();
+        assert_ne!(Target::load(&path).unwrap().hash, first);
+    }
+
+    #[test]
+    fn the_litellm_target_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let litellm = Target::find(&root.join("matrices/litellm"), "litellm").unwrap();
+        assert_eq!(
+            litellm.ready.sql.as_deref(),
+            Some(
+                "SELECT 1 FROM pg_catalog.pg_views WHERE viewname = 'LiteLLM_VerificationTokenView'"
+            )
+        );
+        assert!(
+            litellm
+                .local()
+                .unwrap()
+                .boot
+                .source
+                .contains("litellm_launcher.py boot")
+        );
+    }
+
+    #[test]
+    fn a_missing_target_lists_the_others() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        match Target::find(&root.join("matrices/litellm"), "nope") {
+            Err(TargetError::NotFound { available, .. }) => {
+                assert!(available.contains(&"twin".to_string()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The world: actors with their keys, and the rows they act on.
+//!
+//! A run makes fresh secrets (a master key, a random key per actor), seeds the
+//! world's SQL into the database in one transaction, and, once a server is up,
+//! runs the world's API steps and logs the login actors in.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+
+use crate::redact::Redactor;
+use crate::runner::http::{self, HttpError};
+use crate::suite::{Credential, Suite};
+use crate::template::{RenderError, Vars, sha256_hex, to_text};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("cannot connect to the database to seed the world")]
+    Connect(#[source] sqlx::Error),
+    #[error("seed statement {index} of world.toml failed: {message}")]
+    Seed { index: usize, message: String },
+    #[error("world.toml: {0}")]
+    Render(#[from] RenderError),
+    #[error("world.toml: [[api]] step {index} ({request}) {problem}")]
+    Api {
+        index: usize,
+        request: String,
+        problem: String,
+    },
+    #[error("world.toml: actor `{actor}` could not log in ({request}): {problem}")]
+    Login {
+        actor: String,
+        request: String,
+        problem: String,
+    },
+}
+
+/// A fresh random secret: `prefix` and 32 hex digits.
+pub(crate) fn fresh_key(prefix: &str) -> String {
+    format!("{prefix}{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+/// A run's world: every name the templates can use, and each actor's bearer.
+#[derive(Debug, Clone)]
+pub(crate) struct WorldState {
+    pub vars: Vars,
+    pub bearers: IndexMap<String, String>,
+    pub redactor: Redactor,
+}
+
+impl WorldState {
+    /// The world before anything is seeded: prefix, secrets, values, seeded actors.
+    pub(crate) fn new(suite: &Suite, prefix: &str, master_key: &str) -> Result<Self, WorldError> {
+        let mut vars = Vars::default();
+        let mut redactor = Redactor::new(suite.redact.clone());
+        vars.set("prefix", prefix);
+        vars.set("master_key", master_key);
+        redactor.know(master_key, "master_key");
+        redactor.know(prefix, "prefix");
+        for (name, template) in &suite.world.values {
+            let value = template.render(&vars)?;
+            vars.set(format!("world.{name}"), value);
+        }
+        let mut bearers = IndexMap::new();
+        for (name, actor) in &suite.world.actors {
+            vars.set(format!("actors.{name}.name"), name.as_str());
+            let key = match actor.credential {
+                Credential::Generated => fresh_key("sk-"),
+                Credential::Master => master_key.to_string(),
+                Credential::Login { .. } => continue,
+            };
+            set_key(&mut vars, &mut redactor, name, &key);
+            bearers.insert(name.clone(), key);
+        }
+        let mut world = Self {
+            vars,
+            bearers,
+            redactor,
+        };
+        world.render_ids(suite);
+        Ok(world)
+    }
+
+    /// Fill in the actor ids whose names are known by now (an id may name a
+    /// value captured by an API step, known only once the server runs).
+    fn render_ids(&mut self, suite: &Suite) {
+        for (name, actor) in &suite.world.actors {
+            if let Some(template) = &actor.id
+                && let Ok(id) = template.render_value(&self.vars)
+            {
+                self.vars.set(format!("actors.{name}.id"), id);
+            }
+        }
+    }
+
+    /// Insert the world's rows into `url`, all in one transaction.
+    pub(crate) async fn seed(&self, suite: &Suite, url: &str) -> Result<(), WorldError> {
+        let mut connection = PgConnection::connect(url)
+            .await
+            .map_err(WorldError::Connect)?;
+        let mut transaction = connection.begin().await.map_err(WorldError::Connect)?;
+        for (index, template) in suite.world.seed.iter().enumerate() {
+            let (sql, params) = template.render_sql(&self.vars)?;
+            // The SQL is the suite author's; every value in it is a bound parameter.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for param in params {
+                query = query.bind(param);
+            }
+            transaction
+                .execute(query)
+                .await
+                .map_err(|e| WorldError::Seed {
+                    index: index + 1,
+                    message: self.redactor.apply(&database_message(&e)),
+                })?;
+        }
+        transaction.commit().await.map_err(|e| WorldError::Seed {
+            index: 0,
+            message: database_message(&e),
+        })?;
+        connection.close().await.ok();
+        Ok(())
+    }
+
+    /// The world of one booted server: the API steps, then the logins.
+    pub(crate) async fn on_server(
+        &self,
+        suite: &Suite,
+        client: &reqwest::Client,
+        base_url: &str,
+    ) -> Result<Self, WorldError> {
+        let mut world = self.clone();
+        for (index, step) in suite.world.api.iter().enumerate() {
+            let index = index + 1;
+            let rendered = http::render(&step.request, &world.vars)?;
+            let request = format!("{} {} as {}", rendered.method, rendered.path, step.actor);
+            let fail = |problem: String| WorldError::Api {
+                index,
+                request: request.clone(),
+                problem,
+            };
+            let bearer = world.bearers.get(&step.actor).cloned();
+            let exchange = http::send(client, base_url, &rendered, bearer.as_deref(), &[])
+                .await
+                .map_err(|e| fail(http_problem(&e)))?;
+            if let Some(expect) = step.expect
+                && exchange.status != expect
+            {
+                return Err(fail(format!(
+                    "returned {} instead of {expect}: {}",
+                    exchange.status,
+                    world
+                        .redactor
+                        .apply(&crate::redact::excerpt(&exchange.body, 200))
+                )));
+            }
+            for (name, pointer) in &step.captures {
+                let value = exchange
+                    .pointer(pointer)
+                    .cloned()
+                    .ok_or_else(|| fail(format!("returned no {pointer} to capture as `{name}`")))?;
+                world
+                    .redactor
+                    .know(&to_text(&value), &format!("world.{name}"));
+                world.vars.set(format!("world.{name}"), value);
+            }
+        }
+        world.render_ids(suite);
+        for (name, actor) in &suite.world.actors {
+            let Credential::Login { request, token } = &actor.credential else {
+                continue;
+            };
+            let rendered = http::render(request, &world.vars)?;
+            let described = format!("{} {}", rendered.method, rendered.path);
+            let fail = |problem: String| WorldError::Login {
+                actor: name.clone(),
+                request: described.clone(),
+                problem,
+            };
+            let exchange = http::send(client, base_url, &rendered, None, &[])
+                .await
+                .map_err(|e| fail(http_problem(&e)))?;
+            if !exchange.allowed() {
+                return Err(fail(format!(
+                    "returned {}: {}",
+                    exchange.status,
+                    world
+                        .redactor
+                        .apply(&crate::redact::excerpt(&exchange.body, 200))
+                )));
+            }
+            let Some(Value::String(bearer)) = exchange.pointer(token).cloned() else {
+                return Err(fail(format!("the response has no string at {token}")));
+            };
+            set_key(&mut world.vars, &mut world.redactor, name, &bearer);
+            world.bearers.insert(name.clone(), bearer);
+        }
+        Ok(world)
+    }
+}
+
+fn set_key(vars: &mut Vars, redactor: &mut Redactor, actor: &str, key: &str) {
+    let hash = sha256_hex(key);
+    redactor.know(key, &format!("actors.{actor}.key"));
+    redactor.know(&hash, &format!("actors.{actor}.key_sha256"));
+    vars.set(format!("actors.{actor}.key"), key);
+    vars.set(format!("actors.{actor}.key_sha256"), hash);
+}
+
+/// The database's own words for an error, without the statement.
+pub(crate) fn database_message(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn http_problem(error: &HttpError) -> String {
+    error.to_string()
+}
