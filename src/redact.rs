@@ -35,14 +35,6 @@ impl Redactor {
             .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
     }
 
-    pub(crate) fn with(&self, pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut out = self.clone();
-        for (value, name) in pairs {
-            out.know(&value, &name);
-        }
-        out
-    }
-
     pub(crate) fn apply(&self, text: &str) -> String {
         let mut out = text.to_string();
         for (value, replacement) in &self.known {

@@ -97,6 +97,9 @@ pub(crate) fn materialise(
         dir: dir.to_path_buf(),
         source,
     };
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| fail(git2::Error::from_str(&e.to_string())))?;
+    }
     let tree = repo.find_tree(tree).map_err(fail)?;
     let mut options = git2::build::CheckoutBuilder::new();
     options.target_dir(dir).force().recreate_missing(true);
@@ -175,7 +178,7 @@ pub(crate) mod tests {
         let first = resolve(&repo, "HEAD~1").unwrap();
         assert_eq!(resolve(&repo, &first.short()).unwrap().id, first.id);
         let out = tempfile::tempdir().unwrap();
-        let target = out.path().join("checkout");
+        let target = out.path().join("checkouts/first");
         materialise(&repo, first.tree, &target, "first").unwrap();
         assert_eq!(
             std::fs::read_to_string(target.join("a.txt")).unwrap(),

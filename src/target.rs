@@ -27,14 +27,14 @@ const PLACEHOLDERS: &[(&str, Stage)] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Stage {
+pub enum Stage {
     Build,
     Migrate,
     Boot,
 }
 
 impl Stage {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Stage::Build => "build",
             Stage::Migrate => "migrate",

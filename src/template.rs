@@ -102,10 +102,6 @@ impl Template {
         })
     }
 
-    pub(crate) fn source(&self) -> &str {
-        &self.source
-    }
-
     /// Every name the template reads.
     pub(crate) fn vars(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|part| match part {
@@ -231,10 +227,6 @@ impl Vars {
 
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.0.iter()
     }
 }
 

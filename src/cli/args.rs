@@ -23,8 +23,7 @@ const CHECK_HELP: &str = concat!(
       Boot the working tree of testdata/twin and compare every cell with its pin.
   replay check --suite matrices/litellm --target twin --repo ../twin --rev HEAD~3 --format json
       The same at a commit, as JSON on stdout.
-  replay check --suite matrices/litellm --cell key_update/self/owner \\
-      --url http://127.0.0.1:4000 --database-url postgresql://litellm@127.0.0.1/litellm
+  replay check --cell key_update/self/owner --url http://127.0.0.1:4000 --database-url postgresql://127.0.0.1/litellm
       Run one cell against a server you started; the rows it writes are removed after.
   replay check --suite matrices/litellm --target twin --repo testdata/twin --accept
       Rewrite the pins of the RED cells from what the server did, and show the diff.
@@ -65,7 +64,7 @@ pub(crate) enum Command {
     Demo,
     /// Boot one revision, run the pinned matrix, fail on any cell that differs from its pin.
     #[command(after_help = CHECK_HELP)]
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

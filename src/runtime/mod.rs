@@ -183,7 +183,6 @@ pub(crate) struct RunContext<'a> {
 
 #[async_trait]
 pub(crate) trait Runtime: Send + Sync {
-    fn kind(&self) -> RuntimeKind;
     /// Start the run's Postgres; `true` when a cached cluster was used.
     async fn postgres(
         &self,

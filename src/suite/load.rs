@@ -57,6 +57,10 @@ struct Name {
 
 type Names = HashMap<String, Name>;
 
+/// Sees every template of a request with its span, and whether it is a whole
+/// JSON field value (which may be left out).
+type OnTemplate<'a> = dyn FnMut(&mut Loader, Range<usize>, &Template, bool) + 'a;
+
 const RESERVED: &[&str] = &[
     "prefix",
     "master_key",
@@ -173,6 +177,12 @@ impl Loader {
         allowed_side_only: bool,
     ) {
         for var in template.vars() {
+            // Point at the line of the name itself, inside a long SQL string.
+            let span = file
+                .text
+                .get(span.clone())
+                .and_then(|text| text.find(var))
+                .map_or(span.clone(), |at| span.start + at..span.start + at);
             match names.get(var) {
                 None => {
                     let hint = hint_for_name(var, names);
@@ -468,14 +478,7 @@ impl Loader {
                 }
                 _ => Credential::Generated,
             };
-            actors.insert(
-                actor_name_text.clone(),
-                Actor {
-                    name: actor_name_text,
-                    id,
-                    credential,
-                },
-            );
+            actors.insert(actor_name_text, Actor { id, credential });
         }
         // An actor's id is known once every name it uses is.
         for (actor_name, template, span) in pending_ids {
@@ -561,7 +564,7 @@ impl Loader {
         query: Option<&Spanned<toml::Table>>,
         json: Option<&Spanned<toml::Value>>,
         form: Option<&Spanned<toml::Table>>,
-        check: &mut dyn FnMut(&mut Self, Range<usize>, &Template, bool),
+        check: &mut OnTemplate<'_>,
     ) -> Option<HttpRequest> {
         let parsed_method = Method::parse(method.get_ref());
         if parsed_method.is_none() {
@@ -612,7 +615,7 @@ impl Loader {
         &mut self,
         file: &SourceFile,
         table: &Spanned<toml::Table>,
-        check: &mut dyn FnMut(&mut Self, Range<usize>, &Template, bool),
+        check: &mut OnTemplate<'_>,
     ) -> Vec<(String, Template)> {
         let mut out = Vec::new();
         for (key, value) in table.get_ref() {
@@ -643,7 +646,7 @@ impl Loader {
         value: &toml::Value,
         span: Range<usize>,
         field: bool,
-        check: &mut dyn FnMut(&mut Self, Range<usize>, &Template, bool),
+        check: &mut OnTemplate<'_>,
     ) -> Option<JsonTemplate> {
         Some(match value {
             toml::Value::String(text) => {

@@ -6,7 +6,7 @@ mod model;
 mod raw;
 
 pub use accept::{AcceptError, PinEdit, accept};
+pub(crate) use load::as_set;
 pub use load::{SuiteError, load};
-pub(crate) use load::{as_set, toml_to_json};
 pub(crate) use model::*;
 pub use model::{Cell, CellId, IMPLICIT_TARGET, Pin, Suite};

@@ -52,7 +52,6 @@ pub(crate) struct World {
 
 #[derive(Debug)]
 pub(crate) struct Actor {
-    pub name: String,
     pub id: Option<Template>,
     pub credential: Credential,
 }

@@ -92,7 +92,10 @@ pub(super) struct Step {
 pub(super) struct ScenarioFile {
     pub name: Option<Str>,
     pub endpoint: Option<String>,
+    // Documentation for the people who read the file: accepted, not used.
+    #[allow(dead_code)]
     pub description: Option<String>,
+    #[allow(dead_code)]
     pub upstream: Option<String>,
     #[serde(default)]
     pub targets: IndexMap<Str, IndexMap<Str, Str>>,

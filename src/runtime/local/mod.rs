@@ -11,8 +11,8 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 
 use super::{
-    Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, RuntimeKind, Server,
-    environment, placeholders,
+    Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, Server, environment,
+    placeholders,
 };
 use crate::target::{CommandLine, Stage, Target};
 use crate::template::Vars;
@@ -129,7 +129,6 @@ impl LocalRuntime {
                 tail: String::new(),
             })?;
             let spec = Spec {
-                name: stage.as_str().into(),
                 argv,
                 cwd: checkout.dir.clone(),
                 env: env.clone(),
@@ -173,10 +172,6 @@ impl LocalRuntime {
 
 #[async_trait]
 impl Runtime for LocalRuntime {
-    fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Local
-    }
-
     async fn postgres(
         &self,
         run: &RunContext<'_>,
@@ -316,7 +311,6 @@ impl Runtime for LocalRuntime {
             .render(&vars)
             .map_err(|e| failed(boot.source.clone(), format!("cannot be filled in: {e}")))?;
         let spec = Spec {
-            name: "boot".into(),
             argv,
             cwd: build.checkout.dir.clone(),
             env: environment(target, &vars),

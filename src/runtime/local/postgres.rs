@@ -135,7 +135,6 @@ impl Cluster {
             ];
             argv.extend(INITDB_ARGS.iter().map(|a| a.to_string()));
             let spec = Spec {
-                name: "initdb".into(),
                 argv,
                 cwd: root.clone(),
                 env: vec![],
@@ -190,7 +189,6 @@ impl Cluster {
                 "max_connections=400".into(),
             ];
             let spec = Spec {
-                name: "postgres".into(),
                 argv,
                 cwd: root.clone(),
                 env: vec![],

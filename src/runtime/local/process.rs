@@ -34,8 +34,6 @@ pub(crate) fn kill_all_groups() {
 /// What to run.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
-    /// A short name for logs and errors ("postgres", "twin boot").
-    pub name: String,
     pub argv: Vec<String>,
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
@@ -53,7 +51,7 @@ impl Spec {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SpawnError {
+pub enum SpawnError {
     #[error("cannot open the log {}", path.display())]
     Log {
         path: PathBuf,
@@ -70,7 +68,6 @@ pub(crate) enum SpawnError {
 
 /// A running process group, led by `child`.
 pub(crate) struct ProcessGroup {
-    pub name: String,
     pub command: String,
     pub log: PathBuf,
     child: Child,
@@ -115,7 +112,6 @@ impl ProcessGroup {
         }
         drop(live);
         Ok(Self {
-            name: spec.name.clone(),
             command: spec.display(),
             log: spec.log.clone(),
             child,
@@ -123,6 +119,7 @@ impl ProcessGroup {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn pid(&self) -> Option<Pid> {
         self.pgid
     }
@@ -217,7 +214,6 @@ mod tests {
 
     fn spec(dir: &Path, script: &str) -> Spec {
         Spec {
-            name: "test".into(),
             argv: vec!["sh".into(), "-c".into(), script.into()],
             cwd: dir.to_path_buf(),
             env: vec![],

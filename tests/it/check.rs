@@ -1,0 +1,296 @@
+//! `replay check` end to end against the twin.
+
+use crate::support::*;
+
+fn check_twin(env: &Env, suite: &std::path::Path) -> std::process::Output {
+    env.replay()
+        .args(["check", "--suite"])
+        .arg(suite)
+        .args([
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_twin_is_all_green_and_nothing_is_left() {
+    let env = Env::new("green");
+    let output = check_twin(&env, &repo_root().join("matrices/litellm"));
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report = json(&output);
+    assert_eq!(report["format_version"], 1);
+    assert_eq!(report["summary"]["cells"], 113);
+    assert_eq!(
+        report["summary"]["green"],
+        113,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    assert_eq!(report["revision"]["label"], "working tree");
+    // The run's secrets (its master key, the actors' keys) never reach output.
+    let secret = regex::Regex::new(r"sk-[0-9a-f]{32}").unwrap();
+    assert!(
+        !secret.is_match(&stdout) && !secret.is_match(&stderr),
+        "a key in the output"
+    );
+    env.assert_nothing_left();
+    assert!(!env.logs_kept());
+}
+
+#[test]
+fn a_changed_pin_exits_1_naming_that_cell_and_accept_restores_it() {
+    let env = Env::new("pin");
+    let suite = env.suite_copy("litellm");
+    let scenario = suite.join("scenarios/key_update.toml");
+    let original = std::fs::read_to_string(&scenario).unwrap();
+    edit(
+        &scenario,
+        "team_admin         =   [403,    403,     403]",
+        "team_admin         =   [200,    403,     403]",
+    );
+
+    let output = check_twin(&env, &suite);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
+    let report = json(&output);
+    assert_eq!(cells_with(&report, "RED"), ["key_update/self/team_admin"]);
+    assert_eq!(report["summary"]["green"], 112);
+    let red = report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["verdict"] == "RED")
+        .unwrap();
+    assert_eq!(red["differences"][0], "status 403 (pinned 200)");
+    assert_eq!(
+        red["outcome"]["reason"],
+        "Only proxy admins, team admins, or org admins can call /key/update"
+    );
+
+    let output = env
+        .replay()
+        .args(["check", "--suite"])
+        .arg(&suite)
+        .args(["--target", "twin", "--repo", "testdata/twin", "--accept"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("200≠403") || stdout.contains("403≠200"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("-team_admin         =   [200,    403,     403]\n+team_admin         =   [403,    403,     403]"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&scenario).unwrap(), original);
+    env.assert_nothing_left();
+}
+
+#[test]
+fn accept_refuses_in_ci_without_force() {
+    let env = Env::new("ci");
+    let output = env
+        .replay()
+        .env("CI", "true")
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--accept",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output)
+            .1
+            .contains("hint: review the change locally, or pass --force")
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_suite_error_exits_2_before_anything_boots() {
+    let env = Env::new("bad-world");
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("world.toml"),
+        "VALUES ({{world.budget}}, 'replay-seeder'",
+        "VALUES ({{world.budgte}}, 'replay-seeder'",
+    );
+    let output = check_twin(&env, &suite);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("world.toml:48: `{{world.budgte}}` is not defined"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: defined names that look close: "),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("replay: postgres"),
+        "something started: {stderr}"
+    );
+    env.assert_nothing_left();
+    assert!(!env.logs_kept());
+}
+
+#[test]
+fn a_commit_is_checked_and_bad_revisions_are_refused() {
+    let env = Env::new("rev");
+    let repo = env.tmp.path().join("twin");
+    copy_dir(&repo_root().join("testdata/twin"), &repo);
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.test")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.test")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "the twin"]);
+    // The working tree changes after the commit; the commit is what is checked.
+    edit(
+        &repo.join("keys.py"),
+        "TEAM_MEMBER_DENIED = ",
+        "TEAM_MEMBER_DENIED = 'changed' or ",
+    );
+
+    let output = env
+        .replay()
+        .args([
+            "check", "--target", "twin", "--format", "json", "--rev", "HEAD", "--repo",
+        ])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let report = json(&output);
+    assert_eq!(report["summary"]["green"], 113);
+    assert_eq!(report["revision"]["subject"], "the twin");
+
+    let output = env
+        .replay()
+        .args(["check", "--target", "twin", "--rev", "nope", "--repo"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).1.contains("error: unknown revision `nope`"));
+
+    let plain = env.tmp.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let output = env
+        .replay()
+        .args(["check", "--target", "twin", "--rev", "HEAD", "--repo"])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output).1.contains("is not inside a git repository"));
+    env.assert_nothing_left();
+}
+
+#[test]
+fn the_login_suite_is_all_green() {
+    let env = Env::new("login");
+    let output = check_twin(&env, &repo_root().join("matrices/twin-login"));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let report = json(&output);
+    assert_eq!(report["summary"]["green"], 5);
+    // Server-assigned ids are replaced by the names they were captured as.
+    let info = report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "key_info/any/alice")
+        .unwrap();
+    assert_eq!(info["outcome"]["checks"][0]["observed"], "<world.alice_id>");
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_boot_failure_exits_4_with_the_command_and_its_log() {
+    let env = Env::new("boot-fails");
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("targets/twin.toml"),
+        "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
+        "run = \"{{env}}/bin/python -c 'import sys; print(\\\"cannot import handlers\\\"); sys.exit(3)'\"",
+    );
+    let output = check_twin(&env, &suite);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("error: failed to boot working tree: `"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("exited (exit status: 3) before it was ready"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  | cannot import handlers"), "{stderr}");
+    env.assert_nothing_left();
+    // The log the error points at is still there.
+    assert!(env.logs_kept());
+}
+
+/// As a normal user the tool runs initdb and postgres as itself (as root it
+/// runs them as `postgres`). The test runs it as `nobody`, from a folder
+/// nobody can read, with a cache of its own.
+#[test]
+fn a_normal_user_can_run_it() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::Uid::effective().is_root() {
+        // Not root: every other test already runs as a normal user.
+        return;
+    }
+    let env = Env::new("nobody");
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("a nobody user");
+    let home = env.tmp.path().join("home");
+    for dir in [&home, &home.join("bin"), &home.join("tmp")] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::set_permissions(env.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = home.join("bin/replay");
+    std::fs::copy(env!("CARGO_BIN_EXE_replay"), &binary).unwrap();
+    copy_dir(&repo_root().join("testdata/twin"), &home.join("twin"));
+    copy_dir(&repo_root().join("matrices/litellm"), &home.join("suite"));
+    let chown = std::process::Command::new("chown").args(["-R", "nobody:"]).arg(&home).status().unwrap();
+    assert!(chown.success());
+
+    let output = std::process::Command::new(&binary)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &home)
+        .env("TMPDIR", home.join("tmp"))
+        .env("REPLAY_RUN_ID", &env.run_id)
+        .env("REPLAY_CACHE_DIR", home.join("cache"))
+        .args(["check", "--suite", "suite", "--target", "twin", "--repo", "twin", "--format", "json", "--cell", "key_update/self/owner", "--cell", "key_list/any/proxy_admin"])
+        .current_dir(&home)
+        .uid(nobody.uid.as_raw())
+        .gid(nobody.gid.as_raw())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    assert_eq!(json(&output)["summary"]["green"], 2);
+    assert!(processes_of_run(&env.run_id).is_empty());
+    assert_eq!(std::fs::read_dir(home.join("tmp")).unwrap().count(), 0);
+}

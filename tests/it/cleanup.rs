@@ -1,0 +1,102 @@
+//! Nothing the tool starts outlives it: on Ctrl-C during boot, during the
+//! matrix, and on a panic.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// A copy of the suite whose twin takes a while to come up.
+fn slow_boot_suite(env: &Env) -> std::path::PathBuf {
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("targets/twin.toml"),
+        "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
+        "run = \"{{env}}/bin/python -c 'import time, runpy, sys; time.sleep(5); sys.argv = sys.argv[1:]; runpy.run_path(\\\"server.py\\\", run_name=\\\"__main__\\\")' server.py --host {{host}} --port {{port}}\"",
+    );
+    suite
+}
+
+#[test]
+fn ctrl_c_during_boot_tears_everything_down() {
+    let env = Env::new("int-boot");
+    let suite = slow_boot_suite(&env);
+    let mut command = env.replay();
+    command
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--suite",
+        ])
+        .arg(&suite);
+    let (mut child, _, rest) = start_until(command, "replay: booting working tree");
+    // The server process exists, still sleeping before it listens.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !processes_of_run(&env.run_id)
+        .iter()
+        .any(|p| p.contains("time.sleep"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:#?}",
+            processes_of_run(&env.run_id)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(interrupt_and_wait(&mut child), 130);
+    let stderr: Vec<String> = rest.try_iter().collect();
+    assert!(
+        stderr.iter().any(|l| l.contains("interrupted")),
+        "{stderr:#?}"
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn ctrl_c_during_the_matrix_writes_partial_results_and_tears_down() {
+    let env = Env::new("int-matrix");
+    let mut command = env.replay();
+    command.args([
+        "check",
+        "--target",
+        "twin",
+        "--repo",
+        "testdata/twin",
+        "--format",
+        "json",
+        "--jobs",
+        "1",
+    ]);
+    let (mut child, _, _) = start_until(command, "replay: running 113 cells");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut stdout = child.stdout.take().unwrap();
+    assert_eq!(interrupt_and_wait(&mut child), 130);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(report["interrupted"], true);
+    let not_run = report["summary"]["not_run"].as_u64().unwrap();
+    assert!(not_run > 0 && not_run < 113, "{}", report["summary"]);
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_panic_after_boot_leaves_nothing() {
+    let env = Env::new("panic");
+    let output = env
+        .replay()
+        .env("REPLAY_FAULT", "panic-after-boot")
+        .args(["check", "--target", "twin", "--repo", "testdata/twin"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(101), "{stderr}");
+    assert!(
+        stderr.contains("REPLAY_FAULT: panic after-boot"),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+}

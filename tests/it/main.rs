@@ -1,0 +1,7 @@
+//! Integration tests: the real binary, a real Postgres, the twin booted for real.
+
+mod check;
+mod cleanup;
+mod cli;
+mod support;
+mod url;

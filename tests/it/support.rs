@@ -1,0 +1,220 @@
+//! Helpers shared by the integration tests: the binary, a shared cache, a
+//! fresh run id and temp folder per test, and the search for leftovers.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One test's view of the tool: its own run id and temp folder, and a cache
+/// shared by all tests (so the twin's virtualenv is built once).
+pub struct Env {
+    pub run_id: String,
+    pub tmp: tempfile::TempDir,
+    pub cache: PathBuf,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Self {
+        let tmp = tempfile::Builder::new()
+            .prefix("replay-it-")
+            .tempdir()
+            .unwrap();
+        let run_id = format!("it-{name}-{}", std::process::id());
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache");
+        Env { run_id, tmp, cache }
+    }
+
+    /// The tool, with this test's environment.
+    pub fn replay(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_replay"));
+        command
+            .env("REPLAY_RUN_ID", &self.run_id)
+            .env("REPLAY_CACHE_DIR", &self.cache)
+            .env("TMPDIR", self.scratch())
+            .env("NO_COLOR", "1")
+            .env_remove("CI")
+            .current_dir(repo_root());
+        command
+    }
+
+    /// Where the tool's temp folders go.
+    pub fn scratch(&self) -> PathBuf {
+        let dir = self.tmp.path().join("scratch");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A copy of a suite of this repository, to edit.
+    pub fn suite_copy(&self, name: &str) -> PathBuf {
+        let to = self.tmp.path().join("suites").join(name);
+        copy_dir(&repo_root().join("matrices").join(name), &to);
+        to
+    }
+
+    /// Processes that carry this test's run id, and folders the run left.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut found = processes_of_run(&self.run_id);
+        for entry in std::fs::read_dir(self.scratch()).unwrap() {
+            found.push(format!("temp folder {}", entry.unwrap().path().display()));
+        }
+        found
+    }
+
+    /// Leftovers, waiting a moment for processes that are on their way out.
+    pub fn assert_nothing_left(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = self.leftovers();
+            if left.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "left behind: {left:#?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn logs_kept(&self) -> bool {
+        self.cache.join("logs").join(&self.run_id).exists()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.cache.join("logs").join(&self.run_id));
+    }
+}
+
+/// Live processes whose environment holds `REPLAY_RUN_ID=<run_id>`.
+pub fn processes_of_run(run_id: &str) -> Vec<String> {
+    let needle = format!("REPLAY_RUN_ID={run_id}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name();
+        if !pid.to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            if stat.contains(") Z ") {
+                continue;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "pid {}: {}",
+                pid.to_string_lossy(),
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Replace `from` by `to` in a file, which must contain it exactly once.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} in {}",
+        path.display()
+    );
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The ids of the cells of a JSON report with the given verdict.
+pub fn cells_with(report: &serde_json::Value, verdict: &str) -> Vec<String> {
+    report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] == verdict)
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Start the tool and return it once stderr shows a line containing `marker`,
+/// with the stderr lines read so far and a channel of the rest.
+pub fn start_until(
+    mut command: std::process::Command,
+    marker: &str,
+) -> (Child, Vec<String>, mpsc::Receiver<String>) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = send.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        match receive.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => {
+                let found = line.contains(marker);
+                seen.push(line);
+                if found {
+                    return (child, seen, receive);
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("never saw {marker:?}; stderr: {seen:#?}");
+            }
+        }
+    }
+}
+
+pub fn interrupt_and_wait(child: &mut Child) -> i32 {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    status.code().unwrap_or(-1)
+}

@@ -1,0 +1,274 @@
+//! `replay check --url`: against a server the user started, nothing is built
+//! or booted, and every row the run wrote is gone afterwards.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// A process killed when the test ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn pg_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .map(|e| e.unwrap().path().join("bin"))
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("Debian's PostgreSQL server is installed")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Postgres of the test's own, run as `postgres` when the test runs as root.
+fn start_postgres(dir: &Path) -> (Guard, String) {
+    let user = nix::unistd::Uid::effective()
+        .is_root()
+        .then(|| nix::unistd::User::from_name("postgres").unwrap().unwrap());
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(
+        dir.parent().unwrap(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    if let Some(user) = &user {
+        nix::unistd::chown(dir, Some(user.uid), Some(user.gid)).unwrap();
+    }
+    let as_user = |command: &mut Command| {
+        if let Some(user) = &user {
+            command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+        }
+    };
+    let data = dir.join("data");
+    let mut initdb = Command::new(pg_bin().join("initdb"));
+    initdb
+        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+        .arg(&data)
+        .stdout(Stdio::null());
+    as_user(&mut initdb);
+    assert!(initdb.status().unwrap().success());
+    let port = free_port();
+    let mut postgres = Command::new(pg_bin().join("postgres"));
+    postgres
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "fsync=off",
+        ])
+        .stderr(Stdio::null());
+    as_user(&mut postgres);
+    let guard = Guard(postgres.spawn().unwrap());
+    let url = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while psql(&url, "SELECT 1").is_none() {
+        assert!(Instant::now() < deadline, "postgres did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (guard, url)
+}
+
+fn psql(url: &str, sql: &str) -> Option<String> {
+    let output = Command::new(pg_bin().join("psql"))
+        .args([url, "-XAtc", sql])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// The twin's cached virtualenv (a quick check builds it if needed).
+fn twin_python(env: &Env) -> PathBuf {
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--cell",
+            "key_info/own/owner",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    for entry in std::fs::read_dir(env.cache.join("envs")).unwrap() {
+        let python = entry.unwrap().path().join("bin/python");
+        if python.exists()
+            && Command::new(&python)
+                .args(["-c", "import psycopg2"])
+                .status()
+                .is_ok_and(|s| s.success())
+        {
+            return python;
+        }
+    }
+    panic!("no twin environment in the cache");
+}
+
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+}
+
+#[test]
+fn a_running_server_is_checked_and_the_run_leaves_no_row() {
+    let env = Env::new("url");
+    let python = twin_python(&env);
+    let (_postgres, database_url) = start_postgres(&env.tmp.path().join("pg/cluster"));
+    let twin = repo_root().join("testdata/twin");
+    let master_key = "sk-url-test-master-key-0123456789";
+    let migrate = Command::new(&python)
+        .arg("migrate.py")
+        .current_dir(&twin)
+        .env("DATABASE_URL", &database_url)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .status()
+        .unwrap();
+    assert!(migrate.success());
+    let port = free_port();
+    let server = Command::new(&python)
+        .args([
+            "server.py",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .current_dir(&twin)
+        .env("DATABASE_URL", &database_url)
+        .env("TWIN_MASTER_KEY", master_key)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Guard(server);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http_ok(port, "/health/liveliness") {
+        assert!(Instant::now() < deadline, "the twin did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A row of somebody else, which the cleanup must not touch.
+    psql(&database_url, "INSERT INTO \"LiteLLM_UserTable\" (user_id, user_email) VALUES ('someone-else', 'someone@example.test')").unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--suite",
+            "matrices/litellm",
+            "--format",
+            "json",
+            "--url",
+            &url,
+            "--database-url",
+            &database_url,
+        ])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(json(&output)["summary"]["green"], 113);
+    assert!(stderr.contains("cleanup: removed"), "{stderr}");
+
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--suite",
+            "matrices/twin-login",
+            "--format",
+            "json",
+            "--url",
+            &url,
+            "--database-url",
+            &database_url,
+            "--master-key",
+            master_key,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    assert_eq!(json(&output)["summary"]["green"], 5);
+
+    // Interrupted in the middle of the matrix, the run still removes its rows.
+    let mut command = env.replay();
+    command.args([
+        "check",
+        "--suite",
+        "matrices/litellm",
+        "--jobs",
+        "1",
+        "--url",
+        &url,
+        "--database-url",
+        &database_url,
+    ]);
+    let (mut child, _, rest) = start_until(command, "replay: running 113 cells");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(interrupt_and_wait(&mut child), 130);
+    let stderr: Vec<String> = rest.try_iter().collect();
+    assert!(
+        stderr.iter().any(|l| l.contains("cleanup: removed")),
+        "{stderr:#?}"
+    );
+
+    for table in [
+        "LiteLLM_VerificationToken",
+        "LiteLLM_DeletedVerificationToken",
+        "LiteLLM_TeamTable",
+        "LiteLLM_TeamMembership",
+        "LiteLLM_OrganizationMembership",
+        "LiteLLM_OrganizationTable",
+        "LiteLLM_BudgetTable",
+    ] {
+        assert_eq!(
+            psql(&database_url, &format!("SELECT count(*) FROM \"{table}\"")).as_deref(),
+            Some("0"),
+            "{table}"
+        );
+    }
+    assert_eq!(
+        psql(
+            &database_url,
+            "SELECT string_agg(user_id, ',') FROM \"LiteLLM_UserTable\""
+        )
+        .as_deref(),
+        Some("someone-else")
+    );
+    env.assert_nothing_left();
+}
