@@ -263,7 +263,9 @@ fn a_normal_user_can_run_it() {
         return;
     }
     let env = Env::new("nobody");
-    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("a nobody user");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("a nobody user");
     let home = env.tmp.path().join("home");
     for dir in [&home, &home.join("bin"), &home.join("tmp")] {
         std::fs::create_dir_all(dir).unwrap();
@@ -273,7 +275,11 @@ fn a_normal_user_can_run_it() {
     std::fs::copy(env!("CARGO_BIN_EXE_replay"), &binary).unwrap();
     copy_dir(&repo_root().join("testdata/twin"), &home.join("twin"));
     copy_dir(&repo_root().join("matrices/litellm"), &home.join("suite"));
-    let chown = std::process::Command::new("chown").args(["-R", "nobody:"]).arg(&home).status().unwrap();
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "nobody:"])
+        .arg(&home)
+        .status()
+        .unwrap();
     assert!(chown.success());
 
     let output = std::process::Command::new(&binary)
@@ -283,7 +289,21 @@ fn a_normal_user_can_run_it() {
         .env("TMPDIR", home.join("tmp"))
         .env("REPLAY_RUN_ID", &env.run_id)
         .env("REPLAY_CACHE_DIR", home.join("cache"))
-        .args(["check", "--suite", "suite", "--target", "twin", "--repo", "twin", "--format", "json", "--cell", "key_update/self/owner", "--cell", "key_list/any/proxy_admin"])
+        .args([
+            "check",
+            "--suite",
+            "suite",
+            "--target",
+            "twin",
+            "--repo",
+            "twin",
+            "--format",
+            "json",
+            "--cell",
+            "key_update/self/owner",
+            "--cell",
+            "key_list/any/proxy_admin",
+        ])
         .current_dir(&home)
         .uid(nobody.uid.as_raw())
         .gid(nobody.gid.as_raw())
