@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod exit_codes;
 pub(crate) mod files;
+pub mod history;
 pub mod outcome;
 pub(crate) mod progress;
 pub(crate) mod redact;

@@ -65,6 +65,11 @@ pub(crate) enum Command {
     /// Boot one revision, run the pinned matrix, fail on any cell that differs from its pin.
     #[command(after_help = CHECK_HELP)]
     Check(Box<CheckArgs>),
+    /// Write the twin's generated git history into DIR (tests, the demo and benchmarks use it).
+    TwinHistory {
+        /// A folder that does not exist yet, or is empty.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

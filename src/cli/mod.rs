@@ -63,6 +63,29 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         .unwrap_or_else(crate::cache::default_dir);
     match cli.command {
         Command::Check(args) => run_check(&args, cache_dir, cli.quiet, cancel).await,
+        Command::TwinHistory { dir } => {
+            let history = crate::history::generate(&dir).map_err(|e| {
+                Error::usage(
+                    e.to_string(),
+                    Some("pick a folder that does not exist yet".to_string()),
+                )
+            })?;
+            let mut text = String::new();
+            for commit in &history.commits {
+                let tag = commit
+                    .tag
+                    .as_deref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "{} {}{tag}\n",
+                    &commit.id.to_string()[..7],
+                    commit.subject
+                ));
+            }
+            out(&text);
+            Ok(exit_codes::SUCCESS)
+        }
         Command::Demo => {
             crate::demo::run(&cache_dir, cli.quiet, cancel, &Palette::new(color_stdout())).await
         }

@@ -1,0 +1,312 @@
+//! The twin's git history, generated: a repository with real fixes and
+//! regressions in it, the same on every machine.
+//!
+//! The history is written as text edits in `testdata/twin-history/history.toml`
+//! (its commits are described in `testdata/twin-history/HISTORY.md`). The last
+//! commit's tree is exactly `testdata/twin/`: the generator starts from those
+//! files, undoes every edit from the last commit back to the second to find the
+//! first commit's files, then commits forward, edit by edit. Names, emails and
+//! dates are fixed, so commit ids are stable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use git2::{Oid, Repository, Signature, Time};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history.toml: {0}")]
+    Parse(String),
+    #[error("history.toml, commit {commit:?}: {message}")]
+    Edit { commit: String, message: String },
+    #[error("cannot write the history into {}", dir.display())]
+    Write {
+        dir: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("{} already exists and is not empty", dir.display())]
+    NotEmpty { dir: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    author: String,
+    email: String,
+    /// Seconds since the epoch of the first commit.
+    start: i64,
+    /// Seconds between commits.
+    step: i64,
+    commit: Vec<CommitSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommitSpec {
+    subject: String,
+    body: Option<String>,
+    /// A lightweight tag, for tests and the demo to find the commit by.
+    tag: Option<String>,
+    #[serde(default)]
+    edit: Vec<EditSpec>,
+}
+
+/// One text edit: replace `find` by `with` (each must occur exactly once, in
+/// the file before and after), or `append` text (a file that did not exist is
+/// created).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditSpec {
+    file: String,
+    find: Option<String>,
+    with: Option<String>,
+    append: Option<String>,
+}
+
+/// A generated commit.
+#[derive(Debug, Clone)]
+pub struct HistoryCommit {
+    pub id: Oid,
+    pub subject: String,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct TwinHistory {
+    pub dir: PathBuf,
+    pub commits: Vec<HistoryCommit>,
+}
+
+impl TwinHistory {
+    pub fn tagged(&self, tag: &str) -> Option<&HistoryCommit> {
+        self.commits.iter().find(|c| c.tag.as_deref() == Some(tag))
+    }
+}
+
+pub(crate) const SPEC: &str = include_str!("../testdata/twin-history/history.toml");
+
+/// The twin's files as they are at the last commit: `testdata/twin/`.
+fn final_files() -> BTreeMap<String, String> {
+    crate::embedded::FILES
+        .iter()
+        .filter_map(|(path, text)| {
+            Some((
+                path.strip_prefix("testdata/twin/")?.to_string(),
+                text.to_string(),
+            ))
+        })
+        .collect()
+}
+
+type Files = BTreeMap<String, String>;
+
+fn apply(files: &mut Files, edit: &EditSpec, forward: bool) -> Result<(), String> {
+    match (&edit.find, &edit.with, &edit.append) {
+        (Some(find), Some(with), None) => {
+            let (from, to) = if forward { (find, with) } else { (with, find) };
+            let text = files
+                .get_mut(&edit.file)
+                .ok_or_else(|| format!("{} does not exist here", edit.file))?;
+            match text.matches(from.as_str()).count() {
+                1 => {
+                    *text = text.replacen(from.as_str(), to, 1);
+                    Ok(())
+                }
+                n => Err(format!(
+                    "{} holds {n} copies of {:?} (needs exactly one)",
+                    edit.file,
+                    crate::redact::excerpt(from, 60)
+                )),
+            }
+        }
+        (None, None, Some(append)) if forward => {
+            files.entry(edit.file.clone()).or_default().push_str(append);
+            Ok(())
+        }
+        (None, None, Some(append)) => {
+            let text = files
+                .get_mut(&edit.file)
+                .ok_or_else(|| format!("{} does not exist here", edit.file))?;
+            let kept = text
+                .strip_suffix(append.as_str())
+                .ok_or_else(|| format!("{} does not end with the appended text", edit.file))?
+                .to_string();
+            if kept.is_empty() {
+                files.remove(&edit.file);
+            } else {
+                *text = kept;
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "an edit of {} needs `find` and `with`, or `append`",
+            edit.file
+        )),
+    }
+}
+
+/// The files of every commit, first to last.
+fn snapshots(spec: &Spec) -> Result<Vec<Files>, HistoryError> {
+    let mut files = final_files();
+    for commit in spec.commit.iter().skip(1).rev() {
+        for edit in commit.edit.iter().rev() {
+            apply(&mut files, edit, false).map_err(|message| HistoryError::Edit {
+                commit: commit.subject.clone(),
+                message: format!("undoing: {message}"),
+            })?;
+        }
+    }
+    let mut out = vec![files.clone()];
+    for commit in spec.commit.iter().skip(1) {
+        for edit in &commit.edit {
+            apply(&mut files, edit, true).map_err(|message| HistoryError::Edit {
+                commit: commit.subject.clone(),
+                message,
+            })?;
+        }
+        out.push(files.clone());
+    }
+    Ok(out)
+}
+
+/// Write the history into `dir` (created; must be empty) and check out its last commit.
+pub fn generate(dir: &Path) -> Result<TwinHistory, HistoryError> {
+    let spec: Spec = toml::from_str(SPEC).map_err(|e| HistoryError::Parse(e.to_string()))?;
+    let snapshots = snapshots(&spec)?;
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(HistoryError::NotEmpty {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let write = |source| HistoryError::Write {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let mut options = git2::RepositoryInitOptions::new();
+    options.initial_head("main");
+    let repo = Repository::init_opts(dir, &options).map_err(write)?;
+    let mut parent: Option<Oid> = None;
+    let mut commits = Vec::new();
+    for (index, (commit, files)) in spec.commit.iter().zip(&snapshots).enumerate() {
+        let tree = write_tree(&repo, files).map_err(write)?;
+        let tree = repo.find_tree(tree).map_err(write)?;
+        let time = Time::new(spec.start + spec.step * index as i64, 0);
+        let signature = Signature::new(&spec.author, &spec.email, &time).map_err(write)?;
+        let message = match &commit.body {
+            Some(body) => format!("{}\n\n{}\n", commit.subject, body.trim()),
+            None => format!("{}\n", commit.subject),
+        };
+        let parents: Vec<git2::Commit> = parent
+            .iter()
+            .map(|p| repo.find_commit(*p))
+            .collect::<Result<_, _>>()
+            .map_err(write)?;
+        let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+        let id = repo
+            .commit(
+                Some("HEAD"),
+                &signature,
+                &signature,
+                &message,
+                &tree,
+                &parent_refs,
+            )
+            .map_err(write)?;
+        if let Some(tag) = &commit.tag {
+            repo.reference(&format!("refs/tags/{tag}"), id, true, "twin history")
+                .map_err(write)?;
+        }
+        commits.push(HistoryCommit {
+            id,
+            subject: commit.subject.clone(),
+            tag: commit.tag.clone(),
+        });
+        parent = Some(id);
+    }
+    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+        .map_err(write)?;
+    Ok(TwinHistory {
+        dir: dir.to_path_buf(),
+        commits,
+    })
+}
+
+/// A tree of `files` (paths with `/` make folders).
+fn write_tree(repo: &Repository, files: &Files) -> Result<Oid, git2::Error> {
+    let mut here = repo.treebuilder(None)?;
+    let mut folders: BTreeMap<&str, Files> = BTreeMap::new();
+    for (path, text) in files {
+        match path.split_once('/') {
+            Some((folder, rest)) => {
+                folders
+                    .entry(folder)
+                    .or_default()
+                    .insert(rest.to_string(), text.clone());
+            }
+            None => {
+                let blob = repo.blob(text.as_bytes())?;
+                here.insert(path, blob, 0o100644)?;
+            }
+        }
+    }
+    for (folder, inner) in folders {
+        let tree = write_tree(repo, &inner)?;
+        here.insert(folder, tree, 0o040000)?;
+    }
+    here.write()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_ends_at_the_twin_and_is_the_same_every_time() {
+        let one = tempfile::tempdir().unwrap();
+        let two = tempfile::tempdir().unwrap();
+        let a = generate(&one.path().join("twin")).unwrap();
+        let b = generate(&two.path().join("twin")).unwrap();
+        assert!(a.commits.len() >= 2, "{} commits", a.commits.len());
+        let ids = |h: &TwinHistory| h.commits.iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        for (path, text) in final_files() {
+            assert_eq!(
+                std::fs::read_to_string(a.dir.join(&path)).unwrap(),
+                text,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn edits_must_match_exactly_once() {
+        let mut files: Files = [("a.py".to_string(), "x = 1\nx = 1\n".to_string())].into();
+        let edit = EditSpec {
+            file: "a.py".into(),
+            find: Some("x = 1".into()),
+            with: Some("x = 2".into()),
+            append: None,
+        };
+        assert!(
+            apply(&mut files, &edit, true)
+                .unwrap_err()
+                .contains("2 copies")
+        );
+        let append = EditSpec {
+            file: "NEW.md".into(),
+            find: None,
+            with: None,
+            append: Some("hello\n".into()),
+        };
+        apply(&mut files, &append, true).unwrap();
+        assert_eq!(files["NEW.md"], "hello\n");
+        apply(&mut files, &append, false).unwrap();
+        assert!(!files.contains_key("NEW.md"));
+    }
+}
