@@ -44,6 +44,8 @@ pub struct CheckOptions {
     pub url: Option<String>,
     pub database_url: Option<String>,
     pub master_key: Option<String>,
+    /// Keep the run's logs (the path is printed) even when it succeeds.
+    pub keep_logs: bool,
     pub quiet: bool,
 }
 
@@ -121,11 +123,19 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     let runtime = runtime(options.runtime)?;
 
     let started = Instant::now();
-    let run =
-        Run::new(&options.cache_dir, options.no_cache, cancel).map_err(|source| Error::Setup {
-            context: "create the run's directories".into(),
-            source,
-        })?;
+    let run = Run::new(
+        &options.cache_dir,
+        options.no_cache,
+        options.keep_logs,
+        cancel,
+    )
+    .map_err(|source| Error::Setup {
+        context: "create the run's directories".into(),
+        source,
+    })?;
+    if run.logs.kept() {
+        progress.line(&format!("logs {}", run.logs.path().display()));
+    }
     progress.line(&format!(
         "run {} · suite {} ({} cells) · target {} · {} runtime",
         run.id,
@@ -254,10 +264,13 @@ async fn check_url(
     progress: &Progress,
 ) -> Result<Checked, Error> {
     let started = Instant::now();
-    let mut run = Run::new(&options.cache_dir, true, cancel).map_err(|source| Error::Setup {
-        context: "create the run's directories".into(),
-        source,
-    })?;
+    let mut run =
+        Run::new(&options.cache_dir, true, options.keep_logs, cancel).map_err(|source| {
+            Error::Setup {
+                context: "create the run's directories".into(),
+                source,
+            }
+        })?;
     if let Some(key) = &options.master_key {
         run.master_key = key.clone();
     }

@@ -41,6 +41,7 @@ pub async fn run(
         url: None,
         database_url: None,
         master_key: None,
+        keep_logs: false,
         quiet,
     };
     let checked = check(&options, cancel).await?;

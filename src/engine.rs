@@ -44,7 +44,7 @@ pub struct CacheHits {
 }
 
 /// The outcome of every planned cell at one revision.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Evaluation {
     pub label: String,
     pub outcomes: Vec<Option<CellOutcome>>,
@@ -89,6 +89,7 @@ pub(crate) struct Engine<'a> {
     templates: Templates,
     databases: AtomicUsize,
     progress: &'a Progress,
+    redactor: Arc<crate::redact::Redactor>,
 }
 
 impl<'a> Engine<'a> {
@@ -106,7 +107,8 @@ impl<'a> Engine<'a> {
             }
         })?;
         let started = Instant::now();
-        let (postgres, cluster_cached) = runtime.postgres(&context(run)).await?;
+        let redactor = Arc::new(world.redactor.clone());
+        let (postgres, cluster_cached) = runtime.postgres(&context(run, &redactor)).await?;
         progress.phase(
             "postgres",
             &format!(
@@ -138,6 +140,7 @@ impl<'a> Engine<'a> {
             templates: Mutex::new(HashMap::new()),
             databases: AtomicUsize::new(0),
             progress,
+            redactor,
         })
     }
 
@@ -152,7 +155,7 @@ impl<'a> Engine<'a> {
         cells: &[Cell],
         jobs: usize,
     ) -> Result<Evaluation, EngineError> {
-        let run = context(self.run);
+        let run = context(self.run, &self.redactor);
         let redact = |e: RuntimeError| e.redacted(|t| self.world.redactor.apply(t));
         let mut timings = Timings::default();
         let build = self
@@ -370,8 +373,9 @@ impl<'a> Engine<'a> {
     }
 }
 
-pub(crate) fn context(run: &Run) -> RunContext<'_> {
+pub(crate) fn context<'a>(run: &'a Run, redactor: &Arc<crate::redact::Redactor>) -> RunContext<'a> {
     RunContext {
+        redactor: redactor.clone(),
         id: &run.id,
         dir: run.scratch.path(),
         logs: run.logs.path(),
@@ -411,6 +415,7 @@ async fn wait_ready(
             return Err(RuntimeError::Interrupted);
         }
         if let Some(status) = server.exited() {
+            server.flush_log().await;
             return Err(failed(
                 server,
                 format!("exited ({status}) before it was ready"),

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::engine::EngineError;
 use crate::exit_codes;
+use crate::record::RecordError;
 use crate::revision::RevisionError;
 use crate::runtime::RuntimeError;
 use crate::source::Problem;
@@ -25,6 +26,16 @@ pub enum Error {
     World(#[from] WorldError),
     #[error(transparent)]
     Accept(#[from] AcceptError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// An overlay (`--paths`) that did not build or boot.
+    #[error("the overlay of {paths} on {base} did not boot")]
+    Overlay {
+        paths: String,
+        base: String,
+        #[source]
+        source: EngineError,
+    },
     /// A flag or argument that does not make sense.
     #[error("{message}")]
     Usage {
@@ -69,8 +80,12 @@ impl Error {
             Error::Revision(
                 RevisionError::Unknown { .. }
                 | RevisionError::Ambiguous { .. }
-                | RevisionError::NoDirectory { .. },
+                | RevisionError::NoDirectory { .. }
+                | RevisionError::NoParent { .. }
+                | RevisionError::NoSuchPath { .. },
             ) => exit_codes::BAD_INPUT,
+            Error::Overlay { .. } => exit_codes::REVISION_FAILED,
+            Error::Record(_) => exit_codes::ENVIRONMENT,
             Error::Revision(_) => exit_codes::ENVIRONMENT,
             Error::Engine(EngineError::Runtime(RuntimeError::Interrupted)) | Error::Interrupted => {
                 exit_codes::INTERRUPTED
@@ -93,7 +108,11 @@ impl Error {
     /// The log behind a failure: its path, the command, its last lines.
     pub fn log(&self) -> Option<(&std::path::Path, &str, &str)> {
         match self {
-            Error::Engine(EngineError::Runtime(error)) => error.log(),
+            Error::Engine(EngineError::Runtime(error))
+            | Error::Overlay {
+                source: EngineError::Runtime(error),
+                ..
+            } => error.log(),
             _ => None,
         }
     }
@@ -108,6 +127,16 @@ impl Error {
             Error::Revision(RevisionError::NotARepository { .. }) => vec!["pass --repo with the path of the server's git checkout".into()],
             Error::Revision(RevisionError::Unknown { .. }) => vec!["use a commit id (short is fine), a branch, a tag or an expression like HEAD~3; `git log --oneline` lists them".into()],
             Error::Revision(RevisionError::Ambiguous { .. }) => vec!["give more digits of the commit id".into()],
+            Error::Revision(RevisionError::NoParent { .. }) => vec!["name the commit to compare with: --parent REV".into()],
+            Error::Revision(RevisionError::NoSuchPath { .. }) => vec!["--paths takes paths relative to the repository root, e.g. --paths litellm/proxy/management_endpoints/key_management_endpoints.py".into()],
+            Error::Overlay { source, .. } => {
+                let mut hints = vec!["a path the overlaid files import may have moved between the two commits: replay the whole commits instead (drop --paths)".to_string()];
+                if let EngineError::Runtime(error) = source {
+                    hints.extend(runtime_hints(error));
+                }
+                hints
+            }
+            Error::Record(_) => vec!["check that the records folder (--records) is writable".into()],
             Error::Usage { hint: Some(hint), .. } => vec![hint.clone()],
             Error::Engine(EngineError::Runtime(error)) => runtime_hints(error),
             Error::Engine(EngineError::World { source, .. }) | Error::World(source) => world_hints(source),

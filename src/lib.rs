@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 pub(crate) mod cache;
+pub(crate) mod cell_cache;
 pub mod check;
 pub mod cli;
 pub mod demo;
@@ -20,9 +21,12 @@ pub mod engine;
 pub mod error;
 pub mod exit_codes;
 pub(crate) mod files;
+pub mod fix;
+pub mod gc;
 pub mod history;
 pub mod outcome;
 pub(crate) mod progress;
+pub mod record;
 pub(crate) mod redact;
 pub mod report;
 pub mod revision;

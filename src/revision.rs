@@ -23,6 +23,14 @@ pub enum RevisionError {
         #[source]
         source: git2::Error,
     },
+    #[error("{commit} has no parent")]
+    NoParent { commit: String },
+    #[error("`{path}` is in neither {parent} nor {fix}")]
+    NoSuchPath {
+        path: String,
+        parent: String,
+        fix: String,
+    },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
 }
@@ -83,6 +91,134 @@ pub(crate) fn describe(commit: &git2::Commit<'_>) -> Commit {
         subject: commit.summary().ok().flatten().unwrap_or("").to_string(),
         time: commit.time().seconds(),
     }
+}
+
+/// The first parent of a commit.
+pub(crate) fn first_parent(repo: &Repository, commit: &Commit) -> Result<Commit, RevisionError> {
+    let found = repo.find_commit(commit.id)?;
+    let parent = found.parent(0).map_err(|_| RevisionError::NoParent {
+        commit: commit.short(),
+    })?;
+    Ok(describe(&parent))
+}
+
+/// `base` with each of `paths` taken from `source` (a path missing in `source`
+/// is removed). The result is an ordinary tree: identical overlays have the
+/// same id, and an overlay equal to a commit's tree shares its caches.
+pub(crate) fn overlay(
+    repo: &Repository,
+    base: Oid,
+    source: Oid,
+    paths: &[String],
+) -> Result<Oid, RevisionError> {
+    let source_tree = repo.find_tree(source)?;
+    let mut tree = base;
+    for path in paths {
+        let entry = source_tree
+            .get_path(Path::new(path))
+            .ok()
+            .map(|e| (e.id(), e.filemode()));
+        let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        tree = replace_path(repo, Some(tree), &components, entry)?;
+    }
+    Ok(tree)
+}
+
+/// `tree` with the entry at `path` set to `entry` (or removed).
+fn replace_path(
+    repo: &Repository,
+    tree: Option<Oid>,
+    path: &[&str],
+    entry: Option<(Oid, i32)>,
+) -> Result<Oid, git2::Error> {
+    let existing = tree.map(|t| repo.find_tree(t)).transpose()?;
+    let mut builder = repo.treebuilder(existing.as_ref())?;
+    match path {
+        [] => unreachable!("paths have at least one component"),
+        [name] => match entry {
+            Some((id, mode)) => {
+                builder.insert(name, id, mode)?;
+            }
+            None => {
+                if builder.get(name)?.is_some() {
+                    builder.remove(name)?;
+                }
+            }
+        },
+        [folder, rest @ ..] => {
+            let inner = builder
+                .get(folder)?
+                .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+                .map(|e| e.id());
+            let replaced = replace_path(repo, inner, rest, entry)?;
+            if repo.find_tree(replaced)?.is_empty() {
+                if builder.get(folder)?.is_some() {
+                    builder.remove(folder)?;
+                }
+            } else {
+                builder.insert(folder, replaced, 0o040000)?;
+            }
+        }
+    }
+    builder.write()
+}
+
+/// Whether `path` exists in a tree.
+pub(crate) fn has_path(repo: &Repository, tree: Oid, path: &str) -> bool {
+    repo.find_tree(tree)
+        .is_ok_and(|t| t.get_path(Path::new(path)).is_ok())
+}
+
+/// A tree materialised once into the cache (`worktrees/<tree id>`), shared by
+/// every run and every revision with that tree. `true` when it was there.
+pub(crate) fn materialise_cached(
+    repo: &Repository,
+    tree: Oid,
+    cache_dir: &Path,
+    label: &str,
+) -> Result<(Checkout, bool), RevisionError> {
+    let dir = cache_dir.join("worktrees").join(tree.to_string());
+    let done = cache_dir.join("worktrees").join(format!("{tree}.complete"));
+    if dir.is_dir() && done.is_file() {
+        return Ok((
+            Checkout {
+                dir,
+                label: label.into(),
+            },
+            true,
+        ));
+    }
+    let staging = cache_dir.join("worktrees").join(format!(
+        "{tree}.tmp-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    materialise(repo, tree, &staging, label)?;
+    let fail = |e: std::io::Error| RevisionError::Materialise {
+        what: label.into(),
+        dir: dir.clone(),
+        source: git2::Error::from_str(&e.to_string()),
+    };
+    if dir.is_dir() {
+        // An earlier run stopped before marking it complete: replace it.
+        std::fs::remove_dir_all(&dir).map_err(fail)?;
+    }
+    match std::fs::rename(&staging, &dir) {
+        Ok(()) => {}
+        // Another run got there first with the same tree.
+        Err(_) if dir.is_dir() => {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        Err(e) => return Err(fail(e)),
+    }
+    std::fs::write(&done, tree.to_string()).map_err(fail)?;
+    Ok((
+        Checkout {
+            dir,
+            label: label.into(),
+        },
+        false,
+    ))
 }
 
 /// Write a tree's files into `dir` (which must not exist yet).
@@ -185,6 +321,92 @@ pub(crate) mod tests {
             "one"
         );
         assert!(!target.join("b").exists());
+    }
+
+    #[test]
+    fn overlays_take_paths_from_another_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with(
+            dir.path(),
+            &[
+                (
+                    "old",
+                    &[
+                        ("keys.py", "old keys"),
+                        ("server.py", "server 1"),
+                        ("lib/util.py", "util 1"),
+                    ],
+                ),
+                (
+                    "new",
+                    &[
+                        ("keys.py", "new keys"),
+                        ("server.py", "server 2"),
+                        ("lib/util.py", "util 2"),
+                        ("lib/extra.py", "extra"),
+                    ],
+                ),
+            ],
+        );
+        let old = resolve(&repo, "HEAD~1").unwrap();
+        let new = resolve(&repo, "HEAD").unwrap();
+        // The handler swap: the new tree with the old keys.py.
+        let swapped = overlay(&repo, new.tree, old.tree, &["keys.py".into()]).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        materialise(&repo, swapped, &out.path().join("a"), "swap").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("a/keys.py")).unwrap(),
+            "old keys"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("a/server.py")).unwrap(),
+            "server 2"
+        );
+        // Nested paths, and a path the source lacks is removed.
+        let nested = overlay(
+            &repo,
+            new.tree,
+            old.tree,
+            &["lib/util.py".into(), "lib/extra.py".into()],
+        )
+        .unwrap();
+        materialise(&repo, nested, &out.path().join("b"), "nested").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("b/lib/util.py")).unwrap(),
+            "util 1"
+        );
+        assert!(!out.path().join("b/lib/extra.py").exists());
+        // Taking every changed path from `old` gives `old`'s tree: same id, same caches.
+        let all = overlay(
+            &repo,
+            new.tree,
+            old.tree,
+            &["keys.py".into(), "server.py".into(), "lib".into()],
+        )
+        .unwrap();
+        assert_eq!(all, old.tree);
+        assert_eq!(first_parent(&repo, &new).unwrap().id, old.id);
+        assert!(matches!(
+            first_parent(&repo, &old),
+            Err(RevisionError::NoParent { .. })
+        ));
+    }
+
+    #[test]
+    fn cached_worktrees_are_made_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with(dir.path(), &[("first", &[("a.txt", "one")])]);
+        let head = resolve(&repo, "HEAD").unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let (checkout, hit) = materialise_cached(&repo, head.tree, cache.path(), "first").unwrap();
+        assert!(!hit);
+        assert_eq!(
+            std::fs::read_to_string(checkout.dir.join("a.txt")).unwrap(),
+            "one"
+        );
+        let (again, hit) = materialise_cached(&repo, head.tree, cache.path(), "first").unwrap();
+        assert!(hit);
+        assert_eq!(again.dir, checkout.dir);
     }
 
     #[test]

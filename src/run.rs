@@ -51,6 +51,10 @@ impl RunDir {
     pub(crate) fn keep(&mut self) {
         self.keep = true;
     }
+
+    pub(crate) fn kept(&self) -> bool {
+        self.keep
+    }
 }
 
 impl Drop for RunDir {
@@ -77,9 +81,11 @@ pub(crate) struct Run {
 impl Run {
     /// `REPLAY_RUN_ID` names the run when set (CI and tests use it to find what
     /// the run started); otherwise a random id.
+    /// `keep_logs` keeps the run's log folder even when it succeeds.
     pub(crate) fn new(
         cache_dir: &Path,
         no_cache: bool,
+        keep_logs: bool,
         cancel: CancellationToken,
     ) -> std::io::Result<Self> {
         let id = std::env::var("REPLAY_RUN_ID")
@@ -92,7 +98,10 @@ impl Run {
             })
             .unwrap_or_else(|| hex::encode(rand::random::<[u8; 4]>()));
         let scratch = RunDir::create(std::env::temp_dir().join(format!("replay-{id}")), &id)?;
-        let logs = RunDir::create(cache_dir.join("logs").join(&id), &id)?;
+        let mut logs = RunDir::create(cache_dir.join("logs").join(&id), &id)?;
+        if keep_logs {
+            logs.keep();
+        }
         std::fs::create_dir_all(logs.path())?;
         Ok(Self {
             prefix: format!("replay-{}-", hex::encode(rand::random::<[u8; 4]>())),

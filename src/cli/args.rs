@@ -17,6 +17,24 @@ const MAIN_HELP: &str = concat!(
     crate::exit_codes_help!()
 );
 
+const FIX_HELP: &str = concat!(
+    "Examples:
+  replay twin-history /tmp/twin
+      Make the twin's git history (it has fixes and regressions in it) to try this on.
+  replay fix extend-update-check --suite matrices/litellm --target twin --repo /tmp/twin
+      Replay a fix: boot its parent and itself, and list the cells that go RED → GREEN.
+  replay c7c3df2 --target twin --repo /tmp/twin
+      The same: `replay <REV>` is `replay fix <REV>`.
+  replay c7c3df2 --target twin --repo /tmp/twin --paths keys.py
+      The handler swap: keys.py of the parent and of the fix, each on top of the fix.
+
+The record goes to <records>/<suite>/<short-sha>.json and the replay table to
+<records>/<suite>/README.md. A second replay of the same trees boots nothing.
+
+",
+    crate::exit_codes_help!()
+);
+
 const CHECK_HELP: &str = concat!(
     "Examples:
   replay check --suite matrices/litellm --target twin --repo testdata/twin
@@ -60,16 +78,26 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Check the bundled twin on the local runtime (the embedded default).
+    /// Replay the bundled twin's history and its fix on the local runtime (the embedded default).
     Demo,
     /// Boot one revision, run the pinned matrix, fail on any cell that differs from its pin.
     #[command(after_help = CHECK_HELP)]
     Check(Box<CheckArgs>),
+    /// Is this fix caught? Boot its parent and the fix, report the cells that go RED → GREEN.
+    #[command(after_help = FIX_HELP)]
+    Fix(Box<FixArgs>),
+    /// Render the replay table of a suite from its records.
+    Table(TableArgs),
+    /// Remove the caches, and whatever killed runs left behind.
+    Gc(GcArgs),
     /// Write the twin's generated git history into DIR (tests, the demo and benchmarks use it).
     TwinHistory {
         /// A folder that does not exist yet, or is empty.
         dir: PathBuf,
     },
+    /// `replay <REV>` is `replay fix <REV>`.
+    #[command(external_subcommand)]
+    Rev(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,8 +108,9 @@ pub(crate) enum Format {
     Json,
 }
 
+/// What every command that boots revisions takes.
 #[derive(Debug, Args)]
-pub(crate) struct CheckArgs {
+pub(crate) struct RunArgs {
     /// The suite folder (suite.toml, world.toml, scenarios/, targets/).
     #[arg(
         long,
@@ -93,9 +122,30 @@ pub(crate) struct CheckArgs {
     /// The target: a name under the suite's targets/ folder, or a path to a .toml file.
     #[arg(long, env = "REPLAY_TARGET", value_name = "NAME")]
     pub target: Option<String>,
-    /// The server's checkout.
+    /// The server's repository (its working tree, for check without --rev).
     #[arg(long, env = "REPLAY_REPO", default_value = ".", value_name = "PATH")]
     pub repo: PathBuf,
+    /// How the result is printed on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human, env = "REPLAY_FORMAT")]
+    pub format: Format,
+    /// Cells run at once (default: 4 per core, 4 to 16).
+    #[arg(long, short, env = "REPLAY_JOBS", value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub jobs: Option<usize>,
+    /// Where revisions run.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Local, env = "REPLAY_RUNTIME")]
+    pub runtime: RuntimeKind,
+    /// Use no cache: build anew, boot even when cell results are cached.
+    #[arg(long, env = "REPLAY_NO_CACHE")]
+    pub no_cache: bool,
+    /// Keep the logs of the run (build, migrate, boot, Postgres) even when it succeeds.
+    #[arg(long, env = "REPLAY_KEEP_LOGS")]
+    pub keep_logs: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
     /// A commit to check instead of the working tree (sha, branch, tag, HEAD~2).
     #[arg(long, env = "REPLAY_REV", value_name = "REV")]
     pub rev: Option<String>,
@@ -108,18 +158,6 @@ pub(crate) struct CheckArgs {
     /// With --accept: accept even when CI is set.
     #[arg(long, requires = "accept")]
     pub force: bool,
-    /// How the result is printed on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Human, env = "REPLAY_FORMAT")]
-    pub format: Format,
-    /// Cells run at once (default: 4 per core, 4 to 16).
-    #[arg(long, short, env = "REPLAY_JOBS", value_name = "N", value_parser = clap::value_parser!(usize))]
-    pub jobs: Option<usize>,
-    /// Where revisions run.
-    #[arg(long, value_enum, default_value_t = RuntimeKind::Local, env = "REPLAY_RUNTIME")]
-    pub runtime: RuntimeKind,
-    /// Build anew instead of reusing a cached environment.
-    #[arg(long, env = "REPLAY_NO_CACHE")]
-    pub no_cache: bool,
     /// Run against a server you started (nothing is built or booted).
     #[arg(long, env = "REPLAY_URL", value_name = "URL")]
     pub url: Option<String>,
@@ -139,4 +177,59 @@ pub(crate) struct CheckArgs {
         value_name = "KEY"
     )]
     pub master_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FixArgs {
+    /// The fix: a commit id (short is fine), a branch or a tag.
+    pub rev: String,
+    /// Compare with this commit instead of the fix's first parent.
+    #[arg(long, value_name = "REV")]
+    pub parent: Option<String>,
+    /// Overlay mode: take only these paths from the parent and from the fix, on --base.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// With --paths: the commit the paths are laid on (default: the fix).
+    #[arg(long, value_name = "REV", requires = "paths")]
+    pub base: Option<String>,
+    /// Where records go: <records>/<suite>/<short-sha>.json and the table README.md.
+    #[arg(
+        long,
+        env = "REPLAY_RECORDS",
+        default_value = "replays",
+        value_name = "DIR"
+    )]
+    pub records: PathBuf,
+    /// Boot the parent and the fix one after the other instead of at once.
+    #[arg(long)]
+    pub sequential: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TableArgs {
+    /// The suite whose table to render.
+    #[arg(
+        long,
+        env = "REPLAY_SUITE",
+        default_value = "matrices/litellm",
+        value_name = "DIR"
+    )]
+    pub suite: PathBuf,
+    /// The records folder (a folder per suite inside).
+    #[arg(
+        long,
+        env = "REPLAY_RECORDS",
+        default_value = "replays",
+        value_name = "DIR"
+    )]
+    pub records: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Only remove what killed runs left behind; keep the caches.
+    #[arg(long)]
+    pub keep_cache: bool,
 }

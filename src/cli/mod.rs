@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 use crate::check::{CheckOptions, Checked, accepted_pins, check};
 use crate::error::Error;
 use crate::exit_codes;
+use crate::fix::{FixOptions, Replayed, replay_fix};
 use crate::report::grid::{Palette, grids, summary_line};
 pub(crate) use args::Format;
-use args::{CheckArgs, Cli, Command};
+use args::{CheckArgs, Cli, Command, FixArgs, RunArgs};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -63,6 +64,56 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         .unwrap_or_else(crate::cache::default_dir);
     match cli.command {
         Command::Check(args) => run_check(&args, cache_dir, cli.quiet, cancel).await,
+        Command::Fix(args) => run_fix(&args, cache_dir, cli.quiet, cancel).await,
+        Command::Rev(words) => {
+            // `replay <REV> [flags]` is `replay fix <REV> [flags]`.
+            let mut argv = vec!["replay".to_string(), "fix".to_string()];
+            argv.extend(words);
+            match Cli::try_parse_from(&argv) {
+                Ok(Cli {
+                    command: Command::Fix(args),
+                    cache_dir: inner_cache,
+                    quiet,
+                }) => {
+                    run_fix(
+                        &args,
+                        inner_cache.unwrap_or(cache_dir),
+                        cli.quiet || quiet,
+                        cancel,
+                    )
+                    .await
+                }
+                Ok(_) => unreachable!("parsed as fix"),
+                Err(error) => {
+                    let _ = error.print();
+                    Ok(exit_codes::BAD_INPUT)
+                }
+            }
+        }
+        Command::Table(args) => {
+            let suite = crate::suite::load(&args.suite)?;
+            let dir = crate::record::records_dir(&args.records, &suite.name);
+            let path = crate::record::write_table(&dir, &suite.name)?;
+            out(&std::fs::read_to_string(&path).unwrap_or_default());
+            Ok(exit_codes::SUCCESS)
+        }
+        Command::Gc(args) => {
+            let report = crate::gc::gc(&cache_dir, args.keep_cache);
+            for run in &report.runs {
+                eprintln!("replay: removed what run {run} left behind");
+            }
+            if report.killed > 0 {
+                eprintln!(
+                    "replay: killed {} leftover process{}",
+                    report.killed,
+                    if report.killed == 1 { "" } else { "es" }
+                );
+            }
+            for dir in &report.caches {
+                eprintln!("replay: removed {}", dir.display());
+            }
+            Ok(exit_codes::SUCCESS)
+        }
         Command::TwinHistory { dir } => {
             let history = crate::history::generate(&dir).map_err(|e| {
                 Error::usage(
@@ -105,27 +156,192 @@ async fn run_check(
         ));
     }
     let options = CheckOptions {
-        suite: args.suite.clone(),
-        target: args.target.clone(),
-        repo: args.repo.clone(),
+        suite: args.run.suite.clone(),
+        target: args.run.target.clone(),
+        repo: args.run.repo.clone(),
         rev: args.rev.clone(),
         cells: args.cells.clone(),
-        jobs: args.jobs.unwrap_or_else(default_jobs),
-        runtime: args.runtime,
+        jobs: args.run.jobs.unwrap_or_else(default_jobs),
+        runtime: args.run.runtime,
         cache_dir,
-        no_cache: args.no_cache,
+        no_cache: args.run.no_cache,
         url: args.url.clone(),
         database_url: args.database_url.clone(),
         master_key: args.master_key.clone(),
+        keep_logs: args.run.keep_logs,
         quiet,
     };
     let checked = check(&options, cancel).await?;
-    print_check(&checked, args.format);
+    print_check(&checked, args.run.format);
     if args.accept {
         accept(&checked)?;
         return Ok(exit_codes::SUCCESS);
     }
     Ok(check_exit_code(&checked))
+}
+
+async fn run_fix(
+    args: &FixArgs,
+    cache_dir: std::path::PathBuf,
+    quiet: bool,
+    cancel: CancellationToken,
+) -> Result<u8, Error> {
+    let options = FixOptions {
+        rev: args.rev.clone(),
+        parent: args.parent.clone(),
+        paths: args.paths.clone(),
+        base: args.base.clone(),
+        suite: args.run.suite.clone(),
+        target: target_of(&args.run)?,
+        repo: args.run.repo.clone(),
+        records: args.records.clone(),
+        jobs: args.run.jobs.unwrap_or_else(default_jobs),
+        runtime: args.run.runtime,
+        cache_dir,
+        no_cache: args.run.no_cache,
+        sequential: args.sequential,
+        keep_logs: args.run.keep_logs,
+        quiet,
+    };
+    let replayed = replay_fix(&options, cancel).await?;
+    print_fix(&replayed, args.run.format);
+    Ok(fix_exit_code(&replayed))
+}
+
+/// `--target`, which commands that boot revisions need.
+fn target_of(run: &RunArgs) -> Result<String, Error> {
+    run.target.clone().ok_or_else(|| {
+        let hint = match std::fs::read_dir(run.suite.join("targets")) {
+            Ok(entries) => {
+                let mut names: Vec<String> = entries
+                    .filter_map(|e| {
+                        e.ok()?
+                            .path()
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                    })
+                    .filter(|n| !n.ends_with("_launcher"))
+                    .collect();
+                names.sort();
+                format!(
+                    "pass --target NAME (or set REPLAY_TARGET); the targets of {} are: {}",
+                    run.suite.display(),
+                    names.join(", ")
+                )
+            }
+            Err(_) => "pass --target NAME (or set REPLAY_TARGET)".to_string(),
+        };
+        Error::usage("no target", Some(hint))
+    })
+}
+
+pub(crate) fn fix_exit_code(replayed: &Replayed) -> u8 {
+    match replayed.record.verdict {
+        crate::record::FixVerdict::Caught => exit_codes::SUCCESS,
+        crate::record::FixVerdict::NotCaught => exit_codes::RESULT,
+    }
+}
+
+pub(crate) fn print_fix(replayed: &Replayed, format: Format) {
+    let record = &replayed.record;
+    if format == Format::Json {
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(record).expect("records serialise")
+        ));
+        return;
+    }
+    let palette = Palette::new(color_stdout());
+    let mut text = format!(
+        "fix {} \"{}\" ({})\nparent {} \"{}\"\n",
+        record.fix.short,
+        record.fix.subject,
+        &record.fix.date[..10],
+        record.parent.short,
+        record.parent.subject
+    );
+    if record.revisions.mode == "overlay" {
+        let base = record
+            .revisions
+            .base
+            .as_ref()
+            .map(|b| b.short.as_str())
+            .unwrap_or("?");
+        text.push_str(&format!(
+            "overlay: {} from each side, on {base}\n",
+            record.revisions.paths.join(", ")
+        ));
+    }
+    text.push('\n');
+    let by_id: std::collections::HashMap<&str, &crate::record::CellRecord> =
+        record.cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let status =
+        |o: &crate::outcome::CellOutcome| o.status.map_or("none".to_string(), |s| s.to_string());
+    for (name, ids) in [
+        ("RED→GREEN", &record.transitions.red_to_green),
+        ("GREEN→RED", &record.transitions.green_to_red),
+        ("RED→RED", &record.transitions.red_to_red),
+        ("ERROR", &record.transitions.error),
+    ] {
+        text.push_str(&format!("{name} ({})\n", ids.len()));
+        let width = ids.iter().map(|id| id.len()).max().unwrap_or(0);
+        for id in ids {
+            let cell = by_id[id.as_str()];
+            text.push_str(&format!(
+                "  {id:width$}  {} → {} (pinned {})\n",
+                status(&cell.parent),
+                status(&cell.fix),
+                cell.pin.status
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "GREEN→GREEN: {} cells\n",
+        record.transitions.green_to_green
+    ));
+    if !record.reason_changes.is_empty() {
+        text.push_str(&format!(
+            "reason changes ({}), not transitions:\n",
+            record.reason_changes.len()
+        ));
+        for change in &record.reason_changes {
+            text.push_str(&format!(
+                "  {}  {}: {:?} → {:?}\n",
+                change.id,
+                change.status,
+                change.parent.as_deref().unwrap_or(""),
+                change.fix.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    let verdict = match record.verdict {
+        crate::record::FixVerdict::Caught => palette
+            .verdict(crate::outcome::Verdict::Green)
+            .replace("GREEN", "CAUGHT"),
+        crate::record::FixVerdict::NotCaught => palette
+            .verdict(crate::outcome::Verdict::Red)
+            .replace("RED", "NOT CAUGHT"),
+    };
+    text.push_str(&format!(
+        "\n{verdict}: {} cell{} RED→GREEN",
+        record.transitions.red_to_green.len(),
+        if record.transitions.red_to_green.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    ));
+    if let Some(reason) = &record.reason {
+        text.push_str(&format!(" ({reason})"));
+    }
+    text.push_str(&format!(
+        "\nrecord {}\ntable  {}\n{}\n{}\n",
+        replayed.record_path.display(),
+        replayed.table_path.display(),
+        crate::record::TABLE_HEADER,
+        crate::record::table_row(record)
+    ));
+    out(&text);
 }
 
 pub(crate) fn check_exit_code(checked: &Checked) -> u8 {

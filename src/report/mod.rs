@@ -88,10 +88,9 @@ pub fn compare(cells: &[Cell], outcomes: &[Option<CellOutcome>]) -> (Vec<CellRep
     (reports, summary)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteInfo {
     pub name: String,
-    pub dir: String,
     pub hash: String,
 }
 
@@ -99,13 +98,12 @@ impl SuiteInfo {
     pub fn of(suite: &Suite) -> Self {
         Self {
             name: suite.name.clone(),
-            dir: suite.dir.display().to_string(),
             hash: suite.hash.clone(),
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetInfo {
     pub name: String,
     pub hash: String,

@@ -133,7 +133,12 @@ async fn cell_steps(
         .await
         .map_err(|e| e.to_string())?;
     outcome.status = Some(first.status);
-    outcome.body = redactor.apply(&excerpt(&first.body, BODY_EXCERPT));
+    // A scenario that pins response values (a listing) keeps those instead of
+    // the body: what a listing shows besides them depends on what other cells
+    // wrote meanwhile.
+    if scenario.responses.is_empty() {
+        outcome.body = redactor.apply(&excerpt(&first.body, BODY_EXCERPT));
+    }
     let allowed = first.allowed();
     if !allowed {
         outcome.reason = matrix

@@ -164,6 +164,8 @@ pub(crate) trait Server: Send + Sync {
     /// `Some(status)` once the server has exited.
     fn exited(&mut self) -> Option<String>;
     fn log_tail(&self, lines: usize) -> String;
+    /// Wait until what the server printed is in its log.
+    async fn flush_log(&mut self);
     async fn stop(self: Box<Self>);
 }
 
@@ -179,6 +181,8 @@ pub(crate) struct RunContext<'a> {
     pub cancel: &'a CancellationToken,
     /// Build anew even when a cached environment exists.
     pub no_cache: bool,
+    /// Keeps the run's secrets out of the logs of the commands it runs.
+    pub redactor: std::sync::Arc<crate::redact::Redactor>,
 }
 
 #[async_trait]

@@ -82,6 +82,12 @@ impl Server for LocalServer {
         process::log_tail(&self.log, lines)
     }
 
+    async fn flush_log(&mut self) {
+        if let Some(group) = self.group.as_mut() {
+            group.flush_log().await;
+        }
+    }
+
     async fn stop(mut self: Box<Self>) {
         if let Some(group) = self.group.take() {
             group
@@ -134,6 +140,7 @@ impl LocalRuntime {
                 env: env.clone(),
                 user: None,
                 log: log.clone(),
+                redact: Some(run.redactor.clone()),
             };
             tracing::debug!(command = %spec.display(), "{}", stage.as_str());
             let failed = |status: String| RuntimeError::Stage {
@@ -204,7 +211,13 @@ impl Runtime for LocalRuntime {
             .build;
         let recipe_text: Vec<&[u8]> = recipe.run.iter().map(|c| c.source.as_bytes()).collect();
         let key = crate::cache::files_key(&checkout.dir, &recipe.inputs, &recipe_text);
-        let envs = run.cache_dir.join("envs");
+        // Without the cache, the run builds into a folder of its own, still
+        // shared by its revisions with the same inputs.
+        let envs = if run.no_cache {
+            run.dir.join("envs")
+        } else {
+            run.cache_dir.join("envs")
+        };
         std::fs::create_dir_all(&envs).map_err(|source| RuntimeError::Io {
             context: format!("create {}", envs.display()),
             source,
@@ -215,7 +228,7 @@ impl Runtime for LocalRuntime {
         // One builder per environment; the others wait and then reuse it.
         let lock_path = envs.join(format!("{}.lock", &key[..16]));
         let _lock = lock(&lock_path, run).await?;
-        if complete.is_file() && !run.no_cache {
+        if complete.is_file() {
             return Ok(Build {
                 checkout: checkout.clone(),
                 env_dir,
@@ -316,6 +329,7 @@ impl Runtime for LocalRuntime {
             env: environment(target, &vars),
             user: None,
             log: log.clone(),
+            redact: Some(run.redactor.clone()),
         };
         let group = ProcessGroup::spawn(&spec, run.id).map_err(|e| {
             failed(

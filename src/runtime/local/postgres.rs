@@ -140,6 +140,7 @@ impl Cluster {
                 env: vec![],
                 user,
                 log: log.clone(),
+                redact: None,
             };
             let mut initdb = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
             match initdb.wait(cancel).await {
@@ -194,6 +195,7 @@ impl Cluster {
                 env: vec![],
                 user,
                 log: log.clone(),
+                redact: None,
             };
             let postmaster = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
             let mut cluster = Self {

@@ -9,13 +9,17 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Gid, Pid, Uid};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::redact::Redactor;
 
 /// Process groups that are alive, for a hard kill on the second Ctrl-C.
 static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
@@ -41,6 +45,9 @@ pub(crate) struct Spec {
     pub user: Option<(Uid, Gid)>,
     /// Where stdout and stderr go.
     pub log: PathBuf,
+    /// Pass every line through this on its way to the log (a server may print
+    /// a key it was given).
+    pub redact: Option<Arc<Redactor>>,
 }
 
 impl Spec {
@@ -72,6 +79,7 @@ pub(crate) struct ProcessGroup {
     pub log: PathBuf,
     child: Child,
     pgid: Option<Pid>,
+    copiers: Vec<JoinHandle<()>>,
 }
 
 impl ProcessGroup {
@@ -86,6 +94,10 @@ impl ProcessGroup {
             .open(&spec.log)
             .map_err(log_error)?;
         let stderr = stdout.try_clone().map_err(log_error)?;
+        let (stdout, stderr): (Stdio, Stdio) = match spec.redact {
+            Some(_) => (Stdio::piped(), Stdio::piped()),
+            None => (stdout.into(), stderr.into()),
+        };
         let (program, args) = spec.argv.split_first().expect("a command has a program");
         let mut command = Command::new(program);
         command
@@ -102,10 +114,25 @@ impl ProcessGroup {
         }
         // Register before the process exists, so a Ctrl-C in between still finds it.
         let mut live = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
-        let child = command.spawn().map_err(|source| SpawnError::Start {
+        let mut child = command.spawn().map_err(|source| SpawnError::Start {
             command: spec.display(),
             source,
         })?;
+        let mut copiers = Vec::new();
+        if let Some(redactor) = &spec.redact {
+            let log = Arc::new(Mutex::new(
+                File::options()
+                    .append(true)
+                    .open(&spec.log)
+                    .map_err(log_error)?,
+            ));
+            if let Some(out) = child.stdout.take() {
+                copiers.push(tokio::spawn(copy_lines(out, log.clone(), redactor.clone())));
+            }
+            if let Some(err) = child.stderr.take() {
+                copiers.push(tokio::spawn(copy_lines(err, log, redactor.clone())));
+            }
+        }
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
         if let Some(pgid) = pgid {
             live.insert(pgid.as_raw());
@@ -116,7 +143,15 @@ impl ProcessGroup {
             log: spec.log.clone(),
             child,
             pgid,
+            copiers,
         })
+    }
+
+    /// Wait (briefly) until everything the process printed is in the log.
+    pub(crate) async fn flush_log(&mut self) {
+        for copier in self.copiers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), copier).await;
+        }
     }
 
     #[cfg(test)]
@@ -136,6 +171,7 @@ impl ProcessGroup {
                 // The leader is gone; take down anything it left in its group.
                 self.kill_group(Signal::SIGKILL);
                 self.forget();
+                self.flush_log().await;
                 status.ok()
             }
             _ = cancel.cancelled() => None,
@@ -179,6 +215,7 @@ impl ProcessGroup {
         self.kill_group(Signal::SIGKILL);
         let _ = self.child.wait().await;
         self.forget();
+        self.flush_log().await;
     }
 
     /// The last `lines` lines of the log.
@@ -195,6 +232,18 @@ impl Drop for ProcessGroup {
             self.kill_group(Signal::SIGKILL);
             let _ = self.child.start_kill();
             self.forget();
+        }
+    }
+}
+
+/// Copy lines from a child's pipe into the log, redacted.
+async fn copy_lines(pipe: impl AsyncRead + Unpin, log: Arc<Mutex<File>>, redactor: Arc<Redactor>) {
+    use std::io::Write;
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line = redactor.apply(&line);
+        if let Ok(mut file) = log.lock() {
+            let _ = writeln!(file, "{line}");
         }
     }
 }
@@ -219,6 +268,7 @@ mod tests {
             env: vec![],
             user: None,
             log: dir.join("log"),
+            redact: None,
         }
     }
 
@@ -235,6 +285,26 @@ mod tests {
         assert_eq!(status.code(), Some(3));
         assert_eq!(group.log_tail(5), "one\ntwo");
         assert_eq!(group.log_tail(1), "two");
+    }
+
+    #[tokio::test]
+    async fn a_redacted_log_never_holds_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut redactor = Redactor::default();
+        redactor.know("sk-the-master-key", "master_key");
+        let mut spec = spec(
+            dir.path(),
+            "echo starting with sk-the-master-key; echo oops sk-the-master-key >&2; exit 1",
+        );
+        spec.redact = Some(Arc::new(redactor));
+        let mut group = ProcessGroup::spawn(&spec, "t").unwrap();
+        group.wait(&CancellationToken::new()).await.unwrap();
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        assert!(
+            log.contains("starting with <master_key>") && log.contains("oops <master_key>"),
+            "{log}"
+        );
+        assert!(!log.contains("sk-the-master-key"));
     }
 
     #[tokio::test]

@@ -1,0 +1,373 @@
+//! `replay <fix>`: is this fix caught? Boot the fix's parent and the fix, run
+//! the suite on both, and see which cells go RED → GREEN.
+//!
+//! Whole-commit mode boots the two commits. Overlay mode (`--paths`) boots a
+//! base commit (default: the fix) with those paths taken from the parent, and
+//! from the fix: the "handler swap", automated. Each side is a git tree; the
+//! cell cache is keyed by it, so a second replay boots nothing.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use git2::Oid;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::cell_cache::CellCache;
+use crate::engine::{Engine, EngineError, Evaluation};
+use crate::error::Error;
+use crate::outcome::CellOutcome;
+use crate::progress::Progress;
+use crate::record::{self, CommitInfo, FixRecord, Revisions};
+use crate::report::{FORMAT_VERSION, SuiteInfo, TargetInfo};
+use crate::revision;
+use crate::run::Run;
+use crate::runtime::{RuntimeKind, runtime};
+use crate::suite::{Cell, Suite};
+use crate::target::Target;
+
+#[derive(Debug, Clone)]
+pub struct FixOptions {
+    pub rev: String,
+    pub parent: Option<String>,
+    pub paths: Vec<String>,
+    pub base: Option<String>,
+    pub suite: PathBuf,
+    pub target: String,
+    pub repo: PathBuf,
+    /// The folder of replay records (a folder per suite inside).
+    pub records: PathBuf,
+    pub jobs: usize,
+    pub runtime: RuntimeKind,
+    pub cache_dir: PathBuf,
+    pub no_cache: bool,
+    /// Evaluate the two sides one after the other.
+    pub sequential: bool,
+    /// Keep the run's logs (the path is printed) even when it succeeds.
+    pub keep_logs: bool,
+    pub quiet: bool,
+}
+
+pub struct Replayed {
+    pub suite: Suite,
+    pub record: FixRecord,
+    pub record_path: PathBuf,
+    pub table_path: PathBuf,
+}
+
+/// One side of the replay: what gets booted.
+struct Side {
+    label: String,
+    tree: Oid,
+    cache_key: String,
+    cached: Option<Vec<CellOutcome>>,
+}
+
+pub async fn replay_fix(
+    options: &FixOptions,
+    cancel: CancellationToken,
+) -> Result<Replayed, Error> {
+    let started = Instant::now();
+    // Plan everything before anything starts.
+    let suite = crate::suite::load(&options.suite)?;
+    let cells = suite.cells();
+    let target = Target::find(&options.suite, &options.target)?;
+    target.local()?;
+    let repo = revision::open(&options.repo)?;
+    let fix = revision::resolve(&repo, &options.rev)?;
+    let parent = match &options.parent {
+        Some(rev) => revision::resolve(&repo, rev)?,
+        None => revision::first_parent(&repo, &fix)?,
+    };
+    let runtime_name = match options.runtime {
+        RuntimeKind::Local => "local",
+    };
+    let (revisions, parent_tree, fix_tree, base) = if options.paths.is_empty() {
+        (
+            Revisions {
+                mode: "whole".into(),
+                paths: vec![],
+                base: None,
+                parent_tree: parent.tree.to_string(),
+                fix_tree: fix.tree.to_string(),
+            },
+            parent.tree,
+            fix.tree,
+            None,
+        )
+    } else {
+        let base = match &options.base {
+            Some(rev) => revision::resolve(&repo, rev)?,
+            None => fix.clone(),
+        };
+        for path in &options.paths {
+            if !revision::has_path(&repo, parent.tree, path)
+                && !revision::has_path(&repo, fix.tree, path)
+            {
+                return Err(revision::RevisionError::NoSuchPath {
+                    path: path.clone(),
+                    parent: parent.short(),
+                    fix: fix.short(),
+                }
+                .into());
+            }
+        }
+        let parent_tree = revision::overlay(&repo, base.tree, parent.tree, &options.paths)?;
+        let fix_tree = revision::overlay(&repo, base.tree, fix.tree, &options.paths)?;
+        let revisions = Revisions {
+            mode: "overlay".into(),
+            paths: options.paths.clone(),
+            base: Some(CommitInfo::of(&base)),
+            parent_tree: parent_tree.to_string(),
+            fix_tree: fix_tree.to_string(),
+        };
+        (revisions, parent_tree, fix_tree, Some(base))
+    };
+    let cache = CellCache::new(&options.cache_dir, !options.no_cache);
+    let suffix = if base.is_some() { "-overlay" } else { "" };
+    let side = |label: String, tree: Oid| {
+        let cache_key = CellCache::key(&tree.to_string(), &suite.hash, &target.hash, runtime_name);
+        let cached = cache.load(&cache_key, &cells);
+        Side {
+            label,
+            tree,
+            cache_key,
+            cached,
+        }
+    };
+    let mut sides = [
+        side(format!("parent-{}{suffix}", parent.short()), parent_tree),
+        side(format!("fix-{}{suffix}", fix.short()), fix_tree),
+    ];
+
+    let progress = Progress::new(options.quiet);
+    progress.line(&format!(
+        "fix {} \"{}\" · parent {} · {} · suite {} ({} cells) · target {}",
+        fix.short(),
+        fix.subject,
+        parent.short(),
+        if base.is_some() {
+            format!("overlay of {}", options.paths.join(", "))
+        } else {
+            "whole commits".into()
+        },
+        suite.name,
+        cells.len(),
+        target.name
+    ));
+    for side in &sides {
+        if side.cached.is_some() {
+            progress.line(&format!(
+                "{}: every cell cached (tree {})",
+                side.label,
+                &side.tree.to_string()[..10]
+            ));
+        }
+    }
+
+    let mut timings = serde_json::Map::new();
+    let mut caches = serde_json::Map::new();
+    let mut cluster_cached = serde_json::Value::Null;
+    if sides.iter().any(|s| s.cached.is_none()) {
+        let runtime = runtime(options.runtime)?;
+        let run = Run::new(
+            &options.cache_dir,
+            options.no_cache,
+            options.keep_logs,
+            cancel,
+        )
+        .map_err(|source| Error::Setup {
+            context: "create the run's directories".into(),
+            source,
+        })?;
+        if run.logs.kept() {
+            progress.line(&format!("logs {}", run.logs.path().display()));
+        }
+        let outcome = evaluate_sides(
+            &run,
+            &repo,
+            &suite,
+            &target,
+            runtime,
+            &cells,
+            &mut sides,
+            options,
+            &progress,
+            &mut timings,
+            &mut caches,
+        )
+        .await;
+        match outcome {
+            Ok(cached_cluster) => cluster_cached = json!(cached_cluster),
+            Err(error) => {
+                let mut run = run;
+                if error.log().is_some() {
+                    run.logs.keep();
+                }
+                return Err(match base {
+                    Some(base) if matches!(&error, Error::Engine(e) if e.is_revision_failure()) => {
+                        let Error::Engine(source) = error else {
+                            unreachable!()
+                        };
+                        Error::Overlay {
+                            paths: options.paths.join(", "),
+                            base: base.short(),
+                            source,
+                        }
+                    }
+                    _ => error,
+                });
+            }
+        }
+    }
+    for side in &sides {
+        let name = if side.label.starts_with("parent") {
+            "parent"
+        } else {
+            "fix"
+        };
+        caches
+            .entry(name)
+            .or_insert_with(|| json!({ "cells": true }));
+    }
+
+    let [parent_side, fix_side] = sides;
+    let parent_outcomes = parent_side.cached.expect("evaluated");
+    let fix_outcomes = fix_side.cached.expect("evaluated");
+    let (cell_records, transitions, reason_changes) =
+        record::classify(&cells, &parent_outcomes, &fix_outcomes);
+    let (verdict, reason) = record::judge(&transitions);
+    let record = FixRecord {
+        format_version: FORMAT_VERSION,
+        kind: "fix".into(),
+        suite: SuiteInfo::of(&suite),
+        target: TargetInfo {
+            name: target.name.clone(),
+            hash: target.hash.clone(),
+        },
+        runtime: runtime_name.into(),
+        fix: CommitInfo::of(&fix),
+        parent: CommitInfo::of(&parent),
+        revisions,
+        verdict,
+        reason,
+        endpoints: endpoints(&suite, &cells, &transitions),
+        transitions,
+        reason_changes,
+        cells: cell_records,
+        run: json!({
+            "timings": { "total_ms": started.elapsed().as_millis(), "sides": timings },
+            "caches": { "cluster": cluster_cached, "sides": caches },
+        }),
+    };
+    let dir = record::records_dir(&options.records, &suite.name);
+    let (record_path, table_path) = record::write(&dir, &record).map_err(Error::Record)?;
+    Ok(Replayed {
+        suite,
+        record,
+        record_path,
+        table_path,
+    })
+}
+
+/// One side's evaluation, when it had to be evaluated.
+type Evaluated = Option<Result<Evaluation, EngineError>>;
+
+/// Boot and run the sides that are not cached, at once when the machine allows.
+#[allow(clippy::too_many_arguments)]
+async fn evaluate_sides(
+    run: &Run,
+    repo: &git2::Repository,
+    suite: &Suite,
+    target: &Target,
+    runtime: Box<dyn crate::runtime::Runtime>,
+    cells: &[Cell],
+    sides: &mut [Side; 2],
+    options: &FixOptions,
+    progress: &Progress,
+    timings: &mut serde_json::Map<String, serde_json::Value>,
+    caches: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<bool, Error> {
+    let engine = Engine::start(run, suite, target, runtime, progress).await?;
+    let result = async {
+        let mut checkouts = Vec::new();
+        for side in sides.iter() {
+            if side.cached.is_some() {
+                checkouts.push(None);
+                continue;
+            }
+            let (checkout, hit) = revision::materialise_cached(repo, side.tree, &options.cache_dir, &side.label)?;
+            checkouts.push(Some((checkout, hit)));
+        }
+        let same_tree = sides[0].tree == sides[1].tree;
+        let evaluate = |index: usize| {
+            let checkout = checkouts[index].clone();
+            let engine = &engine;
+            async move {
+                match checkout {
+                    Some((checkout, _)) => Some(engine.evaluate(&checkout, cells, options.jobs).await),
+                    None => None,
+                }
+            }
+        };
+        let concurrent = !options.sequential && std::thread::available_parallelism().map(|n| n.get() >= 2).unwrap_or(false);
+        let (first, second): (Evaluated, Evaluated) = if same_tree {
+            (evaluate(0).await, None)
+        } else if concurrent {
+            tokio::join!(evaluate(0), evaluate(1))
+        } else {
+            let first = evaluate(0).await;
+            if matches!(first, Some(Err(_))) { (first, None) } else { (first, evaluate(1).await) }
+        };
+        let first = first.transpose()?;
+        let second = if same_tree { first.clone() } else { second.transpose()? };
+        for (index, evaluation) in [first, second].into_iter().enumerate() {
+            let Some(evaluation) = evaluation else { continue };
+            if evaluation.interrupted || run.cancel.is_cancelled() {
+                return Err(Error::Interrupted);
+            }
+            let name = if index == 0 { "parent" } else { "fix" };
+            let worktree = checkouts[index].as_ref().map(|(_, hit)| *hit).unwrap_or(false);
+            timings.insert(name.into(), serde_json::to_value(&evaluation.timings).expect("timings serialise"));
+            caches.insert(name.into(), json!({ "cells": false, "worktree": worktree, "build": evaluation.caches.build, "template": evaluation.caches.template }));
+            let side = &mut sides[index];
+            let cache = CellCache::new(&options.cache_dir, !options.no_cache);
+            cache.store(&side.cache_key, cells, &evaluation.outcomes);
+            side.cached = Some(evaluation.outcomes.into_iter().map(|o| o.expect("a finished evaluation has every cell")).collect());
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    let cluster = engine.cluster_cached;
+    engine.stop().await;
+    result.map(|()| cluster)
+}
+
+/// The endpoints the fix shows up on: of the cells that went RED→GREEN, or of
+/// every cell that changed when none did.
+fn endpoints(suite: &Suite, cells: &[Cell], transitions: &record::Transitions) -> Vec<String> {
+    let ids: Vec<&String> = if transitions.red_to_green.is_empty() {
+        transitions
+            .green_to_red
+            .iter()
+            .chain(&transitions.red_to_red)
+            .chain(&transitions.error)
+            .collect()
+    } else {
+        transitions.red_to_green.iter().collect()
+    };
+    let mut out: Vec<String> = Vec::new();
+    for cell in cells {
+        if ids.iter().any(|id| **id == cell.id.to_string()) {
+            let scenario = suite.scenario(cell);
+            let endpoint = scenario
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| scenario.name.clone());
+            if !out.contains(&endpoint) {
+                out.push(endpoint);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,427 @@
+//! Replay records: the JSON result of one fix replay, and the replay table
+//! rendered from all the records of a suite.
+//!
+//! A record is ordered and diffs cleanly: cells in suite order, everything that
+//! varies from run to run (timings, cache hits) in its own `run` section.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{CellOutcome, Verdict, verdict};
+use crate::report::{PinJson, SuiteInfo, TargetInfo};
+use crate::suite::Cell;
+
+/// How a cell moved from the parent to the fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transition {
+    /// RED at the parent, GREEN at the fix: the fix is caught here.
+    #[serde(rename = "RED→GREEN")]
+    RedToGreen,
+    #[serde(rename = "GREEN→GREEN")]
+    GreenToGreen,
+    #[serde(rename = "RED→RED")]
+    RedToRed,
+    /// GREEN at the parent, RED at the fix: the fix broke a pin.
+    #[serde(rename = "GREEN→RED")]
+    GreenToRed,
+    /// Could not run at one side or the other.
+    #[serde(rename = "ERROR")]
+    Error,
+}
+
+impl Transition {
+    pub fn of(parent: Verdict, fix: Verdict) -> Self {
+        match (parent, fix) {
+            (Verdict::Red, Verdict::Green) => Self::RedToGreen,
+            (Verdict::Green, Verdict::Green) => Self::GreenToGreen,
+            (Verdict::Red, Verdict::Red) => Self::RedToRed,
+            (Verdict::Green, Verdict::Red) => Self::GreenToRed,
+            _ => Self::Error,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RedToGreen => "RED→GREEN",
+            Self::GreenToGreen => "GREEN→GREEN",
+            Self::RedToRed => "RED→RED",
+            Self::GreenToRed => "GREEN→RED",
+            Self::Error => "ERROR",
+        }
+    }
+}
+
+/// A commit, as a record names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub commit: String,
+    pub short: String,
+    pub subject: String,
+    /// Committer date, RFC 3339 in UTC.
+    pub date: String,
+}
+
+impl CommitInfo {
+    pub fn of(commit: &crate::revision::Commit) -> Self {
+        Self {
+            commit: commit.id.to_string(),
+            short: commit.short(),
+            subject: commit.subject.clone(),
+            date: iso_date(commit.time),
+        }
+    }
+}
+
+pub(crate) fn iso_date(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// What was booted at each side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revisions {
+    /// "whole" (the commits themselves) or "overlay" (`paths` from each side on `base`).
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<CommitInfo>,
+    /// The git tree booted at the parent side and at the fix side.
+    pub parent_tree: String,
+    pub fix_tree: String,
+}
+
+/// One cell at both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellRecord {
+    pub id: String,
+    pub pin: PinJson,
+    pub transition: Transition,
+    pub parent: CellOutcome,
+    pub fix: CellOutcome,
+}
+
+/// A denial whose status stayed but whose reason changed: informational.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReasonChange {
+    pub id: String,
+    pub status: u16,
+    pub parent: Option<String>,
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transitions {
+    pub red_to_green: Vec<String>,
+    pub green_to_red: Vec<String>,
+    pub red_to_red: Vec<String>,
+    pub error: Vec<String>,
+    pub green_to_green: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FixVerdict {
+    #[serde(rename = "CAUGHT")]
+    Caught,
+    #[serde(rename = "NOT CAUGHT")]
+    NotCaught,
+}
+
+impl FixVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Caught => "CAUGHT",
+            Self::NotCaught => "NOT CAUGHT",
+        }
+    }
+}
+
+/// The record of one fix replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixRecord {
+    pub format_version: u32,
+    pub kind: String,
+    pub suite: SuiteInfo,
+    pub target: TargetInfo,
+    pub runtime: String,
+    pub fix: CommitInfo,
+    pub parent: CommitInfo,
+    pub revisions: Revisions,
+    pub verdict: FixVerdict,
+    /// Why it is not caught.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The endpoints of the cells that went RED→GREEN (or changed at all, if none did).
+    pub endpoints: Vec<String>,
+    pub transitions: Transitions,
+    pub reason_changes: Vec<ReasonChange>,
+    pub cells: Vec<CellRecord>,
+    /// What varies from run to run.
+    pub run: serde_json::Value,
+}
+
+/// Compare both sides cell by cell.
+pub(crate) fn classify(
+    cells: &[Cell],
+    parent: &[CellOutcome],
+    fix: &[CellOutcome],
+) -> (Vec<CellRecord>, Transitions, Vec<ReasonChange>) {
+    let mut records = Vec::new();
+    let mut transitions = Transitions {
+        red_to_green: vec![],
+        green_to_red: vec![],
+        red_to_red: vec![],
+        error: vec![],
+        green_to_green: 0,
+    };
+    let mut reasons = Vec::new();
+    for ((cell, before), after) in cells.iter().zip(parent).zip(fix) {
+        let id = cell.id.to_string();
+        let transition = Transition::of(verdict(&cell.pin, before), verdict(&cell.pin, after));
+        match transition {
+            Transition::RedToGreen => transitions.red_to_green.push(id.clone()),
+            Transition::GreenToRed => transitions.green_to_red.push(id.clone()),
+            Transition::RedToRed => transitions.red_to_red.push(id.clone()),
+            Transition::Error => transitions.error.push(id.clone()),
+            Transition::GreenToGreen => transitions.green_to_green += 1,
+        }
+        if let (Some(a), Some(b)) = (before.status, after.status)
+            && a == b
+            && !(200..300).contains(&a)
+            && before.reason != after.reason
+        {
+            reasons.push(ReasonChange {
+                id: id.clone(),
+                status: a,
+                parent: before.reason.clone(),
+                fix: after.reason.clone(),
+            });
+        }
+        records.push(CellRecord {
+            id,
+            pin: PinJson::from(&cell.pin),
+            transition,
+            parent: before.clone(),
+            fix: after.clone(),
+        });
+    }
+    (records, transitions, reasons)
+}
+
+/// CAUGHT: at least one cell RED→GREEN and none GREEN→RED.
+pub(crate) fn judge(transitions: &Transitions) -> (FixVerdict, Option<String>) {
+    if !transitions.green_to_red.is_empty() {
+        let n = transitions.green_to_red.len();
+        return (
+            FixVerdict::NotCaught,
+            Some(format!(
+                "{n} cell{} went GREEN→RED: the fix broke {}",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "a pin" } else { "pins" }
+            )),
+        );
+    }
+    if transitions.red_to_green.is_empty() {
+        return (
+            FixVerdict::NotCaught,
+            Some("no cell went RED→GREEN: the suite does not see this change".into()),
+        );
+    }
+    (FixVerdict::Caught, None)
+}
+
+/// Where the records of a suite live.
+pub fn records_dir(root: &Path, suite: &str) -> PathBuf {
+    root.join(suite)
+}
+
+/// The file of a record: `<short-sha>.json` (`<short-sha>-overlay.json` for overlays).
+pub fn record_path(dir: &Path, record: &FixRecord) -> PathBuf {
+    let suffix = if record.revisions.mode == "overlay" {
+        "-overlay"
+    } else {
+        ""
+    };
+    dir.join(format!("{}{suffix}.json", record.fix.short))
+}
+
+/// Every record in a folder, oldest fix first.
+pub fn load_records(dir: &Path) -> Result<Vec<FixRecord>, RecordError> {
+    let mut records = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(records);
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let bytes = std::fs::read(&path).map_err(|source| RecordError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return Err(RecordError::Invalid {
+                path,
+                message: "not JSON".into(),
+            });
+        };
+        if value.get("kind").and_then(|k| k.as_str()) != Some("fix") {
+            continue;
+        }
+        let record: FixRecord =
+            serde_json::from_value(value).map_err(|e| RecordError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        records.push(record);
+    }
+    records.sort_by(|a, b| {
+        a.fix
+            .date
+            .cmp(&b.fix.date)
+            .then(a.fix.commit.cmp(&b.fix.commit))
+            .then(a.revisions.mode.cmp(&b.revisions.mode))
+    });
+    Ok(records)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a replay record: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One row of the replay table.
+pub fn table_row(record: &FixRecord) -> String {
+    let mode = match record.revisions.mode.as_str() {
+        "overlay" => format!("overlay: {}", record.revisions.paths.join(", ")),
+        other => other.to_string(),
+    };
+    format!(
+        "| `{}` | {} | {} | {} | {} | {} | {} |",
+        record.fix.short,
+        &record.fix.date[..record.fix.date.len().min(10)],
+        record.fix.subject.replace('|', "\\|"),
+        record.endpoints.join(", "),
+        record.transitions.red_to_green.len(),
+        record.verdict.as_str(),
+        mode
+    )
+}
+
+pub const TABLE_HEADER: &str = "| fix | date | subject | endpoints | cells RED→GREEN | verdict | mode |\n|---|---|---|---|---:|---|---|";
+
+/// The replay table of a suite, rendered from its records.
+pub fn render_table(suite: &str, records: &[FixRecord]) -> String {
+    let mut out = format!(
+        "# Replay table: {suite}\n\nEvery row is measured: `replay <fix>` booted the fix's parent and the fix against fresh\ndatabases and ran the pinned matrix on both. Rendered from the records in this folder by\n`replay table`; do not edit by hand.\n\n{TABLE_HEADER}\n"
+    );
+    for record in records {
+        out.push_str(&table_row(record));
+        out.push('\n');
+    }
+    out
+}
+
+/// Write a record and regenerate its folder's table, both atomically.
+pub fn write(dir: &Path, record: &FixRecord) -> Result<(PathBuf, PathBuf), RecordError> {
+    let path = record_path(dir, record);
+    let mut text = serde_json::to_string_pretty(record).expect("records serialise");
+    text.push('\n');
+    crate::files::write_atomically(&path, text.as_bytes()).map_err(|source| {
+        RecordError::Write {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    let table = write_table(dir, &record.suite.name)?;
+    Ok((path, table))
+}
+
+/// Regenerate `README.md` in a records folder.
+pub fn write_table(dir: &Path, suite: &str) -> Result<PathBuf, RecordError> {
+    let records = load_records(dir)?;
+    let path = dir.join("README.md");
+    crate::files::write_atomically(&path, render_table(suite, &records).as_bytes()).map_err(
+        |source| RecordError::Write {
+            path: path.clone(),
+            source,
+        },
+    )?;
+    Ok(path)
+}
+
+/// The record without what varies from run to run: for comparing two replays.
+pub fn without_run(record: &FixRecord) -> FixRecord {
+    FixRecord {
+        run: serde_json::Value::Null,
+        ..record.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(red_to_green: usize, green_to_red: usize) -> Transitions {
+        Transitions {
+            red_to_green: (0..red_to_green).map(|i| format!("s/t/a{i}")).collect(),
+            green_to_red: (0..green_to_red).map(|i| format!("s/t/b{i}")).collect(),
+            red_to_red: vec![],
+            error: vec![],
+            green_to_green: 3,
+        }
+    }
+
+    #[test]
+    fn caught_needs_a_red_to_green_and_no_green_to_red() {
+        assert_eq!(judge(&t(6, 0)).0, FixVerdict::Caught);
+        let (verdict, reason) = judge(&t(0, 0));
+        assert_eq!(verdict, FixVerdict::NotCaught);
+        assert!(reason.unwrap().contains("no cell went RED→GREEN"));
+        let (verdict, reason) = judge(&t(2, 1));
+        assert_eq!(verdict, FixVerdict::NotCaught);
+        assert!(reason.unwrap().contains("1 cell went GREEN→RED"));
+    }
+
+    #[test]
+    fn transitions_follow_the_verdicts() {
+        assert_eq!(
+            Transition::of(Verdict::Red, Verdict::Green),
+            Transition::RedToGreen
+        );
+        assert_eq!(
+            Transition::of(Verdict::Green, Verdict::Red),
+            Transition::GreenToRed
+        );
+        assert_eq!(
+            Transition::of(Verdict::Error, Verdict::Green),
+            Transition::Error
+        );
+        assert_eq!(
+            serde_json::to_string(&Transition::RedToGreen).unwrap(),
+            "\"RED→GREEN\""
+        );
+    }
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(iso_date(1_767_603_600), "2026-01-05T09:00:00Z");
+    }
+}
