@@ -40,6 +40,10 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         include_str!("../matrices/litellm/targets/twin.toml"),
     ),
     (
+        "testdata/twin/CHANGELOG.md",
+        include_str!("../testdata/twin/CHANGELOG.md"),
+    ),
+    (
         "testdata/twin/README.md",
         include_str!("../testdata/twin/README.md"),
     ),
@@ -74,6 +78,10 @@ pub(crate) const FILES: &[(&str, &str)] = &[
     (
         "testdata/twin/server.py",
         include_str!("../testdata/twin/server.py"),
+    ),
+    (
+        "testdata/twin/teams.py",
+        include_str!("../testdata/twin/teams.py"),
     ),
     (
         "testdata/twin/users.py",

@@ -1,8 +1,8 @@
-"""Who is calling: the bearer key, its row, its user's role and teams.
+"""Who is calling: the bearer key, its row and its user's role.
 
 A caller is the proxy admin when it presents the master key (it then has no
 user row) or when its key belongs to a user whose user_role is proxy_admin.
-Team membership and team-admin status come from the team's members_with_roles.
+What the caller is in a team is in teams.py.
 """
 import hashlib
 import hmac
@@ -63,25 +63,6 @@ def user_role(cur, user_id):
 def check_role_gate(caller, route):
     if caller.role == "org_admin" and route in ORG_ADMIN_BLOCKED_ROUTES:
         raise auth_error(401, "Only proxy admin can call this route")
-
-
-def load_team(cur, team_id):
-    cur.execute(
-        'SELECT team_id, organization_id, members_with_roles FROM "LiteLLM_TeamTable" WHERE team_id = %s',
-        (team_id,),
-    )
-    return cur.fetchone()
-
-
-def team_role(team, user_id):
-    """The user's role in the team ("admin" or "user"), or None if not a member."""
-    members = team["members_with_roles"] if team is not None else None
-    if user_id is None or not isinstance(members, list):
-        return None
-    for member in members:
-        if isinstance(member, dict) and member.get("user_id") == user_id:
-            return member.get("role") or "user"
-    return None
 
 
 def owns(caller, key_row):

@@ -10,7 +10,7 @@ import uuid
 
 from psycopg2.extras import Json
 
-from auth import hash_key, load_team, owns, team_role
+from auth import hash_key, owns
 from errors import auth_error, bad_request, not_found
 from request import (
     optional_int,
@@ -19,6 +19,7 @@ from request import (
     optional_str,
     optional_str_list,
 )
+from teams import load_team, team_role
 
 TEAM_MEMBER_DENIED = "Team member does not have permissions for this route"
 
@@ -209,7 +210,7 @@ def list_keys(cur, caller, req):
 
 
 def update_needs_admin(body):
-    """Whether this update needs a team admin (or a proxy admin): every field does."""
+    """Whether updating these fields of a key without a team needs an admin: every field does."""
     return any(field != "key" for field in body)
 
 
@@ -218,10 +219,10 @@ def check_update(cur, caller, target, body):
         return
     if not owns(caller, target):
         raise auth_error(403, "User can only create keys for themselves")
-    if not update_needs_admin(body):
-        return
     if not target["team_id"]:
-        raise auth_error(403, "Only proxy admins, team admins, or org admins can call /key/update")
+        if update_needs_admin(body):
+            raise auth_error(403, "Only proxy admins, team admins, or org admins can call /key/update")
+        return
     role = team_role(load_team(cur, target["team_id"]), caller.user_id)
     if role == "admin":
         return
