@@ -123,19 +123,13 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     let runtime = runtime(options.runtime)?;
 
     let started = Instant::now();
-    let run = Run::new(
+    let run = Run::start(
         &options.cache_dir,
         options.no_cache,
         options.keep_logs,
         cancel,
-    )
-    .map_err(|source| Error::Setup {
-        context: "create the run's directories".into(),
-        source,
-    })?;
-    if run.logs.kept() {
-        progress.line(&format!("logs {}", run.logs.path().display()));
-    }
+        &progress,
+    )?;
     progress.line(&format!(
         "run {} · suite {} ({} cells) · target {} · {} runtime",
         run.id,
@@ -264,13 +258,13 @@ async fn check_url(
     progress: &Progress,
 ) -> Result<Checked, Error> {
     let started = Instant::now();
-    let mut run =
-        Run::new(&options.cache_dir, true, options.keep_logs, cancel).map_err(|source| {
-            Error::Setup {
-                context: "create the run's directories".into(),
-                source,
-            }
-        })?;
+    let mut run = Run::start(
+        &options.cache_dir,
+        true,
+        options.keep_logs,
+        cancel,
+        progress,
+    )?;
     if let Some(key) = &options.master_key {
         run.master_key = key.clone();
     }

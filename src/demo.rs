@@ -1,50 +1,62 @@
 //! `replay demo`: the embedded default, runnable from any folder.
+//!
+//! It writes the bundled LiteLLM suite and the twin's generated history into a
+//! temp folder and replays the twin's fix "extend /key/update admin check to
+//! non-budget fields" on the local runtime: six cells go RED → GREEN. The
+//! record and the replay table go to `<cache>/demo/replays`, to look at after.
 
 use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{CheckOptions, check};
 use crate::error::Error;
-use crate::report::grid::Palette;
+use crate::fix::{FixOptions, replay_fix};
+use crate::progress::Progress;
 use crate::runtime::RuntimeKind;
 
-/// Check the bundled twin against the bundled LiteLLM suite on the local runtime.
-pub async fn run(
-    cache_dir: &Path,
-    quiet: bool,
-    cancel: CancellationToken,
-    palette: &Palette,
-) -> Result<u8, Error> {
-    let _ = palette;
+/// The tag of the twin's commit the demo replays.
+pub const DEMO_FIX: &str = "update-fix";
+
+pub async fn run(cache_dir: &Path, quiet: bool, cancel: CancellationToken) -> Result<u8, Error> {
+    let setup = |context: &str| {
+        let context = context.to_string();
+        move |source| Error::Setup { context, source }
+    };
     let dir = tempfile::Builder::new()
         .prefix("replay-demo-")
         .tempdir()
-        .map_err(|source| Error::Setup {
-            context: "create the demo folder".into(),
-            source,
-        })?;
-    crate::embedded::extract(dir.path()).map_err(|source| Error::Setup {
-        context: "write the bundled twin".into(),
-        source,
+        .map_err(setup("create the demo folder"))?;
+    crate::embedded::extract(dir.path()).map_err(setup("write the bundled suite"))?;
+    let history = crate::history::generate(&dir.path().join("twin")).map_err(|e| Error::Setup {
+        context: e.to_string(),
+        source: std::io::Error::other("history"),
     })?;
-    let options = CheckOptions {
+    let fix = history
+        .tagged(DEMO_FIX)
+        .expect("the history tags the demo's fix");
+    Progress::new(quiet).line(&format!(
+        "the twin's history: {} commits in {}",
+        history.commits.len(),
+        history.dir.display()
+    ));
+    let options = FixOptions {
+        rev: fix.id.to_string(),
+        parent: None,
+        paths: Vec::new(),
+        base: None,
         suite: dir.path().join("matrices/litellm"),
-        target: Some("twin".into()),
-        repo: dir.path().join("testdata/twin"),
-        rev: None,
-        cells: Vec::new(),
+        target: "twin".into(),
+        repo: history.dir.clone(),
+        records: cache_dir.join("demo").join("replays"),
         jobs: crate::cli::default_jobs(),
         runtime: RuntimeKind::Local,
         cache_dir: cache_dir.to_path_buf(),
         no_cache: false,
-        url: None,
-        database_url: None,
-        master_key: None,
+        sequential: false,
         keep_logs: false,
         quiet,
     };
-    let checked = check(&options, cancel).await?;
-    crate::cli::print_check(&checked, crate::cli::Format::Human);
-    Ok(crate::cli::check_exit_code(&checked))
+    let replayed = replay_fix(&options, cancel).await?;
+    crate::cli::print_fix(&replayed, crate::cli::Format::Human);
+    Ok(crate::cli::fix_exit_code(&replayed))
 }

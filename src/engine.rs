@@ -271,14 +271,7 @@ impl<'a> Engine<'a> {
         run: &RunContext<'_>,
         build: &Build,
     ) -> Result<(Database, Duration, Duration, bool), EngineError> {
-        let recipe = &self
-            .target
-            .local()
-            .map_err(|e| RuntimeError::Io {
-                context: e.to_string(),
-                source: std::io::Error::other("no recipe"),
-            })?
-            .migrate;
+        let recipe = &self.target.local().map_err(RuntimeError::from)?.migrate;
         let commands: Vec<&[u8]> = recipe
             .run
             .iter()

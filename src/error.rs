@@ -154,7 +154,8 @@ fn runtime_hints(error: &RuntimeError) -> Vec<String> {
             format!("searched: {}", searched.iter().take(8).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
         ],
         RuntimeError::NoServerUser { .. } => vec!["initdb and postgres refuse to run as root: create an unprivileged user (useradd postgres) or name one with REPLAY_PG_USER".into()],
-        RuntimeError::Stage { stage: crate::target::Stage::Boot, .. } | RuntimeError::NotReady { .. } => vec![
+        RuntimeError::Stage { stage: crate::target::Stage::Boot, .. } => vec!["the server's own log is above; run the boot command by hand in the checkout to reproduce it".into()],
+        RuntimeError::NotReady { .. } => vec![
             "the server's own log is above; run the boot command by hand in the checkout to reproduce it".into(),
             "raise [ready] timeout in the target if the server is just slow to start".into(),
         ],

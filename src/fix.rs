@@ -170,19 +170,13 @@ pub async fn replay_fix(
     let mut cluster_cached = serde_json::Value::Null;
     if sides.iter().any(|s| s.cached.is_none()) {
         let runtime = runtime(options.runtime)?;
-        let run = Run::new(
+        let run = Run::start(
             &options.cache_dir,
             options.no_cache,
             options.keep_logs,
             cancel,
-        )
-        .map_err(|source| Error::Setup {
-            context: "create the run's directories".into(),
-            source,
-        })?;
-        if run.logs.kept() {
-            progress.line(&format!("logs {}", run.logs.path().display()));
-        }
+            &progress,
+        )?;
         let outcome = evaluate_sides(
             &run,
             &repo,

@@ -79,6 +79,8 @@ fn running(pid: u32) -> bool {
 /// Kill every process (and its group) whose environment names this run.
 pub(crate) fn kill_run(run_id: &str) -> usize {
     let needle = format!("REPLAY_RUN_ID={run_id}");
+    let me = std::process::id() as i32;
+    let my_group = nix::unistd::getpgrp();
     let mut killed = 0;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
@@ -87,6 +89,9 @@ pub(crate) fn kill_run(run_id: &str) -> usize {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
+        if pid == me {
+            continue;
+        }
         let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
             continue;
         };
@@ -95,7 +100,14 @@ pub(crate) fn kill_run(run_id: &str) -> usize {
             .any(|var| var == needle.as_bytes())
         {
             let pid = Pid::from_raw(pid);
-            let _ = nix::unistd::getpgid(Some(pid)).map(|pgid| killpg(pgid, Signal::SIGKILL));
+            // The groups replay starts are led by the process it started;
+            // never signal a group that is not, or that holds this process.
+            if let Ok(pgid) = nix::unistd::getpgid(Some(pid))
+                && pgid == pid
+                && pgid != my_group
+            {
+                let _ = killpg(pgid, Signal::SIGKILL);
+            }
             if kill(pid, Signal::SIGKILL).is_ok() {
                 killed += 1;
             }

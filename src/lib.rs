@@ -11,6 +11,7 @@
 // lines); boxing them would only move that size around.
 #![allow(clippy::result_large_err)]
 
+pub mod bisect;
 pub(crate) mod cache;
 pub(crate) mod cell_cache;
 pub mod check;

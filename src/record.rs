@@ -421,6 +421,52 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_denial_reason_is_listed_apart_from_the_transitions() {
+        use crate::suite::{CellId, Pin};
+        let cell = |id: &str, status| Cell {
+            id: CellId::parse(id).unwrap(),
+            scenario: 0,
+            pin: Pin {
+                status,
+                responses: Default::default(),
+            },
+        };
+        let seen = |status, reason: Option<&str>| CellOutcome {
+            status: Some(status),
+            reason: reason.map(String::from),
+            ..CellOutcome::default()
+        };
+        let cells = [
+            cell("s/t/denied", 403),
+            cell("s/t/fixed", 403),
+            cell("s/t/allowed", 200),
+        ];
+        let parent = [
+            seen(403, Some("not yours")),
+            seen(200, None),
+            seen(200, None),
+        ];
+        let fix = [
+            seen(403, Some("only the owner or a team admin")),
+            seen(403, Some("only the owner or a team admin")),
+            seen(200, None),
+        ];
+        let (records, transitions, reasons) = classify(&cells, &parent, &fix);
+        assert_eq!(transitions.red_to_green, ["s/t/fixed"]);
+        assert_eq!(transitions.green_to_green, 2);
+        assert_eq!(
+            reasons,
+            [ReasonChange {
+                id: "s/t/denied".into(),
+                status: 403,
+                parent: Some("not yours".into()),
+                fix: Some("only the owner or a team admin".into())
+            }]
+        );
+        assert_eq!(records[0].transition, Transition::GreenToGreen);
+    }
+
+    #[test]
     fn dates_are_utc() {
         assert_eq!(iso_date(1_767_603_600), "2026-01-05T09:00:00Z");
     }

@@ -116,6 +116,29 @@ impl Run {
     }
 }
 
+impl Run {
+    /// A new run, or the error to end the command with; says where its logs
+    /// are when they are kept.
+    pub(crate) fn start(
+        cache_dir: &Path,
+        no_cache: bool,
+        keep_logs: bool,
+        cancel: CancellationToken,
+        progress: &crate::progress::Progress,
+    ) -> Result<Self, crate::error::Error> {
+        let run = Self::new(cache_dir, no_cache, keep_logs, cancel).map_err(|source| {
+            crate::error::Error::Setup {
+                context: "create the run's directories".into(),
+                source,
+            }
+        })?;
+        if run.logs.kept() {
+            progress.line(&format!("logs {}", run.logs.path().display()));
+        }
+        Ok(run)
+    }
+}
+
 /// Ctrl-C, SIGTERM and SIGHUP: the first stops scheduling and lets the run tear
 /// down and write what it has; the second kills every process group at once;
 /// the third exits.

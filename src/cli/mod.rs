@@ -137,9 +137,7 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             out(&text);
             Ok(exit_codes::SUCCESS)
         }
-        Command::Demo => {
-            crate::demo::run(&cache_dir, cli.quiet, cancel, &Palette::new(color_stdout())).await
-        }
+        Command::Demo => crate::demo::run(&cache_dir, cli.quiet, cancel).await,
     }
 }
 

@@ -71,6 +71,8 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
     #[error("interrupted")]
     Interrupted,
 }

@@ -314,3 +314,25 @@ fn a_normal_user_can_run_it() {
     assert!(processes_of_run(&env.run_id).is_empty());
     assert_eq!(std::fs::read_dir(home.join("tmp")).unwrap().count(), 0);
 }
+
+#[test]
+fn the_demo_replays_the_twins_fix() {
+    let env = Env::new("demo");
+    let output = env.replay().arg("demo").output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("fix ")
+            && stdout.contains("\"extend /key/update admin check to non-budget fields\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("RED→GREEN (6)"), "{stdout}");
+    for cell in [
+        "key_update/self/team_admin",
+        "key_update/self/service_account",
+    ] {
+        assert!(stdout.contains(cell), "{stdout}");
+    }
+    assert!(stdout.contains("| 6 | CAUGHT | whole |"), "{stdout}");
+    env.assert_nothing_left();
+}

@@ -100,3 +100,43 @@ fn a_panic_after_boot_leaves_nothing() {
     );
     env.assert_nothing_left();
 }
+
+#[test]
+fn gc_removes_what_a_killed_run_left_behind() {
+    let env = Env::new("gc");
+    let mut command = env.replay();
+    command.args([
+        "check",
+        "--target",
+        "twin",
+        "--repo",
+        "testdata/twin",
+        "--jobs",
+        "1",
+    ]);
+    let (mut child, _, _) = start_until(command, "replay: running 113 cells");
+    // SIGKILL: the run gets no chance to clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = env.leftovers();
+    assert!(left.iter().any(|l| l.contains("postgres")), "{left:#?}");
+    assert!(left.iter().any(|l| l.contains("temp folder")), "{left:#?}");
+
+    let output = env
+        .replay()
+        .env_remove("REPLAY_RUN_ID")
+        .args(["gc", "--keep-cache"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("removed what run {} left behind", env.run_id)),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+    assert!(
+        env.cache.join("envs").exists(),
+        "--keep-cache kept the caches"
+    );
+}

@@ -3,5 +3,6 @@
 mod check;
 mod cleanup;
 mod cli;
+mod fix;
 mod support;
 mod url;

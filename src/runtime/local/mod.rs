@@ -202,13 +202,7 @@ impl Runtime for LocalRuntime {
         checkout: &Checkout,
     ) -> Result<Build, RuntimeError> {
         let started = Instant::now();
-        let recipe = &target
-            .local()
-            .map_err(|e| RuntimeError::Io {
-                context: e.to_string(),
-                source: std::io::Error::other("no recipe"),
-            })?
-            .build;
+        let recipe = &target.local()?.build;
         let recipe_text: Vec<&[u8]> = recipe.run.iter().map(|c| c.source.as_bytes()).collect();
         let key = crate::cache::files_key(&checkout.dir, &recipe.inputs, &recipe_text);
         // Without the cache, the run builds into a folder of its own, still
@@ -266,13 +260,7 @@ impl Runtime for LocalRuntime {
         build: &Build,
         database: &Database,
     ) -> Result<(), RuntimeError> {
-        let recipe = &target
-            .local()
-            .map_err(|e| RuntimeError::Io {
-                context: e.to_string(),
-                source: std::io::Error::other("no recipe"),
-            })?
-            .migrate;
+        let recipe = &target.local()?.migrate;
         let mut vars = placeholders(run, target, &build.checkout, &build.env_dir);
         vars.set("database_url", database.server_url.clone());
         self.run_stage(
@@ -293,13 +281,7 @@ impl Runtime for LocalRuntime {
         build: &Build,
         database: &Database,
     ) -> Result<Box<dyn Server>, RuntimeError> {
-        let boot = &target
-            .local()
-            .map_err(|e| RuntimeError::Io {
-                context: e.to_string(),
-                source: std::io::Error::other("no recipe"),
-            })?
-            .boot;
+        let boot = &target.local()?.boot;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())

@@ -1,0 +1,3 @@
+//! `replay bisect`: which commit flipped each cell.
+
+pub mod search;
