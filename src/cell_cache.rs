@@ -63,6 +63,19 @@ impl CellCache {
             .collect()
     }
 
+    /// The outcome of each of `cells` that is cached.
+    pub(crate) fn load_some(&self, key: &str, cells: &[Cell]) -> Vec<Option<CellOutcome>> {
+        let entry = self.enabled.then(|| self.read(key)).flatten();
+        cells
+            .iter()
+            .map(|c| {
+                entry
+                    .as_ref()
+                    .and_then(|e| e.cells.get(&c.id.to_string()).cloned())
+            })
+            .collect()
+    }
+
     /// Add finished outcomes to the entry (cells that did not run are left out).
     pub(crate) fn store(&self, key: &str, cells: &[Cell], outcomes: &[Option<CellOutcome>]) {
         if !self.enabled {

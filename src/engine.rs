@@ -57,6 +57,8 @@ pub struct Evaluation {
 pub enum EngineError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Revision(#[from] crate::revision::RevisionError),
     #[error("failed to make the world on {revision}")]
     World {
         revision: String,
@@ -70,6 +72,7 @@ impl EngineError {
         match self {
             EngineError::Runtime(error) => error.is_revision_failure(),
             EngineError::World { .. } => true,
+            EngineError::Revision(_) => false,
         }
     }
 }
@@ -335,11 +338,13 @@ impl<'a> Engine<'a> {
     async fn clone_database(&self, template: &Database) -> Result<Database, EngineError> {
         let number = self.databases.fetch_add(1, Ordering::SeqCst) + 1;
         let name = format!("revision_{number}");
+        let started = Instant::now();
         self.admin(&format!(
             "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
             template.name
         ))
         .await?;
+        tracing::debug!(database = %name, ms = started.elapsed().as_millis() as u64, "cloned the template");
         Ok(self.postgres().database(&name))
     }
 

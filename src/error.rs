@@ -82,6 +82,9 @@ impl Error {
                 | RevisionError::Ambiguous { .. }
                 | RevisionError::NoDirectory { .. }
                 | RevisionError::NoParent { .. }
+                | RevisionError::Reversed { .. }
+                | RevisionError::NotAncestor { .. }
+                | RevisionError::NotFirstParent { .. }
                 | RevisionError::NoSuchPath { .. },
             ) => exit_codes::BAD_INPUT,
             Error::Overlay { .. } => exit_codes::REVISION_FAILED,
@@ -127,6 +130,9 @@ impl Error {
             Error::Revision(RevisionError::NotARepository { .. }) => vec!["pass --repo with the path of the server's git checkout".into()],
             Error::Revision(RevisionError::Unknown { .. }) => vec!["use a commit id (short is fine), a branch, a tag or an expression like HEAD~3; `git log --oneline` lists them".into()],
             Error::Revision(RevisionError::Ambiguous { .. }) => vec!["give more digits of the commit id".into()],
+            Error::Revision(RevisionError::Reversed { .. }) => vec!["swap --good and --bad: --good is the older end, whose outcomes the search looks for the change from".into()],
+            Error::Revision(RevisionError::NotAncestor { .. }) => vec!["--good must be an ancestor of --bad (git merge-base --is-ancestor GOOD BAD)".into()],
+            Error::Revision(RevisionError::NotFirstParent { .. }) => vec!["the search follows first parents; pass --all-commits to search every commit in between".into()],
             Error::Revision(RevisionError::NoParent { .. }) => vec!["name the commit to compare with: --parent REV".into()],
             Error::Revision(RevisionError::NoSuchPath { .. }) => vec!["--paths takes paths relative to the repository root, e.g. --paths litellm/proxy/management_endpoints/key_management_endpoints.py".into()],
             Error::Overlay { source, .. } => {

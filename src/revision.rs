@@ -31,6 +31,12 @@ pub enum RevisionError {
         parent: String,
         fix: String,
     },
+    #[error("the ends are reversed: {good} (--good) is newer than {bad} (--bad)")]
+    Reversed { good: String, bad: String },
+    #[error("{good} (--good) is not an ancestor of {bad} (--bad)")]
+    NotAncestor { good: String, bad: String },
+    #[error("{good} is not on the first-parent line of {bad}")]
+    NotFirstParent { good: String, bad: String },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
 }
@@ -100,6 +106,66 @@ pub(crate) fn first_parent(repo: &Repository, commit: &Commit) -> Result<Commit,
         commit: commit.short(),
     })?;
     Ok(describe(&parent))
+}
+
+/// The commits from `good` to `bad`, both included, oldest first: the
+/// first-parent line (a merge is one step), or with `all` every commit in
+/// between in topological order.
+pub(crate) fn range(
+    repo: &Repository,
+    good: &Commit,
+    bad: &Commit,
+    all: bool,
+) -> Result<Vec<Commit>, RevisionError> {
+    if good.id == bad.id || repo.graph_descendant_of(good.id, bad.id)? {
+        return Err(RevisionError::Reversed {
+            good: good.short(),
+            bad: bad.short(),
+        });
+    }
+    if !repo.graph_descendant_of(bad.id, good.id)? {
+        return Err(RevisionError::NotAncestor {
+            good: good.short(),
+            bad: bad.short(),
+        });
+    }
+    let mut commits = Vec::new();
+    if all {
+        let mut walk = repo.revwalk()?;
+        walk.push(bad.id)?;
+        walk.hide(good.id)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+        commits.push(good.clone());
+        for id in walk {
+            commits.push(describe(&repo.find_commit(id?)?));
+        }
+        return Ok(commits);
+    }
+    let mut at = repo.find_commit(bad.id)?;
+    loop {
+        commits.push(describe(&at));
+        if at.id() == good.id {
+            break;
+        }
+        at = at.parent(0).map_err(|_| RevisionError::NotFirstParent {
+            good: good.short(),
+            bad: bad.short(),
+        })?;
+    }
+    commits.reverse();
+    Ok(commits)
+}
+
+/// How many first-parent steps lead from the root to `commit`: a position
+/// that does not depend on the range being searched.
+pub(crate) fn depth(repo: &Repository, commit: &Commit) -> Result<usize, RevisionError> {
+    let mut at = repo.find_commit(commit.id)?;
+    let mut depth = 0;
+    while let Ok(parent) = at.parent(0) {
+        at = parent;
+        depth += 1;
+    }
+    Ok(depth)
 }
 
 /// `base` with each of `paths` taken from `source` (a path missing in `source`
@@ -390,6 +456,41 @@ pub(crate) mod tests {
             first_parent(&repo, &old),
             Err(RevisionError::NoParent { .. })
         ));
+    }
+
+    #[test]
+    fn ranges_walk_the_first_parent_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with(
+            dir.path(),
+            &[
+                ("a", &[("f", "1")]),
+                ("b", &[("f", "2")]),
+                ("c", &[("f", "3")]),
+                ("d", &[("f", "4")]),
+            ],
+        );
+        let good = resolve(&repo, "HEAD~3").unwrap();
+        let bad = resolve(&repo, "HEAD").unwrap();
+        let subjects =
+            |commits: Vec<Commit>| commits.into_iter().map(|c| c.subject).collect::<Vec<_>>();
+        assert_eq!(
+            subjects(range(&repo, &good, &bad, false).unwrap()),
+            ["a", "b", "c", "d"]
+        );
+        assert_eq!(
+            subjects(range(&repo, &good, &bad, true).unwrap()),
+            ["a", "b", "c", "d"]
+        );
+        assert!(matches!(
+            range(&repo, &bad, &good, false),
+            Err(RevisionError::Reversed { .. })
+        ));
+        assert!(matches!(
+            range(&repo, &good, &good, false),
+            Err(RevisionError::Reversed { .. })
+        ));
+        assert_eq!(depth(&repo, &bad).unwrap(), 3);
     }
 
     #[test]

@@ -1,3 +1,6 @@
-//! `replay bisect`: which commit flipped each cell.
+//! `replay bisect`: which commit flipped each cell, for many cells in one search.
 
+mod run;
 pub mod search;
+
+pub use run::{BisectOptions, BisectRecord, Bisected, CellAnswer, bisect};

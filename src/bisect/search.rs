@@ -156,34 +156,54 @@ impl Search {
                     .then(a_last.cmp(b_last))
             },
         );
-        let mut picks: Vec<usize> = Vec::new();
+        let width = |i: usize| order[i].0.1 - order[i].0.0;
         // One midpoint per interval while there are slots; a probe inside
         // several intervals serves them all.
-        for ((last, first), _) in &order {
-            if picks.len() == parallel {
+        let mut slots = vec![0usize; order.len()];
+        let mut midpoints: Vec<(usize, usize)> = Vec::new();
+        for (i, ((last, first), _)) in order.iter().enumerate() {
+            if midpoints.len() == parallel {
                 break;
             }
-            if picks.iter().any(|p| last < p && p < first) {
+            if midpoints.iter().any(|(_, p)| last < p && p < first) {
                 continue;
             }
             if let Some(point) = self.split(*last, *first, 1, 2) {
-                picks.push(point);
+                midpoints.push((i, point));
+                slots[i] = 1;
             }
         }
-        // Slots left: cut the widest interval into more parts (a K-ary search).
-        if picks.len() < parallel
-            && let Some(((last, first), _)) = order.first()
-        {
-            let parts = parallel - picks.len()
-                + 1
-                + picks.iter().filter(|p| last < *p && *p < first).count();
-            for part in 1..parts {
-                if picks.len() == parallel {
-                    break;
-                }
-                if let Some(point) = self.split(*last, *first, part, parts)
-                    && !picks.contains(&point)
-                {
+        // Slots left: give them to the intervals whose parts are widest, each
+        // then cut into equal parts (a K-ary search).
+        for _ in midpoints.len()..parallel {
+            let Some(i) = (0..order.len())
+                .filter(|&i| slots[i] > 0 && slots[i] + 1 < width(i))
+                .max_by(|&a, &b| {
+                    (width(a) * (slots[b] + 1))
+                        .cmp(&(width(b) * (slots[a] + 1)))
+                        .then(b.cmp(&a))
+                })
+            else {
+                break;
+            };
+            slots[i] += 1;
+        }
+        let mut picks: Vec<usize> = Vec::new();
+        for (i, ((last, first), _)) in order.iter().enumerate() {
+            let parts = slots[i] + 1;
+            let points: Vec<usize> = match slots[i] {
+                0 => continue,
+                1 => midpoints
+                    .iter()
+                    .filter(|(j, _)| *j == i)
+                    .map(|(_, p)| *p)
+                    .collect(),
+                _ => (1..parts)
+                    .filter_map(|part| self.split(*last, *first, part, parts))
+                    .collect(),
+            };
+            for point in points {
+                if !picks.contains(&point) {
                     picks.push(point);
                 }
             }

@@ -35,6 +35,23 @@ The record goes to <records>/<suite>/<short-sha>.json and the replay table to
     crate::exit_codes_help!()
 );
 
+const BISECT_HELP: &str = concat!(
+    "Examples:
+  replay twin-history /tmp/twin
+      Make the twin's git history to try this on.
+  replay bisect --good HEAD~36 --bad HEAD --target twin --repo /tmp/twin
+      Find, for every cell that differs between the ends, the commit that changed it.
+  replay bisect --good teams-module --bad unbootable-repair --cell key_delete/owner/internal_user \\
+      --target twin --repo /tmp/twin
+      One cell; the unbootable commit in the range is skipped.
+
+Probes are cached by tree: a second bisect over an overlapping range reuses them.
+The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
+
+",
+    crate::exit_codes_help!()
+);
+
 const CHECK_HELP: &str = concat!(
     "Examples:
   replay check --suite matrices/litellm --target twin --repo testdata/twin
@@ -86,6 +103,9 @@ pub(crate) enum Command {
     /// Is this fix caught? Boot its parent and the fix, report the cells that go RED → GREEN.
     #[command(after_help = FIX_HELP)]
     Fix(Box<FixArgs>),
+    /// Which commit flipped each cell? One search for every cell that differs between the ends.
+    #[command(after_help = BISECT_HELP)]
+    Bisect(Box<BisectArgs>),
     /// Render the replay table of a suite from its records.
     Table(TableArgs),
     /// Remove the caches, and whatever killed runs left behind.
@@ -203,6 +223,41 @@ pub(crate) struct FixArgs {
     /// Boot the parent and the fix one after the other instead of at once.
     #[arg(long)]
     pub sequential: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BisectArgs {
+    /// The older end: its outcomes are what the search looks for the change from.
+    #[arg(long, value_name = "REV")]
+    pub good: String,
+    /// The newer end.
+    #[arg(long, value_name = "REV")]
+    pub bad: String,
+    /// Search only these cells (scenario/target/actor); repeatable. Default: every cell that differs.
+    #[arg(long = "cell", value_name = "ID")]
+    pub cells: Vec<String>,
+    /// Probe only these paths of each commit, laid on the bad end.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Search every commit between the ends, not just the first-parent line.
+    #[arg(long)]
+    pub all_commits: bool,
+    /// Run each probed cell N times; a cell whose runs disagree is FLAKY and dropped.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub repeat: u32,
+    /// Commits probed at once (default: one per core, at most 4).
+    #[arg(long, env = "REPLAY_PROBES", value_name = "K", value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub probes: Option<u32>,
+    /// Where the record goes: <records>/<suite>/bisect-<good>-<bad>.json.
+    #[arg(
+        long,
+        env = "REPLAY_RECORDS",
+        default_value = "replays",
+        value_name = "DIR"
+    )]
+    pub records: PathBuf,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -17,7 +17,7 @@ use crate::exit_codes;
 use crate::fix::{FixOptions, Replayed, replay_fix};
 use crate::report::grid::{Palette, grids, summary_line};
 pub(crate) use args::Format;
-use args::{CheckArgs, Cli, Command, FixArgs, RunArgs};
+use args::{BisectArgs, CheckArgs, Cli, Command, FixArgs, RunArgs};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -65,6 +65,7 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
     match cli.command {
         Command::Check(args) => run_check(&args, cache_dir, cli.quiet, cancel).await,
         Command::Fix(args) => run_fix(&args, cache_dir, cli.quiet, cancel).await,
+        Command::Bisect(args) => run_bisect(&args, cache_dir, cli.quiet, cancel).await,
         Command::Rev(words) => {
             // `replay <REV> [flags]` is `replay fix <REV> [flags]`.
             let mut argv = vec!["replay".to_string(), "fix".to_string()];
@@ -204,6 +205,124 @@ async fn run_fix(
     let replayed = replay_fix(&options, cancel).await?;
     print_fix(&replayed, args.run.format);
     Ok(fix_exit_code(&replayed))
+}
+
+async fn run_bisect(
+    args: &BisectArgs,
+    cache_dir: std::path::PathBuf,
+    quiet: bool,
+    cancel: CancellationToken,
+) -> Result<u8, Error> {
+    let options = crate::bisect::BisectOptions {
+        good: args.good.clone(),
+        bad: args.bad.clone(),
+        cells: args.cells.clone(),
+        paths: args.paths.clone(),
+        all_commits: args.all_commits,
+        repeat: args.repeat as usize,
+        probes: args.probes.map(|k| k as usize).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get().clamp(1, 4))
+                .unwrap_or(1)
+        }),
+        suite: args.run.suite.clone(),
+        target: target_of(&args.run)?,
+        repo: args.run.repo.clone(),
+        records: args.records.clone(),
+        jobs: args.run.jobs.unwrap_or_else(default_jobs),
+        runtime: args.run.runtime,
+        cache_dir,
+        no_cache: args.run.no_cache,
+        keep_logs: args.run.keep_logs,
+        quiet,
+    };
+    let bisected = crate::bisect::bisect(&options, cancel).await?;
+    print_bisect(&bisected, args.run.format);
+    Ok(exit_codes::SUCCESS)
+}
+
+fn print_bisect(bisected: &crate::bisect::Bisected, format: Format) {
+    let record = &bisected.record;
+    if format == Format::Json {
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(record).expect("records serialise")
+        ));
+        return;
+    }
+    let status = |o: &Option<crate::outcome::CellOutcome>| {
+        o.as_ref()
+            .and_then(|o| o.status)
+            .map_or("?".to_string(), |s| s.to_string())
+    };
+    let mut text = format!(
+        "bisect {} (good) .. {} (bad): {} commits, {}\n\n",
+        record.good.short, record.bad.short, record.commits, record.walk
+    );
+    if record.cells.is_empty() {
+        text.push_str("the ends do not differ on any cell: nothing to search\n");
+    } else {
+        let width = record
+            .cells
+            .iter()
+            .map(|c| c.id.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        text.push_str(&format!(
+            "{:width$}  {:<18}  {:<12}  subject\n",
+            "cell", "changed at", "before → after"
+        ));
+        for cell in &record.cells {
+            let commit = cell
+                .commit
+                .as_ref()
+                .map(|c| c.short.as_str())
+                .unwrap_or("?");
+            let (at, subject) = match cell.result.as_str() {
+                "found" => (
+                    commit.to_string(),
+                    cell.commit
+                        .as_ref()
+                        .map(|c| c.subject.clone())
+                        .unwrap_or_default(),
+                ),
+                "range" => (
+                    format!(
+                        "{}..{commit}",
+                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                    ),
+                    format!(
+                        "one of these; unbootable between: {}",
+                        cell.unbootable.join(", ")
+                    ),
+                ),
+                _ => ("FLAKY".to_string(), format!("runs disagreed at {commit}")),
+            };
+            let change = format!("{} → {}", status(&cell.before), status(&cell.outcome_after));
+            text.push_str(&format!(
+                "{:width$}  {at:<18}  {change:<14}  {subject}\n",
+                cell.id
+            ));
+        }
+    }
+    for dropped in &record.dropped {
+        text.push_str(&format!("left out: {} ({})\n", dropped.id, dropped.why));
+    }
+    let p = &record.probes;
+    text.push_str(&format!(
+        "\nprobes: {} ends + {} booted, {} from the cache, {} unbootable; {} round{} of up to {} at once (bound k × ceil(log2 N) = {})\nrecord {}\n",
+        p.ends,
+        p.booted,
+        p.cached,
+        p.unbootable,
+        p.rounds,
+        if p.rounds == 1 { "" } else { "s" },
+        record.parallel,
+        p.bound,
+        bisected.record_path.display()
+    ));
+    out(&text);
 }
 
 /// `--target`, which commands that boot revisions need.

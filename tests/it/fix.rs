@@ -247,16 +247,10 @@ fn bad_revisions_and_paths_are_refused_before_anything_starts() {
 /// each fix again (measuring afresh) gives the same record, timings aside.
 #[test]
 fn the_committed_records_reproduce() {
-    let env = Env::new("fix-reproduce");
+    let mut env = Env::new("fix-reproduce");
+    // No cell result is reused: every fix is measured again.
+    env.private_cache();
     let repo = history(&env);
-    // A cache of its own, so that no cell result is reused; the build
-    // environments and the initdb'd cluster are shared to keep it quick.
-    let cache = env.tmp.path().join("cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    for shared in ["envs", "postgres"] {
-        std::fs::create_dir_all(env.cache.join(shared)).unwrap();
-        std::os::unix::fs::symlink(env.cache.join(shared), cache.join(shared)).unwrap();
-    }
     let committed = repo_root().join("replays/litellm");
     let mut checked = 0;
     for entry in std::fs::read_dir(&committed).unwrap() {
@@ -270,7 +264,6 @@ fn the_committed_records_reproduce() {
         let records = env.tmp.path().join(format!("replays-{checked}"));
         let output = env
             .replay()
-            .env("REPLAY_CACHE_DIR", &cache)
             .args([
                 "fix", &fix, "--target", "twin", "--format", "json", "--repo",
             ])

@@ -33,6 +33,19 @@ impl Env {
         Env { run_id, tmp, cache }
     }
 
+    /// A cache of this test's own for cell results and worktrees, sharing the
+    /// build environments and the initdb'd cluster (slow to make) with the
+    /// other tests. Use it where probes must really boot.
+    pub fn private_cache(&mut self) {
+        let cache = self.tmp.path().join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        for shared in ["envs", "postgres"] {
+            std::fs::create_dir_all(self.cache.join(shared)).unwrap();
+            std::os::unix::fs::symlink(self.cache.join(shared), cache.join(shared)).unwrap();
+        }
+        self.cache = cache;
+    }
+
     /// The tool, with this test's environment.
     pub fn replay(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_replay"));

@@ -1,0 +1,603 @@
+//! Driving the search: boot the probed commits, compare each searched cell
+//! with the good end, feed the state machine, report per cell.
+//!
+//! Probes come from the cell cache when the commit's tree was evaluated
+//! before (by this or any earlier run); otherwise up to `--probes` commits are
+//! booted at once, each running only the cells still searched there.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use git2::Oid;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use super::search::{Answer, Next, Observation, Probe, Search, log2_ceil};
+use crate::cell_cache::CellCache;
+use crate::engine::{Engine, EngineError};
+use crate::error::Error;
+use crate::outcome::CellOutcome;
+use crate::progress::Progress;
+use crate::record::CommitInfo;
+use crate::report::{FORMAT_VERSION, SuiteInfo, TargetInfo};
+use crate::revision::{self, Commit};
+use crate::run::Run;
+use crate::runtime::{RuntimeKind, runtime};
+use crate::suite::{Cell, Suite};
+use crate::target::Target;
+
+#[derive(Debug, Clone)]
+pub struct BisectOptions {
+    pub good: String,
+    pub bad: String,
+    pub cells: Vec<String>,
+    pub paths: Vec<String>,
+    pub all_commits: bool,
+    pub repeat: usize,
+    pub probes: usize,
+    pub suite: PathBuf,
+    pub target: String,
+    pub repo: PathBuf,
+    pub records: PathBuf,
+    pub jobs: usize,
+    pub runtime: RuntimeKind,
+    pub cache_dir: PathBuf,
+    pub no_cache: bool,
+    pub keep_logs: bool,
+    pub quiet: bool,
+}
+
+/// One cell's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellAnswer {
+    pub id: String,
+    /// "found", "range" (unbootable commits hide the exact one) or "flaky".
+    pub result: String,
+    /// The first commit with the changed outcome ("found"), or the last of the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitInfo>,
+    /// For a range: the last commit that still shows the good end's outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<CommitInfo>,
+    /// For a range: the commits in between, which could not be booted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unbootable: Vec<String>,
+    /// The outcome just before the change, and just after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<CellOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome_after: Option<CellOutcome>,
+}
+
+/// A cell left out of the search, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub id: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeCounts {
+    /// The two ends, booted (or cached) first.
+    pub ends: usize,
+    /// Commits inside the range booted for the search.
+    pub booted: usize,
+    /// Commits inside the range whose results came from the cell cache.
+    pub cached: usize,
+    /// Commits that could not be built or booted.
+    pub unbootable: usize,
+    /// Batches of probes (each batch at once).
+    pub rounds: usize,
+    /// k × ceil(log2 N): k distinct flip points over N commits.
+    pub bound: usize,
+}
+
+/// The record of a bisect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BisectRecord {
+    pub format_version: u32,
+    pub kind: String,
+    pub suite: SuiteInfo,
+    pub target: TargetInfo,
+    pub runtime: String,
+    pub good: CommitInfo,
+    pub bad: CommitInfo,
+    /// "first-parent" or "all-commits".
+    pub walk: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// Commits from good to bad (N).
+    pub commits: usize,
+    pub repeat: usize,
+    pub parallel: usize,
+    pub cells: Vec<CellAnswer>,
+    pub dropped: Vec<Dropped>,
+    pub probes: ProbeCounts,
+    pub run: serde_json::Value,
+}
+
+pub struct Bisected {
+    pub record: BisectRecord,
+    pub record_path: PathBuf,
+}
+
+/// What a cell's outcome is, for telling whether it changed: status, check
+/// and followup values, response values, and whether it could run at all.
+/// Bodies and denial reasons are left out.
+fn signature(outcome: &CellOutcome) -> serde_json::Value {
+    json!({
+        "status": outcome.status,
+        "checks": outcome.checks.iter().map(|c| (&c.name, &c.observed)).collect::<Vec<_>>(),
+        "followups": outcome.followups.iter().map(|c| (&c.name, &c.observed)).collect::<Vec<_>>(),
+        "responses": outcome.responses,
+        "error": outcome.error.is_some(),
+    })
+}
+
+/// `outcomes` holds `cells` outcomes per repetition, repetition after
+/// repetition: each cell's outcome when all its repetitions agree, else `None`.
+fn agreed(outcomes: &[CellOutcome], cells: usize) -> Vec<Option<CellOutcome>> {
+    (0..cells)
+        .map(|c| {
+            let first = &outcomes[c];
+            outcomes
+                .iter()
+                .skip(c)
+                .step_by(cells)
+                .all(|o| signature(o) == signature(first))
+                .then(|| first.clone())
+        })
+        .collect()
+}
+
+/// A probe's outcome for each cell it ran: `None` when its repetitions disagreed.
+type Seen = Result<Vec<Option<CellOutcome>>, EngineError>;
+
+struct Prober<'a> {
+    run: &'a Run,
+    repo: &'a git2::Repository,
+    suite: &'a Suite,
+    target: &'a Target,
+    trees: Vec<Oid>,
+    labels: Vec<String>,
+    cache: CellCache,
+    runtime_name: &'static str,
+    engine: OnceCell<Engine<'a>>,
+    runtime_kind: RuntimeKind,
+    options: &'a BisectOptions,
+    progress: &'a Progress,
+}
+
+impl<'a> Prober<'a> {
+    fn key(&self, position: usize) -> String {
+        CellCache::key(
+            &self.trees[position].to_string(),
+            &self.suite.hash,
+            &self.target.hash,
+            self.runtime_name,
+        )
+    }
+
+    fn cached(&self, position: usize, cells: &[Cell]) -> Option<Vec<CellOutcome>> {
+        self.cache.load(&self.key(position), cells)
+    }
+
+    /// Boot `position` and run `cells` (`repeat` times each).
+    async fn boot(&self, position: usize, cells: &[Cell]) -> Seen {
+        let engine = self
+            .engine
+            .get_or_try_init(|| async {
+                Engine::start(
+                    self.run,
+                    self.suite,
+                    self.target,
+                    runtime(self.runtime_kind)?,
+                    self.progress,
+                )
+                .await
+            })
+            .await?;
+        let (checkout, _) = revision::materialise_cached(
+            self.repo,
+            self.trees[position],
+            &self.options.cache_dir,
+            &self.labels[position],
+        )?;
+        let repeated: Vec<Cell> = (0..self.options.repeat)
+            .flat_map(|_| cells.iter().cloned())
+            .collect();
+        let evaluation = engine
+            .evaluate(&checkout, &repeated, self.options.jobs)
+            .await?;
+        if evaluation.interrupted {
+            return Err(EngineError::Runtime(
+                crate::runtime::RuntimeError::Interrupted,
+            ));
+        }
+        let outcomes: Vec<CellOutcome> = evaluation
+            .outcomes
+            .into_iter()
+            .map(|o| o.expect("a finished evaluation has every cell"))
+            .collect();
+        let seen = agreed(&outcomes, cells.len());
+        self.cache.store(&self.key(position), cells, &seen);
+        Ok(seen)
+    }
+
+    /// Cached results, or a boot.
+    async fn probe(&self, position: usize, cells: &[Cell]) -> (Seen, bool) {
+        match self.cached(position, cells) {
+            Some(outcomes) => (Ok(outcomes.into_iter().map(Some).collect()), true),
+            None => (self.boot(position, cells).await, false),
+        }
+    }
+}
+
+pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Result<Bisected, Error> {
+    let started = Instant::now();
+    let suite = crate::suite::load(&options.suite)?;
+    let cells = crate::check::plan_cells(&suite, &options.cells)?;
+    let target = Target::find(&options.suite, &options.target)?;
+    target.local()?;
+    let repo = revision::open(&options.repo)?;
+    let good = revision::resolve(&repo, &options.good)?;
+    let bad = revision::resolve(&repo, &options.bad)?;
+    let commits = revision::range(&repo, &good, &bad, options.all_commits)?;
+    let n = commits.len() - 1;
+    let offset = revision::depth(&repo, &good)?;
+    let trees: Vec<Oid> = if options.paths.is_empty() {
+        commits.iter().map(|c| c.tree).collect()
+    } else {
+        commits
+            .iter()
+            .map(|c| revision::overlay(&repo, bad.tree, c.tree, &options.paths))
+            .collect::<Result<_, _>>()?
+    };
+    let labels: Vec<String> = commits.iter().map(|c| c.short()).collect();
+    let runtime_name = match options.runtime {
+        RuntimeKind::Local => "local",
+    };
+    let progress = Progress::new(options.quiet);
+    progress.line(&format!(
+        "bisect {} (good) .. {} (bad): {n} commits{}, {} cells, {} probe{} at once",
+        good.short(),
+        bad.short(),
+        if options.all_commits {
+            ""
+        } else {
+            " on the first-parent line"
+        },
+        cells.len(),
+        options.probes,
+        if options.probes == 1 { "" } else { "s" }
+    ));
+    let run = Run::start(
+        &options.cache_dir,
+        options.no_cache,
+        options.keep_logs,
+        cancel.clone(),
+        &progress,
+    )?;
+    // The prober borrows the run; it is gone by the end of this block.
+    let result = {
+        let prober = Prober {
+            run: &run,
+            repo: &repo,
+            suite: &suite,
+            target: &target,
+            trees,
+            labels,
+            cache: CellCache::new(&options.cache_dir, !options.no_cache),
+            runtime_name,
+            engine: OnceCell::new(),
+            runtime_kind: options.runtime,
+            options,
+            progress: &progress,
+        };
+        let result = search(&prober, &commits, &cells, n, offset, options, &progress).await;
+        if let Some(engine) = prober.engine.into_inner() {
+            engine.stop().await;
+        }
+        result
+    };
+    let (answers, dropped, counts, ends_ms) = match result {
+        Ok(found) => found,
+        Err(error) => {
+            let mut run = run;
+            if error.log().is_some() {
+                run.logs.keep();
+            }
+            return Err(error);
+        }
+    };
+
+    let distinct = answers
+        .iter()
+        .filter_map(|a| a.commit.as_ref().map(|c| c.commit.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let record = BisectRecord {
+        format_version: FORMAT_VERSION,
+        kind: "bisect".into(),
+        suite: SuiteInfo::of(&suite),
+        target: TargetInfo {
+            name: target.name.clone(),
+            hash: target.hash.clone(),
+        },
+        runtime: runtime_name.into(),
+        good: CommitInfo::of(&good),
+        bad: CommitInfo::of(&bad),
+        walk: if options.all_commits {
+            "all-commits"
+        } else {
+            "first-parent"
+        }
+        .into(),
+        paths: options.paths.clone(),
+        commits: n,
+        repeat: options.repeat,
+        parallel: options.probes,
+        cells: answers,
+        dropped,
+        probes: ProbeCounts {
+            bound: distinct * log2_ceil(n),
+            ..counts
+        },
+        run: json!({ "timings": { "total_ms": started.elapsed().as_millis(), "ends_ms": ends_ms } }),
+    };
+    let dir = crate::record::records_dir(&options.records, &suite.name);
+    let record_path = dir.join(format!("bisect-{}-{}.json", good.short(), bad.short()));
+    let mut text = serde_json::to_string_pretty(&record).expect("records serialise");
+    text.push('\n');
+    crate::files::write_atomically(&record_path, text.as_bytes()).map_err(|source| {
+        Error::Write {
+            path: record_path.clone(),
+            source,
+        }
+    })?;
+    Ok(Bisected {
+        record,
+        record_path,
+    })
+}
+
+/// The answers, the cells left out, the probe counts, and how long the ends took (ms).
+type Found = (Vec<CellAnswer>, Vec<Dropped>, ProbeCounts, u128);
+
+#[allow(clippy::too_many_arguments)]
+async fn search(
+    prober: &Prober<'_>,
+    commits: &[Commit],
+    cells: &[Cell],
+    n: usize,
+    offset: usize,
+    options: &BisectOptions,
+    progress: &Progress,
+) -> Result<Found, Error> {
+    let mut counts = ProbeCounts {
+        ends: 2,
+        ..ProbeCounts::default()
+    };
+    // The ends first, at once; they must both boot.
+    let ends_started = Instant::now();
+    let ((good, _), (bad, _)) = tokio::join!(prober.probe(0, cells), prober.probe(n, cells));
+    let (good, bad) = (good?, bad?);
+    let mut dropped = Vec::new();
+    let mut searched: Vec<Cell> = Vec::new();
+    let mut good_outcomes: Vec<CellOutcome> = Vec::new();
+    let mut bad_outcomes: Vec<CellOutcome> = Vec::new();
+    for ((cell, at_good), at_bad) in cells.iter().zip(good).zip(bad) {
+        match (at_good, at_bad) {
+            (Some(g), Some(b)) if g.error.is_none() && b.error.is_none() => {
+                if signature(&g) != signature(&b) {
+                    searched.push(cell.clone());
+                    good_outcomes.push(g);
+                    bad_outcomes.push(b);
+                }
+            }
+            (at_good, at_bad) => {
+                let why = match (at_good, at_bad) {
+                    (Some(g), Some(b)) => format!(
+                        "it could not run at an end: {}",
+                        g.error.or(b.error).unwrap_or_default()
+                    ),
+                    _ => "its runs disagree at an end (FLAKY)".to_string(),
+                };
+                progress.line(&format!("warning: {} is left out: {why}", cell.id));
+                dropped.push(Dropped {
+                    id: cell.id.to_string(),
+                    why,
+                });
+            }
+        }
+    }
+    if searched.is_empty() {
+        progress.line("the ends do not differ on any cell: nothing to search");
+        return Ok((
+            Vec::new(),
+            dropped,
+            counts,
+            ends_started.elapsed().as_millis(),
+        ));
+    }
+    progress.line(&format!(
+        "{} cell{} differ between the ends",
+        searched.len(),
+        if searched.len() == 1 { "" } else { "s" }
+    ));
+
+    let ends_ms = ends_started.elapsed().as_millis();
+    let mut search = Search::new(n, searched.len(), offset);
+    let mut seen: HashMap<(usize, usize), CellOutcome> = HashMap::new();
+    for (index, outcome) in good_outcomes.iter().enumerate() {
+        seen.insert((0, index), outcome.clone());
+    }
+    for (index, outcome) in bad_outcomes.iter().enumerate() {
+        seen.insert((n, index), outcome.clone());
+    }
+    let observe = |index: usize, outcome: &Option<CellOutcome>| match outcome {
+        None => Observation::Flaky,
+        Some(o) if signature(o) == signature(&good_outcomes[index]) => Observation::Same,
+        Some(_) => Observation::Changed,
+    };
+    // What earlier runs already probed in this range costs nothing.
+    for position in 1..n {
+        let present: Vec<(usize, CellOutcome)> = prober
+            .cache
+            .load_some(&prober.key(position), &searched)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, o)| Some((index, o?)))
+            .collect();
+        if present.is_empty() {
+            continue;
+        }
+        counts.cached += 1;
+        let observations = present
+            .iter()
+            .map(|(index, outcome)| (*index, observe(*index, &Some(outcome.clone()))))
+            .collect();
+        for (index, outcome) in present {
+            seen.insert((position, index), outcome);
+        }
+        search.record(position, &Probe::Cells(observations));
+    }
+
+    let answers = loop {
+        let points = match search.next(options.probes) {
+            Next::Done(answers) => break answers,
+            Next::Probe(points) => points,
+        };
+        counts.rounds += 1;
+        let batch: Vec<(usize, Vec<usize>)> =
+            points.iter().map(|&p| (p, search.cells_at(p))).collect();
+        let futures = batch.iter().map(|(position, indices)| {
+            let subset: Vec<Cell> = indices.iter().map(|&i| searched[i].clone()).collect();
+            async move { (*position, prober.probe(*position, &subset).await) }
+        });
+        let results = futures::future::join_all(futures).await;
+        for ((position, indices), (_, (result, from_cache))) in batch.iter().zip(results) {
+            let commit = &commits[*position];
+            match result {
+                Ok(outcomes) => {
+                    if from_cache {
+                        counts.cached += 1;
+                    } else {
+                        counts.booted += 1;
+                    }
+                    let mut observations = std::collections::BTreeMap::new();
+                    for (index, outcome) in indices.iter().zip(&outcomes) {
+                        observations.insert(*index, observe(*index, outcome));
+                        if let Some(outcome) = outcome {
+                            seen.insert((*position, *index), outcome.clone());
+                        }
+                    }
+                    let changed = observations
+                        .values()
+                        .filter(|o| **o == Observation::Changed)
+                        .count();
+                    progress.line(&format!(
+                        "probe    {} ({}/{n}) for {} cell{}: {changed} changed",
+                        commit.short(),
+                        position,
+                        indices.len(),
+                        if indices.len() == 1 { "" } else { "s" }
+                    ));
+                    search.record(*position, &Probe::Cells(observations));
+                }
+                Err(error) if error.is_revision_failure() => {
+                    counts.unbootable += 1;
+                    progress.line(&format!(
+                        "skip     {} ({}/{n}): {error}",
+                        commit.short(),
+                        position
+                    ));
+                    search.record(*position, &Probe::Skip);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+
+    let info = |position: usize| CommitInfo::of(&commits[position]);
+    let mut results = Vec::new();
+    for (index, answer) in answers.into_iter().enumerate() {
+        let id = searched[index].id.to_string();
+        results.push(match answer {
+            Answer::Found { first } => CellAnswer {
+                id,
+                result: "found".into(),
+                commit: Some(info(first)),
+                after: None,
+                unbootable: Vec::new(),
+                before: seen.get(&(first - 1, index)).cloned(),
+                outcome_after: seen.get(&(first, index)).cloned(),
+            },
+            Answer::Range { last, first } => CellAnswer {
+                id,
+                result: "range".into(),
+                commit: Some(info(first)),
+                after: Some(info(last)),
+                unbootable: (last + 1..first).map(|p| commits[p].short()).collect(),
+                before: seen.get(&(last, index)).cloned(),
+                outcome_after: seen.get(&(first, index)).cloned(),
+            },
+            Answer::Flaky { at } => {
+                progress.line(&format!(
+                    "warning: {id} is FLAKY: its runs disagreed at {}",
+                    commits[at].short()
+                ));
+                CellAnswer {
+                    id,
+                    result: "flaky".into(),
+                    commit: Some(info(at)),
+                    after: None,
+                    unbootable: Vec::new(),
+                    before: None,
+                    outcome_after: None,
+                }
+            }
+        });
+    }
+    Ok((results, dropped, counts, ends_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(status: u16, body: &str) -> CellOutcome {
+        CellOutcome {
+            status: Some(status),
+            body: body.into(),
+            ..CellOutcome::default()
+        }
+    }
+
+    #[test]
+    fn repetitions_that_disagree_make_a_cell_flaky() {
+        // Two cells, three repetitions: the first cell always 403, the second 200, 500, 200.
+        let outcomes = [
+            seen(403, "a"),
+            seen(200, ""),
+            seen(403, "b"),
+            seen(500, ""),
+            seen(403, "c"),
+            seen(200, ""),
+        ];
+        let agreed = agreed(&outcomes, 2);
+        // Bodies do not count: the first cell agrees.
+        assert_eq!(agreed[0].as_ref().and_then(|o| o.status), Some(403));
+        assert_eq!(agreed[1], None);
+        assert_eq!(
+            super::agreed(&outcomes[..2], 2)
+                .iter()
+                .filter(|o| o.is_some())
+                .count(),
+            2
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! `replay bisect` over the twin's generated history.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+fn history(env: &Env) -> PathBuf {
+    let dir = env.tmp.path().join("twin");
+    assert!(
+        env.replay()
+            .arg("twin-history")
+            .arg(&dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    dir
+}
+
+fn bisect(env: &Env, repo: &Path, args: &[&str]) -> std::process::Output {
+    env.replay()
+        .arg("bisect")
+        .args(args)
+        .args([
+            "--target", "twin", "--format", "json", "--probes", "1", "--repo",
+        ])
+        .arg(repo)
+        .arg("--records")
+        .arg(env.tmp.path().join("replays"))
+        .output()
+        .unwrap()
+}
+
+fn subject(record: &serde_json::Value, cell: &str) -> String {
+    let answer = record["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == cell)
+        .unwrap_or_else(|| panic!("no {cell} in {record}"));
+    assert_eq!(answer["result"], "found", "{answer}");
+    answer["commit"]["subject"].as_str().unwrap().to_string()
+}
+
+const DELETE_CELLS: [&str; 3] = [
+    "key_delete/owner/internal_user",
+    "key_delete/owner/unrelated_same_org",
+    "key_delete/owner/service_account",
+];
+
+#[test]
+fn finds_the_regression_then_its_fix_and_reuses_probes() {
+    let mut env = Env::new("bisect-regression");
+    // Probes must really boot here, not come from other tests' results.
+    env.private_cache();
+    let repo = history(&env);
+    let output = bisect(
+        &env,
+        &repo,
+        &["--good", "teams-module", "--bad", "unbootable-repair"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let record = json(&output);
+    for cell in DELETE_CELLS {
+        assert_eq!(
+            subject(&record, cell),
+            "key delete: let team members delete their team's keys"
+        );
+    }
+    assert_eq!(record["cells"].as_array().unwrap().len(), 3);
+    let answer = &record["cells"][0];
+    assert_eq!(answer["before"]["status"], 403);
+    assert_eq!(answer["outcome_after"]["status"], 200);
+    let probes = &record["probes"];
+    assert!(
+        probes["booted"].as_u64().unwrap() <= probes["bound"].as_u64().unwrap(),
+        "{probes}"
+    );
+    assert!(
+        env.tmp
+            .path()
+            .join("replays/litellm")
+            .read_dir()
+            .unwrap()
+            .any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("bisect-"))
+    );
+
+    // A second search over a slightly different range boots no commit inside it:
+    // the probes of the first come from the cell cache.
+    let output = bisect(
+        &env,
+        &repo,
+        &["--good", "teams-module~1", "--bad", "unbootable-repair"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let again = json(&output);
+    assert_eq!(
+        subject(&again, DELETE_CELLS[0]),
+        "key delete: let team members delete their team's keys"
+    );
+    assert_eq!(again["probes"]["booted"], 0, "{}", again["probes"]);
+    assert!(again["probes"]["cached"].as_u64().unwrap() > 0);
+
+    // The fix, with the unbootable commit in the middle of the range: skipped.
+    // (Forget the probes so far, so that the search has to go there.)
+    std::fs::remove_dir_all(env.cache.join("cells")).unwrap();
+    let output = bisect(
+        &env,
+        &repo,
+        &["--good", "delete-regression", "--bad", "delete-fix"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let record = json(&output);
+    for cell in DELETE_CELLS {
+        assert_eq!(
+            subject(&record, cell),
+            "key delete: only team admins may delete their members' keys"
+        );
+    }
+    assert_eq!(record["probes"]["unbootable"], 1, "{}", record["probes"]);
+    env.assert_nothing_left();
+}
+
+#[test]
+fn ends_that_do_not_differ_are_said_so() {
+    let env = Env::new("bisect-same");
+    let repo = history(&env);
+    let output = bisect(&env, &repo, &["--good", "delete-fix", "--bad", "HEAD"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the ends do not differ on any cell"),
+        "{stderr}"
+    );
+    assert_eq!(json(&output)["cells"], serde_json::json!([]));
+    env.assert_nothing_left();
+}
+
+#[test]
+fn unknown_revisions_and_reversed_ends_exit_2() {
+    let env = Env::new("bisect-bad");
+    let repo = history(&env);
+    let output = bisect(&env, &repo, &["--good", "nope", "--bad", "HEAD"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).1.contains("unknown revision `nope`"));
+    let output = bisect(&env, &repo, &["--good", "HEAD", "--bad", "HEAD~3"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.contains("the ends are reversed") && stderr.contains("hint: swap --good and --bad"),
+        "{stderr}"
+    );
+    let output = bisect(
+        &env,
+        &repo,
+        &[
+            "--good",
+            "HEAD~3",
+            "--bad",
+            "HEAD",
+            "--cell",
+            "key_info/nope/owner",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    env.assert_nothing_left();
+}
