@@ -17,8 +17,8 @@ use crate::error::Error;
 use crate::outcome::{CellOutcome, Verdict};
 use crate::progress::Progress;
 use crate::report::{
-    CheckCaches, CheckReport, CheckTimings, FORMAT_VERSION, RevisionInfo, SuiteInfo, TargetInfo,
-    compare,
+    CheckCaches, CheckReport, CheckTimings, FORMAT_VERSION, RevisionInfo, ScenarioInfo, SuiteInfo,
+    TargetInfo, compare,
 };
 use crate::revision;
 use crate::run::Run;
@@ -182,6 +182,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
             commit: commit.as_ref().map(|c| c.id.to_string()),
             subject: commit.map(|c| c.subject),
         },
+        scenarios: ScenarioInfo::of(&suite),
         summary,
         interrupted: evaluation.interrupted,
         cells: reports,
@@ -350,6 +351,7 @@ async fn check_url(
             subject: None,
         },
         interrupted: outcomes.iter().any(Option::is_none),
+        scenarios: ScenarioInfo::of(&suite),
         summary,
         cells: reports,
         caches: CheckCaches::default(),

@@ -57,6 +57,6 @@ pub async fn run(cache_dir: &Path, quiet: bool, cancel: CancellationToken) -> Re
         quiet,
     };
     let replayed = replay_fix(&options, cancel).await?;
-    crate::cli::print_fix(&replayed, crate::cli::Format::Human);
+    crate::cli::print_fix(&replayed);
     Ok(crate::cli::fix_exit_code(&replayed))
 }

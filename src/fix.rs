@@ -243,6 +243,7 @@ pub async fn replay_fix(
         fix: CommitInfo::of(&fix),
         parent: CommitInfo::of(&parent),
         revisions,
+        scenarios: crate::report::ScenarioInfo::of(&suite),
         verdict,
         reason,
         endpoints: endpoints(&suite, &cells, &transitions),

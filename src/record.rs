@@ -149,6 +149,9 @@ pub struct FixRecord {
     pub fix: CommitInfo,
     pub parent: CommitInfo,
     pub revisions: Revisions,
+    /// The scenarios, in order, with their endpoints.
+    #[serde(default)]
+    pub scenarios: Vec<crate::report::ScenarioInfo>,
     pub verdict: FixVerdict,
     /// Why it is not caught.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -126,6 +126,10 @@ pub(crate) enum Format {
     Human,
     /// One JSON document (format_version 1).
     Json,
+    /// JUnit XML: a testcase per cell, named scenario/target/actor.
+    Junit,
+    /// Markdown: a grid per endpoint with the changed cells marked (for $GITHUB_STEP_SUMMARY).
+    Markdown,
 }
 
 /// What every command that boots revisions takes.
@@ -160,6 +164,9 @@ pub(crate) struct RunArgs {
     /// Keep the logs of the run (build, migrate, boot, Postgres) even when it succeeds.
     #[arg(long, env = "REPLAY_KEEP_LOGS")]
     pub keep_logs: bool,
+    /// Also write every format into DIR: report.json, junit.xml, summary.md, report.html.
+    #[arg(long, env = "REPLAY_REPORT_DIR", value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! and hints. Every flag CI sets has an environment variable.
 
 mod args;
+mod output;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -15,7 +16,6 @@ use crate::check::{CheckOptions, Checked, accepted_pins, check};
 use crate::error::Error;
 use crate::exit_codes;
 use crate::fix::{FixOptions, Replayed, replay_fix};
-use crate::report::grid::{Palette, grids, summary_line};
 pub(crate) use args::Format;
 use args::{BisectArgs, CheckArgs, Cli, Command, FixArgs, RunArgs};
 
@@ -171,7 +171,11 @@ async fn run_check(
         quiet,
     };
     let checked = check(&options, cancel).await?;
-    print_check(&checked, args.run.format);
+    output::emit(
+        output::Document::Check(&checked),
+        args.run.format,
+        args.run.report_dir.as_deref(),
+    )?;
     if args.accept {
         accept(&checked)?;
         return Ok(exit_codes::SUCCESS);
@@ -203,7 +207,11 @@ async fn run_fix(
         quiet,
     };
     let replayed = replay_fix(&options, cancel).await?;
-    print_fix(&replayed, args.run.format);
+    output::emit(
+        output::Document::Fix(&replayed),
+        args.run.format,
+        args.run.report_dir.as_deref(),
+    )?;
     Ok(fix_exit_code(&replayed))
 }
 
@@ -237,92 +245,12 @@ async fn run_bisect(
         quiet,
     };
     let bisected = crate::bisect::bisect(&options, cancel).await?;
-    print_bisect(&bisected, args.run.format);
+    output::emit(
+        output::Document::Bisect(&bisected),
+        args.run.format,
+        args.run.report_dir.as_deref(),
+    )?;
     Ok(exit_codes::SUCCESS)
-}
-
-fn print_bisect(bisected: &crate::bisect::Bisected, format: Format) {
-    let record = &bisected.record;
-    if format == Format::Json {
-        out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(record).expect("records serialise")
-        ));
-        return;
-    }
-    let status = |o: &Option<crate::outcome::CellOutcome>| {
-        o.as_ref()
-            .and_then(|o| o.status)
-            .map_or("?".to_string(), |s| s.to_string())
-    };
-    let mut text = format!(
-        "bisect {} (good) .. {} (bad): {} commits, {}\n\n",
-        record.good.short, record.bad.short, record.commits, record.walk
-    );
-    if record.cells.is_empty() {
-        text.push_str("the ends do not differ on any cell: nothing to search\n");
-    } else {
-        let width = record
-            .cells
-            .iter()
-            .map(|c| c.id.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        text.push_str(&format!(
-            "{:width$}  {:<18}  {:<12}  subject\n",
-            "cell", "changed at", "before → after"
-        ));
-        for cell in &record.cells {
-            let commit = cell
-                .commit
-                .as_ref()
-                .map(|c| c.short.as_str())
-                .unwrap_or("?");
-            let (at, subject) = match cell.result.as_str() {
-                "found" => (
-                    commit.to_string(),
-                    cell.commit
-                        .as_ref()
-                        .map(|c| c.subject.clone())
-                        .unwrap_or_default(),
-                ),
-                "range" => (
-                    format!(
-                        "{}..{commit}",
-                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
-                    ),
-                    format!(
-                        "one of these; unbootable between: {}",
-                        cell.unbootable.join(", ")
-                    ),
-                ),
-                _ => ("FLAKY".to_string(), format!("runs disagreed at {commit}")),
-            };
-            let change = format!("{} → {}", status(&cell.before), status(&cell.outcome_after));
-            text.push_str(&format!(
-                "{:width$}  {at:<18}  {change:<14}  {subject}\n",
-                cell.id
-            ));
-        }
-    }
-    for dropped in &record.dropped {
-        text.push_str(&format!("left out: {} ({})\n", dropped.id, dropped.why));
-    }
-    let p = &record.probes;
-    text.push_str(&format!(
-        "\nprobes: {} ends + {} booted, {} from the cache, {} unbootable; {} round{} of up to {} at once (bound k × ceil(log2 N) = {})\nrecord {}\n",
-        p.ends,
-        p.booted,
-        p.cached,
-        p.unbootable,
-        p.rounds,
-        if p.rounds == 1 { "" } else { "s" },
-        record.parallel,
-        p.bound,
-        bisected.record_path.display()
-    ));
-    out(&text);
 }
 
 /// `--target`, which commands that boot revisions need.
@@ -359,106 +287,9 @@ pub(crate) fn fix_exit_code(replayed: &Replayed) -> u8 {
     }
 }
 
-pub(crate) fn print_fix(replayed: &Replayed, format: Format) {
-    let record = &replayed.record;
-    if format == Format::Json {
-        out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(record).expect("records serialise")
-        ));
-        return;
-    }
-    let palette = Palette::new(color_stdout());
-    let mut text = format!(
-        "fix {} \"{}\" ({})\nparent {} \"{}\"\n",
-        record.fix.short,
-        record.fix.subject,
-        &record.fix.date[..10],
-        record.parent.short,
-        record.parent.subject
-    );
-    if record.revisions.mode == "overlay" {
-        let base = record
-            .revisions
-            .base
-            .as_ref()
-            .map(|b| b.short.as_str())
-            .unwrap_or("?");
-        text.push_str(&format!(
-            "overlay: {} from each side, on {base}\n",
-            record.revisions.paths.join(", ")
-        ));
-    }
-    text.push('\n');
-    let by_id: std::collections::HashMap<&str, &crate::record::CellRecord> =
-        record.cells.iter().map(|c| (c.id.as_str(), c)).collect();
-    let status =
-        |o: &crate::outcome::CellOutcome| o.status.map_or("none".to_string(), |s| s.to_string());
-    for (name, ids) in [
-        ("RED→GREEN", &record.transitions.red_to_green),
-        ("GREEN→RED", &record.transitions.green_to_red),
-        ("RED→RED", &record.transitions.red_to_red),
-        ("ERROR", &record.transitions.error),
-    ] {
-        text.push_str(&format!("{name} ({})\n", ids.len()));
-        let width = ids.iter().map(|id| id.len()).max().unwrap_or(0);
-        for id in ids {
-            let cell = by_id[id.as_str()];
-            text.push_str(&format!(
-                "  {id:width$}  {} → {} (pinned {})\n",
-                status(&cell.parent),
-                status(&cell.fix),
-                cell.pin.status
-            ));
-        }
-    }
-    text.push_str(&format!(
-        "GREEN→GREEN: {} cells\n",
-        record.transitions.green_to_green
-    ));
-    if !record.reason_changes.is_empty() {
-        text.push_str(&format!(
-            "reason changes ({}), not transitions:\n",
-            record.reason_changes.len()
-        ));
-        for change in &record.reason_changes {
-            text.push_str(&format!(
-                "  {}  {}: {:?} → {:?}\n",
-                change.id,
-                change.status,
-                change.parent.as_deref().unwrap_or(""),
-                change.fix.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    let verdict = match record.verdict {
-        crate::record::FixVerdict::Caught => palette
-            .verdict(crate::outcome::Verdict::Green)
-            .replace("GREEN", "CAUGHT"),
-        crate::record::FixVerdict::NotCaught => palette
-            .verdict(crate::outcome::Verdict::Red)
-            .replace("RED", "NOT CAUGHT"),
-    };
-    text.push_str(&format!(
-        "\n{verdict}: {} cell{} RED→GREEN",
-        record.transitions.red_to_green.len(),
-        if record.transitions.red_to_green.len() == 1 {
-            ""
-        } else {
-            "s"
-        }
-    ));
-    if let Some(reason) = &record.reason {
-        text.push_str(&format!(" ({reason})"));
-    }
-    text.push_str(&format!(
-        "\nrecord {}\ntable  {}\n{}\n{}\n",
-        replayed.record_path.display(),
-        replayed.table_path.display(),
-        crate::record::TABLE_HEADER,
-        crate::record::table_row(record)
-    ));
-    out(&text);
+/// The human report of a fix replay, on stdout (the demo's output).
+pub(crate) fn print_fix(replayed: &Replayed) {
+    let _ = output::emit(output::Document::Fix(replayed), Format::Human, None);
 }
 
 pub(crate) fn check_exit_code(checked: &Checked) -> u8 {
@@ -476,47 +307,6 @@ pub(crate) fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| (n.get() * 4).clamp(4, 16))
         .unwrap_or(8)
-}
-
-pub(crate) fn print_check(checked: &Checked, format: Format) {
-    match format {
-        Format::Json => out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&checked.report).expect("reports serialise")
-        )),
-        Format::Human => {
-            let palette = Palette::new(color_stdout());
-            let report = &checked.report;
-            let mut text = grids(&checked.suite, &report.cells, &palette);
-            let t = &report.timings;
-            text.push_str(&format!(
-                "{} · {} on {} at {}\n",
-                summary_line(&report.summary, &palette),
-                report.suite.name,
-                report
-                    .target
-                    .as_ref()
-                    .map_or("a running server", |t| t.name.as_str()),
-                report.revision.label
-            ));
-            text.push_str(&format!(
-                "time {:.2}s: build {:.2}s, migrate {:.2}s, seed {:.2}s, boot {:.2}s, matrix {:.2}s ({} cells/s), other {:.2}s\n",
-                secs(t.total_ms),
-                secs(t.build_ms),
-                secs(t.migrate_ms),
-                secs(t.seed_ms),
-                secs(t.boot_ms),
-                secs(t.matrix_ms),
-                t.cells_per_second,
-                secs(t.overhead_ms)
-            ));
-            out(&text);
-        }
-    }
-}
-
-fn secs(ms: u128) -> f64 {
-    ms as f64 / 1000.0
 }
 
 fn accept(checked: &Checked) -> Result<(), Error> {
@@ -549,7 +339,7 @@ fn accept(checked: &Checked) -> Result<(), Error> {
     Ok(())
 }
 
-fn color_stdout() -> bool {
+pub(crate) fn color_stdout() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 

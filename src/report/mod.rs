@@ -1,6 +1,8 @@
 //! Results, as a machine reads them (JSON) and as a person does (a grid per scenario).
 
 pub mod grid;
+pub mod junit;
+pub mod markdown;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -88,6 +90,73 @@ pub fn compare(cells: &[Cell], outcomes: &[Option<CellOutcome>]) -> (Vec<CellRep
     (reports, summary)
 }
 
+/// A scenario, as reports name it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+impl ScenarioInfo {
+    pub fn of(suite: &Suite) -> Vec<Self> {
+        suite
+            .scenarios
+            .iter()
+            .map(|s| Self {
+                name: s.name.clone(),
+                endpoint: s.endpoint.clone(),
+            })
+            .collect()
+    }
+}
+
+/// The shape of one scenario's grid, read off cell ids (`scenario/target/actor`):
+/// targets and actors in the order they first appear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grid {
+    pub scenario: String,
+    pub targets: Vec<String>,
+    pub actors: Vec<String>,
+}
+
+/// The grids of a list of cell ids, scenarios in the order they first appear.
+pub fn grids_of<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<Grid> {
+    let mut grids: Vec<Grid> = Vec::new();
+    for id in ids {
+        let Some(cell) = crate::suite::CellId::parse(id) else {
+            continue;
+        };
+        let index = match grids.iter().position(|g| g.scenario == cell.scenario) {
+            Some(index) => index,
+            None => {
+                grids.push(Grid {
+                    scenario: cell.scenario.clone(),
+                    targets: Vec::new(),
+                    actors: Vec::new(),
+                });
+                grids.len() - 1
+            }
+        };
+        let grid = &mut grids[index];
+        if !grid.targets.contains(&cell.target) {
+            grid.targets.push(cell.target);
+        }
+        if !grid.actors.contains(&cell.actor) {
+            grid.actors.push(cell.actor);
+        }
+    }
+    grids
+}
+
+/// The endpoint of a scenario, when a report names it.
+pub fn endpoint_of<'a>(scenarios: &'a [ScenarioInfo], scenario: &str) -> Option<&'a str> {
+    scenarios
+        .iter()
+        .find(|s| s.name == scenario)
+        .and_then(|s| s.endpoint.as_deref())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteInfo {
     pub name: String,
@@ -149,9 +218,44 @@ pub struct CheckReport {
     pub target: Option<TargetInfo>,
     pub runtime: String,
     pub revision: RevisionInfo,
+    /// The scenarios, in order, with their endpoints (for grids per endpoint).
+    #[serde(default)]
+    pub scenarios: Vec<ScenarioInfo>,
     pub summary: Summary,
     pub interrupted: bool,
     pub cells: Vec<CellReport>,
     pub caches: CheckCaches,
     pub timings: CheckTimings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_follow_the_order_of_the_ids() {
+        let grids = grids_of([
+            "a/self/x",
+            "a/self/y",
+            "a/other/x",
+            "b/any/y",
+            "a/other/z",
+            "not-an-id",
+        ]);
+        assert_eq!(
+            grids,
+            [
+                Grid {
+                    scenario: "a".into(),
+                    targets: vec!["self".into(), "other".into()],
+                    actors: vec!["x".into(), "y".into(), "z".into()]
+                },
+                Grid {
+                    scenario: "b".into(),
+                    targets: vec!["any".into()],
+                    actors: vec!["y".into()]
+                },
+            ]
+        );
+    }
 }

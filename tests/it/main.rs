@@ -5,5 +5,6 @@ mod check;
 mod cleanup;
 mod cli;
 mod fix;
+mod report;
 mod support;
 mod url;

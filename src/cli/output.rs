@@ -1,0 +1,295 @@
+//! What commands print and write: the result as text for people, JSON,
+//! JUnit XML or Markdown on stdout, and with `--report-dir` every format at once.
+
+use std::path::Path;
+
+use super::Format;
+use crate::bisect::Bisected;
+use crate::check::Checked;
+use crate::error::Error;
+use crate::fix::Replayed;
+use crate::report::grid::{Palette, grids, summary_line};
+use crate::report::{junit, markdown};
+
+/// A command's result, in every format it can be written in.
+pub(crate) enum Document<'a> {
+    Check(&'a Checked),
+    Fix(&'a Replayed),
+    Bisect(&'a Bisected),
+}
+
+impl Document<'_> {
+    fn json(&self) -> String {
+        let mut text = match self {
+            Document::Check(c) => serde_json::to_string_pretty(&c.report),
+            Document::Fix(f) => serde_json::to_string_pretty(&f.record),
+            Document::Bisect(b) => serde_json::to_string_pretty(&b.record),
+        }
+        .expect("reports serialise");
+        text.push('\n');
+        text
+    }
+
+    fn junit(&self) -> String {
+        match self {
+            Document::Check(c) => junit::check(&c.report),
+            Document::Fix(f) => junit::fix(&f.record),
+            Document::Bisect(b) => junit::bisect(&b.record),
+        }
+    }
+
+    fn markdown(&self) -> String {
+        match self {
+            Document::Check(c) => markdown::check(&c.report),
+            Document::Fix(f) => markdown::fix(&f.record),
+            Document::Bisect(b) => markdown::bisect(&b.record),
+        }
+    }
+
+    fn human(&self, palette: &Palette) -> String {
+        match self {
+            Document::Check(c) => check_text(c, palette),
+            Document::Fix(f) => fix_text(f, palette),
+            Document::Bisect(b) => bisect_text(b),
+        }
+    }
+
+    pub(crate) fn render(&self, format: Format, palette: &Palette) -> String {
+        match format {
+            Format::Human => self.human(palette),
+            Format::Json => self.json(),
+            Format::Junit => self.junit(),
+            Format::Markdown => self.markdown(),
+        }
+    }
+
+    /// Write every format into `dir`: report.json, junit.xml, summary.md.
+    pub(crate) fn write_all(&self, dir: &Path) -> Result<(), Error> {
+        for (name, text) in [
+            ("report.json", self.json()),
+            ("junit.xml", self.junit()),
+            ("summary.md", self.markdown()),
+        ] {
+            let path = dir.join(name);
+            crate::files::write_atomically(&path, text.as_bytes())
+                .map_err(|source| Error::Write { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// Print the result on stdout in `format`, and write every format into `report_dir`.
+pub(crate) fn emit(
+    document: Document<'_>,
+    format: Format,
+    report_dir: Option<&Path>,
+) -> Result<(), Error> {
+    super::out(&document.render(format, &Palette::new(super::color_stdout())));
+    if let Some(dir) = report_dir {
+        document.write_all(dir)?;
+    }
+    Ok(())
+}
+
+fn secs(ms: u128) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn check_text(checked: &Checked, palette: &Palette) -> String {
+    let report = &checked.report;
+    let mut text = grids(&checked.suite, &report.cells, palette);
+    let t = &report.timings;
+    let target = report
+        .target
+        .as_ref()
+        .map_or("a running server", |t| t.name.as_str());
+    text.push_str(&format!(
+        "{} · {} on {target} at {}\n",
+        summary_line(&report.summary, palette),
+        report.suite.name,
+        report.revision.label
+    ));
+    text.push_str(&format!(
+        "time {:.2}s: build {:.2}s, migrate {:.2}s, seed {:.2}s, boot {:.2}s, matrix {:.2}s ({} cells/s), other {:.2}s\n",
+        secs(t.total_ms),
+        secs(t.build_ms),
+        secs(t.migrate_ms),
+        secs(t.seed_ms),
+        secs(t.boot_ms),
+        secs(t.matrix_ms),
+        t.cells_per_second,
+        secs(t.overhead_ms)
+    ));
+    text
+}
+
+fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
+    let record = &replayed.record;
+    let mut text = format!(
+        "fix {} \"{}\" ({})\nparent {} \"{}\"\n",
+        record.fix.short,
+        record.fix.subject,
+        &record.fix.date[..10],
+        record.parent.short,
+        record.parent.subject
+    );
+    if record.revisions.mode == "overlay" {
+        let base = record
+            .revisions
+            .base
+            .as_ref()
+            .map(|b| b.short.as_str())
+            .unwrap_or("?");
+        text.push_str(&format!(
+            "overlay: {} from each side, on {base}\n",
+            record.revisions.paths.join(", ")
+        ));
+    }
+    text.push('\n');
+    let by_id: std::collections::HashMap<&str, &crate::record::CellRecord> =
+        record.cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let status =
+        |o: &crate::outcome::CellOutcome| o.status.map_or("none".to_string(), |s| s.to_string());
+    for (name, ids) in [
+        ("RED→GREEN", &record.transitions.red_to_green),
+        ("GREEN→RED", &record.transitions.green_to_red),
+        ("RED→RED", &record.transitions.red_to_red),
+        ("ERROR", &record.transitions.error),
+    ] {
+        text.push_str(&format!("{name} ({})\n", ids.len()));
+        let width = ids.iter().map(|id| id.len()).max().unwrap_or(0);
+        for id in ids {
+            let cell = by_id[id.as_str()];
+            text.push_str(&format!(
+                "  {id:width$}  {} → {} (pinned {})\n",
+                status(&cell.parent),
+                status(&cell.fix),
+                cell.pin.status
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "GREEN→GREEN: {} cells\n",
+        record.transitions.green_to_green
+    ));
+    if !record.reason_changes.is_empty() {
+        text.push_str(&format!(
+            "reason changes ({}), not transitions:\n",
+            record.reason_changes.len()
+        ));
+        for change in &record.reason_changes {
+            text.push_str(&format!(
+                "  {}  {}: {:?} → {:?}\n",
+                change.id,
+                change.status,
+                change.parent.as_deref().unwrap_or(""),
+                change.fix.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    let verdict = match record.verdict {
+        crate::record::FixVerdict::Caught => palette
+            .verdict(crate::outcome::Verdict::Green)
+            .replace("GREEN", "CAUGHT"),
+        crate::record::FixVerdict::NotCaught => palette
+            .verdict(crate::outcome::Verdict::Red)
+            .replace("RED", "NOT CAUGHT"),
+    };
+    text.push_str(&format!(
+        "\n{verdict}: {} cell{} RED→GREEN",
+        record.transitions.red_to_green.len(),
+        if record.transitions.red_to_green.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    ));
+    if let Some(reason) = &record.reason {
+        text.push_str(&format!(" ({reason})"));
+    }
+    text.push_str(&format!(
+        "\nrecord {}\ntable  {}\n{}\n{}\n",
+        replayed.record_path.display(),
+        replayed.table_path.display(),
+        crate::record::TABLE_HEADER,
+        crate::record::table_row(record)
+    ));
+    text
+}
+
+fn bisect_text(bisected: &Bisected) -> String {
+    let record = &bisected.record;
+    let status = |o: &Option<crate::outcome::CellOutcome>| {
+        o.as_ref()
+            .and_then(|o| o.status)
+            .map_or("?".to_string(), |s| s.to_string())
+    };
+    let mut text = format!(
+        "bisect {} (good) .. {} (bad): {} commits, {}\n\n",
+        record.good.short, record.bad.short, record.commits, record.walk
+    );
+    if record.cells.is_empty() {
+        text.push_str("the ends do not differ on any cell: nothing to search\n");
+    } else {
+        let width = record
+            .cells
+            .iter()
+            .map(|c| c.id.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        text.push_str(&format!(
+            "{:width$}  {:<18}  {:<12}  subject\n",
+            "cell", "changed at", "before → after"
+        ));
+        for cell in &record.cells {
+            let commit = cell
+                .commit
+                .as_ref()
+                .map(|c| c.short.as_str())
+                .unwrap_or("?");
+            let (at, subject) = match cell.result.as_str() {
+                "found" => (
+                    commit.to_string(),
+                    cell.commit
+                        .as_ref()
+                        .map(|c| c.subject.clone())
+                        .unwrap_or_default(),
+                ),
+                "range" => (
+                    format!(
+                        "{}..{commit}",
+                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                    ),
+                    format!(
+                        "one of these; unbootable between: {}",
+                        cell.unbootable.join(", ")
+                    ),
+                ),
+                _ => ("FLAKY".to_string(), format!("runs disagreed at {commit}")),
+            };
+            let change = format!("{} → {}", status(&cell.before), status(&cell.outcome_after));
+            text.push_str(&format!(
+                "{:width$}  {at:<18}  {change:<14}  {subject}\n",
+                cell.id
+            ));
+        }
+    }
+    for dropped in &record.dropped {
+        text.push_str(&format!("left out: {} ({})\n", dropped.id, dropped.why));
+    }
+    let p = &record.probes;
+    text.push_str(&format!(
+        "\nprobes: {} ends + {} booted, {} from the cache, {} unbootable; {} round{} of up to {} at once (bound k × ceil(log2 N) = {})\nrecord {}\n",
+        p.ends,
+        p.booted,
+        p.cached,
+        p.unbootable,
+        p.rounds,
+        if p.rounds == 1 { "" } else { "s" },
+        record.parallel,
+        p.bound,
+        bisected.record_path.display()
+    ));
+    text
+}

@@ -1,0 +1,243 @@
+//! Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments: a grid per
+//! endpoint with the changed cells marked, and the differences listed under it.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use super::{CheckReport, grids_of};
+use crate::bisect::BisectRecord;
+use crate::outcome::Verdict;
+use crate::record::{CellRecord, FixRecord, TABLE_HEADER, Transition, table_row};
+
+/// `|` would end a table cell.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn heading(scenario: &str, endpoint: Option<&str>) -> String {
+    match endpoint {
+        Some(endpoint) => format!("#### {scenario} · `{endpoint}`\n\n"),
+        None => format!("#### {scenario}\n\n"),
+    }
+}
+
+/// A table with actors down and targets across; `cell` gives each cell's text
+/// (`None` where the grid has no cell).
+fn table(
+    targets: &[String],
+    actors: &[String],
+    cell: impl Fn(&str, &str) -> Option<String>,
+) -> String {
+    let mut out = format!(
+        "| actor | {} |\n|---|{}\n",
+        targets.join(" | "),
+        "---|".repeat(targets.len())
+    );
+    for actor in actors {
+        let row: Vec<String> = targets
+            .iter()
+            .map(|t| cell(t, actor).unwrap_or_else(|| "·".into()))
+            .collect();
+        let _ = writeln!(out, "| {actor} | {} |", row.join(" | "));
+    }
+    out
+}
+
+pub fn check(report: &CheckReport) -> String {
+    let target = report
+        .target
+        .as_ref()
+        .map_or("a running server", |t| t.name.as_str());
+    let s = &report.summary;
+    let mark = if s.all_green() { "✅" } else { "❌" };
+    let mut out = format!(
+        "### {mark} replay check: {} on {target} at {}\n\n**{} cells: {} GREEN, {} RED, {} ERROR**{}\n\n",
+        report.suite.name,
+        report.revision.label,
+        s.cells,
+        s.green,
+        s.red,
+        s.error,
+        if s.not_run > 0 {
+            format!(", {} not run (interrupted)", s.not_run)
+        } else {
+            String::new()
+        }
+    );
+    let by_id: HashMap<&str, &super::CellReport> =
+        report.cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    for grid in grids_of(report.cells.iter().map(|c| c.id.as_str())) {
+        out.push_str(&heading(
+            &grid.scenario,
+            super::endpoint_of(&report.scenarios, &grid.scenario),
+        ));
+        out.push_str(&table(&grid.targets, &grid.actors, |target, actor| {
+            let cell = by_id.get(format!("{}/{target}/{actor}", grid.scenario).as_str())?;
+            let observed = cell
+                .outcome
+                .as_ref()
+                .and_then(|o| o.status)
+                .map_or("?".to_string(), |s| s.to_string());
+            Some(match cell.verdict {
+                Some(Verdict::Green) => observed,
+                Some(Verdict::Red) if observed != cell.pin.status.to_string() => {
+                    format!("🔴 **{observed}** (pinned {})", cell.pin.status)
+                }
+                Some(Verdict::Red) => format!("🔴 **{observed}**!"),
+                Some(Verdict::Error) => "⚠️ ERROR".into(),
+                None => "…".into(),
+            })
+        }));
+        let prefix = format!("{}/", grid.scenario);
+        let changed: Vec<&super::CellReport> = report
+            .cells
+            .iter()
+            .filter(|c| c.id.starts_with(&prefix) && c.verdict.is_some_and(|v| v != Verdict::Green))
+            .collect();
+        if !changed.is_empty() {
+            out.push('\n');
+            for cell in changed {
+                let _ = writeln!(
+                    out,
+                    "- `{}`: {}",
+                    cell.id,
+                    escape(&cell.differences.join("; "))
+                );
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn transition_text(cell: &CellRecord) -> String {
+    let status = |s: Option<u16>| s.map_or("none".to_string(), |s| s.to_string());
+    let (before, after) = (status(cell.parent.status), status(cell.fix.status));
+    match cell.transition {
+        Transition::GreenToGreen if before == after => after,
+        Transition::GreenToGreen => format!("{before} → {after}"),
+        Transition::RedToGreen => format!("✅ {before} → **{after}**"),
+        Transition::GreenToRed => format!("❌ {before} → **{after}** (pinned {})", cell.pin.status),
+        Transition::RedToRed => format!("🔴 {before} → {after} (pinned {})", cell.pin.status),
+        Transition::Error => "⚠️ ERROR".into(),
+    }
+}
+
+pub fn fix(record: &FixRecord) -> String {
+    let mark = match record.verdict {
+        crate::record::FixVerdict::Caught => "✅",
+        crate::record::FixVerdict::NotCaught => "❌",
+    };
+    let mut out = format!(
+        "### {mark} replay fix `{}` — {}: {}\n\n{} · parent `{}` — {}{}\n\n{TABLE_HEADER}\n{}\n\n",
+        record.fix.short,
+        escape(&record.fix.subject),
+        record.verdict.as_str(),
+        if record.revisions.mode == "overlay" {
+            format!("overlay of {}", record.revisions.paths.join(", "))
+        } else {
+            "whole commits".to_string()
+        },
+        record.parent.short,
+        escape(&record.parent.subject),
+        record
+            .reason
+            .as_ref()
+            .map(|r| format!("\n\n{r}"))
+            .unwrap_or_default(),
+        table_row(record)
+    );
+    let t = &record.transitions;
+    let _ = writeln!(
+        out,
+        "RED→GREEN {} · GREEN→RED {} · RED→RED {} · ERROR {} · GREEN→GREEN {}\n",
+        t.red_to_green.len(),
+        t.green_to_red.len(),
+        t.red_to_red.len(),
+        t.error.len(),
+        t.green_to_green
+    );
+    let by_id: HashMap<&str, &CellRecord> =
+        record.cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    for grid in grids_of(record.cells.iter().map(|c| c.id.as_str())) {
+        out.push_str(&heading(
+            &grid.scenario,
+            super::endpoint_of(&record.scenarios, &grid.scenario),
+        ));
+        out.push_str(&table(&grid.targets, &grid.actors, |target, actor| {
+            Some(transition_text(by_id.get(
+                format!("{}/{target}/{actor}", grid.scenario).as_str(),
+            )?))
+        }));
+        out.push('\n');
+    }
+    if !record.reason_changes.is_empty() {
+        out.push_str("#### Reason changes (not transitions)\n\n");
+        for change in &record.reason_changes {
+            let _ = writeln!(
+                out,
+                "- `{}` {}: {} → {}",
+                change.id,
+                change.status,
+                escape(change.parent.as_deref().unwrap_or("")),
+                escape(change.fix.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    out
+}
+
+pub fn bisect(record: &BisectRecord) -> String {
+    let mut out = format!(
+        "### replay bisect `{}` (good) .. `{}` (bad)\n\n{} commits, {}\n\n",
+        record.good.short, record.bad.short, record.commits, record.walk
+    );
+    if record.cells.is_empty() {
+        out.push_str("The ends do not differ on any cell.\n");
+    } else {
+        out.push_str("| cell | changed at | before → after | subject |\n|---|---|---|---|\n");
+        for cell in &record.cells {
+            let status = |o: &Option<crate::outcome::CellOutcome>| {
+                o.as_ref()
+                    .and_then(|o| o.status)
+                    .map_or("?".to_string(), |s| s.to_string())
+            };
+            let commit = cell
+                .commit
+                .as_ref()
+                .map(|c| c.short.clone())
+                .unwrap_or_default();
+            let (at, subject) = match cell.result.as_str() {
+                "found" => (
+                    format!("`{commit}`"),
+                    cell.commit
+                        .as_ref()
+                        .map(|c| escape(&c.subject))
+                        .unwrap_or_default(),
+                ),
+                "range" => (
+                    format!(
+                        "`{}`..`{commit}`",
+                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                    ),
+                    format!("unbootable between: {}", cell.unbootable.join(", ")),
+                ),
+                _ => ("FLAKY".into(), format!("runs disagreed at `{commit}`")),
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {at} | {} → {} | {subject} |",
+                cell.id,
+                status(&cell.before),
+                status(&cell.outcome_after)
+            );
+        }
+    }
+    let p = &record.probes;
+    let _ = write!(
+        out,
+        "\nProbes: {} ends + {} booted, {} from the cache, {} unbootable, in {} rounds of up to {} (bound k·⌈log2 N⌉ = {}).\n",
+        p.ends, p.booted, p.cached, p.unbootable, p.rounds, record.parallel, p.bound
+    );
+    out
+}

@@ -1,0 +1,125 @@
+//! The reports: golden JUnit and Markdown for a check, a fix and a bisect,
+//! and the JUnit valid against the JUnit XML schema.
+
+use std::path::{Path, PathBuf};
+
+use replay::bisect::BisectRecord;
+use replay::record::FixRecord;
+use replay::report::{CheckReport, junit, markdown};
+
+use crate::support::repo_root;
+
+fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let path = repo_root().join("tests/data").join(name);
+    serde_json::from_slice(&std::fs::read(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every rendering, by golden file name.
+fn renderings() -> Vec<(&'static str, String)> {
+    let check: CheckReport = fixture("check-report.json");
+    let fix: FixRecord = fixture("fix-record.json");
+    let bisect: BisectRecord = fixture("bisect-record.json");
+    vec![
+        ("check.xml", junit::check(&check)),
+        ("check.md", markdown::check(&check)),
+        ("fix.xml", junit::fix(&fix)),
+        ("fix.md", markdown::fix(&fix)),
+        ("bisect.xml", junit::bisect(&bisect)),
+        ("bisect.md", markdown::bisect(&bisect)),
+    ]
+}
+
+/// Compare with tests/golden/NAME; `REPLAY_BLESS=1` writes the new text instead.
+#[test]
+fn junit_and_markdown_match_their_golden_files() {
+    let golden = repo_root().join("tests/golden");
+    let mut differ = Vec::new();
+    for (name, text) in renderings() {
+        let path = golden.join(name);
+        if std::env::var_os("REPLAY_BLESS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        if expected != text {
+            differ.push(format!(
+                "{}:\n{}",
+                path.display(),
+                similar::TextDiff::from_lines(&expected, &text)
+                    .unified_diff()
+                    .context_radius(2)
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "differs from the golden files (REPLAY_BLESS=1 rewrites them):\n{}",
+        differ.join("\n")
+    );
+}
+
+#[test]
+fn the_markdown_marks_exactly_the_changed_cells() {
+    let check: CheckReport = fixture("check-report.json");
+    let text = markdown::check(&check);
+    let in_grids = |text: &str, mark: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("| "))
+            .map(|l| l.matches(mark).count())
+            .sum::<usize>()
+    };
+    assert_eq!(in_grids(&text, "🔴"), check.summary.red);
+    let fix: FixRecord = fixture("fix-record.json");
+    let text = markdown::fix(&fix);
+    assert_eq!(in_grids(&text, "✅"), fix.transitions.red_to_green.len());
+}
+
+fn xmllint() -> PathBuf {
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        if dir.join("xmllint").is_file() {
+            return dir.join("xmllint");
+        }
+    }
+    panic!("xmllint is not installed: run scripts/setup (it installs Debian's libxml2-utils)");
+}
+
+#[test]
+fn the_junit_validates_against_the_junit_schema() {
+    let schema = repo_root().join("tests/data/junit.xsd");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in renderings()
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(".xml"))
+    {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let output = std::process::Command::new(xmllint())
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&schema)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name} does not validate: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // The schema does reject what is not JUnit.
+    let bad: &Path = &dir.path().join("bad.xml");
+    std::fs::write(
+        bad,
+        "<testsuites><testsuite tests=\"1\"><testcase/></testsuite></testsuites>",
+    )
+    .unwrap();
+    let output = std::process::Command::new(xmllint())
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+}
