@@ -5,7 +5,6 @@
 //! prefix, and the rows holding it are deleted at the end, however it ends.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
@@ -306,7 +305,6 @@ async fn check_url(
             .map_err(|e| Error::World(crate::world::WorldError::Connect(e)))?;
         progress.line(&format!("running {} cells on {base_url}", cells.len()));
         let matrix_started = Instant::now();
-        let done = AtomicUsize::new(0);
         let matrix = Matrix {
             suite: &suite,
             world: &world,
@@ -314,7 +312,7 @@ async fn check_url(
             base_url,
             pool: &pool,
         };
-        let outcomes = runner::run(&matrix, &cells, options.jobs, &run.cancel, &done).await;
+        let outcomes = runner::run(&matrix, &cells, options.jobs, &run.cancel, &|| {}).await;
         pool.close().await;
         progress.phase(
             "matrix",

@@ -161,6 +161,8 @@ impl<'a> Engine<'a> {
         let run = context(self.run, &self.redactor);
         let redact = |e: RuntimeError| e.redacted(|t| self.world.redactor.apply(t));
         let mut timings = Timings::default();
+        let tracker = self.progress.revision(&checkout.label);
+        tracker.stage("build");
         let build = self
             .runtime
             .build(&run, self.target, checkout)
@@ -181,12 +183,14 @@ impl<'a> Engine<'a> {
             build.duration,
         );
 
+        tracker.stage("migrate and seed");
         let (template, migrate, seed, template_hit) = self.template(&run, &build).await?;
         timings.migrate_ms = migrate.as_millis();
         timings.seed_ms = seed.as_millis();
         let database = self.clone_database(&template).await?;
 
         self.progress.line(&format!("booting {}", checkout.label));
+        tracker.stage("boot");
         let started = Instant::now();
         let mut server = self
             .runtime
@@ -235,6 +239,11 @@ impl<'a> Engine<'a> {
             ));
             let started = Instant::now();
             let done = AtomicUsize::new(0);
+            tracker.cells(cells.len());
+            let on_cell = || {
+                done.fetch_add(1, Ordering::Relaxed);
+                tracker.cell_done();
+            };
             let matrix = Matrix {
                 suite: self.suite,
                 world: &world,
@@ -242,7 +251,7 @@ impl<'a> Engine<'a> {
                 base_url: server.base_url(),
                 pool: &pool,
             };
-            let outcomes = runner::run(&matrix, cells, jobs, &self.run.cancel, &done).await;
+            let outcomes = runner::run(&matrix, cells, jobs, &self.run.cancel, &on_cell).await;
             pool.close().await;
             timings.matrix_ms = started.elapsed().as_millis();
             let finished = done.load(Ordering::Relaxed);

@@ -26,6 +26,7 @@ pub mod fix;
 pub mod gc;
 pub mod history;
 pub mod outcome;
+pub mod plan;
 pub(crate) mod progress;
 pub mod record;
 pub(crate) mod redact;

@@ -6,6 +6,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::runtime::RuntimeKind;
 
+/// The version and the git description of the source it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("REPLAY_GIT_DESCRIBE"),
+    ")"
+);
+
 const MAIN_HELP: &str = concat!(
     "Examples:
   replay demo
@@ -52,6 +60,16 @@ The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
     crate::exit_codes_help!()
 );
 
+const PLAN_HELP: &str = "Examples:
+  replay plan --repo ../litellm --paths litellm/proxy/management_endpoints/key_management_endpoints.py \\
+      --grep '^fix\\(proxy\\)' --since 2026-01-01
+      The fixes to the key-management handler since January, oldest first, one full id per line.
+  replay plan --from fixes.txt --shard 2/4 | while read rev; do replay fix \"$rev\" --records shard-2; done
+      The second of four shards, replayed into a folder of its own.
+  replay merge shard-1 shard-2 shard-3 shard-4 --records replays
+      All of them, into replays/<suite>/, with the table rendered once.
+";
+
 const CHECK_HELP: &str = concat!(
     "Examples:
   replay check --suite matrices/litellm --target twin --repo testdata/twin
@@ -78,7 +96,7 @@ Environment:
 #[derive(Debug, Parser)]
 #[command(
     name = "replay",
-    version,
+    version = VERSION,
     about = "Pin the authorization behaviour of an API server in a matrix, and replay it over the server's history."
 )]
 #[command(after_help = MAIN_HELP)]
@@ -106,10 +124,22 @@ pub(crate) enum Command {
     /// Which commit flipped each cell? One search for every cell that differs between the ends.
     #[command(after_help = BISECT_HELP)]
     Bisect(Box<BisectArgs>),
+    /// List the fix commits to replay (from a file or a history query), or a shard of them.
+    #[command(after_help = PLAN_HELP)]
+    Plan(PlanArgs),
+    /// Gather the records of many runners into the suite's records folder, and render the table.
+    Merge(MergeArgs),
     /// Render the replay table of a suite from its records.
     Table(TableArgs),
     /// Remove the caches, and whatever killed runs left behind.
     Gc(GcArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
     /// Write the twin's generated git history into DIR (tests, the demo and benchmarks use it).
     TwinHistory {
         /// A folder that does not exist yet, or is empty.
@@ -267,6 +297,51 @@ pub(crate) struct BisectArgs {
     pub records: PathBuf,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// The server's repository.
+    #[arg(long, env = "REPLAY_REPO", default_value = ".", value_name = "PATH")]
+    pub repo: PathBuf,
+    /// Revisions listed in a file, one per line (`#` starts a comment).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["paths", "grep", "since"])]
+    pub from: Option<PathBuf>,
+    /// Commits on the first-parent line that touch any of these paths.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Commits whose message matches this regular expression.
+    #[arg(long, value_name = "PATTERN")]
+    pub grep: Option<String>,
+    /// Commits made on or after this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only the i-th of n shards (every n-th commit, from the i-th).
+    #[arg(long, env = "REPLAY_SHARD", value_name = "I/N")]
+    pub shard: Option<crate::plan::Shard>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// Folders holding records (searched recursively).
+    #[arg(required = true, value_name = "DIR")]
+    pub sources: Vec<PathBuf>,
+    /// The suite the records belong to.
+    #[arg(
+        long,
+        env = "REPLAY_SUITE",
+        default_value = "matrices/litellm",
+        value_name = "DIR"
+    )]
+    pub suite: PathBuf,
+    /// Where they go: <records>/<suite>/, with the table README.md.
+    #[arg(
+        long,
+        env = "REPLAY_RECORDS",
+        default_value = "replays",
+        value_name = "DIR"
+    )]
+    pub records: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -91,6 +91,53 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                 }
             }
         }
+        Command::Completions { shell } => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "replay",
+                &mut buffer,
+            );
+            out(&String::from_utf8_lossy(&buffer));
+            Ok(exit_codes::SUCCESS)
+        }
+        Command::Man => {
+            let mut buffer = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut buffer)
+                .map_err(|source| Error::Write {
+                    path: "stdout".into(),
+                    source,
+                })?;
+            out(&String::from_utf8_lossy(&buffer));
+            Ok(exit_codes::SUCCESS)
+        }
+        Command::Plan(args) => {
+            let query = crate::plan::PlanQuery {
+                from: args.from.clone(),
+                paths: args.paths.clone(),
+                grep: args.grep.clone(),
+                since: args.since.clone(),
+            };
+            let mut commits = crate::plan::plan(&args.repo, &query)?;
+            if let Some(shard) = args.shard {
+                commits = shard.take(commits);
+            }
+            out(&commits.iter().map(|c| format!("{c}\n")).collect::<String>());
+            Ok(exit_codes::SUCCESS)
+        }
+        Command::Merge(args) => {
+            let suite = crate::suite::load(&args.suite)?;
+            let (table, merged) = crate::plan::merge(&args.sources, &args.records, &suite.name)?;
+            eprintln!(
+                "replay: merged {merged} record{} into {}",
+                if merged == 1 { "" } else { "s" },
+                table.parent().unwrap_or(&table).display()
+            );
+            out(&std::fs::read_to_string(&table).unwrap_or_default());
+            Ok(exit_codes::SUCCESS)
+        }
         Command::Table(args) => {
             let suite = crate::suite::load(&args.suite)?;
             let dir = crate::record::records_dir(&args.records, &suite.name);

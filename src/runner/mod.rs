@@ -3,7 +3,6 @@
 
 pub(crate) mod http;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -33,20 +32,20 @@ pub(crate) struct Matrix<'a> {
 }
 
 /// Run `cells`, at most `jobs` at a time. Stops starting cells on cancellation;
-/// the cells that did not finish are `None`. `done` is bumped after each cell.
+/// the cells that did not finish are `None`. `on_cell` is called after each cell.
 pub(crate) async fn run(
     matrix: &Matrix<'_>,
     cells: &[Cell],
     jobs: usize,
     cancel: &CancellationToken,
-    done: &AtomicUsize,
+    on_cell: &(dyn Fn() + Sync),
 ) -> Vec<Option<CellOutcome>> {
     let mut results: Vec<Option<CellOutcome>> = vec![None; cells.len()];
     let mut stream = std::pin::pin!(
         futures::stream::iter(cells.iter().enumerate())
             .map(|(index, cell)| async move {
                 let outcome = run_cell(matrix, cell, index).await;
-                done.fetch_add(1, Ordering::Relaxed);
+                on_cell();
                 (index, outcome)
             })
             .buffer_unordered(jobs.max(1))

@@ -343,3 +343,83 @@ fn no_secret_reaches_records_or_logs() {
     }
     env.assert_nothing_left();
 }
+
+/// The replay table built by n runners, each replaying its shard of the plan,
+/// then merged, is the table one machine makes replaying the whole plan.
+#[test]
+fn sharded_replays_merge_into_the_same_table_as_one_run() {
+    let env = Env::new("shards");
+    let repo = history(&env);
+    let plan = |extra: &[&str]| -> Vec<String> {
+        let output = env
+            .replay()
+            .args([
+                "plan",
+                "--paths",
+                "keys.py",
+                "--grep",
+                "^key (generate|info|delete)",
+                "--repo",
+            ])
+            .arg(&repo)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output).1);
+        text(&output).0.lines().map(String::from).collect()
+    };
+    let all = plan(&[]);
+    assert_eq!(all.len(), 5, "{all:?}");
+    let replay_all = |revisions: &[String], records: &Path| {
+        for rev in revisions {
+            let output = env
+                .replay()
+                .args(["--quiet", "fix", rev, "--target", "twin", "--repo"])
+                .arg(&repo)
+                .arg("--records")
+                .arg(records)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.code().is_some_and(|c| c <= 1),
+                "{}",
+                text(&output).1
+            );
+        }
+    };
+    let one = env.tmp.path().join("one-machine");
+    replay_all(&all, &one);
+    let shards: Vec<PathBuf> = (1..=2)
+        .map(|i| env.tmp.path().join(format!("shard-{i}")))
+        .collect();
+    let mut planned = Vec::new();
+    for (i, dir) in shards.iter().enumerate() {
+        let part = plan(&["--shard", &format!("{}/2", i + 1)]);
+        replay_all(&part, dir);
+        planned.extend(part);
+    }
+    planned.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(planned, expected, "the shards cover the plan exactly once");
+    let merged = env.tmp.path().join("merged");
+    let output = env
+        .replay()
+        .arg("merge")
+        .args(&shards)
+        .arg("--records")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    let table = |dir: &Path| std::fs::read_to_string(dir.join("litellm/README.md")).unwrap();
+    assert_eq!(table(&merged), table(&one));
+    assert_eq!(
+        table(&merged)
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .count(),
+        5
+    );
+    env.assert_nothing_left();
+}
