@@ -7,3 +7,4 @@ mod cli;
 mod fix;
 mod support;
 mod url;
+mod workflows;
