@@ -8,3 +8,4 @@ mod fix;
 mod report;
 mod support;
 mod url;
+mod workflows;
