@@ -120,6 +120,16 @@ fn check_text(checked: &Checked, palette: &Palette) -> String {
         t.cells_per_second,
         secs(t.overhead_ms)
     ));
+    let hit = |hit: bool| if hit { "hit" } else { "miss" };
+    if report.target.is_some() {
+        let c = &report.caches;
+        text.push_str(&format!(
+            "caches: postgres cluster {}, build environment {}, template database {}\n",
+            hit(c.cluster),
+            hit(c.build),
+            hit(c.template)
+        ));
+    }
     text
 }
 
@@ -207,6 +217,7 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
     if let Some(reason) = &record.reason {
         text.push_str(&format!(" ({reason})"));
     }
+    text.push_str(&format!("\ncaches: {}", fix_caches(&record.run)));
     text.push_str(&format!(
         "\nrecord {}\ntable  {}\n{}\n{}\n",
         replayed.record_path.display(),
@@ -215,6 +226,35 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
         crate::record::table_row(record)
     ));
     text
+}
+
+/// Which caches each side of a replay hit, from the record's `run` section.
+fn fix_caches(run: &serde_json::Value) -> String {
+    let hit = |v: &serde_json::Value| {
+        if v.as_bool() == Some(true) {
+            "hit"
+        } else {
+            "miss"
+        }
+    };
+    let sides = ["parent", "fix"].map(|side| {
+        let c = &run["caches"]["sides"][side];
+        if c["cells"].as_bool() == Some(true) {
+            format!("{side}: cell results hit")
+        } else {
+            format!(
+                "{side}: cell results miss, worktree {}, build {}, template {}",
+                hit(&c["worktree"]),
+                hit(&c["build"]),
+                hit(&c["template"])
+            )
+        }
+    });
+    let cluster = match run["caches"]["cluster"].as_bool() {
+        Some(cached) => format!("; postgres cluster {}", if cached { "hit" } else { "miss" }),
+        None => String::new(),
+    };
+    format!("{}{cluster}", sides.join("; "))
 }
 
 fn bisect_text(bisected: &Bisected) -> String {

@@ -81,7 +81,9 @@ fn xmllint() -> PathBuf {
             return dir.join("xmllint");
         }
     }
-    panic!("xmllint is not installed: run scripts/setup (it installs Debian's libxml2-utils)");
+    panic!(
+        "xmllint is not installed: run scripts/setup --test (it installs Debian's libxml2-utils)"
+    );
 }
 
 #[test]
