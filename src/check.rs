@@ -4,7 +4,6 @@
 //! is built or booted, the world and every scratch write carry the run's
 //! prefix, and the rows holding it are deleted at the end, however it ends.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
@@ -22,7 +21,7 @@ use crate::report::{
 use crate::revision;
 use crate::run::Run;
 use crate::runner::{self, Matrix};
-use crate::runtime::{Checkout, RuntimeKind, runtime};
+use crate::runtime::{Checkout, runtime};
 use crate::suite::{Cell, CellId, CleanupFilter, Pin, Suite};
 use crate::target::Target;
 use crate::template::Vars;
@@ -31,21 +30,13 @@ use crate::world::{WorldState, database_message};
 /// Everything `replay check` was asked to do.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
-    pub suite: PathBuf,
+    pub run: crate::run::RunOptions,
     pub target: Option<String>,
-    pub repo: PathBuf,
     pub rev: Option<String>,
     pub cells: Vec<String>,
-    pub jobs: usize,
-    pub runtime: RuntimeKind,
-    pub cache_dir: PathBuf,
-    pub no_cache: bool,
     pub url: Option<String>,
     pub database_url: Option<String>,
     pub master_key: Option<String>,
-    /// Keep the run's logs (the path is printed) even when it succeeds.
-    pub keep_logs: bool,
-    pub quiet: bool,
 }
 
 /// What was checked, and how it went.
@@ -98,34 +89,34 @@ pub fn plan_cells(suite: &Suite, wanted: &[String]) -> Result<Vec<Cell>, Error> 
 pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<Checked, Error> {
     // Plan: everything that can be wrong with the input is found here, before
     // anything starts.
-    let suite = crate::suite::load(&options.suite)?;
+    let suite = crate::suite::load(&options.run.suite)?;
     let cells = plan_cells(&suite, &options.cells)?;
-    let progress = Progress::new(options.quiet);
+    let progress = Progress::new(options.run.quiet);
     if let Some(url) = &options.url {
         let database_url = options.database_url.as_ref().ok_or_else(|| Error::usage("--url needs --database-url", Some("the world is seeded into the server's database: pass --database-url postgresql://...".to_string())))?;
         return check_url(options, suite, cells, url, database_url, cancel, &progress).await;
     }
     let target_name = options.target.as_deref().ok_or_else(|| Error::usage("no target", Some("pass --target NAME (a file under the suite's targets/ folder), or --url for a server you started".to_string())))?;
-    let target = Target::find(&options.suite, target_name)?;
+    let target = Target::find(&options.run.suite, target_name)?;
     target.local()?;
     let (checkout_source, commit) = match &options.rev {
         None => (
-            Source::WorkingTree(revision::working_tree(&options.repo)?),
+            Source::WorkingTree(revision::working_tree(&options.run.repo)?),
             None,
         ),
         Some(rev) => {
-            let repo = revision::open(&options.repo)?;
+            let repo = revision::open(&options.run.repo)?;
             let commit = revision::resolve(&repo, rev)?;
             (Source::Commit(repo, commit.clone()), Some(commit))
         }
     };
-    let runtime = runtime(options.runtime)?;
+    let runtime = runtime(options.run.runtime)?;
 
     let started = Instant::now();
     let run = Run::start(
-        &options.cache_dir,
-        options.no_cache,
-        options.keep_logs,
+        &options.run.cache_dir,
+        options.run.no_cache,
+        options.run.keep_logs,
         cancel,
         &progress,
     )?;
@@ -153,7 +144,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
         Err(error) => return Err(fail(run, error.into())),
     };
     let postgres_ms = postgres_started.elapsed().as_millis();
-    let evaluation = engine.evaluate(&checkout, &cells, options.jobs).await;
+    let evaluation = engine.evaluate(&checkout, &cells, options.run.jobs).await;
     let cluster_cached = engine.cluster_cached;
     engine.stop().await;
     let evaluation = match evaluation {
@@ -241,9 +232,7 @@ impl CheckOptions {
         if self.url.is_some() {
             return "none (--url)";
         }
-        match self.runtime {
-            RuntimeKind::Local => "local",
-        }
+        self.run.runtime.name()
     }
 }
 
@@ -259,9 +248,9 @@ async fn check_url(
 ) -> Result<Checked, Error> {
     let started = Instant::now();
     let mut run = Run::start(
-        &options.cache_dir,
+        &options.run.cache_dir,
         true,
-        options.keep_logs,
+        options.run.keep_logs,
         cancel,
         progress,
     )?;
@@ -299,7 +288,7 @@ async fn check_url(
         );
         let world = world.on_server(&suite, &client, base_url).await?;
         let pool = PgPoolOptions::new()
-            .max_connections(options.jobs.clamp(1, 16) as u32)
+            .max_connections(options.run.jobs.clamp(1, 16) as u32)
             .connect(database_url)
             .await
             .map_err(|e| Error::World(crate::world::WorldError::Connect(e)))?;
@@ -312,7 +301,7 @@ async fn check_url(
             base_url,
             pool: &pool,
         };
-        let outcomes = runner::run(&matrix, &cells, options.jobs, &run.cancel, &|| {}).await;
+        let outcomes = runner::run(&matrix, &cells, options.run.jobs, &run.cancel, &|| {}).await;
         pool.close().await;
         progress.phase(
             "matrix",

@@ -40,21 +40,23 @@ pub async fn run(cache_dir: &Path, quiet: bool, cancel: CancellationToken) -> Re
         history.dir.display()
     ));
     let options = FixOptions {
+        run: crate::run::RunOptions {
+            suite: dir.path().join("matrices/litellm"),
+            repo: history.dir.clone(),
+            jobs: crate::cli::default_jobs(),
+            runtime: RuntimeKind::Local,
+            cache_dir: cache_dir.to_path_buf(),
+            no_cache: false,
+            keep_logs: false,
+            quiet,
+        },
         rev: fix.id.to_string(),
         parent: None,
         paths: Vec::new(),
         base: None,
-        suite: dir.path().join("matrices/litellm"),
         target: "twin".into(),
-        repo: history.dir.clone(),
         records: cache_dir.join("demo").join("replays"),
-        jobs: crate::cli::default_jobs(),
-        runtime: RuntimeKind::Local,
-        cache_dir: cache_dir.to_path_buf(),
-        no_cache: false,
         sequential: false,
-        keep_logs: false,
-        quiet,
     };
     let replayed = replay_fix(&options, cancel).await?;
     crate::cli::print_fix(&replayed);

@@ -22,30 +22,22 @@ use crate::record::{self, CommitInfo, FixRecord, Revisions};
 use crate::report::{FORMAT_VERSION, SuiteInfo, TargetInfo};
 use crate::revision;
 use crate::run::Run;
-use crate::runtime::{RuntimeKind, runtime};
+use crate::runtime::runtime;
 use crate::suite::{Cell, Suite};
 use crate::target::Target;
 
 #[derive(Debug, Clone)]
 pub struct FixOptions {
+    pub run: crate::run::RunOptions,
     pub rev: String,
     pub parent: Option<String>,
     pub paths: Vec<String>,
     pub base: Option<String>,
-    pub suite: PathBuf,
     pub target: String,
-    pub repo: PathBuf,
     /// The folder of replay records (a folder per suite inside).
     pub records: PathBuf,
-    pub jobs: usize,
-    pub runtime: RuntimeKind,
-    pub cache_dir: PathBuf,
-    pub no_cache: bool,
     /// Evaluate the two sides one after the other.
     pub sequential: bool,
-    /// Keep the run's logs (the path is printed) even when it succeeds.
-    pub keep_logs: bool,
-    pub quiet: bool,
 }
 
 pub struct Replayed {
@@ -69,19 +61,17 @@ pub async fn replay_fix(
 ) -> Result<Replayed, Error> {
     let started = Instant::now();
     // Plan everything before anything starts.
-    let suite = crate::suite::load(&options.suite)?;
+    let suite = crate::suite::load(&options.run.suite)?;
     let cells = suite.cells();
-    let target = Target::find(&options.suite, &options.target)?;
+    let target = Target::find(&options.run.suite, &options.target)?;
     target.local()?;
-    let repo = revision::open(&options.repo)?;
+    let repo = revision::open(&options.run.repo)?;
     let fix = revision::resolve(&repo, &options.rev)?;
     let parent = match &options.parent {
         Some(rev) => revision::resolve(&repo, rev)?,
         None => revision::first_parent(&repo, &fix)?,
     };
-    let runtime_name = match options.runtime {
-        RuntimeKind::Local => "local",
-    };
+    let runtime_name = options.run.runtime.name();
     let (revisions, parent_tree, fix_tree, base) = if options.paths.is_empty() {
         (
             Revisions {
@@ -123,7 +113,7 @@ pub async fn replay_fix(
         };
         (revisions, parent_tree, fix_tree, Some(base))
     };
-    let cache = CellCache::new(&options.cache_dir, !options.no_cache);
+    let cache = CellCache::new(&options.run.cache_dir, !options.run.no_cache);
     let suffix = if base.is_some() { "-overlay" } else { "" };
     let side = |label: String, tree: Oid| {
         let cache_key = CellCache::key(&tree.to_string(), &suite.hash, &target.hash, runtime_name);
@@ -140,7 +130,7 @@ pub async fn replay_fix(
         side(format!("fix-{}{suffix}", fix.short()), fix_tree),
     ];
 
-    let progress = Progress::new(options.quiet);
+    let progress = Progress::new(options.run.quiet);
     progress.line(&format!(
         "fix {} \"{}\" · parent {} · {} · suite {} ({} cells) · target {}",
         fix.short(),
@@ -169,11 +159,11 @@ pub async fn replay_fix(
     let mut caches = serde_json::Map::new();
     let mut cluster_cached = serde_json::Value::Null;
     if sides.iter().any(|s| s.cached.is_none()) {
-        let runtime = runtime(options.runtime)?;
+        let runtime = runtime(options.run.runtime)?;
         let run = Run::start(
-            &options.cache_dir,
-            options.no_cache,
-            options.keep_logs,
+            &options.run.cache_dir,
+            options.run.no_cache,
+            options.run.keep_logs,
             cancel,
             &progress,
         )?;
@@ -291,7 +281,7 @@ async fn evaluate_sides(
                 checkouts.push(None);
                 continue;
             }
-            let (checkout, hit) = revision::materialise_cached(repo, side.tree, &options.cache_dir, &side.label)?;
+            let (checkout, hit) = revision::materialise_cached(repo, side.tree, &options.run.cache_dir, &side.label)?;
             checkouts.push(Some((checkout, hit)));
         }
         let same_tree = sides[0].tree == sides[1].tree;
@@ -300,7 +290,7 @@ async fn evaluate_sides(
             let engine = &engine;
             async move {
                 match checkout {
-                    Some((checkout, _)) => Some(engine.evaluate(&checkout, cells, options.jobs).await),
+                    Some((checkout, _)) => Some(engine.evaluate(&checkout, cells, options.run.jobs).await),
                     None => None,
                 }
             }
@@ -326,7 +316,7 @@ async fn evaluate_sides(
             timings.insert(name.into(), serde_json::to_value(&evaluation.timings).expect("timings serialise"));
             caches.insert(name.into(), json!({ "cells": false, "worktree": worktree, "build": evaluation.caches.build, "template": evaluation.caches.template }));
             let side = &mut sides[index];
-            let cache = CellCache::new(&options.cache_dir, !options.no_cache);
+            let cache = CellCache::new(&options.run.cache_dir, !options.run.no_cache);
             cache.store(&side.cache_key, cells, &evaluation.outcomes);
             side.cached = Some(evaluation.outcomes.into_iter().map(|o| o.expect("a finished evaluation has every cell")).collect());
         }

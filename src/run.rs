@@ -15,6 +15,22 @@ use tokio_util::sync::CancellationToken;
 use crate::runtime::local::process::kill_all_groups;
 use crate::world::fresh_key;
 
+/// What every command that boots revisions is told: where the suite, the
+/// repository and the cache are, how much at once, and how loudly.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub suite: PathBuf,
+    pub repo: PathBuf,
+    /// Cells run at once.
+    pub jobs: usize,
+    pub runtime: crate::runtime::RuntimeKind,
+    pub cache_dir: PathBuf,
+    pub no_cache: bool,
+    /// Keep the run's logs (the path is printed) even when it succeeds.
+    pub keep_logs: bool,
+    pub quiet: bool,
+}
+
 /// What a run leaves in its directories, for `replay gc`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Owner {

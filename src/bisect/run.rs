@@ -31,6 +31,7 @@ use crate::target::Target;
 
 #[derive(Debug, Clone)]
 pub struct BisectOptions {
+    pub run: crate::run::RunOptions,
     pub good: String,
     pub bad: String,
     pub cells: Vec<String>,
@@ -38,16 +39,8 @@ pub struct BisectOptions {
     pub all_commits: bool,
     pub repeat: usize,
     pub probes: usize,
-    pub suite: PathBuf,
     pub target: String,
-    pub repo: PathBuf,
     pub records: PathBuf,
-    pub jobs: usize,
-    pub runtime: RuntimeKind,
-    pub cache_dir: PathBuf,
-    pub no_cache: bool,
-    pub keep_logs: bool,
-    pub quiet: bool,
 }
 
 /// One cell's answer.
@@ -203,14 +196,14 @@ impl<'a> Prober<'a> {
         let (checkout, _) = revision::materialise_cached(
             self.repo,
             self.trees[position],
-            &self.options.cache_dir,
+            &self.options.run.cache_dir,
             &self.labels[position],
         )?;
         let repeated: Vec<Cell> = (0..self.options.repeat)
             .flat_map(|_| cells.iter().cloned())
             .collect();
         let evaluation = engine
-            .evaluate(&checkout, &repeated, self.options.jobs)
+            .evaluate(&checkout, &repeated, self.options.run.jobs)
             .await?;
         if evaluation.interrupted {
             return Err(EngineError::Runtime(
@@ -238,11 +231,11 @@ impl<'a> Prober<'a> {
 
 pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Result<Bisected, Error> {
     let started = Instant::now();
-    let suite = crate::suite::load(&options.suite)?;
+    let suite = crate::suite::load(&options.run.suite)?;
     let cells = crate::check::plan_cells(&suite, &options.cells)?;
-    let target = Target::find(&options.suite, &options.target)?;
+    let target = Target::find(&options.run.suite, &options.target)?;
     target.local()?;
-    let repo = revision::open(&options.repo)?;
+    let repo = revision::open(&options.run.repo)?;
     let good = revision::resolve(&repo, &options.good)?;
     let bad = revision::resolve(&repo, &options.bad)?;
     let commits = revision::range(&repo, &good, &bad, options.all_commits)?;
@@ -257,10 +250,8 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             .collect::<Result<_, _>>()?
     };
     let labels: Vec<String> = commits.iter().map(|c| c.short()).collect();
-    let runtime_name = match options.runtime {
-        RuntimeKind::Local => "local",
-    };
-    let progress = Progress::new(options.quiet);
+    let runtime_name = options.run.runtime.name();
+    let progress = Progress::new(options.run.quiet);
     progress.line(&format!(
         "bisect {} (good) .. {} (bad): {n} commits{}, {} cells, {} probe{} at once",
         good.short(),
@@ -275,9 +266,9 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
         if options.probes == 1 { "" } else { "s" }
     ));
     let run = Run::start(
-        &options.cache_dir,
-        options.no_cache,
-        options.keep_logs,
+        &options.run.cache_dir,
+        options.run.no_cache,
+        options.run.keep_logs,
         cancel.clone(),
         &progress,
     )?;
@@ -290,10 +281,10 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             target: &target,
             trees,
             labels,
-            cache: CellCache::new(&options.cache_dir, !options.no_cache),
+            cache: CellCache::new(&options.run.cache_dir, !options.run.no_cache),
             runtime_name,
             engine: OnceCell::new(),
-            runtime_kind: options.runtime,
+            runtime_kind: options.run.runtime,
             options,
             progress: &progress,
         };

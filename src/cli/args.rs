@@ -130,7 +130,7 @@ pub(crate) enum Command {
     /// Gather the records of many runners into the suite's records folder, and render the table.
     Merge(MergeArgs),
     /// Render the replay table of a suite from its records.
-    Table(TableArgs),
+    Table(RecordsArgs),
     /// Remove the caches, and whatever killed runs left behind.
     Gc(GcArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -326,6 +326,13 @@ pub(crate) struct MergeArgs {
     /// Folders holding records (searched recursively).
     #[arg(required = true, value_name = "DIR")]
     pub sources: Vec<PathBuf>,
+    #[command(flatten)]
+    pub records: RecordsArgs,
+}
+
+/// Where a suite's records are.
+#[derive(Debug, Args)]
+pub(crate) struct RecordsArgs {
     /// The suite the records belong to.
     #[arg(
         long,
@@ -334,27 +341,7 @@ pub(crate) struct MergeArgs {
         value_name = "DIR"
     )]
     pub suite: PathBuf,
-    /// Where they go: <records>/<suite>/, with the table README.md.
-    #[arg(
-        long,
-        env = "REPLAY_RECORDS",
-        default_value = "replays",
-        value_name = "DIR"
-    )]
-    pub records: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct TableArgs {
-    /// The suite whose table to render.
-    #[arg(
-        long,
-        env = "REPLAY_SUITE",
-        default_value = "matrices/litellm",
-        value_name = "DIR"
-    )]
-    pub suite: PathBuf,
-    /// The records folder (a folder per suite inside).
+    /// The records folder: <records>/<suite>/ holds the records and the table README.md.
     #[arg(
         long,
         env = "REPLAY_RECORDS",

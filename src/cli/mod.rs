@@ -128,8 +128,9 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             Ok(exit_codes::SUCCESS)
         }
         Command::Merge(args) => {
-            let suite = crate::suite::load(&args.suite)?;
-            let (table, merged) = crate::plan::merge(&args.sources, &args.records, &suite.name)?;
+            let suite = crate::suite::load(&args.records.suite)?;
+            let (table, merged) =
+                crate::plan::merge(&args.sources, &args.records.records, &suite.name)?;
             eprintln!(
                 "replay: merged {merged} record{} into {}",
                 if merged == 1 { "" } else { "s" },
@@ -202,20 +203,13 @@ async fn run_check(
         ));
     }
     let options = CheckOptions {
-        suite: args.run.suite.clone(),
+        run: run_options(&args.run, cache_dir, quiet),
         target: args.run.target.clone(),
-        repo: args.run.repo.clone(),
         rev: args.rev.clone(),
         cells: args.cells.clone(),
-        jobs: args.run.jobs.unwrap_or_else(default_jobs),
-        runtime: args.run.runtime,
-        cache_dir,
-        no_cache: args.run.no_cache,
         url: args.url.clone(),
         database_url: args.database_url.clone(),
         master_key: args.master_key.clone(),
-        keep_logs: args.run.keep_logs,
-        quiet,
     };
     let checked = check(&options, cancel).await?;
     output::emit(
@@ -237,21 +231,14 @@ async fn run_fix(
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
     let options = FixOptions {
+        run: run_options(&args.run, cache_dir, quiet),
         rev: args.rev.clone(),
         parent: args.parent.clone(),
         paths: args.paths.clone(),
         base: args.base.clone(),
-        suite: args.run.suite.clone(),
         target: target_of(&args.run)?,
-        repo: args.run.repo.clone(),
         records: args.records.clone(),
-        jobs: args.run.jobs.unwrap_or_else(default_jobs),
-        runtime: args.run.runtime,
-        cache_dir,
-        no_cache: args.run.no_cache,
         sequential: args.sequential,
-        keep_logs: args.run.keep_logs,
-        quiet,
     };
     let replayed = replay_fix(&options, cancel).await?;
     output::emit(
@@ -269,6 +256,7 @@ async fn run_bisect(
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
     let options = crate::bisect::BisectOptions {
+        run: run_options(&args.run, cache_dir, quiet),
         good: args.good.clone(),
         bad: args.bad.clone(),
         cells: args.cells.clone(),
@@ -280,16 +268,8 @@ async fn run_bisect(
                 .map(|n| n.get().clamp(1, 4))
                 .unwrap_or(1)
         }),
-        suite: args.run.suite.clone(),
         target: target_of(&args.run)?,
-        repo: args.run.repo.clone(),
         records: args.records.clone(),
-        jobs: args.run.jobs.unwrap_or_else(default_jobs),
-        runtime: args.run.runtime,
-        cache_dir,
-        no_cache: args.run.no_cache,
-        keep_logs: args.run.keep_logs,
-        quiet,
     };
     let bisected = crate::bisect::bisect(&options, cancel).await?;
     output::emit(
@@ -298,6 +278,24 @@ async fn run_bisect(
         args.run.report_dir.as_deref(),
     )?;
     Ok(exit_codes::SUCCESS)
+}
+
+/// The options every command that boots revisions shares.
+fn run_options(
+    args: &RunArgs,
+    cache_dir: std::path::PathBuf,
+    quiet: bool,
+) -> crate::run::RunOptions {
+    crate::run::RunOptions {
+        suite: args.suite.clone(),
+        repo: args.repo.clone(),
+        jobs: args.jobs.unwrap_or_else(default_jobs),
+        runtime: args.runtime,
+        cache_dir,
+        no_cache: args.no_cache,
+        keep_logs: args.keep_logs,
+        quiet,
+    }
 }
 
 /// `--target`, which commands that boot revisions need.

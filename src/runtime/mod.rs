@@ -26,6 +26,15 @@ pub enum RuntimeKind {
     Local,
 }
 
+impl RuntimeKind {
+    /// The name records and cache keys use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::Local => "local",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("no Postgres server binaries (initdb, postgres) found")]
