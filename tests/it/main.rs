@@ -5,5 +5,6 @@ mod check;
 mod cleanup;
 mod cli;
 mod fix;
+mod html;
 mod support;
 mod url;
