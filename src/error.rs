@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::engine::EngineError;
 use crate::exit_codes;
 use crate::record::RecordError;
+use crate::report::html::HtmlError;
 use crate::revision::RevisionError;
 use crate::runtime::RuntimeError;
 use crate::source::Problem;
@@ -42,6 +43,13 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
+    /// `replay report`: a document that cannot be read or rendered.
+    #[error("cannot render {}", path.display())]
+    Html {
+        path: PathBuf,
+        #[source]
+        source: HtmlError,
+    },
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
@@ -74,9 +82,11 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Suite(_) | Error::Target(_) | Error::Usage { .. } | Error::Accept(_) => {
-                exit_codes::BAD_INPUT
-            }
+            Error::Suite(_)
+            | Error::Target(_)
+            | Error::Usage { .. }
+            | Error::Accept(_)
+            | Error::Html { .. } => exit_codes::BAD_INPUT,
             Error::Revision(
                 RevisionError::Unknown { .. }
                 | RevisionError::Ambiguous { .. }
@@ -143,6 +153,9 @@ impl Error {
                 hints
             }
             Error::Record(_) => vec!["check that the records folder (--records) is writable".into()],
+            Error::Html { source: HtmlError::Read(_), .. } => vec!["RECORD is the path of a JSON document replay wrote, e.g. replays/litellm/b95d4bf.json".into()],
+            Error::Html { source: HtmlError::FormatVersion { .. }, .. } => vec!["render it with the replay that wrote it, or write it again with this one".into()],
+            Error::Html { .. } => vec!["replay report renders the JSON of `replay check --format json`, the fix records of `replay <fix>` (replays/<suite>/<sha>.json) and the records of `replay bisect`".into()],
             Error::Usage { hint: Some(hint), .. } => vec![hint.clone()],
             Error::Engine(EngineError::Runtime(error)) => runtime_hints(error),
             Error::Engine(EngineError::World { source, .. }) | Error::World(source) => world_hints(source),

@@ -69,6 +69,21 @@ const PLAN_HELP: &str = "Examples:
   replay merge shard-1 shard-2 shard-3 shard-4 --records replays
       All of them, into replays/<suite>/, with the table rendered once.
 ";
+const REPORT_HELP: &str = concat!(
+    "Examples:
+  replay report replays/litellm/b95d4bf.json --html b95d4bf.html
+      A fix record: parent and fix side by side, the cells it caught marked.
+  replay check --suite matrices/litellm --target twin --repo testdata/twin --format json > check.json
+  replay report check.json --html check.html
+      A check report: a grid per scenario, each cell against its pin.
+  replay report tests/data/bisect-18274e5-f5580bf.json --html bisect.html
+      A bisect record (of the twin's history): each cell with the commit that changed it.
+
+The page is one file: its CSS is inline, it has no script and loads nothing.
+
+",
+    crate::exit_codes_help!()
+);
 
 const CHECK_HELP: &str = concat!(
     "Examples:
@@ -129,6 +144,9 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Gather the records of many runners into the suite's records folder, and render the table.
     Merge(MergeArgs),
+    /// Render a check report, a fix record or a bisect record (JSON) as one HTML page.
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
     /// Render the replay table of a suite from its records.
     Table(RecordsArgs),
     /// Remove the caches, and whatever killed runs left behind.
@@ -349,6 +367,16 @@ pub(crate) struct RecordsArgs {
         value_name = "DIR"
     )]
     pub records: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The JSON document: the output of `replay check --format json`, a fix record, a bisect record.
+    #[arg(value_name = "RECORD")]
+    pub record: PathBuf,
+    /// Write the page to this file (replaced atomically).
+    #[arg(long, required = true, value_name = "OUT")]
+    pub html: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -139,6 +139,23 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             out(&std::fs::read_to_string(&table).unwrap_or_default());
             Ok(exit_codes::SUCCESS)
         }
+        Command::Report(args) => {
+            let page =
+                crate::report::html::render_file(&args.record).map_err(|source| Error::Html {
+                    path: args.record.clone(),
+                    source,
+                })?;
+            crate::files::write_atomically(&args.html, page.as_bytes()).map_err(|source| {
+                Error::Write {
+                    path: args.html.clone(),
+                    source,
+                }
+            })?;
+            if !cli.quiet {
+                eprintln!("replay: wrote {}", args.html.display());
+            }
+            Ok(exit_codes::SUCCESS)
+        }
         Command::Table(args) => {
             let suite = crate::suite::load(&args.suite)?;
             let dir = crate::record::records_dir(&args.records, &suite.name);

@@ -63,10 +63,21 @@ impl Document<'_> {
         }
     }
 
-    /// Write every format into `dir`: report.json, junit.xml, summary.md.
+    /// The self-contained HTML page of the result.
+    fn html(&self, json: &str) -> Result<String, Error> {
+        let value: serde_json::Value = serde_json::from_str(json).expect("the report is JSON");
+        crate::report::html::render(&value).map_err(|source| Error::Html {
+            path: "report.html".into(),
+            source,
+        })
+    }
+
+    /// Write every format into `dir`: report.json, junit.xml, summary.md, report.html.
     pub(crate) fn write_all(&self, dir: &Path) -> Result<(), Error> {
+        let json = self.json();
         for (name, text) in [
-            ("report.json", self.json()),
+            ("report.html", self.html(&json)?),
+            ("report.json", json),
             ("junit.xml", self.junit()),
             ("summary.md", self.markdown()),
         ] {

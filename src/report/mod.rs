@@ -1,6 +1,7 @@
 //! Results, as a machine reads them (JSON) and as a person does (a grid per scenario).
 
 pub mod grid;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 

@@ -5,6 +5,7 @@ mod check;
 mod cleanup;
 mod cli;
 mod fix;
+mod html;
 mod report;
 mod support;
 mod url;

@@ -125,3 +125,46 @@ fn the_junit_validates_against_the_junit_schema() {
         .unwrap();
     assert!(!output.status.success());
 }
+
+#[test]
+fn report_dir_holds_every_format() {
+    let env = crate::support::Env::new("report-dir");
+    let dir = env.tmp.path().join("report");
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--cell",
+            "key_update/self/owner",
+            "--cell",
+            "key_list/any/owner",
+            "--report-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let report: CheckReport = serde_json::from_str(&read("report.json")).unwrap();
+    assert_eq!(report.summary.green, 2);
+    assert!(read("junit.xml").contains("testcase name=\"key_update/self/owner\""));
+    assert!(read("summary.md").contains("**2 cells: 2 GREEN, 0 RED, 0 ERROR**"));
+    let html = read("report.html");
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("data-cell=\"key_update/self/owner\""),
+        "{}",
+        &html[..200.min(html.len())]
+    );
+    env.assert_nothing_left();
+}
