@@ -113,13 +113,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     let runtime = runtime(options.run.runtime)?;
 
     let started = Instant::now();
-    let run = Run::start(
-        &options.run.cache_dir,
-        options.run.no_cache,
-        options.run.keep_logs,
-        cancel,
-        &progress,
-    )?;
+    let run = Run::start(&options.run, cancel, &progress)?;
     progress.line(&format!(
         "run {} · suite {} ({} cells) · target {} · {} runtime",
         run.id,
@@ -248,9 +242,10 @@ async fn check_url(
 ) -> Result<Checked, Error> {
     let started = Instant::now();
     let mut run = Run::start(
-        &options.run.cache_dir,
-        true,
-        options.run.keep_logs,
+        &crate::run::RunOptions {
+            no_cache: true,
+            ..options.run.clone()
+        },
         cancel,
         progress,
     )?;

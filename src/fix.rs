@@ -160,13 +160,7 @@ pub async fn replay_fix(
     let mut cluster_cached = serde_json::Value::Null;
     if sides.iter().any(|s| s.cached.is_none()) {
         let runtime = runtime(options.run.runtime)?;
-        let run = Run::start(
-            &options.run.cache_dir,
-            options.run.no_cache,
-            options.run.keep_logs,
-            cancel,
-            &progress,
-        )?;
+        let run = Run::start(&options.run, cancel, &progress)?;
         let outcome = evaluate_sides(
             &run,
             &repo,

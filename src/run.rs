@@ -136,17 +136,19 @@ impl Run {
     /// A new run, or the error to end the command with; says where its logs
     /// are when they are kept.
     pub(crate) fn start(
-        cache_dir: &Path,
-        no_cache: bool,
-        keep_logs: bool,
+        options: &RunOptions,
         cancel: CancellationToken,
         progress: &crate::progress::Progress,
     ) -> Result<Self, crate::error::Error> {
-        let run = Self::new(cache_dir, no_cache, keep_logs, cancel).map_err(|source| {
-            crate::error::Error::Setup {
-                context: "create the run's directories".into(),
-                source,
-            }
+        let run = Self::new(
+            &options.cache_dir,
+            options.no_cache,
+            options.keep_logs,
+            cancel,
+        )
+        .map_err(|source| crate::error::Error::Setup {
+            context: "create the run's directories".into(),
+            source,
         })?;
         if run.logs.kept() {
             progress.line(&format!("logs {}", run.logs.path().display()));

@@ -265,13 +265,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
         options.probes,
         if options.probes == 1 { "" } else { "s" }
     ));
-    let run = Run::start(
-        &options.run.cache_dir,
-        options.run.no_cache,
-        options.run.keep_logs,
-        cancel.clone(),
-        &progress,
-    )?;
+    let run = Run::start(&options.run, cancel.clone(), &progress)?;
     // The prober borrows the run; it is gone by the end of this block.
     let result = {
         let prober = Prober {
