@@ -12,7 +12,7 @@ use git2::Repository;
 use regex::Regex;
 
 use crate::error::Error;
-use crate::record::{FixRecord, RecordError};
+use crate::record::RecordError;
 use crate::revision;
 
 /// `i/n`: the i-th of n shards, counted from 1.
@@ -159,21 +159,12 @@ pub fn merge(sources: &[PathBuf], records: &Path, suite: &str) -> Result<(PathBu
     let mut merged = 0;
     for source in sources {
         for path in json_files(source) {
-            let bytes = std::fs::read(&path).map_err(|source| RecordError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-                continue;
+            // Other JSON beside the records (reports, bisect records) is not merged.
+            let (record, bytes) = match crate::record::read_fix(&path) {
+                Ok(Some(found)) => found,
+                Ok(None) | Err(RecordError::NotJson { .. }) => continue,
+                Err(error) => return Err(error.into()),
             };
-            if value.get("kind").and_then(|k| k.as_str()) != Some("fix") {
-                continue;
-            }
-            let record: FixRecord =
-                serde_json::from_value(value).map_err(|e| RecordError::Invalid {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
             if record.suite.name != suite {
                 return Err(Error::usage(
                     format!(

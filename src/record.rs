@@ -250,6 +250,27 @@ pub fn record_path(dir: &Path, record: &FixRecord) -> PathBuf {
     dir.join(format!("{}{suffix}.json", record.fix.short))
 }
 
+/// The fix record in a file, with the file's bytes; `None` when the file is
+/// JSON of another kind (a check report, a bisect record).
+pub fn read_fix(path: &Path) -> Result<Option<(FixRecord, Vec<u8>)>, RecordError> {
+    let bytes = std::fs::read(path).map_err(|source| RecordError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| RecordError::NotJson {
+            path: path.to_path_buf(),
+        })?;
+    if value.get("kind").and_then(|k| k.as_str()) != Some("fix") {
+        return Ok(None);
+    }
+    let record = serde_json::from_value(value).map_err(|e| RecordError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(Some((record, bytes)))
+}
+
 /// Every record in a folder, oldest fix first.
 pub fn load_records(dir: &Path) -> Result<Vec<FixRecord>, RecordError> {
     let mut records = Vec::new();
@@ -262,25 +283,9 @@ pub fn load_records(dir: &Path) -> Result<Vec<FixRecord>, RecordError> {
         .collect();
     paths.sort();
     for path in paths {
-        let bytes = std::fs::read(&path).map_err(|source| RecordError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            return Err(RecordError::Invalid {
-                path,
-                message: "not JSON".into(),
-            });
-        };
-        if value.get("kind").and_then(|k| k.as_str()) != Some("fix") {
-            continue;
+        if let Some((record, _)) = read_fix(&path)? {
+            records.push(record);
         }
-        let record: FixRecord =
-            serde_json::from_value(value).map_err(|e| RecordError::Invalid {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        records.push(record);
     }
     records.sort_by(|a, b| {
         a.fix
@@ -302,6 +307,8 @@ pub enum RecordError {
     },
     #[error("{} is not a replay record: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("{} is not a replay record: not JSON", path.display())]
+    NotJson { path: PathBuf },
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
