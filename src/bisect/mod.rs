@@ -3,4 +3,4 @@
 mod run;
 pub mod search;
 
-pub use run::{BisectOptions, BisectRecord, Bisected, CellAnswer, bisect};
+pub use run::{BisectOptions, BisectRecord, BisectResult, Bisected, CellAnswer, bisect};

@@ -43,12 +43,39 @@ pub struct BisectOptions {
     pub records: PathBuf,
 }
 
+/// What the search found for a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BisectResult {
+    /// The first commit with the changed outcome.
+    Found,
+    /// A range: unbootable commits hide the exact one.
+    Range,
+    /// The cell's runs disagreed; it was dropped from the search.
+    Flaky,
+}
+
+impl BisectResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Found => "found",
+            Self::Range => "range",
+            Self::Flaky => "flaky",
+        }
+    }
+}
+
+impl std::fmt::Display for BisectResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One cell's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellAnswer {
     pub id: String,
-    /// "found", "range" (unbootable commits hide the exact one) or "flaky".
-    pub result: String,
+    pub result: BisectResult,
     /// The first commit with the changed outcome ("found"), or the last of the range.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<CommitInfo>,
@@ -514,7 +541,7 @@ async fn search(
         results.push(match answer {
             Answer::Found { first } => CellAnswer {
                 id,
-                result: "found".into(),
+                result: BisectResult::Found,
                 commit: Some(info(first)),
                 after: None,
                 unbootable: Vec::new(),
@@ -523,7 +550,7 @@ async fn search(
             },
             Answer::Range { last, first } => CellAnswer {
                 id,
-                result: "range".into(),
+                result: BisectResult::Range,
                 commit: Some(info(first)),
                 after: Some(info(last)),
                 unbootable: (last + 1..first).map(|p| commits[p].short()).collect(),
@@ -537,7 +564,7 @@ async fn search(
                 ));
                 CellAnswer {
                     id,
-                    result: "flaky".into(),
+                    result: BisectResult::Flaky,
                     commit: Some(info(at)),
                     after: None,
                     unbootable: Vec::new(),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::Format;
-use crate::bisect::Bisected;
+use crate::bisect::{BisectResult, Bisected};
 use crate::check::Checked;
 use crate::error::Error;
 use crate::fix::Replayed;
@@ -299,15 +299,15 @@ fn bisect_text(bisected: &Bisected) -> String {
                 .as_ref()
                 .map(|c| c.short.as_str())
                 .unwrap_or("?");
-            let (at, subject) = match cell.result.as_str() {
-                "found" => (
+            let (at, subject) = match cell.result {
+                BisectResult::Found => (
                     commit.to_string(),
                     cell.commit
                         .as_ref()
                         .map(|c| c.subject.clone())
                         .unwrap_or_default(),
                 ),
-                "range" => (
+                BisectResult::Range => (
                     format!(
                         "{}..{commit}",
                         cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
@@ -317,7 +317,7 @@ fn bisect_text(bisected: &Bisected) -> String {
                         cell.unbootable.join(", ")
                     ),
                 ),
-                _ => ("FLAKY".to_string(), format!("runs disagreed at {commit}")),
+                BisectResult::Flaky => ("FLAKY".to_string(), format!("runs disagreed at {commit}")),
             };
             let change = format!("{} → {}", status(&cell.before), status(&cell.outcome_after));
             text.push_str(&format!(

@@ -607,11 +607,7 @@ fn bisect_page(record: &BisectRecord) -> Markup {
 
 fn bisect_row(cell: &CellAnswer) -> Markup {
     let status = |o: &Option<CellOutcome>| status_text(o.as_ref().and_then(|o| o.status));
-    let class = match cell.result.as_str() {
-        "found" => "found",
-        "range" => "range",
-        _ => "flaky",
-    };
+    let class = cell.result.as_str();
     let short = cell.commit.as_ref().map_or("?", |c| c.short.as_str());
     let full = cell.commit.as_ref().map_or("", |c| c.commit.as_str());
     html! {

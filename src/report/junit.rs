@@ -6,7 +6,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{CheckReport, endpoint_of};
-use crate::bisect::BisectRecord;
+use crate::bisect::{BisectRecord, BisectResult};
 use crate::outcome::{CellOutcome, Verdict};
 use crate::record::{FixRecord, Transition};
 use crate::redact::excerpt;
@@ -186,8 +186,8 @@ pub fn bisect(record: &BisectRecord) -> String {
                 .as_ref()
                 .map(|c| format!("{} {}", c.short, c.subject))
                 .unwrap_or_default();
-            let status = match cell.result.as_str() {
-                "flaky" => failure(
+            let status = match cell.result {
+                BisectResult::Flaky => failure(
                     NonSuccessKind::Failure,
                     format!("FLAKY: its runs disagreed at {commit}"),
                     String::new(),
@@ -196,17 +196,17 @@ pub fn bisect(record: &BisectRecord) -> String {
             };
             let mut case = TestCase::new(cell.id.clone(), status);
             case.set_classname(format!("{}.{scenario}", record.suite.name));
-            match cell.result.as_str() {
-                "found" => {
+            match cell.result {
+                BisectResult::Found => {
                     case.set_system_out(format!("first changed at {commit}"));
                 }
-                "range" => {
+                BisectResult::Range => {
                     case.set_system_out(format!(
                         "changed at one of the commits up to {commit}; unbootable between: {}",
                         cell.unbootable.join(", ")
                     ));
                 }
-                _ => {}
+                BisectResult::Flaky => {}
             }
             suite.add_test_case(case);
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::{CheckReport, grids_of};
-use crate::bisect::BisectRecord;
+use crate::bisect::{BisectRecord, BisectResult};
 use crate::outcome::Verdict;
 use crate::record::{CellRecord, FixRecord, TABLE_HEADER, Transition, table_row};
 
@@ -207,22 +207,22 @@ pub fn bisect(record: &BisectRecord) -> String {
                 .as_ref()
                 .map(|c| c.short.clone())
                 .unwrap_or_default();
-            let (at, subject) = match cell.result.as_str() {
-                "found" => (
+            let (at, subject) = match cell.result {
+                BisectResult::Found => (
                     format!("`{commit}`"),
                     cell.commit
                         .as_ref()
                         .map(|c| escape(&c.subject))
                         .unwrap_or_default(),
                 ),
-                "range" => (
+                BisectResult::Range => (
                     format!(
                         "`{}`..`{commit}`",
                         cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
                     ),
                     format!("unbootable between: {}", cell.unbootable.join(", ")),
                 ),
-                _ => ("FLAKY".into(), format!("runs disagreed at `{commit}`")),
+                BisectResult::Flaky => ("FLAKY".into(), format!("runs disagreed at `{commit}`")),
             };
             let _ = writeln!(
                 out,
