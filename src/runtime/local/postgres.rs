@@ -118,6 +118,15 @@ impl Cluster {
         chown(&root, user)?;
         let data = root.join("data");
         let log = logs.join("postgres.log");
+        // initdb and postgres: in the cluster's folder, as the server user, into its log.
+        let server_spec = |argv: Vec<String>| Spec {
+            argv,
+            cwd: root.clone(),
+            env: vec![],
+            user,
+            log: log.clone(),
+            redact: None,
+        };
 
         let key = crate::cache::key(&[
             binaries.version.as_bytes(),
@@ -134,14 +143,7 @@ impl Cluster {
                 data.to_string_lossy().into_owned(),
             ];
             argv.extend(INITDB_ARGS.iter().map(|a| a.to_string()));
-            let spec = Spec {
-                argv,
-                cwd: root.clone(),
-                env: vec![],
-                user,
-                log: log.clone(),
-                redact: None,
-            };
+            let spec = server_spec(argv);
             let mut initdb = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
             match initdb.wait(cancel).await {
                 None => return Err(RuntimeError::Interrupted),
@@ -189,14 +191,7 @@ impl Cluster {
                 "-c".into(),
                 "max_connections=400".into(),
             ];
-            let spec = Spec {
-                argv,
-                cwd: root.clone(),
-                env: vec![],
-                user,
-                log: log.clone(),
-                redact: None,
-            };
+            let spec = server_spec(argv);
             let postmaster = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
             let mut cluster = Self {
                 port,
