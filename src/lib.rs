@@ -1,42 +1,37 @@
 //! `replay`: pin the authorization behaviour of an API server in a matrix, and
 //! replay it over the server's history.
 //!
-//! The binary is a thin shell over [`cli::main`]. Data flows one way: the CLI
-//! resolves its arguments into a plan (a validated suite, a target, a revision,
-//! a runtime), the runtime builds and boots the revision against a fresh
-//! Postgres, the world is seeded, the runner runs every cell, and the results
-//! are compared with the pins and reported.
+//! The binary is a thin shell over [`cli::main`]. Data flows one way:
+//!
+//! ```text
+//! main.rs → cli/ → jobs/ → engine/ → results/ → report/
+//!                    │        ├─ revisions/  git2: resolve, walk, materialise, overlay; the twin's history
+//!                    │        ├─ runtime/    the Runtime trait; local/ (processes, an initdb'd Postgres)
+//!                    │        └─ suite/, spec/  what people write: suites; targets, templates, spans
+//!                    └─ support/  cache keys, atomic files, redaction, progress, exit codes, embedded files
+//! ```
+//!
+//! - [`cli`] parses arguments into plain option structs, calls a job, prints the result.
+//! - [`jobs`] (check, fix, bisect, plan, merge, gc, demo) plan, drive the engine, write records.
+//! - [`engine`] owns a run: its Postgres, the world, the cells, the bisect search.
+//! - [`results`] compares outcomes with pins; fix and bisect records; the cell cache.
+//! - [`report`] renders results: grids, JUnit, Markdown, HTML.
+//! - [`revisions`], [`runtime`], [`suite`], [`spec`], [`support`] serve them.
+//!
+//! A module imports only from modules to its right in that picture (or below
+//! it); `tests/it/layout.rs` fails when one imports against the flow.
 
 // Errors are rare and carry the facts a message needs (paths, commands, log
 // lines); boxing them would only move that size around.
 #![allow(clippy::result_large_err)]
 
-pub mod bisect;
-pub(crate) mod cache;
-pub(crate) mod cell_cache;
-pub mod check;
 pub mod cli;
-pub mod demo;
-pub(crate) mod embedded;
 pub mod engine;
-pub mod error;
-pub mod exit_codes;
-pub(crate) mod files;
-pub mod fix;
-pub mod gc;
-pub mod history;
-pub mod outcome;
-pub mod plan;
-pub(crate) mod progress;
-pub mod record;
-pub(crate) mod redact;
+pub mod jobs;
 pub mod report;
-pub mod revision;
-pub(crate) mod run;
-pub(crate) mod runner;
+pub mod results;
+pub mod revisions;
 pub mod runtime;
-pub mod source;
+pub mod spec;
 pub mod suite;
-pub mod target;
-pub(crate) mod template;
-pub mod world;
+pub mod support;

@@ -336,7 +336,7 @@ pub(crate) struct PlanArgs {
     pub since: Option<String>,
     /// Only the i-th of n shards (every n-th commit, from the i-th).
     #[arg(long, env = "REPLAY_SHARD", value_name = "I/N")]
-    pub shard: Option<crate::plan::Shard>,
+    pub shard: Option<crate::jobs::plan::Shard>,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
 //! The command line: clap types, dispatch, and how results and errors are printed.
+//! Only `main.rs` imports it; clap types stay here (the library takes plain option structs).
 //!
 //! stdout carries the result (a grid, JSON); stderr carries progress, errors
 //! and hints. Every flag CI sets has an environment variable.
@@ -12,10 +13,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{CheckOptions, Checked, accepted_pins, check};
-use crate::error::Error;
-use crate::exit_codes;
-use crate::fix::{FixOptions, Replayed, replay_fix};
+use crate::jobs::check::{CheckOptions, Checked, accepted_pins, check};
+use crate::jobs::error::Error;
+use crate::jobs::fix::{FixOptions, Replayed, replay_fix};
+use crate::support::exit_codes;
 pub(crate) use args::Format;
 use args::{BisectArgs, CheckArgs, Cli, Command, FixArgs, RunArgs};
 
@@ -34,7 +35,7 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        crate::run::install_interrupt(cancel.clone());
+        crate::engine::run::install_interrupt(cancel.clone());
         match dispatch(cli, cancel).await {
             Ok(code) => code,
             Err(error) => {
@@ -61,7 +62,7 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
     let cache_dir = cli
         .cache_dir
         .clone()
-        .unwrap_or_else(crate::cache::default_dir);
+        .unwrap_or_else(crate::support::cache::default_dir);
     match cli.command {
         Command::Check(args) => run_check(&args, cache_dir, cli.quiet, cancel).await,
         Command::Fix(args) => run_fix(&args, cache_dir, cli.quiet, cancel).await,
@@ -114,13 +115,13 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             Ok(exit_codes::SUCCESS)
         }
         Command::Plan(args) => {
-            let query = crate::plan::PlanQuery {
+            let query = crate::jobs::plan::PlanQuery {
                 from: args.from.clone(),
                 paths: args.paths.clone(),
                 grep: args.grep.clone(),
                 since: args.since.clone(),
             };
-            let mut commits = crate::plan::plan(&args.repo, &query)?;
+            let mut commits = crate::jobs::plan::plan(&args.repo, &query)?;
             if let Some(shard) = args.shard {
                 commits = shard.take(commits);
             }
@@ -130,7 +131,7 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         Command::Merge(args) => {
             let suite = crate::suite::load(&args.records.suite)?;
             let (table, merged) =
-                crate::plan::merge(&args.sources, &args.records.records, &suite.name)?;
+                crate::jobs::plan::merge(&args.sources, &args.records.records, &suite.name)?;
             eprintln!(
                 "replay: merged {merged} record{} into {}",
                 if merged == 1 { "" } else { "s" },
@@ -145,12 +146,12 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                     path: args.record.clone(),
                     source,
                 })?;
-            crate::files::write_atomically(&args.html, page.as_bytes()).map_err(|source| {
-                Error::Write {
+            crate::support::files::write_atomically(&args.html, page.as_bytes()).map_err(
+                |source| Error::Write {
                     path: args.html.clone(),
                     source,
-                }
-            })?;
+                },
+            )?;
             if !cli.quiet {
                 eprintln!("replay: wrote {}", args.html.display());
             }
@@ -158,13 +159,13 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         }
         Command::Table(args) => {
             let suite = crate::suite::load(&args.suite)?;
-            let dir = crate::record::records_dir(&args.records, &suite.name);
-            let path = crate::record::write_table(&dir, &suite.name)?;
+            let dir = crate::results::record::records_dir(&args.records, &suite.name);
+            let path = crate::results::record::write_table(&dir, &suite.name)?;
             out(&std::fs::read_to_string(&path).unwrap_or_default());
             Ok(exit_codes::SUCCESS)
         }
         Command::Gc(args) => {
-            let report = crate::gc::gc(&cache_dir, args.keep_cache);
+            let report = crate::jobs::gc::gc(&cache_dir, args.keep_cache);
             for run in &report.runs {
                 eprintln!("replay: removed what run {run} left behind");
             }
@@ -181,7 +182,7 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             Ok(exit_codes::SUCCESS)
         }
         Command::TwinHistory { dir } => {
-            let history = crate::history::generate(&dir).map_err(|e| {
+            let history = crate::revisions::history::generate(&dir).map_err(|e| {
                 Error::usage(
                     e.to_string(),
                     Some("pick a folder that does not exist yet".to_string()),
@@ -203,7 +204,11 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             out(&text);
             Ok(exit_codes::SUCCESS)
         }
-        Command::Demo => crate::demo::run(&cache_dir, cli.quiet, cancel).await,
+        Command::Demo => {
+            let replayed = crate::jobs::demo::run(&cache_dir, cli.quiet, cancel).await?;
+            output::emit(output::Document::Fix(&replayed), Format::Human, None)?;
+            Ok(fix_exit_code(&replayed))
+        }
     }
 }
 
@@ -272,7 +277,7 @@ async fn run_bisect(
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
-    let options = crate::bisect::BisectOptions {
+    let options = crate::jobs::bisect::BisectOptions {
         run: run_options(&args.run, cache_dir, quiet),
         good: args.good.clone(),
         bad: args.bad.clone(),
@@ -288,7 +293,7 @@ async fn run_bisect(
         target: target_of(&args.run)?,
         records: args.records.clone(),
     };
-    let bisected = crate::bisect::bisect(&options, cancel).await?;
+    let bisected = crate::jobs::bisect::bisect(&options, cancel).await?;
     output::emit(
         output::Document::Bisect(&bisected),
         args.run.format,
@@ -302,11 +307,11 @@ fn run_options(
     args: &RunArgs,
     cache_dir: std::path::PathBuf,
     quiet: bool,
-) -> crate::run::RunOptions {
-    crate::run::RunOptions {
+) -> crate::engine::run::RunOptions {
+    crate::engine::run::RunOptions {
         suite: args.suite.clone(),
         repo: args.repo.clone(),
-        jobs: args.jobs.unwrap_or_else(default_jobs),
+        jobs: args.jobs.unwrap_or_else(crate::engine::run::default_jobs),
         runtime: args.runtime,
         cache_dir,
         no_cache: args.no_cache,
@@ -344,14 +349,9 @@ fn target_of(run: &RunArgs) -> Result<String, Error> {
 
 pub(crate) fn fix_exit_code(replayed: &Replayed) -> u8 {
     match replayed.record.verdict {
-        crate::record::FixVerdict::Caught => exit_codes::SUCCESS,
-        crate::record::FixVerdict::NotCaught => exit_codes::RESULT,
+        crate::results::record::FixVerdict::Caught => exit_codes::SUCCESS,
+        crate::results::record::FixVerdict::NotCaught => exit_codes::RESULT,
     }
-}
-
-/// The human report of a fix replay, on stdout (the demo's output).
-pub(crate) fn print_fix(replayed: &Replayed) {
-    let _ = output::emit(output::Document::Fix(replayed), Format::Human, None);
 }
 
 pub(crate) fn check_exit_code(checked: &Checked) -> u8 {
@@ -362,13 +362,6 @@ pub(crate) fn check_exit_code(checked: &Checked) -> u8 {
     } else {
         exit_codes::RESULT
     }
-}
-
-/// Cells run at once: enough to keep a small server busy, bounded for big machines.
-pub(crate) fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| (n.get() * 4).clamp(4, 16))
-        .unwrap_or(8)
 }
 
 fn accept(checked: &Checked) -> Result<(), Error> {

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use super::Format;
-use crate::bisect::{BisectResult, Bisected};
-use crate::check::Checked;
-use crate::error::Error;
-use crate::fix::Replayed;
+use crate::jobs::bisect::Bisected;
+use crate::jobs::check::Checked;
+use crate::jobs::error::Error;
+use crate::jobs::fix::Replayed;
 use crate::report::grid::{Palette, grids, summary_line};
 use crate::report::{junit, markdown};
+use crate::results::BisectResult;
 
 /// A command's result, in every format it can be written in.
 pub(crate) enum Document<'a> {
@@ -82,7 +83,7 @@ impl Document<'_> {
             ("summary.md", self.markdown()),
         ] {
             let path = dir.join(name);
-            crate::files::write_atomically(&path, text.as_bytes())
+            crate::support::files::write_atomically(&path, text.as_bytes())
                 .map_err(|source| Error::Write { path, source })?;
         }
         Ok(())
@@ -167,10 +168,11 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
         ));
     }
     text.push('\n');
-    let by_id: std::collections::HashMap<&str, &crate::record::CellRecord> =
+    let by_id: std::collections::HashMap<&str, &crate::results::record::CellRecord> =
         record.cells.iter().map(|c| (c.id.as_str(), c)).collect();
-    let status =
-        |o: &crate::outcome::CellOutcome| o.status.map_or("none".to_string(), |s| s.to_string());
+    let status = |o: &crate::results::outcome::CellOutcome| {
+        o.status.map_or("none".to_string(), |s| s.to_string())
+    };
     for (name, ids) in [
         ("RED→GREEN", &record.transitions.red_to_green),
         ("GREEN→RED", &record.transitions.green_to_red),
@@ -209,11 +211,11 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
         }
     }
     let verdict = match record.verdict {
-        crate::record::FixVerdict::Caught => palette
-            .verdict(crate::outcome::Verdict::Green)
+        crate::results::record::FixVerdict::Caught => palette
+            .verdict(crate::results::outcome::Verdict::Green)
             .replace("GREEN", "CAUGHT"),
-        crate::record::FixVerdict::NotCaught => palette
-            .verdict(crate::outcome::Verdict::Red)
+        crate::results::record::FixVerdict::NotCaught => palette
+            .verdict(crate::results::outcome::Verdict::Red)
             .replace("RED", "NOT CAUGHT"),
     };
     text.push_str(&format!(
@@ -233,8 +235,8 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
         "\nrecord {}\ntable  {}\n{}\n{}\n",
         replayed.record_path.display(),
         replayed.table_path.display(),
-        crate::record::TABLE_HEADER,
-        crate::record::table_row(record)
+        crate::results::record::TABLE_HEADER,
+        crate::results::record::table_row(record)
     ));
     text
 }
@@ -270,7 +272,7 @@ fn fix_caches(run: &serde_json::Value) -> String {
 
 fn bisect_text(bisected: &Bisected) -> String {
     let record = &bisected.record;
-    let status = |o: &Option<crate::outcome::CellOutcome>| {
+    let status = |o: &Option<crate::results::outcome::CellOutcome>| {
         o.as_ref()
             .and_then(|o| o.status)
             .map_or("?".to_string(), |s| s.to_string())

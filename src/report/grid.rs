@@ -9,8 +9,8 @@ use std::fmt::Write;
 
 use console::Style;
 
-use super::{CellReport, Summary};
-use crate::outcome::Verdict;
+use crate::results::outcome::Verdict;
+use crate::results::{CellReport, Summary};
 use crate::suite::Suite;
 
 /// Colours, or none (NO_COLOR, not a terminal).

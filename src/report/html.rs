@@ -17,10 +17,10 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CellReport, CheckReport, FORMAT_VERSION, PinJson};
-use crate::bisect::{BisectRecord, CellAnswer};
-use crate::outcome::{CellOutcome, Verdict, differences};
-use crate::record::{CellRecord, CommitInfo, FixRecord, FixVerdict, Transition};
+use crate::results::outcome::{CellOutcome, Verdict, differences};
+use crate::results::record::{CellRecord, CommitInfo, FixRecord, FixVerdict, Transition};
+use crate::results::{BisectRecord, CellAnswer};
+use crate::results::{CellReport, CheckReport, FORMAT_VERSION, PinJson};
 use crate::suite::{CellId, Pin};
 
 /// Why a document cannot be rendered.

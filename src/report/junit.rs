@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{CheckReport, endpoint_of};
-use crate::bisect::{BisectRecord, BisectResult};
-use crate::outcome::{CellOutcome, Verdict};
-use crate::record::{FixRecord, Transition};
-use crate::redact::excerpt;
+use super::endpoint_of;
+use crate::results::CheckReport;
+use crate::results::outcome::{CellOutcome, Verdict};
+use crate::results::record::{FixRecord, Transition};
+use crate::results::{BisectRecord, BisectResult};
+use crate::support::redact::excerpt;
 
 fn suite_name(scenario: &str, endpoint: Option<&str>) -> String {
     match endpoint {

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::{CheckReport, grids_of};
-use crate::bisect::{BisectRecord, BisectResult};
-use crate::outcome::Verdict;
-use crate::record::{CellRecord, FixRecord, TABLE_HEADER, Transition, table_row};
+use super::grids_of;
+use crate::results::CheckReport;
+use crate::results::outcome::Verdict;
+use crate::results::record::{CellRecord, FixRecord, TABLE_HEADER, Transition, table_row};
+use crate::results::{BisectRecord, BisectResult};
 
 /// `|` would end a table cell.
 fn escape(text: &str) -> String {
@@ -64,7 +65,7 @@ pub fn check(report: &CheckReport) -> String {
             String::new()
         }
     );
-    let by_id: HashMap<&str, &super::CellReport> =
+    let by_id: HashMap<&str, &crate::results::CellReport> =
         report.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     for grid in grids_of(report.cells.iter().map(|c| c.id.as_str())) {
         out.push_str(&heading(
@@ -89,7 +90,7 @@ pub fn check(report: &CheckReport) -> String {
             })
         }));
         let prefix = format!("{}/", grid.scenario);
-        let changed: Vec<&super::CellReport> = report
+        let changed: Vec<&crate::results::CellReport> = report
             .cells
             .iter()
             .filter(|c| c.id.starts_with(&prefix) && c.verdict.is_some_and(|v| v != Verdict::Green))
@@ -125,8 +126,8 @@ fn transition_text(cell: &CellRecord) -> String {
 
 pub fn fix(record: &FixRecord) -> String {
     let mark = match record.verdict {
-        crate::record::FixVerdict::Caught => "✅",
-        crate::record::FixVerdict::NotCaught => "❌",
+        crate::results::record::FixVerdict::Caught => "✅",
+        crate::results::record::FixVerdict::NotCaught => "❌",
     };
     let mut out = format!(
         "### {mark} replay fix `{}` — {}: {}\n\n{} · parent `{}` — {}{}\n\n{TABLE_HEADER}\n{}\n\n",
@@ -197,7 +198,7 @@ pub fn bisect(record: &BisectRecord) -> String {
     } else {
         out.push_str("| cell | changed at | before → after | subject |\n|---|---|---|---|\n");
         for cell in &record.cells {
-            let status = |o: &Option<crate::outcome::CellOutcome>| {
+            let status = |o: &Option<crate::results::outcome::CellOutcome>| {
                 o.as_ref()
                     .and_then(|o| o.status)
                     .map_or("?".to_string(), |s| s.to_string())

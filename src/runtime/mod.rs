@@ -5,7 +5,10 @@
 //! initdb'd cluster on this machine; a Docker backend (images, a Postgres
 //! container and the server container on a private network) fits the same
 //! trait: it hands out different URLs to the tool and to the server, which is
-//! why [`Database`] carries both.
+//! why `Database` carries both.
+//!
+//! Imports `spec`, `revisions` and `support`; never `engine`, `results`, `jobs`,
+//! `report` or `cli`.
 
 pub(crate) mod local;
 
@@ -15,8 +18,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::target::{Stage, Target};
-use crate::template::Vars;
+pub use crate::revisions::revision::Checkout;
+use crate::spec::target::{Stage, Target};
+use crate::spec::template::Vars;
+use crate::support::files::absolute;
 use local::process::SpawnError;
 
 /// The runtime backends.
@@ -81,7 +86,7 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Target(#[from] crate::target::TargetError),
+    Target(#[from] crate::spec::target::TargetError),
     #[error("interrupted")]
     Interrupted,
 }
@@ -122,14 +127,6 @@ impl RuntimeError {
         }
         self
     }
-}
-
-/// A materialised revision: a directory holding the server's source.
-#[derive(Debug, Clone)]
-pub struct Checkout {
-    pub dir: PathBuf,
-    /// How the revision is named in output: "working tree", a short sha, an overlay.
-    pub label: String,
 }
 
 /// A built revision: its checkout and its build environment.
@@ -193,7 +190,7 @@ pub(crate) struct RunContext<'a> {
     /// Build anew even when a cached environment exists.
     pub no_cache: bool,
     /// Keeps the run's secrets out of the logs of the commands it runs.
-    pub redactor: std::sync::Arc<crate::redact::Redactor>,
+    pub redactor: std::sync::Arc<crate::support::redact::Redactor>,
 }
 
 #[async_trait]
@@ -259,8 +256,4 @@ pub(crate) fn environment(target: &Target, vars: &Vars) -> Vec<(String, String)>
         .iter()
         .filter_map(|(key, value)| Some((key.clone(), value.render(vars).ok()?)))
         .collect()
-}
-
-pub(crate) fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

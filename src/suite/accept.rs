@@ -30,7 +30,7 @@ impl PinEdit {
 
     /// Write the new text atomically (a temp file in the same folder, renamed).
     pub fn write(&self) -> std::io::Result<()> {
-        crate::files::write_atomically(&self.path, self.after.as_bytes())
+        crate::support::files::write_atomically(&self.path, self.after.as_bytes())
     }
 }
 

@@ -15,8 +15,8 @@ use toml::Spanned;
 
 use super::model::*;
 use super::raw;
-use crate::source::{Location, Problem, SourceFile, toml_problem};
-use crate::template::Template;
+use crate::spec::source::{Location, Problem, SourceFile, toml_problem};
+use crate::spec::template::Template;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {

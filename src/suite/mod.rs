@@ -1,4 +1,7 @@
 //! Suites: the world, the scenarios with their pins, validated on load.
+//!
+//! Pure: reads only the suite files, imports only `spec` and `support` (nothing
+//! that does I/O), and is tested without Postgres or processes.
 
 mod accept;
 mod load;

@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::source::SourceFile;
-use crate::template::Template;
+use crate::spec::source::SourceFile;
+use crate::spec::template::Template;
 
 /// A suite folder: world, scenarios with pins, targets.
 #[derive(Debug)]

@@ -6,6 +6,7 @@ mod cleanup;
 mod cli;
 mod fix;
 mod html;
+mod layout;
 mod report;
 mod support;
 mod url;

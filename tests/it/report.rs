@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use replay::bisect::BisectRecord;
-use replay::record::FixRecord;
-use replay::report::{CheckReport, junit, markdown};
+use replay::report::{junit, markdown};
+use replay::results::BisectRecord;
+use replay::results::CheckReport;
+use replay::results::record::FixRecord;
 
 use crate::support::repo_root;
 

@@ -14,8 +14,8 @@ use super::{
     Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, Server, environment,
     placeholders,
 };
-use crate::target::{CommandLine, Stage, Target};
-use crate::template::Vars;
+use crate::spec::target::{CommandLine, Stage, Target};
+use crate::spec::template::Vars;
 use postgres::{Binaries, Cluster};
 use process::{ProcessGroup, Spec};
 
@@ -204,7 +204,7 @@ impl Runtime for LocalRuntime {
         let started = Instant::now();
         let recipe = &target.local()?.build;
         let recipe_text: Vec<&[u8]> = recipe.run.iter().map(|c| c.source.as_bytes()).collect();
-        let key = crate::cache::files_key(&checkout.dir, &recipe.inputs, &recipe_text);
+        let key = crate::support::cache::files_key(&checkout.dir, &recipe.inputs, &recipe_text);
         // Without the cache, the run builds into a folder of its own, still
         // shared by its revisions with the same inputs.
         let envs = if run.no_cache {

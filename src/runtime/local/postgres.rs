@@ -128,7 +128,7 @@ impl Cluster {
             redact: None,
         };
 
-        let key = crate::cache::key(&[
+        let key = crate::support::cache::key(&[
             binaries.version.as_bytes(),
             INITDB_ARGS.join(" ").as_bytes(),
         ]);

@@ -19,7 +19,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::redact::Redactor;
+use crate::support::redact::Redactor;
 
 /// Process groups that are alive, for a hard kill on the second Ctrl-C.
 static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());

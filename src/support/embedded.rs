@@ -5,87 +5,87 @@
 pub(crate) const FILES: &[(&str, &str)] = &[
     (
         "matrices/litellm/suite.toml",
-        include_str!("../matrices/litellm/suite.toml"),
+        include_str!("../../matrices/litellm/suite.toml"),
     ),
     (
         "matrices/litellm/world.toml",
-        include_str!("../matrices/litellm/world.toml"),
+        include_str!("../../matrices/litellm/world.toml"),
     ),
     (
         "matrices/litellm/scenarios/key_delete.toml",
-        include_str!("../matrices/litellm/scenarios/key_delete.toml"),
+        include_str!("../../matrices/litellm/scenarios/key_delete.toml"),
     ),
     (
         "matrices/litellm/scenarios/key_generate.toml",
-        include_str!("../matrices/litellm/scenarios/key_generate.toml"),
+        include_str!("../../matrices/litellm/scenarios/key_generate.toml"),
     ),
     (
         "matrices/litellm/scenarios/key_info.toml",
-        include_str!("../matrices/litellm/scenarios/key_info.toml"),
+        include_str!("../../matrices/litellm/scenarios/key_info.toml"),
     ),
     (
         "matrices/litellm/scenarios/key_list.toml",
-        include_str!("../matrices/litellm/scenarios/key_list.toml"),
+        include_str!("../../matrices/litellm/scenarios/key_list.toml"),
     ),
     (
         "matrices/litellm/scenarios/key_regenerate.toml",
-        include_str!("../matrices/litellm/scenarios/key_regenerate.toml"),
+        include_str!("../../matrices/litellm/scenarios/key_regenerate.toml"),
     ),
     (
         "matrices/litellm/scenarios/key_update.toml",
-        include_str!("../matrices/litellm/scenarios/key_update.toml"),
+        include_str!("../../matrices/litellm/scenarios/key_update.toml"),
     ),
     (
         "matrices/litellm/targets/twin.toml",
-        include_str!("../matrices/litellm/targets/twin.toml"),
+        include_str!("../../matrices/litellm/targets/twin.toml"),
     ),
     (
         "testdata/twin/CHANGELOG.md",
-        include_str!("../testdata/twin/CHANGELOG.md"),
+        include_str!("../../testdata/twin/CHANGELOG.md"),
     ),
     (
         "testdata/twin/README.md",
-        include_str!("../testdata/twin/README.md"),
+        include_str!("../../testdata/twin/README.md"),
     ),
     (
         "testdata/twin/auth.py",
-        include_str!("../testdata/twin/auth.py"),
+        include_str!("../../testdata/twin/auth.py"),
     ),
     (
         "testdata/twin/errors.py",
-        include_str!("../testdata/twin/errors.py"),
+        include_str!("../../testdata/twin/errors.py"),
     ),
     (
         "testdata/twin/keys.py",
-        include_str!("../testdata/twin/keys.py"),
+        include_str!("../../testdata/twin/keys.py"),
     ),
     (
         "testdata/twin/migrate.py",
-        include_str!("../testdata/twin/migrate.py"),
+        include_str!("../../testdata/twin/migrate.py"),
     ),
     (
         "testdata/twin/request.py",
-        include_str!("../testdata/twin/request.py"),
+        include_str!("../../testdata/twin/request.py"),
     ),
     (
         "testdata/twin/requirements.txt",
-        include_str!("../testdata/twin/requirements.txt"),
+        include_str!("../../testdata/twin/requirements.txt"),
     ),
     (
         "testdata/twin/schema.sql",
-        include_str!("../testdata/twin/schema.sql"),
+        include_str!("../../testdata/twin/schema.sql"),
     ),
     (
         "testdata/twin/server.py",
-        include_str!("../testdata/twin/server.py"),
+        include_str!("../../testdata/twin/server.py"),
     ),
     (
         "testdata/twin/teams.py",
-        include_str!("../testdata/twin/teams.py"),
+        include_str!("../../testdata/twin/teams.py"),
     ),
     (
         "testdata/twin/users.py",
-        include_str!("../testdata/twin/users.py"),
+        include_str!("../../testdata/twin/users.py"),
     ),
 ];
 

@@ -9,15 +9,20 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::error::Error;
-use crate::fix::{FixOptions, replay_fix};
-use crate::progress::Progress;
+use crate::jobs::error::Error;
+use crate::jobs::fix::{FixOptions, Replayed, replay_fix};
 use crate::runtime::RuntimeKind;
+use crate::support::progress::Progress;
 
 /// The tag of the twin's commit the demo replays.
 pub const DEMO_FIX: &str = "update-fix";
 
-pub async fn run(cache_dir: &Path, quiet: bool, cancel: CancellationToken) -> Result<u8, Error> {
+/// Replay the demo fix; the caller prints what it measured.
+pub async fn run(
+    cache_dir: &Path,
+    quiet: bool,
+    cancel: CancellationToken,
+) -> Result<Replayed, Error> {
     let setup = |context: &str| {
         let context = context.to_string();
         move |source| Error::Setup { context, source }
@@ -26,10 +31,12 @@ pub async fn run(cache_dir: &Path, quiet: bool, cancel: CancellationToken) -> Re
         .prefix("replay-demo-")
         .tempdir()
         .map_err(setup("create the demo folder"))?;
-    crate::embedded::extract(dir.path()).map_err(setup("write the bundled suite"))?;
-    let history = crate::history::generate(&dir.path().join("twin")).map_err(|e| Error::Setup {
-        context: e.to_string(),
-        source: std::io::Error::other("history"),
+    crate::support::embedded::extract(dir.path()).map_err(setup("write the bundled suite"))?;
+    let history = crate::revisions::history::generate(&dir.path().join("twin")).map_err(|e| {
+        Error::Setup {
+            context: e.to_string(),
+            source: std::io::Error::other("history"),
+        }
     })?;
     let fix = history
         .tagged(DEMO_FIX)
@@ -40,10 +47,10 @@ pub async fn run(cache_dir: &Path, quiet: bool, cancel: CancellationToken) -> Re
         history.dir.display()
     ));
     let options = FixOptions {
-        run: crate::run::RunOptions {
+        run: crate::engine::run::RunOptions {
             suite: dir.path().join("matrices/litellm"),
             repo: history.dir.clone(),
-            jobs: crate::cli::default_jobs(),
+            jobs: crate::engine::run::default_jobs(),
             runtime: RuntimeKind::Local,
             cache_dir: cache_dir.to_path_buf(),
             no_cache: false,
@@ -58,7 +65,5 @@ pub async fn run(cache_dir: &Path, quiet: bool, cancel: CancellationToken) -> Re
         records: cache_dir.join("demo").join("replays"),
         sequential: false,
     };
-    let replayed = replay_fix(&options, cancel).await?;
-    crate::cli::print_fix(&replayed);
-    Ok(crate::cli::fix_exit_code(&replayed))
+    replay_fix(&options, cancel).await
 }

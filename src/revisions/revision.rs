@@ -4,7 +4,13 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
-use crate::runtime::Checkout;
+/// A materialised revision: a directory holding the server's source.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub dir: PathBuf,
+    /// How the revision is named in output: "working tree", a short sha, an overlay.
+    pub label: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevisionError {
@@ -321,7 +327,7 @@ pub(crate) fn working_tree(path: &Path) -> Result<Checkout, RevisionError> {
         });
     }
     Ok(Checkout {
-        dir: crate::runtime::absolute(path),
+        dir: crate::support::files::absolute(path),
         label: "working tree".into(),
     })
 }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use git2::Repository;
 use regex::Regex;
 
-use crate::error::Error;
-use crate::record::RecordError;
-use crate::revision;
+use crate::jobs::error::Error;
+use crate::results::record::RecordError;
+use crate::revisions::revision;
 
 /// `i/n`: the i-th of n shards, counted from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,12 +155,12 @@ fn touches(
 /// Copy every fix record found under `sources` into `records/<suite>/` and
 /// render the table. Returns the table's path and how many records came.
 pub fn merge(sources: &[PathBuf], records: &Path, suite: &str) -> Result<(PathBuf, usize), Error> {
-    let dir = crate::record::records_dir(records, suite);
+    let dir = crate::results::record::records_dir(records, suite);
     let mut merged = 0;
     for source in sources {
         for path in json_files(source) {
             // Other JSON beside the records (reports, bisect records) is not merged.
-            let (record, bytes) = match crate::record::read_fix(&path) {
+            let (record, bytes) = match crate::results::record::read_fix(&path) {
                 Ok(Some(found)) => found,
                 Ok(None) | Err(RecordError::NotJson { .. }) => continue,
                 Err(error) => return Err(error.into()),
@@ -175,13 +175,13 @@ pub fn merge(sources: &[PathBuf], records: &Path, suite: &str) -> Result<(PathBu
                     Some("merge the records of one suite at a time (--suite)".to_string()),
                 ));
             }
-            let to = crate::record::record_path(&dir, &record);
-            crate::files::write_atomically(&to, &bytes)
+            let to = crate::results::record::record_path(&dir, &record);
+            crate::support::files::write_atomically(&to, &bytes)
                 .map_err(|source| Error::Write { path: to, source })?;
             merged += 1;
         }
     }
-    let table = crate::record::write_table(&dir, suite)?;
+    let table = crate::results::record::write_table(&dir, suite)?;
     Ok((table, merged))
 }
 

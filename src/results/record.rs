@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{CellOutcome, Verdict, verdict};
-use crate::report::{PinJson, SuiteInfo, TargetInfo};
+use crate::results::outcome::{CellOutcome, Verdict, verdict};
+use crate::results::{PinJson, SuiteInfo, TargetInfo};
 use crate::suite::Cell;
 
 /// How a cell moved from the parent to the fix.
@@ -63,7 +63,7 @@ pub struct CommitInfo {
 }
 
 impl CommitInfo {
-    pub fn of(commit: &crate::revision::Commit) -> Self {
+    pub fn of(commit: &crate::revisions::revision::Commit) -> Self {
         Self {
             commit: commit.id.to_string(),
             short: commit.short(),
@@ -151,7 +151,7 @@ pub struct FixRecord {
     pub revisions: Revisions,
     /// The scenarios, in order, with their endpoints.
     #[serde(default)]
-    pub scenarios: Vec<crate::report::ScenarioInfo>,
+    pub scenarios: Vec<crate::results::ScenarioInfo>,
     pub verdict: FixVerdict,
     /// Why it is not caught.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,7 +354,7 @@ pub fn write(dir: &Path, record: &FixRecord) -> Result<(PathBuf, PathBuf), Recor
     let path = record_path(dir, record);
     let mut text = serde_json::to_string_pretty(record).expect("records serialise");
     text.push('\n');
-    crate::files::write_atomically(&path, text.as_bytes()).map_err(|source| {
+    crate::support::files::write_atomically(&path, text.as_bytes()).map_err(|source| {
         RecordError::Write {
             path: path.clone(),
             source,
@@ -368,12 +368,11 @@ pub fn write(dir: &Path, record: &FixRecord) -> Result<(PathBuf, PathBuf), Recor
 pub fn write_table(dir: &Path, suite: &str) -> Result<PathBuf, RecordError> {
     let records = load_records(dir)?;
     let path = dir.join("README.md");
-    crate::files::write_atomically(&path, render_table(suite, &records).as_bytes()).map_err(
-        |source| RecordError::Write {
+    crate::support::files::write_atomically(&path, render_table(suite, &records).as_bytes())
+        .map_err(|source| RecordError::Write {
             path: path.clone(),
             source,
-        },
-    )?;
+        })?;
     Ok(path)
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use crate::run::Owner;
+use crate::engine::run::Owner;
 
 #[derive(Debug, Default)]
 pub struct GcReport {

@@ -15,16 +15,16 @@ use sqlx::Connection;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::outcome::CellOutcome;
-use crate::progress::Progress;
-use crate::run::Run;
-use crate::runner::{self, Matrix};
+use crate::engine::run::Run;
+use crate::engine::runner::{self, Matrix};
+use crate::engine::world::{WorldError, WorldState, database_message};
+use crate::results::outcome::CellOutcome;
 use crate::runtime::{
     Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, Server,
 };
+use crate::spec::target::{Ready, Stage, Target};
 use crate::suite::{Cell, Suite};
-use crate::target::{Ready, Stage, Target};
-use crate::world::{WorldError, WorldState, database_message};
+use crate::support::progress::Progress;
 
 /// How long each phase of one revision took.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -58,7 +58,7 @@ pub enum EngineError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
-    Revision(#[from] crate::revision::RevisionError),
+    Revision(#[from] crate::revisions::revision::RevisionError),
     #[error("failed to make the world on {revision}")]
     World {
         revision: String,
@@ -92,7 +92,7 @@ pub(crate) struct Engine<'a> {
     templates: Templates,
     databases: AtomicUsize,
     progress: &'a Progress,
-    redactor: Arc<crate::redact::Redactor>,
+    redactor: Arc<crate::support::redact::Redactor>,
 }
 
 impl<'a> Engine<'a> {
@@ -290,7 +290,7 @@ impl<'a> Engine<'a> {
             .map(|c| c.source.as_bytes())
             .chain([self.suite.hash.as_bytes()])
             .collect();
-        let key = crate::cache::files_key(&build.checkout.dir, &recipe.inputs, &commands);
+        let key = crate::support::cache::files_key(&build.checkout.dir, &recipe.inputs, &commands);
         let cell = self
             .templates
             .lock()
@@ -380,7 +380,10 @@ impl<'a> Engine<'a> {
     }
 }
 
-pub(crate) fn context<'a>(run: &'a Run, redactor: &Arc<crate::redact::Redactor>) -> RunContext<'a> {
+pub(crate) fn context<'a>(
+    run: &'a Run,
+    redactor: &Arc<crate::support::redact::Redactor>,
+) -> RunContext<'a> {
     RunContext {
         redactor: redactor.clone(),
         id: &run.id,

@@ -8,10 +8,10 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::redact::Redactor;
-use crate::runner::http::{self, HttpError};
+use crate::engine::http::{self, HttpError};
+use crate::spec::template::{RenderError, Vars, sha256_hex, to_text};
 use crate::suite::{Credential, Suite};
-use crate::template::{RenderError, Vars, sha256_hex, to_text};
+use crate::support::redact::Redactor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
@@ -151,7 +151,7 @@ impl WorldState {
                     exchange.status,
                     world
                         .redactor
-                        .apply(&crate::redact::excerpt(&exchange.body, 200))
+                        .apply(&crate::support::redact::excerpt(&exchange.body, 200))
                 )));
             }
             for (name, pointer) in &step.captures {
@@ -186,7 +186,7 @@ impl WorldState {
                     exchange.status,
                     world
                         .redactor
-                        .apply(&crate::redact::excerpt(&exchange.body, 200))
+                        .apply(&crate::support::redact::excerpt(&exchange.body, 200))
                 )));
             }
             let Some(Value::String(bearer)) = exchange.pointer(token).cloned() else {

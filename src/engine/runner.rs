@@ -1,8 +1,6 @@
 //! Running cells against a booted server: setup, the request under test,
 //! checks, followups and response values, many cells at once.
 
-pub(crate) mod http;
-
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -10,12 +8,12 @@ use serde_json::Value;
 use sqlx::{Column, PgPool, Row, TypeInfo};
 use tokio_util::sync::CancellationToken;
 
-use crate::outcome::{CellOutcome, Expectation, same};
-use crate::redact::{Redactor, excerpt};
+use super::http::{self, Exchange};
+use crate::engine::world::{WorldState, database_message};
+use crate::results::outcome::{CellOutcome, Expectation, same};
+use crate::spec::template::{Template, Vars, to_text};
 use crate::suite::{Cell, CheckKind, Mapping, ResponseSpec, Suite, as_set};
-use crate::template::{Template, Vars, to_text};
-use crate::world::{WorldState, database_message};
-use http::Exchange;
+use crate::support::redact::{Redactor, excerpt};
 
 /// How much of a response body is kept.
 const BODY_EXCERPT: usize = 300;

@@ -3,15 +3,15 @@
 use std::path::PathBuf;
 
 use crate::engine::EngineError;
-use crate::exit_codes;
-use crate::record::RecordError;
+use crate::engine::world::WorldError;
 use crate::report::html::HtmlError;
-use crate::revision::RevisionError;
+use crate::results::record::RecordError;
+use crate::revisions::revision::RevisionError;
 use crate::runtime::RuntimeError;
-use crate::source::Problem;
+use crate::spec::source::Problem;
+use crate::spec::target::TargetError;
 use crate::suite::{AcceptError, SuiteError};
-use crate::target::TargetError;
-use crate::world::WorldError;
+use crate::support::exit_codes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -173,7 +173,7 @@ fn runtime_hints(error: &RuntimeError) -> Vec<String> {
             format!("searched: {}", searched.iter().take(8).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
         ],
         RuntimeError::NoServerUser { .. } => vec!["initdb and postgres refuse to run as root: create an unprivileged user (useradd postgres) or name one with REPLAY_PG_USER".into()],
-        RuntimeError::Stage { stage: crate::target::Stage::Boot, .. } => vec!["the server's own log is above; run the boot command by hand in the checkout to reproduce it".into()],
+        RuntimeError::Stage { stage: crate::spec::target::Stage::Boot, .. } => vec!["the server's own log is above; run the boot command by hand in the checkout to reproduce it".into()],
         RuntimeError::NotReady { .. } => vec![
             "the server's own log is above; run the boot command by hand in the checkout to reproduce it".into(),
             "raise [ready] timeout in the target if the server is just slow to start".into(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::CellOutcome;
+use crate::results::outcome::CellOutcome;
 use crate::suite::Cell;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ impl CellCache {
 
     /// The key of a revision's results: tree id, suite hash, target hash, runtime.
     pub(crate) fn key(tree: &str, suite_hash: &str, target_hash: &str, runtime: &str) -> String {
-        crate::cache::key(&[
+        crate::support::cache::key(&[
             tree.as_bytes(),
             suite_hash.as_bytes(),
             target_hash.as_bytes(),
@@ -48,7 +48,7 @@ impl CellCache {
         let bytes = std::fs::read(self.path(key)).ok()?;
         serde_json::from_slice::<Entry>(&bytes)
             .ok()
-            .filter(|e| e.format_version == crate::report::FORMAT_VERSION)
+            .filter(|e| e.format_version == crate::results::FORMAT_VERSION)
     }
 
     /// The outcomes of `cells`, when every one of them is cached.
@@ -82,7 +82,7 @@ impl CellCache {
             return;
         }
         let mut entry = self.read(key).unwrap_or(Entry {
-            format_version: crate::report::FORMAT_VERSION,
+            format_version: crate::results::FORMAT_VERSION,
             cells: BTreeMap::new(),
         });
         for (cell, outcome) in cells.iter().zip(outcomes) {
@@ -91,7 +91,7 @@ impl CellCache {
             }
         }
         let bytes = serde_json::to_vec(&entry).expect("outcomes serialise");
-        if let Err(error) = crate::files::write_atomically(&self.path(key), &bytes) {
+        if let Err(error) = crate::support::files::write_atomically(&self.path(key), &bytes) {
             tracing::warn!("cannot write the cell cache: {error}");
         }
     }

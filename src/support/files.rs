@@ -1,7 +1,12 @@
 //! Writing files so that a crash never leaves half of one.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// `path` made absolute against the current folder (as it is, if that fails).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
 
 /// Write `bytes` to `path` through a temp file in the same folder, renamed over it.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::world::fresh_key;
 use crate::runtime::local::process::kill_all_groups;
-use crate::world::fresh_key;
 
 /// What every command that boots revisions is told: where the suite, the
 /// repository and the cache are, how much at once, and how loudly.
@@ -133,28 +133,30 @@ impl Run {
 }
 
 impl Run {
-    /// A new run, or the error to end the command with; says where its logs
-    /// are when they are kept.
+    /// A new run (its folders made); says where its logs are when they are kept.
     pub(crate) fn start(
         options: &RunOptions,
         cancel: CancellationToken,
-        progress: &crate::progress::Progress,
-    ) -> Result<Self, crate::error::Error> {
+        progress: &crate::support::progress::Progress,
+    ) -> Result<Self, std::io::Error> {
         let run = Self::new(
             &options.cache_dir,
             options.no_cache,
             options.keep_logs,
             cancel,
-        )
-        .map_err(|source| crate::error::Error::Setup {
-            context: "create the run's directories".into(),
-            source,
-        })?;
+        )?;
         if run.logs.kept() {
             progress.line(&format!("logs {}", run.logs.path().display()));
         }
         Ok(run)
     }
+}
+
+/// Cells run at once: enough to keep a small server busy, bounded for big machines.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| (n.get() * 4).clamp(4, 16))
+        .unwrap_or(8)
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP: the first stops scheduling and lets the run tear
@@ -186,7 +188,7 @@ pub(crate) fn install_interrupt(cancel: CancellationToken) {
                     eprintln!("interrupted again: killing every process of the run");
                     kill_all_groups();
                 }
-                _ => std::process::exit(crate::exit_codes::INTERRUPTED.into()),
+                _ => std::process::exit(crate::support::exit_codes::INTERRUPTED.into()),
             }
         }
     });

@@ -13,22 +13,22 @@ use git2::Oid;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::cell_cache::CellCache;
+use crate::engine::run::Run;
 use crate::engine::{Engine, EngineError, Evaluation};
-use crate::error::Error;
-use crate::outcome::CellOutcome;
-use crate::progress::Progress;
-use crate::record::{self, CommitInfo, FixRecord, Revisions};
-use crate::report::{FORMAT_VERSION, SuiteInfo, TargetInfo};
-use crate::revision;
-use crate::run::Run;
+use crate::jobs::error::Error;
+use crate::results::cell_cache::CellCache;
+use crate::results::outcome::CellOutcome;
+use crate::results::record::{self, CommitInfo, FixRecord, Revisions};
+use crate::results::{FORMAT_VERSION, SuiteInfo, TargetInfo};
+use crate::revisions::revision;
 use crate::runtime::runtime;
+use crate::spec::target::Target;
 use crate::suite::{Cell, Suite};
-use crate::target::Target;
+use crate::support::progress::Progress;
 
 #[derive(Debug, Clone)]
 pub struct FixOptions {
-    pub run: crate::run::RunOptions,
+    pub run: crate::engine::run::RunOptions,
     pub rev: String,
     pub parent: Option<String>,
     pub paths: Vec<String>,
@@ -160,7 +160,7 @@ pub async fn replay_fix(
     let mut cluster_cached = serde_json::Value::Null;
     if sides.iter().any(|s| s.cached.is_none()) {
         let runtime = runtime(options.run.runtime)?;
-        let run = Run::start(&options.run, cancel, &progress)?;
+        let run = super::start_run(&options.run, cancel, &progress)?;
         let outcome = evaluate_sides(
             &run,
             &repo,
@@ -227,7 +227,7 @@ pub async fn replay_fix(
         fix: CommitInfo::of(&fix),
         parent: CommitInfo::of(&parent),
         revisions,
-        scenarios: crate::report::ScenarioInfo::of(&suite),
+        scenarios: crate::results::ScenarioInfo::of(&suite),
         verdict,
         reason,
         endpoints: endpoints(&suite, &cells, &transitions),

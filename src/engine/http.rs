@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::spec::template::{RenderError, Vars};
 use crate::suite::{Body, HttpRequest, JsonTemplate};
-use crate::template::{RenderError, Vars};
 
 /// What came back.
 #[derive(Debug, Clone)]
@@ -154,7 +154,7 @@ fn describe(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::Template;
+    use crate::spec::template::Template;
 
     #[test]
     fn target_fields_a_target_lacks_are_left_out() {

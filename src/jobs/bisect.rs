@@ -10,28 +10,31 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use git2::Oid;
-use serde::{Deserialize, Serialize};
+
 use serde_json::json;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use super::search::{Answer, Next, Observation, Probe, Search, log2_ceil};
-use crate::cell_cache::CellCache;
+use crate::engine::bisect_search::{Answer, Next, Observation, Probe, Search, log2_ceil};
+use crate::engine::run::Run;
 use crate::engine::{Engine, EngineError};
-use crate::error::Error;
-use crate::outcome::CellOutcome;
-use crate::progress::Progress;
-use crate::record::CommitInfo;
-use crate::report::{FORMAT_VERSION, SuiteInfo, TargetInfo};
-use crate::revision::{self, Commit};
-use crate::run::Run;
+use crate::jobs::error::Error;
+use crate::results::cell_cache::CellCache;
+use crate::results::outcome::CellOutcome;
+use crate::results::record::CommitInfo;
+use crate::results::{
+    BisectRecord, BisectResult, CellAnswer, Dropped, FORMAT_VERSION, ProbeCounts, SuiteInfo,
+    TargetInfo,
+};
+use crate::revisions::revision::{self, Commit};
 use crate::runtime::{RuntimeKind, runtime};
+use crate::spec::target::Target;
 use crate::suite::{Cell, Suite};
-use crate::target::Target;
+use crate::support::progress::Progress;
 
 #[derive(Debug, Clone)]
 pub struct BisectOptions {
-    pub run: crate::run::RunOptions,
+    pub run: crate::engine::run::RunOptions,
     pub good: String,
     pub bad: String,
     pub cells: Vec<String>,
@@ -41,102 +44,6 @@ pub struct BisectOptions {
     pub probes: usize,
     pub target: String,
     pub records: PathBuf,
-}
-
-/// What the search found for a cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BisectResult {
-    /// The first commit with the changed outcome.
-    Found,
-    /// A range: unbootable commits hide the exact one.
-    Range,
-    /// The cell's runs disagreed; it was dropped from the search.
-    Flaky,
-}
-
-impl BisectResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Found => "found",
-            Self::Range => "range",
-            Self::Flaky => "flaky",
-        }
-    }
-}
-
-impl std::fmt::Display for BisectResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One cell's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CellAnswer {
-    pub id: String,
-    pub result: BisectResult,
-    /// The first commit with the changed outcome ("found"), or the last of the range.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<CommitInfo>,
-    /// For a range: the last commit that still shows the good end's outcome.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after: Option<CommitInfo>,
-    /// For a range: the commits in between, which could not be booted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unbootable: Vec<String>,
-    /// The outcome just before the change, and just after it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before: Option<CellOutcome>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome_after: Option<CellOutcome>,
-}
-
-/// A cell left out of the search, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dropped {
-    pub id: String,
-    pub why: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProbeCounts {
-    /// The two ends, booted (or cached) first.
-    pub ends: usize,
-    /// Commits inside the range booted for the search.
-    pub booted: usize,
-    /// Commits inside the range whose results came from the cell cache.
-    pub cached: usize,
-    /// Commits that could not be built or booted.
-    pub unbootable: usize,
-    /// Batches of probes (each batch at once).
-    pub rounds: usize,
-    /// k × ceil(log2 N): k distinct flip points over N commits.
-    pub bound: usize,
-}
-
-/// The record of a bisect.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BisectRecord {
-    pub format_version: u32,
-    pub kind: String,
-    pub suite: SuiteInfo,
-    pub target: TargetInfo,
-    pub runtime: String,
-    pub good: CommitInfo,
-    pub bad: CommitInfo,
-    /// "first-parent" or "all-commits".
-    pub walk: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub paths: Vec<String>,
-    /// Commits from good to bad (N).
-    pub commits: usize,
-    pub repeat: usize,
-    pub parallel: usize,
-    pub cells: Vec<CellAnswer>,
-    pub dropped: Vec<Dropped>,
-    pub probes: ProbeCounts,
-    pub run: serde_json::Value,
 }
 
 pub struct Bisected {
@@ -259,7 +166,7 @@ impl<'a> Prober<'a> {
 pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Result<Bisected, Error> {
     let started = Instant::now();
     let suite = crate::suite::load(&options.run.suite)?;
-    let cells = crate::check::plan_cells(&suite, &options.cells)?;
+    let cells = crate::jobs::check::plan_cells(&suite, &options.cells)?;
     let target = Target::find(&options.run.suite, &options.target)?;
     target.local()?;
     let repo = revision::open(&options.run.repo)?;
@@ -292,7 +199,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
         options.probes,
         if options.probes == 1 { "" } else { "s" }
     ));
-    let run = Run::start(&options.run, cancel.clone(), &progress)?;
+    let run = super::start_run(&options.run, cancel.clone(), &progress)?;
     // The prober borrows the run; it is gone by the end of this block.
     let result = {
         let prober = Prober {
@@ -360,11 +267,11 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
         },
         run: json!({ "timings": { "total_ms": started.elapsed().as_millis(), "ends_ms": ends_ms } }),
     };
-    let dir = crate::record::records_dir(&options.records, &suite.name);
+    let dir = crate::results::record::records_dir(&options.records, &suite.name);
     let record_path = dir.join(format!("bisect-{}-{}.json", good.short(), bad.short()));
     let mut text = serde_json::to_string_pretty(&record).expect("records serialise");
     text.push('\n');
-    crate::files::write_atomically(&record_path, text.as_bytes()).map_err(|source| {
+    crate::support::files::write_atomically(&record_path, text.as_bytes()).map_err(|source| {
         Error::Write {
             path: record_path.clone(),
             source,

@@ -10,27 +10,27 @@ use sqlx::Connection;
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::run::Run;
+use crate::engine::runner::{self, Matrix};
+use crate::engine::world::{WorldState, database_message};
 use crate::engine::{Engine, EngineError};
-use crate::error::Error;
-use crate::outcome::{CellOutcome, Verdict};
-use crate::progress::Progress;
-use crate::report::{
+use crate::jobs::error::Error;
+use crate::results::outcome::{CellOutcome, Verdict};
+use crate::results::{
     CheckCaches, CheckReport, CheckTimings, FORMAT_VERSION, RevisionInfo, ScenarioInfo, SuiteInfo,
     TargetInfo, compare,
 };
-use crate::revision;
-use crate::run::Run;
-use crate::runner::{self, Matrix};
+use crate::revisions::revision;
 use crate::runtime::{Checkout, runtime};
+use crate::spec::target::Target;
+use crate::spec::template::Vars;
 use crate::suite::{Cell, CellId, CleanupFilter, Pin, Suite};
-use crate::target::Target;
-use crate::template::Vars;
-use crate::world::{WorldState, database_message};
+use crate::support::progress::Progress;
 
 /// Everything `replay check` was asked to do.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
-    pub run: crate::run::RunOptions,
+    pub run: crate::engine::run::RunOptions,
     pub target: Option<String>,
     pub rev: Option<String>,
     pub cells: Vec<String>,
@@ -113,7 +113,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     let runtime = runtime(options.run.runtime)?;
 
     let started = Instant::now();
-    let run = Run::start(&options.run, cancel, &progress)?;
+    let run = super::start_run(&options.run, cancel, &progress)?;
     progress.line(&format!(
         "run {} · suite {} ({} cells) · target {} · {} runtime",
         run.id,
@@ -241,8 +241,8 @@ async fn check_url(
     progress: &Progress,
 ) -> Result<Checked, Error> {
     let started = Instant::now();
-    let mut run = Run::start(
-        &crate::run::RunOptions {
+    let mut run = super::start_run(
+        &crate::engine::run::RunOptions {
             no_cache: true,
             ..options.run.clone()
         },
@@ -286,7 +286,7 @@ async fn check_url(
             .max_connections(options.run.jobs.clamp(1, 16) as u32)
             .connect(database_url)
             .await
-            .map_err(|e| Error::World(crate::world::WorldError::Connect(e)))?;
+            .map_err(|e| Error::World(crate::engine::world::WorldError::Connect(e)))?;
         progress.line(&format!("running {} cells on {base_url}", cells.len()));
         let matrix_started = Instant::now();
         let matrix = Matrix {

@@ -85,11 +85,11 @@ impl TwinHistory {
     }
 }
 
-pub(crate) const SPEC: &str = include_str!("../testdata/twin-history/history.toml");
+pub(crate) const SPEC: &str = include_str!("../../testdata/twin-history/history.toml");
 
 /// The twin's files as they are at the last commit: `testdata/twin/`.
 fn final_files() -> BTreeMap<String, String> {
-    crate::embedded::FILES
+    crate::support::embedded::FILES
         .iter()
         .filter_map(|(path, text)| {
             Some((
@@ -117,7 +117,7 @@ fn apply(files: &mut Files, edit: &EditSpec, forward: bool) -> Result<(), String
                 n => Err(format!(
                     "{} holds {n} copies of {:?} (needs exactly one)",
                     edit.file,
-                    crate::redact::excerpt(from, 60)
+                    crate::support::redact::excerpt(from, 60)
                 )),
             }
         }

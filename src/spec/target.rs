@@ -12,8 +12,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::source::{Problem, SourceFile, toml_problem};
-use crate::template::{RenderError, Template, Vars};
+use crate::spec::source::{Problem, SourceFile, toml_problem};
+use crate::spec::template::{RenderError, Template, Vars};
 
 /// The placeholders target commands may use, and from which stage on.
 const PLACEHOLDERS: &[(&str, Stage)] = &[

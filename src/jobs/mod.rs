@@ -1,0 +1,27 @@
+//! Jobs: what each command does, from a plan to a result — `check`, `fix`,
+//! `bisect`, `plan` and `merge`, `gc`, `demo`.
+//!
+//! Jobs are the only callers of `engine/` and the only producers of records;
+//! they turn every module's error into [`Error`]. They never import `cli`.
+
+pub mod bisect;
+pub mod check;
+pub mod demo;
+pub mod error;
+pub mod fix;
+pub mod gc;
+pub mod plan;
+
+pub use error::Error;
+
+/// A new run for a job, or the error to end the command with.
+pub(crate) fn start_run(
+    options: &crate::engine::run::RunOptions,
+    cancel: tokio_util::sync::CancellationToken,
+    progress: &crate::support::progress::Progress,
+) -> Result<crate::engine::run::Run, Error> {
+    crate::engine::run::Run::start(options, cancel, progress).map_err(|source| Error::Setup {
+        context: "create the run's directories".into(),
+        source,
+    })
+}

@@ -1,0 +1,117 @@
+//! The result of `replay check`: every cell of one revision against its pin.
+
+use serde::{Deserialize, Serialize};
+
+use super::info::{PinJson, ScenarioInfo, SuiteInfo, TargetInfo};
+use super::outcome::{CellOutcome, Verdict, differences, verdict};
+use crate::suite::Cell;
+
+/// One cell of a report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellReport {
+    pub id: String,
+    /// `None` when the cell did not run (the run was interrupted).
+    pub verdict: Option<Verdict>,
+    pub pin: PinJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<CellOutcome>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub cells: usize,
+    pub green: usize,
+    pub red: usize,
+    pub error: usize,
+    pub not_run: usize,
+}
+
+impl Summary {
+    pub fn all_green(&self) -> bool {
+        self.green == self.cells
+    }
+}
+
+/// The cells of one revision, compared with their pins.
+pub fn compare(cells: &[Cell], outcomes: &[Option<CellOutcome>]) -> (Vec<CellReport>, Summary) {
+    let mut summary = Summary {
+        cells: cells.len(),
+        ..Summary::default()
+    };
+    let reports = cells
+        .iter()
+        .zip(outcomes)
+        .map(|(cell, outcome)| {
+            let verdict = outcome.as_ref().map(|o| verdict(&cell.pin, o));
+            match verdict {
+                Some(Verdict::Green) => summary.green += 1,
+                Some(Verdict::Red) => summary.red += 1,
+                Some(Verdict::Error) => summary.error += 1,
+                None => summary.not_run += 1,
+            }
+            CellReport {
+                id: cell.id.to_string(),
+                verdict,
+                pin: PinJson::from(&cell.pin),
+                differences: outcome
+                    .as_ref()
+                    .map(|o| differences(&cell.pin, o))
+                    .unwrap_or_default(),
+                outcome: outcome.clone(),
+            }
+        })
+        .collect();
+    (reports, summary)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevisionInfo {
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CheckCaches {
+    pub cluster: bool,
+    pub build: bool,
+    pub template: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CheckTimings {
+    pub total_ms: u128,
+    pub postgres_ms: u128,
+    pub build_ms: u128,
+    pub migrate_ms: u128,
+    pub seed_ms: u128,
+    pub boot_ms: u128,
+    pub matrix_ms: u128,
+    /// Everything that is not build, boot or matrix: the tool's own cost.
+    pub overhead_ms: u128,
+    pub cells_per_second: f64,
+}
+
+/// The result of `replay check`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub format_version: u32,
+    pub kind: String,
+    pub suite: SuiteInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetInfo>,
+    pub runtime: String,
+    pub revision: RevisionInfo,
+    /// The scenarios, in order, with their endpoints (for grids per endpoint).
+    #[serde(default)]
+    pub scenarios: Vec<ScenarioInfo>,
+    pub summary: Summary,
+    pub interrupted: bool,
+    pub cells: Vec<CellReport>,
+    pub caches: CheckCaches,
+    pub timings: CheckTimings,
+}

@@ -1,0 +1,11 @@
+//! Support: cache keys, atomic files, redaction, progress, exit codes and the
+//! embedded demo files — small pieces every layer may use.
+//!
+//! Imports nothing else of the crate.
+
+pub(crate) mod cache;
+pub(crate) mod embedded;
+pub mod exit_codes;
+pub(crate) mod files;
+pub(crate) mod progress;
+pub(crate) mod redact;
