@@ -1,0 +1,288 @@
+//! The `[pins]` grid of a scenario: its target columns, one row per actor, and
+//! each cell's pin (a status, a table with response values, or "-").
+
+use std::ops::Range;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::{Loader, as_set, toml_to_json};
+use crate::spec::source::SourceFile;
+use crate::spec::template::Template;
+use crate::suite::model::*;
+
+impl Loader {
+    pub(super) fn pins(
+        &mut self,
+        file: &SourceFile,
+        pins: Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>,
+        targets: &IndexMap<String, IndexMap<String, Template>>,
+        responses: &IndexMap<String, ResponseSpec>,
+        world: &World,
+    ) -> Option<PinGrid> {
+        let pins_span = pins.span();
+        let mut rows_in = pins.into_inner();
+        let header = rows_in.shift_remove("targets");
+        let columns: Vec<String> = match header {
+            None if targets.is_empty() => vec![IMPLICIT_TARGET.to_string()],
+            None => {
+                let names: Vec<String> = targets.keys().map(|t| format!("{t:?}")).collect();
+                self.problem(
+                    file.at(pins_span),
+                    "[pins] needs a `targets` header naming its columns",
+                    Some(format!("targets = [{}]", names.join(", "))),
+                );
+                return None;
+            }
+            Some(header) => {
+                let span = header.span();
+                let Some(items) = header.get_ref().as_array() else {
+                    self.problem(
+                        file.at(span),
+                        "`targets` must be an array of target names",
+                        None,
+                    );
+                    return None;
+                };
+                let mut columns = Vec::new();
+                for item in items {
+                    let Some(target) = item.as_str() else {
+                        self.problem(
+                            file.at(span.clone()),
+                            "`targets` must be an array of target names",
+                            None,
+                        );
+                        return None;
+                    };
+                    let known = if targets.is_empty() {
+                        target == IMPLICIT_TARGET
+                    } else {
+                        targets.contains_key(target)
+                    };
+                    if !known {
+                        let defined: Vec<&str> = if targets.is_empty() {
+                            vec![IMPLICIT_TARGET]
+                        } else {
+                            targets.keys().map(String::as_str).collect()
+                        };
+                        self.problem(file.at(span.clone()), format!("pin for unknown target `{target}`"), Some(format!("the targets of this scenario are {}; define others as [targets.NAME]", defined.join(", "))));
+                    }
+                    if columns.iter().any(|c| c == target) {
+                        self.problem(
+                            file.at(span.clone()),
+                            format!(
+                                "duplicate cell: target `{target}` is listed twice in `targets`"
+                            ),
+                            Some("each target is one column".into()),
+                        );
+                    }
+                    columns.push(target.to_string());
+                }
+                columns
+            }
+        };
+
+        let mut rows = IndexMap::new();
+        for (actor, row) in rows_in {
+            let span = row.span();
+            if !world.actors.contains_key(actor.get_ref()) {
+                let known: Vec<&str> = world.actors.keys().map(String::as_str).collect();
+                self.problem(
+                    file.at(actor.span()),
+                    format!("pin for unknown actor `{}`", actor.get_ref()),
+                    Some(format!("the actors in world.toml are {}", known.join(", "))),
+                );
+                continue;
+            }
+            let Some(items) = row.get_ref().as_array() else {
+                self.problem(
+                    file.at(span),
+                    format!(
+                        "the pins of `{}` must be an array, one entry per target",
+                        actor.get_ref()
+                    ),
+                    Some(format!(
+                        "{} = [{}]",
+                        actor.get_ref(),
+                        vec!["200"; columns.len()].join(", ")
+                    )),
+                );
+                continue;
+            };
+            if items.len() != columns.len() {
+                self.problem(
+                    file.at(span),
+                    format!(
+                        "`{}` pins {} cell{} but `targets` has {} column{}",
+                        actor.get_ref(),
+                        items.len(),
+                        if items.len() == 1 { "" } else { "s" },
+                        columns.len(),
+                        if columns.len() == 1 { "" } else { "s" }
+                    ),
+                    Some("write \"-\" for a cell that is not pinned".into()),
+                );
+                continue;
+            }
+            let mut cells = Vec::new();
+            for (column, item) in items.iter().enumerate() {
+                let cell = format!("{}/{}", columns[column], actor.get_ref());
+                cells.push(self.pin(file, span.clone(), &cell, item, responses, world));
+            }
+            rows.insert(actor.into_inner(), cells);
+        }
+        Some(PinGrid {
+            targets: columns,
+            rows,
+        })
+    }
+
+    pub(super) fn pin(
+        &mut self,
+        file: &SourceFile,
+        span: Range<usize>,
+        cell: &str,
+        item: &toml::Value,
+        responses: &IndexMap<String, ResponseSpec>,
+        world: &World,
+    ) -> Option<Pin> {
+        let status_of = |loader: &mut Self, value: &toml::Value| -> Option<u16> {
+            match value.as_integer().map(u16::try_from) {
+                Some(Ok(code @ 100..=599)) => Some(code),
+                _ => {
+                    loader.problem(
+                        file.at(span.clone()),
+                        format!("cell {cell}: {value} is not an HTTP status code"),
+                        Some(
+                            "pin a status from 100 to 599, or \"-\" for a cell that is not run"
+                                .into(),
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        match item {
+            toml::Value::String(s) if s == "-" => None,
+            toml::Value::Integer(_) if responses.is_empty() => Some(Pin {
+                status: status_of(self, item)?,
+                responses: IndexMap::new(),
+            }),
+            toml::Value::Integer(_) => {
+                let names: Vec<&str> = responses.keys().map(String::as_str).collect();
+                self.problem(
+                    file.at(span),
+                    format!(
+                        "cell {cell} pins a status but not the response values ({})",
+                        names.join(", ")
+                    ),
+                    Some(format!("write {{ status = 200, {} = [...] }}", names[0])),
+                );
+                None
+            }
+            toml::Value::Table(table) => {
+                let status = match table.get("status") {
+                    Some(value) => status_of(self, value),
+                    None => {
+                        self.problem(
+                            file.at(span.clone()),
+                            format!("cell {cell} has no `status`"),
+                            Some("write { status = 200, ... }".into()),
+                        );
+                        None
+                    }
+                };
+                let mut pinned = IndexMap::new();
+                for (key, value) in table {
+                    if key == "status" {
+                        continue;
+                    }
+                    let Some(spec) = responses.get(key) else {
+                        let names: Vec<&str> = responses.keys().map(String::as_str).collect();
+                        self.problem(
+                            file.at(span.clone()),
+                            format!("cell {cell} pins unknown response `{key}`"),
+                            Some(if names.is_empty() {
+                                "declare it as [response.NAME]".into()
+                            } else {
+                                format!("the responses of this scenario are {}", names.join(", "))
+                            }),
+                        );
+                        continue;
+                    };
+                    let json = toml_to_json(value);
+                    if let (Some(Mapping::ActorByKeySha256), Some(list)) =
+                        (spec.map, json.as_array())
+                    {
+                        for actor in list {
+                            if !actor.as_str().is_some_and(|a| world.actors.contains_key(a)) {
+                                self.problem(
+                                    file.at(span.clone()),
+                                    format!("cell {cell}: {actor} in `{key}` is not an actor"),
+                                    None,
+                                );
+                            }
+                        }
+                    }
+                    pinned.insert(key.clone(), as_set(json));
+                }
+                for name in responses.keys() {
+                    if !table.contains_key(name) {
+                        self.problem(
+                            file.at(span.clone()),
+                            format!("cell {cell} does not pin response `{name}`"),
+                            Some(format!("add `{name} = [...]` to the cell")),
+                        );
+                    }
+                }
+                Some(Pin {
+                    status: status?,
+                    responses: pinned,
+                })
+            }
+            other => {
+                self.problem(file.at(span), format!("cell {cell}: {other} is not a pin"), Some("a pin is a status (403), a table ({ status = 200, visible = [...] }) or \"-\"".into()));
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+
+    #[test]
+    fn pins_must_name_known_actors_and_targets() {
+        let got = scenario(
+            "[targets.self]\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\ntargets = [\"self\", \"other\"]\na = [200, 200]\nzed = [200, 200]\n",
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":6: pin for unknown target `other`")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":8: pin for unknown actor `zed`")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn row_lengths_and_status_codes_are_checked() {
+        let got = scenario(
+            "[targets.x]\n[targets.y]\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\ntargets = [\"x\", \"y\"]\na = [200]\nb = [200, 999]\n",
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":8: `a` pins 1 cell but `targets` has 2 columns")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":9: cell y/b: 999 is not an HTTP status code")),
+            "{got:?}"
+        );
+    }
+}
