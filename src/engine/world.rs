@@ -67,7 +67,7 @@ impl WorldState {
             let key = match actor.credential {
                 Credential::Generated => fresh_key("sk-"),
                 Credential::Master => master_key.to_string(),
-                Credential::Login { .. } => continue,
+                Credential::Login { .. } | Credential::Anonymous => continue,
             };
             set_key(&mut vars, &mut redactor, name, &key);
             bearers.insert(name.clone(), key);

@@ -58,6 +58,8 @@ pub(crate) struct Actor {
 
 #[derive(Debug)]
 pub(crate) enum Credential {
+    /// No credentials: requests go out without an `Authorization` header.
+    Anonymous,
     /// A fresh random key for every run, seeded as its sha256.
     Generated,
     /// The server's master key.
@@ -268,6 +270,14 @@ impl Suite {
             }
         }
         cells
+    }
+
+    /// Whether `actor` sends no credentials.
+    pub(crate) fn is_anonymous(&self, actor: &str) -> bool {
+        self.world
+            .actors
+            .get(actor)
+            .is_some_and(|a| matches!(a.credential, Credential::Anonymous))
     }
 
     pub(crate) fn scenario(&self, cell: &Cell) -> &Scenario {

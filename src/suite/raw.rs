@@ -49,6 +49,8 @@ pub(super) struct WorldFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Actor {
+    /// Sends no credentials at all.
+    pub anonymous: Option<Spanned<bool>>,
     pub id: Option<Str>,
     pub key: Option<Str>,
     pub login: Option<Spanned<Login>>,

@@ -46,11 +46,22 @@ impl Loader {
         }
         let mut targets: IndexMap<String, IndexMap<String, Template>> = IndexMap::new();
         let mut target_fields = BTreeSet::new();
+        // `actor.*` used by a target's fields: needed only in that target's column.
+        let mut target_uses_actor: Vec<(String, Range<usize>, String)> = Vec::new();
         for (target, fields) in &raw.targets {
             let mut parsed = IndexMap::new();
             for (field, value) in fields {
                 if let Some(template) = self.template(file, value.get_ref(), value.span()) {
                     self.names_in(file, value.span(), &template, &names, Phase::Cell, true);
+                    for var in template.vars() {
+                        if let Some(actor_field) = var.strip_prefix("actor.") {
+                            target_uses_actor.push((
+                                actor_field.to_string(),
+                                value.span(),
+                                target.get_ref().clone(),
+                            ));
+                        }
+                    }
                     target_fields.insert(field.get_ref().clone());
                     parsed.insert(field.get_ref().clone(), template);
                 }
@@ -312,21 +323,50 @@ impl Loader {
                 }
             }
         }
-        for (field, span) in &uses_actor {
-            for (actor, row) in &pins.rows {
-                if row.iter().all(Option::is_none) {
+        let everywhere = uses_actor.iter().map(|(field, span)| (field, span, None));
+        let per_target = target_uses_actor
+            .iter()
+            .map(|(field, span, target)| (field, span, Some(target.as_str())));
+        let uses: Vec<_> = everywhere.chain(per_target).collect();
+        for (actor, row) in &pins.rows {
+            let Some(a) = world.actors.get(actor) else {
+                continue;
+            };
+            let mut reported = BTreeSet::new();
+            for (column, pin) in row.iter().enumerate() {
+                if pin.is_none() {
                     continue;
                 }
-                let Some(a) = world.actors.get(actor) else {
-                    continue;
-                };
-                if field == "id" && a.id.is_none() {
+                let column_target = pins.targets[column].as_str();
+                for (field, span, only_in) in &uses {
+                    if only_in.is_some_and(|t| t != column_target) {
+                        continue;
+                    }
+                    let missing = match field.as_str() {
+                        "id" => a.id.is_none(),
+                        "key" | "key_sha256" => matches!(a.credential, Credential::Anonymous),
+                        _ => false,
+                    };
+                    if !missing || !reported.insert((field.to_string(), span.start)) {
+                        continue;
+                    }
+                    let (what, hint) = if field.as_str() == "id" {
+                        (
+                            "has no id",
+                            format!("give [actors.{actor}] an `id`, or pin \"-\" for it here"),
+                        )
+                    } else {
+                        (
+                            "is anonymous and has no key",
+                            format!("pin \"-\" for `{actor}` where the key is used"),
+                        )
+                    };
                     self.problem(
-                        file.at(span.clone()),
-                        format!("`{{{{actor.id}}}}` is used, but pinned actor `{actor}` has no id"),
-                        Some(format!(
-                            "give [actors.{actor}] an `id`, or do not pin it here"
-                        )),
+                        file.at((*span).clone()),
+                        format!(
+                            "`{{{{actor.{field}}}}}` is used, but pinned actor `{actor}` {what}"
+                        ),
+                        Some(hint),
                     );
                 }
             }
@@ -403,5 +443,25 @@ mod tests {
         let got = scenario(text);
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].contains("target `self` has no `team`"), "{got:?}");
+    }
+
+    #[test]
+    fn actor_ids_are_needed_only_where_a_target_uses_them() {
+        // `b` has no id: fine in the `all` column, not in `self`, whose target uses it.
+        let world = "[actors.a]\nid = \"{{prefix}}a\"\n[actors.b]\n";
+        let text = "[targets.self]\nuser = \"{{actor.id}}\"\n[targets.all]\n[request]\nmethod = \"GET\"\npath = \"/x\"\njson = { user = \"{{target.user}}\" }\n[pins]\ntargets = [\"self\", \"all\"]\na = [200, 200]\nb = [\"-\", 200]\n";
+        let run = |text: &str| {
+            problems(&[
+                ("suite.toml", SUITE),
+                ("world.toml", world),
+                ("scenarios/s.toml", text),
+            ])
+        };
+        assert_eq!(run(text), Vec::<String>::new());
+        let got = run(&text.replace("b = [\"-\", 200]", "b = [200, 200]"));
+        assert_eq!(
+            got,
+            ["/scenarios/s.toml:2: `{{actor.id}}` is used, but pinned actor `b` has no id"]
+        );
     }
 }

@@ -64,6 +64,17 @@ impl Loader {
         let mut pending_ids = Vec::new();
         for (actor_name, actor) in raw.actors {
             let actor_name_text = actor_name.get_ref().clone();
+            let anonymous = actor.anonymous.as_ref().is_some_and(|a| *a.get_ref());
+            if let (Some(flag), true) = (&actor.anonymous, anonymous)
+                && (actor.key.is_some() || actor.login.is_some())
+            {
+                self.problem(
+                    file.at(flag.span()),
+                    format!("actor `{actor_name_text}` is anonymous but also has a `key` or `login`"),
+                    Some("an anonymous actor sends no credentials; drop `key`/`login` or `anonymous`".into()),
+                );
+                continue;
+            }
             let credential_phase = match (&actor.key, &actor.login) {
                 (Some(_), Some(login)) => {
                     self.problem(
@@ -85,16 +96,18 @@ impl Loader {
                 format!("actors.{actor_name_text}.name"),
                 Phase::Seed,
             );
-            name(
-                &mut names,
-                format!("actors.{actor_name_text}.key"),
-                credential_phase,
-            );
-            name(
-                &mut names,
-                format!("actors.{actor_name_text}.key_sha256"),
-                credential_phase,
-            );
+            if !anonymous {
+                name(
+                    &mut names,
+                    format!("actors.{actor_name_text}.key"),
+                    credential_phase,
+                );
+                name(
+                    &mut names,
+                    format!("actors.{actor_name_text}.key_sha256"),
+                    credential_phase,
+                );
+            }
             let id = actor
                 .id
                 .as_ref()
@@ -106,6 +119,7 @@ impl Loader {
                 actor.key.as_ref().map(|k| k.get_ref().as_str()),
                 actor.login,
             ) {
+                _ if anonymous => Credential::Anonymous,
                 (Some("master"), _) => Credential::Master,
                 (_, Some(login)) => {
                     let login = login.into_inner();
@@ -200,6 +214,49 @@ mod tests {
         assert!(
             got[0].contains("world.toml:9: `{{world.uid}}` is not known yet here"),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn an_anonymous_actor_has_no_key() {
+        let world = "[actors.admin]\nkey = \"master\"\n[actors.nobody]\nanonymous = true\n";
+        let scenario = |text: &str| {
+            problems(&[
+                ("suite.toml", SUITE),
+                ("world.toml", world),
+                ("scenarios/s.toml", text),
+            ])
+        };
+        let good =
+            "[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\nadmin = [200]\nnobody = [401]\n";
+        assert_eq!(scenario(good), Vec::<String>::new());
+        let got = scenario(&good.replace("/x", "/x?k={{actor.key}}"));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains(
+                "s.toml:3: `{{actor.key}}` is used, but pinned actor `nobody` is anonymous"
+            ),
+            "{got:?}"
+        );
+        let got = scenario(&good.replace("path = \"/x\"", "path = \"/x/{{actors.nobody.key}}\""));
+        assert!(
+            got[0].contains("`{{actors.nobody.key}}` is not defined"),
+            "{got:?}"
+        );
+        let both = problems(&[
+            ("suite.toml", SUITE),
+            (
+                "world.toml",
+                "[actors.admin]\nanonymous = true\nkey = \"master\"\n",
+            ),
+            (
+                "scenarios/s.toml",
+                "[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\n",
+            ),
+        ]);
+        assert!(
+            both[0].contains("world.toml:2: actor `admin` is anonymous but also has"),
+            "{both:?}"
         );
     }
 }
