@@ -243,6 +243,17 @@ async fn run_check(
         accept(&checked)?;
         return Ok(exit_codes::SUCCESS);
     }
+    if checked.report.summary.new > 0 {
+        eprintln!(
+            "hint: {} NEW cell{} (pinned \"?\"): review what the server did and pass --accept to pin it",
+            checked.report.summary.new,
+            if checked.report.summary.new == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+    }
     Ok(check_exit_code(&checked))
 }
 

@@ -407,7 +407,7 @@ pub fn accepted_pins(checked: &Checked) -> (Vec<(CellId, Pin)>, Vec<CellId>) {
     let mut pins = Vec::new();
     let mut not_pins = Vec::new();
     for (cell, report) in checked.cells.iter().zip(&checked.report.cells) {
-        if report.verdict != Some(Verdict::Red) {
+        if !matches!(report.verdict, Some(Verdict::Red | Verdict::New)) {
             continue;
         }
         let Some(outcome) = &report.outcome else {
@@ -427,7 +427,11 @@ pub fn accepted_pins(checked: &Checked) -> (Vec<(CellId, Pin)>, Vec<CellId>) {
                 )
             })
             .collect();
-        let pin = Pin { status, responses };
+        let pin = Pin {
+            status,
+            responses,
+            unknown: false,
+        };
         if pin == cell.pin {
             // Only a check or a followup failed: those are not pins.
             not_pins.push(cell.id.clone());

@@ -40,6 +40,7 @@ impl Palette {
             Verdict::Green => self.green.apply_to("GREEN").to_string(),
             Verdict::Red => self.red.apply_to("RED").to_string(),
             Verdict::Error => self.yellow.apply_to("ERROR").to_string(),
+            Verdict::New => self.yellow.apply_to("NEW").to_string(),
         }
     }
 }
@@ -50,6 +51,10 @@ fn cell_text(cell: &CellReport, palette: &Palette) -> (String, Style) {
     match (cell.verdict, observed) {
         (None, _) => ("…".into(), palette.dim.clone()),
         (Some(Verdict::Error), _) => ("ERR".into(), palette.yellow.clone()),
+        (Some(Verdict::New), status) => (
+            format!("{}?", status.map_or("none".into(), |s| s.to_string())),
+            palette.yellow.clone(),
+        ),
         (Some(Verdict::Green), _) => (cell.pin.status.to_string(), palette.green.clone()),
         (Some(Verdict::Red), Some(status)) if status != cell.pin.status => {
             (format!("{status}≠{}", cell.pin.status), palette.red.clone())
@@ -158,6 +163,9 @@ pub fn summary_line(summary: &Summary, palette: &Palette) -> String {
         summary.error,
         palette.verdict(Verdict::Error)
     );
+    if summary.new > 0 {
+        let _ = write!(line, ", {} {}", summary.new, palette.verdict(Verdict::New));
+    }
     if summary.not_run > 0 {
         let _ = write!(line, ", {} not run (interrupted)", summary.not_run);
     }

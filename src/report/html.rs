@@ -240,6 +240,7 @@ fn status_text(status: Option<u16>) -> String {
 fn pin_of(pin: &PinJson) -> Pin {
     Pin {
         status: pin.status,
+        unknown: pin.unknown,
         responses: pin.responses.clone(),
     }
 }
@@ -328,6 +329,7 @@ fn check_cell(cell: &CellReport) -> Markup {
         Some(Verdict::Green) => ("green", "GREEN"),
         Some(Verdict::Red) => ("red", "RED"),
         Some(Verdict::Error) => ("error", "ERROR"),
+        Some(Verdict::New) => ("new", "NEW"),
         None => ("not-run", "not run"),
     };
     let mut title = format!("{}: {label}", cell.id);
@@ -342,6 +344,7 @@ fn check_cell(cell: &CellReport) -> Markup {
             @match (cell.verdict, observed) {
                 (None, _) => { span.code { "–" } small { "pinned " (pinned) } }
                 (Some(Verdict::Error), _) => { span.code { "ERR" } small { "pinned " (pinned) } }
+                (Some(Verdict::New), _) => { span.code { (status_text(observed)) } small { "new" } }
                 (_, Some(status)) if status != pinned => { span.code { (status) } small { "pinned " (pinned) } }
                 (Some(Verdict::Red), _) => {
                     span.code { (status_text(observed)) }
@@ -395,6 +398,7 @@ fn transition_class(transition: Transition) -> &'static str {
         Transition::GreenToGreen => "green",
         Transition::RedToRed => "red",
         Transition::Error => "error",
+        Transition::New => "new",
     }
 }
 

@@ -94,6 +94,14 @@ pub fn check(report: &CheckReport) -> String {
                         .unwrap_or_else(|| "the cell could not run".into()),
                     details(&cell.differences, None),
                 ),
+                Some(Verdict::New) => {
+                    let mut skipped = TestCaseStatus::skipped();
+                    skipped.set_message(format!(
+                        "NEW: observed {}, pinned \"?\" (accept it with --accept)",
+                        observed.map_or("no status".into(), |s| s.to_string())
+                    ));
+                    skipped
+                }
                 Some(Verdict::Red) => failure(
                     NonSuccessKind::Failure,
                     format!(
@@ -137,6 +145,11 @@ pub fn fix(record: &FixRecord) -> String {
             );
             let status = match cell.transition {
                 Transition::RedToGreen | Transition::GreenToGreen => TestCaseStatus::success(),
+                Transition::New => {
+                    let mut skipped = TestCaseStatus::skipped();
+                    skipped.set_message(format!("NEW: pinned \"?\", {change}"));
+                    skipped
+                }
                 Transition::GreenToRed => failure(
                     NonSuccessKind::Failure,
                     format!("GREEN→RED: the fix broke the pin, {change}"),

@@ -86,6 +86,7 @@ pub fn check(report: &CheckReport) -> String {
                 }
                 Some(Verdict::Red) => format!("🔴 **{observed}**!"),
                 Some(Verdict::Error) => "⚠️ ERROR".into(),
+                Some(Verdict::New) => format!("🆕 {observed}?"),
                 None => "…".into(),
             })
         }));
@@ -121,6 +122,7 @@ fn transition_text(cell: &CellRecord) -> String {
         Transition::GreenToRed => format!("❌ {before} → **{after}** (pinned {})", cell.pin.status),
         Transition::RedToRed => format!("🔴 {before} → {after} (pinned {})", cell.pin.status),
         Transition::Error => "⚠️ ERROR".into(),
+        Transition::New => format!("🆕 {before} → {after}"),
     }
 }
 

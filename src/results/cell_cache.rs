@@ -108,6 +108,7 @@ mod tests {
             scenario: 0,
             pin: Pin {
                 status: 200,
+                unknown: false,
                 responses: Default::default(),
             },
         }

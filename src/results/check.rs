@@ -25,6 +25,9 @@ pub struct Summary {
     pub green: usize,
     pub red: usize,
     pub error: usize,
+    /// Cells pinned `"?"`: they ran and await `--accept`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub new: usize,
     pub not_run: usize,
 }
 
@@ -32,6 +35,10 @@ impl Summary {
     pub fn all_green(&self) -> bool {
         self.green == self.cells
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The cells of one revision, compared with their pins.
@@ -49,6 +56,7 @@ pub fn compare(cells: &[Cell], outcomes: &[Option<CellOutcome>]) -> (Vec<CellRep
                 Some(Verdict::Green) => summary.green += 1,
                 Some(Verdict::Red) => summary.red += 1,
                 Some(Verdict::Error) => summary.error += 1,
+                Some(Verdict::New) => summary.new += 1,
                 None => summary.not_run += 1,
             }
             CellReport {

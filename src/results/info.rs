@@ -13,6 +13,9 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PinJson {
     pub status: u16,
+    /// A `"?"` pin (its status is 0): the cell's outcome is NEW.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub responses: IndexMap<String, serde_json::Value>,
 }
@@ -21,6 +24,7 @@ impl From<&Pin> for PinJson {
     fn from(pin: &Pin) -> Self {
         Self {
             status: pin.status,
+            unknown: pin.unknown,
             responses: pin.responses.clone(),
         }
     }

@@ -59,6 +59,8 @@ pub enum Verdict {
     Green,
     Red,
     Error,
+    /// A `"?"` pin: the cell ran and shows what it does, to be accepted.
+    New,
 }
 
 impl Verdict {
@@ -67,6 +69,7 @@ impl Verdict {
             Verdict::Green => "GREEN",
             Verdict::Red => "RED",
             Verdict::Error => "ERROR",
+            Verdict::New => "NEW",
         }
     }
 }
@@ -74,6 +77,9 @@ impl Verdict {
 pub fn verdict(pin: &Pin, outcome: &CellOutcome) -> Verdict {
     if outcome.error.is_some() || outcome.status.is_none() {
         return Verdict::Error;
+    }
+    if pin.unknown {
+        return Verdict::New;
     }
     let status_matches = outcome.status == Some(pin.status);
     let responses_match = pin
@@ -97,6 +103,18 @@ pub fn differences(pin: &Pin, outcome: &CellOutcome) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(error) = &outcome.error {
         out.push(error.clone());
+        return out;
+    }
+    if pin.unknown {
+        out.push(format!(
+            "not pinned yet: status {}{}",
+            outcome.status.map_or("none".into(), |s| s.to_string()),
+            outcome
+                .responses
+                .iter()
+                .map(|(name, value)| format!(", {name} {value}"))
+                .collect::<String>()
+        ));
         return out;
     }
     if outcome.status != Some(pin.status) {
@@ -142,6 +160,7 @@ mod tests {
     fn pin(status: u16) -> Pin {
         Pin {
             status,
+            unknown: false,
             responses: IndexMap::new(),
         }
     }
@@ -201,5 +220,24 @@ mod tests {
         assert!(same(&json!(1), &json!(1.0)));
         assert!(same(&json!([1, "a"]), &json!([1.0, "a"])));
         assert!(!same(&json!(1), &json!("1")));
+    }
+
+    #[test]
+    fn a_question_mark_pin_is_new_never_green_or_red() {
+        let unknown = Pin {
+            status: 0,
+            unknown: true,
+            responses: IndexMap::new(),
+        };
+        assert_eq!(verdict(&unknown, &seen(200)), Verdict::New);
+        assert_eq!(verdict(&unknown, &seen(0)), Verdict::New);
+        assert_eq!(
+            verdict(&unknown, &CellOutcome::errored("boom")),
+            Verdict::Error
+        );
+        assert_eq!(
+            differences(&unknown, &seen(401)),
+            ["not pinned yet: status 401"]
+        );
     }
 }

@@ -28,6 +28,9 @@ pub enum Transition {
     /// Could not run at one side or the other.
     #[serde(rename = "ERROR")]
     Error,
+    /// Pinned `"?"`: what it does at both sides, not yet a pin.
+    #[serde(rename = "NEW")]
+    New,
 }
 
 impl Transition {
@@ -37,6 +40,7 @@ impl Transition {
             (Verdict::Green, Verdict::Green) => Self::GreenToGreen,
             (Verdict::Red, Verdict::Red) => Self::RedToRed,
             (Verdict::Green, Verdict::Red) => Self::GreenToRed,
+            (Verdict::New, Verdict::New) => Self::New,
             _ => Self::Error,
         }
     }
@@ -48,6 +52,7 @@ impl Transition {
             Self::RedToRed => "RED→RED",
             Self::GreenToRed => "GREEN→RED",
             Self::Error => "ERROR",
+            Self::New => "NEW",
         }
     }
 }
@@ -119,6 +124,9 @@ pub struct Transitions {
     pub red_to_red: Vec<String>,
     pub error: Vec<String>,
     pub green_to_green: usize,
+    /// Cells pinned `"?"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +186,7 @@ pub(crate) fn classify(
         red_to_red: vec![],
         error: vec![],
         green_to_green: 0,
+        new: vec![],
     };
     let mut reasons = Vec::new();
     for ((cell, before), after) in cells.iter().zip(parent).zip(fix) {
@@ -189,6 +198,7 @@ pub(crate) fn classify(
             Transition::RedToRed => transitions.red_to_red.push(id.clone()),
             Transition::Error => transitions.error.push(id.clone()),
             Transition::GreenToGreen => transitions.green_to_green += 1,
+            Transition::New => transitions.new.push(id.clone()),
         }
         if let (Some(a), Some(b)) = (before.status, after.status)
             && a == b
@@ -395,6 +405,7 @@ mod tests {
             red_to_red: vec![],
             error: vec![],
             green_to_green: 3,
+            new: vec![],
         }
     }
 
@@ -437,6 +448,7 @@ mod tests {
             scenario: 0,
             pin: Pin {
                 status,
+                unknown: false,
                 responses: Default::default(),
             },
         };

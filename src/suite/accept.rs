@@ -147,6 +147,7 @@ mod tests {
             CellId::parse("s/x/a").unwrap(),
             Pin {
                 status: 200,
+                unknown: false,
                 responses: IndexMap::new(),
             },
         );
@@ -167,6 +168,7 @@ mod tests {
     fn response_pins_become_inline_tables() {
         let pin = Pin {
             status: 200,
+            unknown: false,
             responses: [("visible".to_string(), serde_json::json!(["a", "b"]))]
                 .into_iter()
                 .collect(),

@@ -198,7 +198,11 @@ pub(crate) enum Mapping {
 /// The expected outcome of one cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pin {
+    /// The pinned status (0 for a `"?"` pin, which pins none yet).
     pub status: u16,
+    /// A `"?"` pin: run the cell and report what it does as NEW; `--accept`
+    /// writes it. Its `responses` name the response values with `null`.
+    pub unknown: bool,
     /// Pinned response values, by response name (sets are kept sorted).
     pub responses: IndexMap<String, Value>,
 }

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use indexmap::IndexMap;
+use serde_json::Value;
 use toml::Spanned;
 
 use super::{Loader, as_set, toml_to_json};
@@ -164,8 +165,17 @@ impl Loader {
         };
         match item {
             toml::Value::String(s) if s == "-" => None,
+            toml::Value::String(s) if s == "?" => Some(Pin {
+                status: 0,
+                unknown: true,
+                responses: responses
+                    .keys()
+                    .map(|name| (name.clone(), Value::Null))
+                    .collect(),
+            }),
             toml::Value::Integer(_) if responses.is_empty() => Some(Pin {
                 status: status_of(self, item)?,
+                unknown: false,
                 responses: IndexMap::new(),
             }),
             toml::Value::Integer(_) => {
@@ -237,11 +247,12 @@ impl Loader {
                 }
                 Some(Pin {
                     status: status?,
+                    unknown: false,
                     responses: pinned,
                 })
             }
             other => {
-                self.problem(file.at(span), format!("cell {cell}: {other} is not a pin"), Some("a pin is a status (403), a table ({ status = 200, visible = [...] }) or \"-\"".into()));
+                self.problem(file.at(span), format!("cell {cell}: {other} is not a pin"), Some("a pin is a status (403), a table ({ status = 200, visible = [...] }), \"?\" (run it and show what it does) or \"-\"".into()));
                 None
             }
         }
@@ -284,5 +295,13 @@ mod tests {
                 .any(|p| p.contains(":9: cell y/b: 999 is not an HTTP status code")),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn a_question_mark_pins_nothing_yet() {
+        let text = "[request]\nmethod = \"GET\"\npath = \"/x\"\n[response.seen]\nitems = \"/data\"\n[pins]\na = [\"?\"]\nb = [{ status = 200, seen = [] }]\n";
+        assert_eq!(scenario(text), Vec::<String>::new());
+        let got = scenario(&text.replace("\"?\"", "\"??\""));
+        assert!(got[0].contains("\"??\" is not a pin"), "{got:?}");
     }
 }
