@@ -12,7 +12,7 @@ use super::http::{self, Exchange};
 use crate::engine::world::{WorldState, database_message};
 use crate::results::outcome::{CellOutcome, Expectation, same};
 use crate::spec::template::{Template, Vars, to_text};
-use crate::suite::{Cell, CheckKind, Mapping, ResponseSpec, Suite, as_set};
+use crate::suite::{Cell, CheckKind, Expected, Mapping, ResponseSpec, Suite, as_set};
 use crate::support::redact::{Redactor, excerpt};
 
 /// How much of a response body is kept.
@@ -184,24 +184,52 @@ async fn cell_steps(
         }) else {
             continue;
         };
-        let expected = redact_value(
-            http::render_json(expected, &vars).map_err(|e| format!("check {}: {e}", check.name))?,
-            redactor,
-        );
         let observed = match &check.kind {
-            CheckKind::Sql(template) => query_value(matrix.pool, template, &vars)
-                .await
-                .map_err(|e| format!("check {}: {e}", check.name))?,
-            CheckKind::Response(pointer) => {
-                pages[0].pointer(pointer).cloned().unwrap_or(Value::Null)
-            }
+            CheckKind::Sql(template) => Some(
+                query_value(matrix.pool, template, &vars)
+                    .await
+                    .map_err(|e| format!("check {}: {e}", check.name))?,
+            ),
+            CheckKind::Response(pointer) => pages[0].pointer(pointer).cloned(),
+            CheckKind::Reason => outcome.reason.clone().map(Value::from),
         };
-        let observed = redact_value(observed, redactor);
+        let observed = observed
+            .filter(|v| !v.is_null())
+            .map(|v| redact_value(v, redactor));
+        let (expected, passed) = match expected {
+            Expected::Equals(json) => {
+                let expected = redact_value(
+                    http::render_json(json, &vars)
+                        .map_err(|e| format!("check {}: {e}", check.name))?,
+                    redactor,
+                );
+                let passed = same(&expected, observed.as_ref().unwrap_or(&Value::Null));
+                (expected, passed)
+            }
+            Expected::Contains(template) => {
+                let text = redactor.apply(
+                    &template
+                        .render(&vars)
+                        .map_err(|e| format!("check {}: {e}", check.name))?,
+                );
+                let passed = observed
+                    .as_ref()
+                    .is_some_and(|v| to_text(v).contains(&text));
+                (serde_json::json!({ "contains": text }), passed)
+            }
+            Expected::Matches(regex) => (
+                serde_json::json!({ "matches": regex.as_str() }),
+                observed
+                    .as_ref()
+                    .is_some_and(|v| regex.is_match(&to_text(v))),
+            ),
+            Expected::Absent => (serde_json::json!({ "absent": true }), observed.is_none()),
+        };
         outcome.checks.push(Expectation {
             name: check.name.clone(),
-            passed: same(&expected, &observed),
+            passed,
             expected,
-            observed,
+            observed: observed.unwrap_or(Value::Null),
         });
     }
 

@@ -162,14 +162,29 @@ pub(crate) struct Pages {
 pub(crate) struct Check {
     pub name: String,
     pub kind: CheckKind,
-    pub allowed: Option<JsonTemplate>,
-    pub denied: Option<JsonTemplate>,
+    pub allowed: Option<Expected>,
+    pub denied: Option<Expected>,
 }
 
 #[derive(Debug)]
 pub(crate) enum CheckKind {
     Sql(Template),
     Response(String),
+    /// The denial reason, read with the suite's `reason` pointers.
+    Reason,
+}
+
+/// What a check expects of the value it reads.
+#[derive(Debug)]
+pub(crate) enum Expected {
+    /// Equal as JSON (numbers by value).
+    Equals(JsonTemplate),
+    /// A string that contains this text.
+    Contains(Template),
+    /// A string this regular expression matches.
+    Matches(Regex),
+    /// No value at all (missing or null).
+    Absent,
 }
 
 #[derive(Debug)]

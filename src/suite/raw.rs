@@ -139,6 +139,8 @@ pub(super) struct Check {
     pub name: Str,
     pub sql: Option<Str>,
     pub response: Option<Str>,
+    /// Reads the denial reason (the suite's `reason` pointers).
+    pub reason: Option<Spanned<bool>>,
     pub allowed: Option<Spanned<toml::Value>>,
     pub denied: Option<Spanned<toml::Value>>,
 }

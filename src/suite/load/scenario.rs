@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 use indexmap::IndexMap;
+use regex::Regex;
 use toml::Spanned;
 
 use super::{Loader, Name, Names, Phase};
@@ -156,7 +157,20 @@ impl Loader {
         let mut checks = Vec::new();
         for check in raw.check {
             unique(self, &check.name, "check");
+            let reason = check.reason.as_ref().is_some_and(|r| *r.get_ref());
             let kind = match (&check.sql, &check.response) {
+                (None, None) if reason => CheckKind::Reason,
+                (Some(_), _) | (_, Some(_)) if reason => {
+                    self.problem(
+                        file.at(check.name.span()),
+                        format!(
+                            "check `{}` reads the reason and also `sql` or `response`",
+                            check.name.get_ref()
+                        ),
+                        Some("a check reads one thing: sql, response or reason".into()),
+                    );
+                    continue;
+                }
                 (Some(sql), None) => {
                     let Some(template) = self.template(file, sql.get_ref(), sql.span()) else {
                         continue;
@@ -185,7 +199,7 @@ impl Loader {
                     CheckKind::Response(pointer.get_ref().clone())
                 }
                 _ => {
-                    self.problem(file.at(check.name.span()), format!("check `{}` needs exactly one of `sql` or `response`", check.name.get_ref()), Some("sql = \"SELECT ...\" reads the database; response = \"/pointer\" reads the JSON response".into()));
+                    self.problem(file.at(check.name.span()), format!("check `{}` needs exactly one of `sql`, `response` or `reason`", check.name.get_ref()), Some("sql = \"SELECT ...\" reads the database; response = \"/pointer\" reads the JSON response; reason = true reads the denial reason".into()));
                     continue;
                 }
             };
@@ -193,22 +207,28 @@ impl Loader {
                 self.problem(file.at(check.name.span()), format!("check `{}` has no expected value", check.name.get_ref()), Some("add `allowed = ...` (expected when the request is allowed) and/or `denied = ...`".into()));
                 continue;
             }
-            let mut expected = |loader: &mut Self,
-                                value: &Option<Spanned<toml::Value>>,
-                                allowed_side: bool| {
-                value.as_ref().and_then(|v| {
-                    loader.json_template(
-                        file,
-                        v.get_ref(),
-                        v.span(),
-                        false,
-                        &mut |l, span, t, _| {
-                            note_uses(span.clone(), t, false, &mut target_uses, &mut uses_actor);
-                            l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
+            let mut expected =
+                |loader: &mut Self, value: &Option<Spanned<toml::Value>>, allowed_side: bool| {
+                    let v = value.as_ref()?;
+                    let mut on_template = |l: &mut Self, span: Range<usize>, t: &Template, _| {
+                        note_uses(span.clone(), t, false, &mut target_uses, &mut uses_actor);
+                        l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
+                    };
+                    match loader.matcher(file, v)? {
+                        Some(matcher) => match matcher {
+                            Matcher::Contains(text) => {
+                                let template = loader.template(file, &text, v.span())?;
+                                on_template(loader, v.span(), &template, false);
+                                Some(Expected::Contains(template))
+                            }
+                            Matcher::Matches(regex) => Some(Expected::Matches(regex)),
+                            Matcher::Absent => Some(Expected::Absent),
                         },
-                    )
-                })
-            };
+                        None => loader
+                            .json_template(file, v.get_ref(), v.span(), false, &mut on_template)
+                            .map(Expected::Equals),
+                    }
+                };
             let allowed = expected(self, &check.allowed, true);
             let denied = expected(self, &check.denied, false);
             checks.push(Check {
@@ -389,6 +409,58 @@ impl Loader {
     }
 }
 
+/// A check's expected value that is a matcher rather than a value.
+enum Matcher {
+    Contains(String),
+    Matches(Regex),
+    Absent,
+}
+
+impl Loader {
+    /// `{ contains = "..." }`, `{ matches = "regex" }` or `{ absent = true }`;
+    /// `Some(None)` for a plain value, `None` after a problem.
+    fn matcher(
+        &mut self,
+        file: &SourceFile,
+        value: &Spanned<toml::Value>,
+    ) -> Option<Option<Matcher>> {
+        let Some(table) = value.get_ref().as_table() else {
+            return Some(None);
+        };
+        let mut entries = table.iter();
+        let (Some((key, inner)), None) = (entries.next(), entries.next()) else {
+            return Some(None);
+        };
+        let hint = || {
+            Some("matchers are { contains = \"text\" }, { matches = \"regex\" } and { absent = true }".to_string())
+        };
+        match (key.as_str(), inner) {
+            ("contains", toml::Value::String(text)) => Some(Some(Matcher::Contains(text.clone()))),
+            ("matches", toml::Value::String(pattern)) => match Regex::new(pattern) {
+                Ok(regex) => Some(Some(Matcher::Matches(regex))),
+                Err(error) => {
+                    self.problem(
+                        file.at(value.span()),
+                        format!("`matches` is not a valid regular expression: {error}"),
+                        None,
+                    );
+                    None
+                }
+            },
+            ("absent", toml::Value::Boolean(true)) => Some(Some(Matcher::Absent)),
+            ("contains" | "matches" | "absent", other) => {
+                self.problem(
+                    file.at(value.span()),
+                    format!("`{key}` cannot be {other}"),
+                    hint(),
+                );
+                None
+            }
+            _ => Some(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
@@ -462,6 +534,28 @@ mod tests {
         assert_eq!(
             got,
             ["/scenarios/s.toml:2: `{{actor.id}}` is used, but pinned actor `b` has no id"]
+        );
+    }
+
+    #[test]
+    fn checks_can_match_text_and_absence() {
+        let text = "[request]\nmethod = \"GET\"\npath = \"/x\"\n[[check]]\nname = \"why\"\nreason = true\ndenied = { contains = \"{{actor.name}} may not\" }\n[[check]]\nname = \"detail\"\nresponse = \"/detail\"\ndenied = { matches = \"^Only .* admin\" }\nallowed = { absent = true }\n[pins]\na = [200]\n";
+        assert_eq!(scenario(text), Vec::<String>::new());
+        let got = scenario(&text.replace("^Only .* admin", "(unclosed"));
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":11: `matches` is not a valid regular expression")),
+            "{got:?}"
+        );
+        let got = scenario(&text.replace("absent = true", "absent = 1"));
+        assert!(
+            got.iter().any(|p| p.contains("`absent` cannot be 1")),
+            "{got:?}"
+        );
+        let got = scenario(&text.replace("reason = true\n", "reason = true\nsql = \"SELECT 1\"\n"));
+        assert!(
+            got.iter().any(|p| p.contains("reads the reason and also")),
+            "{got:?}"
         );
     }
 }
