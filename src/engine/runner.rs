@@ -12,7 +12,7 @@ use super::http::{self, Exchange};
 use crate::engine::world::{WorldState, database_message};
 use crate::results::outcome::{CellOutcome, Expectation, same};
 use crate::spec::template::{Template, Vars, to_text};
-use crate::suite::{Cell, CheckKind, Expected, Mapping, ResponseSpec, Suite, as_set};
+use crate::suite::{Cell, CheckKind, Expected, Mapping, ResponseSpec, SetupStep, Suite, as_set};
 use crate::support::redact::{Redactor, excerpt};
 
 /// How much of a response body is kept.
@@ -86,16 +86,50 @@ async fn cell_steps(
             vars.set(format!("actor.{field}"), value);
         }
     }
-    if let Some(fields) = scenario.targets.get(&cell.id.target) {
-        for (field, template) in fields {
-            let value = template
-                .render_value(&vars)
-                .map_err(|e| format!("target {}: {e}", cell.id.target))?;
-            vars.set(format!("target.{field}"), value);
-        }
-    }
+    // Target fields are filled in as soon as the names they use exist: some
+    // use captures of setup steps (the loader checks the order).
+    let no_fields = indexmap::IndexMap::new();
+    let fields = scenario.targets.get(&cell.id.target).unwrap_or(&no_fields);
+    let mut pending: Vec<(&String, &Template)> = fields.iter().collect();
+    let fill_targets = |vars: &mut Vars, pending: &mut Vec<(&String, &Template)>, all: bool| {
+        let mut result = Ok(());
+        pending.retain(|(field, template)| {
+            if !all && !template.vars().all(|v| vars.contains(v)) {
+                return true;
+            }
+            match template.render_value(vars) {
+                Ok(value) => vars.set(format!("target.{field}"), value),
+                Err(e) => result = Err(format!("target {}: {e}", cell.id.target)),
+            }
+            false
+        });
+        result
+    };
+    fill_targets(&mut vars, &mut pending, false)?;
 
     for (number, step) in scenario.setup.iter().enumerate() {
+        fill_targets(&mut vars, &mut pending, false)?;
+        let step = match step {
+            SetupStep::Http(step) => step,
+            SetupStep::Sql { sql, captures } => {
+                let what = format!("setup step {} (SQL)", number + 1);
+                let row = query_row(matrix.pool, sql, &vars)
+                    .await
+                    .map_err(|e| format!("{what}: {e}"))?;
+                for (name, pointer) in captures {
+                    let value = row
+                        .as_ref()
+                        .and_then(|row| row.pointer(pointer))
+                        .cloned()
+                        .ok_or_else(|| {
+                            format!("{what} returned no {pointer} to capture as `{name}`")
+                        })?;
+                    redactor.know(&to_text(&value), name);
+                    vars.set(name.clone(), value);
+                }
+                continue;
+            }
+        };
         let rendered = http::render(&step.request, &vars).map_err(|e| e.to_string())?;
         let bearer = world.bearers.get(&step.actor).map(String::as_str);
         let what = format!(
@@ -120,6 +154,7 @@ async fn cell_steps(
         capture(&step.captures, &exchange, &mut vars, redactor)
             .map_err(|e| format!("{what}: {e}"))?;
     }
+    fill_targets(&mut vars, &mut pending, true)?;
 
     let bearer = match world.bearers.get(actor) {
         Some(bearer) => Some(bearer.as_str()),
@@ -341,61 +376,90 @@ fn redact_value(value: Value, redactor: &Redactor) -> Value {
     }
 }
 
-/// The first column of the first row, as JSON (`null` when there is no row).
-async fn query_value(pool: &PgPool, template: &Template, vars: &Vars) -> Result<Value, String> {
+/// The first row of a query, if any.
+async fn first_row(
+    pool: &PgPool,
+    template: &Template,
+    vars: &Vars,
+) -> Result<Option<sqlx::postgres::PgRow>, String> {
     let (sql, params) = template.render_sql(vars).map_err(|e| e.to_string())?;
     // The SQL is the suite author's; every value in it is a bound parameter.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for param in params {
         query = query.bind(param);
     }
-    let Some(row) = query
+    query
         .fetch_optional(pool)
         .await
-        .map_err(|e| database_message(&e))?
-    else {
+        .map_err(|e| database_message(&e))
+}
+
+/// The first row as a JSON object by column name (`None` when there is no row).
+async fn query_row(
+    pool: &PgPool,
+    template: &Template,
+    vars: &Vars,
+) -> Result<Option<Value>, String> {
+    let Some(row) = first_row(pool, template, vars).await? else {
+        return Ok(None);
+    };
+    let mut object = serde_json::Map::new();
+    for (index, column) in row.columns().iter().enumerate() {
+        object.insert(column.name().to_string(), column_value(&row, index)?);
+    }
+    Ok(Some(Value::Object(object)))
+}
+
+/// The first column of the first row, as JSON (`null` when there is no row).
+async fn query_value(pool: &PgPool, template: &Template, vars: &Vars) -> Result<Value, String> {
+    let Some(row) = first_row(pool, template, vars).await? else {
         return Ok(Value::Null);
     };
     if row.columns().is_empty() {
         return Ok(Value::Null);
     }
-    let type_name = row.column(0).type_info().name().to_string();
+    column_value(&row, 0)
+}
+
+/// One column of a row as JSON.
+fn column_value(row: &sqlx::postgres::PgRow, index: usize) -> Result<Value, String> {
+    let type_name = row.column(index).type_info().name().to_string();
     let get = |e: sqlx::Error| database_message(&e);
     Ok(match type_name.as_str() {
         "BOOL" => row
-            .try_get::<Option<bool>, _>(0)
+            .try_get::<Option<bool>, _>(index)
             .map_err(get)?
             .map_or(Value::Null, Value::from),
         "INT2" => row
-            .try_get::<Option<i16>, _>(0)
+            .try_get::<Option<i16>, _>(index)
             .map_err(get)?
             .map_or(Value::Null, Value::from),
         "INT4" => row
-            .try_get::<Option<i32>, _>(0)
+            .try_get::<Option<i32>, _>(index)
             .map_err(get)?
             .map_or(Value::Null, Value::from),
         "INT8" => row
-            .try_get::<Option<i64>, _>(0)
+            .try_get::<Option<i64>, _>(index)
             .map_err(get)?
             .map_or(Value::Null, Value::from),
         "FLOAT4" => row
-            .try_get::<Option<f32>, _>(0)
+            .try_get::<Option<f32>, _>(index)
             .map_err(get)?
             .map_or(Value::Null, Value::from),
         "FLOAT8" => row
-            .try_get::<Option<f64>, _>(0)
+            .try_get::<Option<f64>, _>(index)
             .map_err(get)?
             .map_or(Value::Null, Value::from),
         "TEXT" | "VARCHAR" | "NAME" | "BPCHAR" => row
-            .try_get::<Option<String>, _>(0)
+            .try_get::<Option<String>, _>(index)
             .map_err(get)?
             .map_or(Value::Null, Value::from),
         "TEXT[]" | "VARCHAR[]" => row
-            .try_get::<Option<Vec<String>>, _>(0)
+            .try_get::<Option<Vec<String>>, _>(index)
             .map_err(get)?
             .map_or(Value::Null, Value::from),
         "JSON" | "JSONB" => row
-            .try_get::<Option<Value>, _>(0)
+            .try_get::<Option<Value>, _>(index)
             .map_err(get)?
             .unwrap_or(Value::Null),
         other => {

@@ -133,6 +133,18 @@ pub(crate) struct HttpStep {
     pub captures: Vec<(String, String)>,
 }
 
+/// A scenario `[[setup]]` step.
+#[derive(Debug)]
+pub(crate) enum SetupStep {
+    Http(HttpStep),
+    /// SQL on the tool's own connection; captures are JSON pointers into its
+    /// first returned row (an object by column name).
+    Sql {
+        sql: Template,
+        captures: Vec<(String, String)>,
+    },
+}
+
 /// The name of the target every cell of a scenario without targets uses.
 pub const IMPLICIT_TARGET: &str = "any";
 
@@ -142,7 +154,7 @@ pub(crate) struct Scenario {
     pub endpoint: Option<String>,
     pub file: SourceFile,
     pub targets: IndexMap<String, IndexMap<String, Template>>,
-    pub setup: Vec<HttpStep>,
+    pub setup: Vec<SetupStep>,
     pub request: HttpRequest,
     pub captures: Vec<(String, String)>,
     pub pages: Option<Pages>,

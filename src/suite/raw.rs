@@ -89,6 +89,25 @@ pub(super) struct Step {
     pub capture: Captures,
 }
 
+/// A scenario `[[setup]]` step: an HTTP request made as an actor (the keys of
+/// [`Step`]), or SQL run on the tool's own connection (`sql`, with captures
+/// from its first returned row).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SetupStep {
+    pub sql: Option<Str>,
+    #[serde(rename = "as")]
+    pub as_: Option<Str>,
+    pub method: Option<Str>,
+    pub path: Option<Str>,
+    pub query: Option<Spanned<toml::Table>>,
+    pub json: Option<Spanned<toml::Value>>,
+    pub form: Option<Spanned<toml::Table>>,
+    pub expect: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub capture: Captures,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ScenarioFile {
@@ -102,7 +121,7 @@ pub(super) struct ScenarioFile {
     #[serde(default)]
     pub targets: IndexMap<Str, IndexMap<Str, Str>>,
     #[serde(default)]
-    pub setup: Vec<Step>,
+    pub setup: Vec<SetupStep>,
     pub request: Spanned<Request>,
     #[serde(default)]
     pub check: Vec<Check>,

@@ -49,11 +49,18 @@ impl Loader {
         let mut target_fields = BTreeSet::new();
         // `actor.*` used by a target's fields: needed only in that target's column.
         let mut target_uses_actor: Vec<(String, Range<usize>, String)> = Vec::new();
+        // Target fields may use setup captures: their names are checked after the setup.
+        let mut target_templates: Vec<(String, String, Template, Range<usize>)> = Vec::new();
         for (target, fields) in &raw.targets {
             let mut parsed = IndexMap::new();
             for (field, value) in fields {
                 if let Some(template) = self.template(file, value.get_ref(), value.span()) {
-                    self.names_in(file, value.span(), &template, &names, Phase::Cell, true);
+                    target_templates.push((
+                        target.get_ref().clone(),
+                        field.get_ref().clone(),
+                        template.clone(),
+                        value.span(),
+                    ));
                     for var in template.vars() {
                         if let Some(actor_field) = var.strip_prefix("actor.") {
                             target_uses_actor.push((
@@ -100,23 +107,58 @@ impl Loader {
 
         let mut setup = Vec::new();
         let mut captures_so_far: Names = HashMap::new();
-        for step in raw.setup {
+        // Which setup step (1-based) captures each name, and the `target.X`
+        // each step uses.
+        let mut captured_by: HashMap<String, usize> = HashMap::new();
+        let mut step_target_uses: Vec<(String, usize, Range<usize>)> = Vec::new();
+        for (index, step) in raw.setup.into_iter().enumerate() {
+            let number = index + 1;
+            let before: BTreeSet<String> = captures_so_far.keys().cloned().collect();
             let mut on_template = |span: Range<usize>, t: &Template, field: bool| {
+                for var in t.vars() {
+                    if let Some(target_field) = var.strip_prefix("target.") {
+                        step_target_uses.push((target_field.to_string(), number, span.clone()));
+                    }
+                }
                 note_uses(span, t, field, &mut target_uses, &mut uses_actor)
             };
-            if let Some(step) = self.step(
+            if let Some(step) = self.setup_step(
                 file,
                 step,
                 &world.actors,
                 &names,
-                Phase::Cell,
                 &mut captures_so_far,
                 &mut on_template,
             ) {
                 setup.push(step);
             }
+            for name in captures_so_far.keys() {
+                if !before.contains(name) {
+                    captured_by.insert(name.clone(), number);
+                }
+            }
         }
         names.extend(captures_so_far);
+        for (target, field, template, span) in &target_templates {
+            self.names_in(file, span.clone(), template, &names, Phase::Cell, true);
+            // A step may use a target field only once the captures it uses exist.
+            let Some((var, step)) = template
+                .vars()
+                .filter_map(|v| Some((v, *captured_by.get(v)?)))
+                .max_by_key(|(_, step)| *step)
+            else {
+                continue;
+            };
+            for (used, user, use_span) in &step_target_uses {
+                if used == field && *user <= step {
+                    self.problem(
+                        file.at(use_span.clone()),
+                        format!("setup step {user} uses `{{{{target.{field}}}}}`, but in target `{target}` it is made from `{{{{{var}}}}}`, captured by setup step {step}"),
+                        Some("a setup step can use a target field only after the steps whose captures it needs".into()),
+                    );
+                }
+            }
+        }
 
         let request = raw.request.into_inner();
         let names_before_request = names.clone();
@@ -409,6 +451,91 @@ impl Loader {
     }
 }
 
+impl Loader {
+    /// A `[[setup]]` step: SQL, or an HTTP request as an actor.
+    fn setup_step(
+        &mut self,
+        file: &SourceFile,
+        step: raw::SetupStep,
+        actors: &IndexMap<String, Actor>,
+        names: &Names,
+        captures_into: &mut Names,
+        on_template: &mut dyn FnMut(Range<usize>, &Template, bool),
+    ) -> Option<SetupStep> {
+        if let Some(sql) = step.sql {
+            let http_keys = [
+                step.as_.as_ref().map(|_| "as"),
+                step.method.as_ref().map(|_| "method"),
+                step.path.as_ref().map(|_| "path"),
+                step.query.as_ref().map(|_| "query"),
+                step.json.as_ref().map(|_| "json"),
+                step.form.as_ref().map(|_| "form"),
+                step.expect.as_ref().map(|_| "expect"),
+            ];
+            if let Some(key) = http_keys.into_iter().flatten().next() {
+                self.problem(
+                    file.at(sql.span()),
+                    format!("a [[setup]] step with `sql` has no `{key}`: SQL runs on the tool's own connection"),
+                    Some("write the request as its own [[setup]] step".into()),
+                );
+                return None;
+            }
+            let template = self.template(file, sql.get_ref(), sql.span())?;
+            on_template(sql.span(), &template, false);
+            let mut all = names.clone();
+            all.extend(captures_into.iter().map(|(k, v)| (k.clone(), v.clone())));
+            self.names_in(file, sql.span(), &template, &all, Phase::Cell, true);
+            let captures = self.captures(file, step.capture, captures_into, Phase::Cell, false, "");
+            return Some(SetupStep::Sql {
+                sql: template,
+                captures,
+            });
+        }
+        let missing: Vec<&str> = [
+            ("as", step.as_.is_none()),
+            ("method", step.method.is_none()),
+            ("path", step.path.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(key, missing)| missing.then_some(key))
+        .collect();
+        let (Some(as_), Some(method), Some(path)) = (step.as_, step.method, step.path) else {
+            let span = step
+                .capture
+                .keys()
+                .next()
+                .map(|k| k.span())
+                .unwrap_or_default();
+            self.problem(
+                file.at(span),
+                format!("a [[setup]] step needs `sql`, or `as`, `method` and `path` (missing: {})", missing.join(", ")),
+                Some("sql = \"INSERT ... RETURNING id\" runs SQL; as = \"admin\", method = \"POST\", path = \"/x\" sends a request".into()),
+            );
+            return None;
+        };
+        let http = raw::Step {
+            as_,
+            method,
+            path,
+            query: step.query,
+            json: step.json,
+            form: step.form,
+            expect: step.expect,
+            capture: step.capture,
+        };
+        self.step(
+            file,
+            http,
+            actors,
+            names,
+            Phase::Cell,
+            captures_into,
+            on_template,
+        )
+        .map(SetupStep::Http)
+    }
+}
+
 /// A check's expected value that is a matcher rather than a value.
 enum Matcher {
     Contains(String),
@@ -555,6 +682,41 @@ mod tests {
         let got = scenario(&text.replace("reason = true\n", "reason = true\nsql = \"SELECT 1\"\n"));
         assert!(
             got.iter().any(|p| p.contains("reads the reason and also")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn sql_setup_steps_capture_and_targets_use_them_in_order() {
+        let text = "[targets.gone]\nuser = \"{{gone_id}}\"\n[targets.self]\nuser = \"{{actor.id}}\"\n[[setup]]\nsql = \"INSERT INTO t (id) VALUES ({{scratch}}) RETURNING id\"\ncapture = { gone_id = \"/id\" }\n[[setup]]\nsql = \"DELETE FROM t WHERE id = {{target.user}}\"\n[request]\nmethod = \"GET\"\npath = \"/u/{{target.user}}\"\n[pins]\ntargets = [\"gone\", \"self\"]\na = [404, 200]\n";
+        assert_eq!(scenario(text), Vec::<String>::new());
+        // The first step cannot use a field made from its own capture.
+        let early = text.replace("VALUES ({{scratch}})", "VALUES ({{target.user}})");
+        let got = scenario(&early);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains(":6: setup step 1 uses `{{target.user}}`, but in target `gone` it is made from `{{gone_id}}`, captured by setup step 1"),
+            "{got:?}"
+        );
+        let mixed = text.replace(
+            "[[setup]]\nsql = \"DELETE",
+            "[[setup]]\nas = \"a\"\nsql = \"DELETE",
+        );
+        let got = scenario(&mixed);
+        assert!(
+            got.iter()
+                .any(|p| p.contains("a [[setup]] step with `sql` has no `as`")),
+            "{got:?}"
+        );
+        let neither = text.replace(
+            "sql = \"DELETE FROM t WHERE id = {{target.user}}\"\n",
+            "method = \"GET\"\n",
+        );
+        let got = scenario(&neither);
+        assert!(
+            got.iter().any(
+                |p| p.contains("needs `sql`, or `as`, `method` and `path` (missing: as, path)")
+            ),
             "{got:?}"
         );
     }
