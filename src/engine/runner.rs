@@ -228,9 +228,10 @@ async fn cell_steps(
             CheckKind::Response(pointer) => pages[0].pointer(pointer).cloned(),
             CheckKind::Reason => outcome.reason.clone().map(Value::from),
         };
-        let observed = observed
-            .filter(|v| !v.is_null())
-            .map(|v| redact_value(v, redactor));
+        // Matchers read the value as the server sent it; equality, like the
+        // record, compares redacted values (so that ids captured as names match).
+        let raw = observed.filter(|v| !v.is_null());
+        let observed = raw.clone().map(|v| redact_value(v, redactor));
         let (expected, passed) = match expected {
             Expected::Equals(json) => {
                 let expected = redact_value(
@@ -242,21 +243,18 @@ async fn cell_steps(
                 (expected, passed)
             }
             Expected::Contains(template) => {
-                let text = redactor.apply(
-                    &template
-                        .render(&vars)
-                        .map_err(|e| format!("check {}: {e}", check.name))?,
-                );
-                let passed = observed
-                    .as_ref()
-                    .is_some_and(|v| to_text(v).contains(&text));
-                (serde_json::json!({ "contains": text }), passed)
+                let text = template
+                    .render(&vars)
+                    .map_err(|e| format!("check {}: {e}", check.name))?;
+                let passed = raw.as_ref().is_some_and(|v| to_text(v).contains(&text));
+                (
+                    serde_json::json!({ "contains": redactor.apply(&text) }),
+                    passed,
+                )
             }
             Expected::Matches(regex) => (
                 serde_json::json!({ "matches": regex.as_str() }),
-                observed
-                    .as_ref()
-                    .is_some_and(|v| regex.is_match(&to_text(v))),
+                raw.as_ref().is_some_and(|v| regex.is_match(&to_text(v))),
             ),
             Expected::Absent => (serde_json::json!({ "absent": true }), observed.is_none()),
         };

@@ -115,16 +115,14 @@ pub fn differences(pin: &Pin, outcome: &CellOutcome) -> Vec<String> {
                 .map(|(name, value)| format!(", {name} {value}"))
                 .collect::<String>()
         ));
-        return out;
-    }
-    if outcome.status != Some(pin.status) {
+    } else if outcome.status != Some(pin.status) {
         out.push(format!(
             "status {} (pinned {})",
             outcome.status.map_or("none".into(), |s| s.to_string()),
             pin.status
         ));
     }
-    for (name, pinned) in &pin.responses {
+    for (name, pinned) in pin.responses.iter().filter(|_| !pin.unknown) {
         let observed = outcome.responses.get(name).cloned().unwrap_or(Value::Null);
         if &observed != pinned {
             out.push(format!("{name} {} (pinned {})", observed, pinned));

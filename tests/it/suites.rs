@@ -1,0 +1,130 @@
+//! The example suites of the suite-format features, end to end against the twin:
+//! `matrices/twin-keys` (anonymous callers, reason and response matchers, `"?"`
+//! pins) and `matrices/twin-setup` (SQL setup steps, targets from setup captures).
+
+use crate::support::*;
+
+fn check(env: &Env, suite: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    env.replay()
+        .args(["check", "--suite"])
+        .arg(suite)
+        .args(["--target", "twin", "--repo", "testdata/twin"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn cell<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no cell {id}"))
+}
+
+#[test]
+fn the_keys_suite_is_green_with_an_anonymous_caller_and_matchers() {
+    let env = Env::new("suite-keys");
+    let output = check(
+        &env,
+        &repo_root().join("matrices/twin-keys"),
+        &["--format", "json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let report = json(&output);
+    assert_eq!(
+        report["summary"]["green"],
+        10,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    // The anonymous caller sent no credentials: the twin says so.
+    let anonymous = cell(&report, "key_info/alice_key/anonymous");
+    assert_eq!(anonymous["outcome"]["status"], 401);
+    assert_eq!(anonymous["outcome"]["reason"], "No api key passed in.");
+    let why = &anonymous["outcome"]["checks"][0];
+    assert_eq!(why["name"], "why");
+    assert_eq!(why["passed"], true);
+    assert!(why["expected"]["matches"].is_string(), "{why}");
+    // A matcher sees the key as sent; the record shows it redacted.
+    let generated = cell(&report, "key_generate/any/alice");
+    let new_key = generated["outcome"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "new_key")
+        .unwrap();
+    assert_eq!(new_key["passed"], true);
+    assert_eq!(new_key["observed"], "<redacted>");
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_question_mark_pin_is_new_until_accepted() {
+    let env = Env::new("suite-new");
+    let suite = env.suite_copy("twin-keys");
+    let scenario = suite.join("scenarios/key_info.toml");
+    let original = std::fs::read_to_string(&scenario).unwrap();
+    edit(
+        &scenario,
+        "anonymous = [\"-\",   401]",
+        "anonymous = [\"-\",   \"?\"]",
+    );
+
+    let output = check(&env, &suite, &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
+    assert!(text(&output).1.contains("hint: 1 NEW cell (pinned \"?\")"));
+    let report = json(&output);
+    assert_eq!(report["summary"]["new"], 1);
+    assert_eq!(report["summary"]["green"], 9);
+    assert_eq!(report["summary"]["red"], 0);
+    assert_eq!(cells_with(&report, "NEW"), ["key_info/alice_key/anonymous"]);
+    let new = cell(&report, "key_info/alice_key/anonymous");
+    assert_eq!(new["pin"]["unknown"], true);
+    assert_eq!(new["differences"][0], "not pinned yet: status 401");
+
+    let output = check(&env, &suite, &["--accept"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("401?"), "{stdout}");
+    assert!(
+        stderr.contains("-anonymous = [\"-\",   \"?\"]\n+anonymous = [\"-\",   401]"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&scenario).unwrap(), original);
+    let output = check(&env, &suite, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    env.assert_nothing_left();
+}
+
+#[test]
+fn the_setup_suite_makes_rows_with_sql_and_targets_from_captures() {
+    let env = Env::new("suite-setup");
+    let output = check(
+        &env,
+        &repo_root().join("matrices/twin-setup"),
+        &["--format", "json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let report = json(&output);
+    assert_eq!(
+        report["summary"]["green"],
+        16,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    // The key written with SQL is alice's; the one deleted in setup is gone.
+    let sql_key = cell(&report, "key_info/sql_key/alice");
+    assert_eq!(sql_key["outcome"]["status"], 200);
+    assert_eq!(sql_key["outcome"]["checks"][0]["observed"], "<prefix>alice");
+    assert_eq!(
+        cell(&report, "key_info/deleted/admin")["outcome"]["status"],
+        404
+    );
+    // A denied delete leaves the row the setup SQL wrote.
+    let denied = cell(&report, "key_delete/any/bob");
+    assert_eq!(denied["outcome"]["status"], 403);
+    assert_eq!(denied["outcome"]["checks"][0]["observed"], 1);
+    env.assert_nothing_left();
+}
