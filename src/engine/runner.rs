@@ -206,9 +206,10 @@ async fn cell_steps(
     }
 
     for (name, spec) in &scenario.responses {
-        outcome
-            .responses
-            .insert(name.clone(), collect(spec, &pages, world, redactor));
+        outcome.responses.insert(
+            name.clone(),
+            collect(spec, &pages, matrix.suite, world, redactor),
+        );
     }
 
     for check in &scenario.checks {
@@ -320,6 +321,7 @@ fn capture(
 fn collect(
     spec: &ResponseSpec,
     pages: &[Exchange],
+    suite: &Suite,
     world: &WorldState,
     redactor: &Redactor,
 ) -> Value {
@@ -357,8 +359,38 @@ fn collect(
                 .filter_map(|v| by_hash.get(v.as_str()?).map(|actor| Value::from(*actor)))
                 .collect()
         }
+        Some(Mapping::World) => {
+            let names = world_names(suite, world);
+            values
+                .iter()
+                .filter_map(|v| names.get(&to_text(v)).map(|name| Value::from(name.clone())))
+                .collect()
+        }
     };
     as_set(Value::Array(values))
+}
+
+/// Each world value by its text, with its name: actors first (their id, key
+/// and key hash, in the world's order), then `world.NAME` by name.
+fn world_names(suite: &Suite, world: &WorldState) -> std::collections::HashMap<String, String> {
+    let mut names = std::collections::HashMap::new();
+    for name in suite.world.actors.keys() {
+        for field in ["id", "key", "key_sha256"] {
+            if let Some(value) = world.vars.get(&format!("actors.{name}.{field}")) {
+                names
+                    .entry(to_text(value))
+                    .or_insert_with(|| name.to_string());
+            }
+        }
+    }
+    for (var, value) in world.vars.sorted() {
+        if var.starts_with("world.") {
+            names
+                .entry(to_text(value))
+                .or_insert_with(|| var.to_string());
+        }
+    }
+    names
 }
 
 fn redact_value(value: Value, redactor: &Redactor) -> Value {

@@ -228,6 +228,13 @@ impl Vars {
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
+
+    /// Every name with its value, sorted by name.
+    pub(crate) fn sorted(&self) -> Vec<(&str, &Value)> {
+        let mut all: Vec<(&str, &Value)> = self.0.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        all.sort_by_key(|(k, _)| *k);
+        all
+    }
 }
 
 #[cfg(test)]

@@ -220,6 +220,10 @@ pub(crate) enum Mapping {
     /// Each value is a key hash; it becomes the name of the actor whose key it is,
     /// and values that are no actor's key are dropped.
     ActorByKeySha256,
+    /// Each value becomes the world name it is: an actor's name (for its id,
+    /// key or key hash) or `world.NAME` (a world value or capture); values that
+    /// are neither are dropped.
+    World,
 }
 
 /// The expected outcome of one cell.

@@ -35,7 +35,7 @@ fn the_keys_suite_is_green_with_an_anonymous_caller_and_matchers() {
     let report = json(&output);
     assert_eq!(
         report["summary"]["green"],
-        10,
+        14,
         "{}",
         cells_with(&report, "RED").join("\n")
     );
@@ -47,6 +47,12 @@ fn the_keys_suite_is_green_with_an_anonymous_caller_and_matchers() {
     assert_eq!(why["name"], "why");
     assert_eq!(why["passed"], true);
     assert!(why["expected"]["matches"].is_string(), "{why}");
+    // map = "world": key hashes become the actors whose keys they are.
+    let listed = cell(&report, "key_list/any/admin");
+    assert_eq!(
+        listed["outcome"]["responses"]["visible"],
+        serde_json::json!(["alice", "bob"])
+    );
     // A matcher sees the key as sent; the record shows it redacted.
     let generated = cell(&report, "key_generate/any/alice");
     let new_key = generated["outcome"]["checks"]
@@ -77,7 +83,7 @@ fn a_question_mark_pin_is_new_until_accepted() {
     assert!(text(&output).1.contains("hint: 1 NEW cell (pinned \"?\")"));
     let report = json(&output);
     assert_eq!(report["summary"]["new"], 1);
-    assert_eq!(report["summary"]["green"], 9);
+    assert_eq!(report["summary"]["green"], 13);
     assert_eq!(report["summary"]["red"], 0);
     assert_eq!(cells_with(&report, "NEW"), ["key_info/alice_key/anonymous"]);
     let new = cell(&report, "key_info/alice_key/anonymous");

@@ -355,12 +355,12 @@ impl Loader {
     }
 
     fn pointer(&mut self, file: &SourceFile, pointer: &Spanned<String>) -> bool {
-        let ok = pointer.get_ref().starts_with('/');
+        let ok = pointer.get_ref().is_empty() || pointer.get_ref().starts_with('/');
         if !ok {
             self.problem(
                 file.at(pointer.span()),
                 format!("`{}` is not a JSON pointer", pointer.get_ref()),
-                Some("JSON pointers start with `/`, e.g. \"/error/message\"".into()),
+                Some("JSON pointers start with `/`, e.g. \"/error/message\", or are \"\" (the whole response)".into()),
             );
         }
         ok

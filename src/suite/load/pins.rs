@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::{Loader, as_set, toml_to_json};
 use crate::spec::source::SourceFile;
-use crate::spec::template::Template;
+use crate::spec::template::{Template, Vars};
 use crate::suite::model::*;
 
 impl Loader {
@@ -220,7 +220,10 @@ impl Loader {
                         );
                         continue;
                     };
-                    let json = toml_to_json(value);
+                    let Some(json) = self.pin_value(file, span.clone(), cell, key, value, world)
+                    else {
+                        continue;
+                    };
                     if let (Some(Mapping::ActorByKeySha256), Some(list)) =
                         (spec.map, json.as_array())
                     {
@@ -230,6 +233,27 @@ impl Loader {
                                     file.at(span.clone()),
                                     format!("cell {cell}: {actor} in `{key}` is not an actor"),
                                     None,
+                                );
+                            }
+                        }
+                    }
+                    if let (Some(Mapping::World), Some(list)) = (spec.map, json.as_array()) {
+                        for name in list {
+                            let known = name.as_str().is_some_and(|n| {
+                                world.actors.contains_key(n)
+                                    || n.strip_prefix("world.").is_some_and(|v| {
+                                        world.values.contains_key(v)
+                                            || world
+                                                .api
+                                                .iter()
+                                                .any(|s| s.captures.iter().any(|(c, _)| c == v))
+                                    })
+                            });
+                            if !known {
+                                self.problem(
+                                    file.at(span.clone()),
+                                    format!("cell {cell}: {name} in `{key}` is not an actor or a world.NAME"),
+                                    Some("with map = \"world\", values are actor names or world.NAME of a value or an [[api]] capture".into()),
                                 );
                             }
                         }
@@ -256,6 +280,90 @@ impl Loader {
                 None
             }
         }
+    }
+}
+
+impl Loader {
+    /// A pinned response value; strings may name world values with templates,
+    /// which become what a record shows for them (`"{{world.team}}"` →
+    /// `"<prefix>team"`, a capture → `"<world.NAME>"`).
+    fn pin_value(
+        &mut self,
+        file: &SourceFile,
+        span: Range<usize>,
+        cell: &str,
+        key: &str,
+        value: &toml::Value,
+        world: &World,
+    ) -> Option<Value> {
+        let json = toml_to_json(value);
+        if !json.to_string().contains("{{") {
+            return Some(json);
+        }
+        let vars = as_recorded(world);
+        let mut failed = false;
+        let rendered = render_strings(json, &mut |text| {
+            let rendered = Template::parse(text)
+                .map_err(|e| e.to_string())
+                .and_then(|t| t.render(&vars).map_err(|e| e.to_string()));
+            rendered.unwrap_or_else(|error| {
+                failed = true;
+                self.problem(
+                    file.at(span.clone()),
+                    format!("cell {cell}: `{key}` pins {text:?}, which is not made of world names: {error}"),
+                    Some("pinned values may use prefix, world.NAME and actors.NAME.id|name|key|key_sha256".into()),
+                );
+                String::new()
+            })
+        });
+        (!failed).then_some(rendered)
+    }
+}
+
+/// The world's names as a record shows their values: secrets and captures by
+/// their label, values and ids rendered from those.
+fn as_recorded(world: &World) -> Vars {
+    let mut vars = Vars::default();
+    vars.set("prefix", "<prefix>");
+    vars.set("master_key", "<master_key>");
+    for step in &world.api {
+        for (name, _) in &step.captures {
+            vars.set(format!("world.{name}"), format!("<world.{name}>"));
+        }
+    }
+    for (name, template) in &world.values {
+        if let Ok(value) = template.render(&vars) {
+            vars.set(format!("world.{name}"), value);
+        }
+    }
+    for (name, actor) in &world.actors {
+        vars.set(format!("actors.{name}.name"), name.as_str());
+        if !matches!(actor.credential, Credential::Anonymous) {
+            vars.set(format!("actors.{name}.key"), format!("<actors.{name}.key>"));
+            vars.set(
+                format!("actors.{name}.key_sha256"),
+                format!("<actors.{name}.key_sha256>"),
+            );
+        }
+        if let Some(id) = &actor.id
+            && let Ok(value) = id.render(&vars)
+        {
+            vars.set(format!("actors.{name}.id"), value);
+        }
+    }
+    vars
+}
+
+fn render_strings(value: Value, render: &mut dyn FnMut(&str) -> String) -> Value {
+    match value {
+        Value::String(s) if s.contains("{{") => Value::String(render(&s)),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| render_strings(v, render))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -303,5 +411,51 @@ mod tests {
         assert_eq!(scenario(text), Vec::<String>::new());
         let got = scenario(&text.replace("\"?\"", "\"??\""));
         assert!(got[0].contains("\"??\" is not a pin"), "{got:?}");
+    }
+
+    #[test]
+    fn pinned_values_may_name_world_values() {
+        let world =
+            "[values]\nteam = \"{{prefix}}team\"\n[actors.a]\nid = \"{{prefix}}a\"\n[actors.b]\n";
+        let text = "[request]\nmethod = \"GET\"\npath = \"/x\"\n[response.teams]\nitems = \"\"\n[response.who]\nitems = \"/users\"\nfield = \"id\"\nmap = \"world\"\n[pins]\na = [{ status = 200, teams = [\"{{world.team}}\", \"{{actors.a.id}}\"], who = [\"a\", \"world.team\"] }]\nb = [{ status = 200, teams = [\"{{world.nope}}\"], who = [\"world.nope\", \"zed\"] }]\n";
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in [
+            ("suite.toml", SUITE),
+            ("world.toml", world),
+            ("scenarios/s.toml", text),
+        ] {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let Err(crate::suite::SuiteError::Invalid { problems, .. }) =
+            crate::suite::load(dir.path())
+        else {
+            panic!("b's pins are wrong");
+        };
+        let got: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].contains(
+                "cell any/b: `teams` pins \"{{world.nope}}\", which is not made of world names"
+            ),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("\"world.nope\" in `who` is not an actor or a world.NAME"),
+            "{got:?}"
+        );
+        assert!(got[2].contains("\"zed\" in `who`"), "{got:?}");
+        std::fs::write(
+            dir.path().join("scenarios/s.toml"),
+            text.split("b = ").next().unwrap(),
+        )
+        .unwrap();
+        let suite = crate::suite::load(dir.path()).unwrap();
+        let pin = &suite.cells()[0].pin;
+        assert_eq!(
+            pin.responses["teams"],
+            serde_json::json!(["<prefix>a", "<prefix>team"])
+        );
     }
 }

@@ -348,12 +348,13 @@ impl Loader {
             let map = match response.map.as_ref().map(|m| m.get_ref().as_str()) {
                 None => None,
                 Some("actor_by_key_sha256") => Some(Mapping::ActorByKeySha256),
+                Some("world") => Some(Mapping::World),
                 Some(other) => {
                     let span = response.map.as_ref().map(|m| m.span()).unwrap_or_default();
                     self.problem(
                         file.at(span),
                         format!("unknown map `{other}`"),
-                        Some("the one map is \"actor_by_key_sha256\"".into()),
+                        Some("the maps are \"actor_by_key_sha256\" and \"world\"".into()),
                     );
                     continue;
                 }
