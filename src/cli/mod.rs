@@ -45,6 +45,8 @@ pub fn main() -> ExitCode {
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    // A third Ctrl-C that is removing the run's folders exits when it is done.
+    crate::engine::run::wait_for_hard_stop();
     ExitCode::from(code)
 }
 
@@ -165,9 +167,21 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             Ok(exit_codes::SUCCESS)
         }
         Command::Gc(args) => {
-            let report = crate::jobs::gc::gc(&cache_dir, args.keep_cache);
+            let report = crate::jobs::gc::gc(&cache_dir, args.keep_cache).await;
+            for (run, prefix, rows) in &report.rows {
+                eprintln!("replay: deleted {rows} rows with prefix {prefix} that run {run} wrote");
+            }
             for run in &report.runs {
                 eprintln!("replay: removed what run {run} left behind");
+            }
+            for (run, why) in &report.failed {
+                eprintln!("warning: kept what run {run} left behind: {why}");
+            }
+            for run in &report.live {
+                eprintln!("replay: run {run} is still running; left its folders alone");
+            }
+            if !report.live.is_empty() && !args.keep_cache && report.caches.is_empty() {
+                eprintln!("replay: kept the caches, which a live run uses");
             }
             if report.killed > 0 {
                 eprintln!(
@@ -179,7 +193,11 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             for dir in &report.caches {
                 eprintln!("replay: removed {}", dir.display());
             }
-            Ok(exit_codes::SUCCESS)
+            if report.failed.is_empty() {
+                Ok(exit_codes::SUCCESS)
+            } else {
+                Ok(exit_codes::ENVIRONMENT)
+            }
         }
         Command::TwinHistory { dir } => {
             let history = crate::revisions::history::generate(&dir).map_err(|e| {

@@ -64,6 +64,14 @@ pub enum Error {
     },
     #[error("interrupted")]
     Interrupted,
+    /// `check --url`: the server or its database does not answer.
+    #[error("the {what} at {address} is unreachable: {reason}")]
+    Unreachable {
+        what: &'static str,
+        address: String,
+        reason: String,
+        hint: String,
+    },
 }
 
 impl From<RuntimeError> for Error {
@@ -106,6 +114,7 @@ impl Error {
             Error::Engine(error) if error.is_revision_failure() => exit_codes::REVISION_FAILED,
             Error::World(_) => exit_codes::REVISION_FAILED,
             Error::Engine(_) | Error::Write { .. } | Error::Setup { .. } => exit_codes::ENVIRONMENT,
+            Error::Unreachable { .. } => exit_codes::ENVIRONMENT,
         }
     }
 
@@ -161,6 +170,7 @@ impl Error {
             Error::Engine(EngineError::World { source, .. }) | Error::World(source) => world_hints(source),
             Error::Write { .. } => vec!["check that the folder exists and is writable".into()],
             Error::Interrupted => vec!["partial results were written; run again to finish".into()],
+            Error::Unreachable { hint, .. } => vec![hint.clone()],
             _ => vec![],
         }
     }

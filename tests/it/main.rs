@@ -9,5 +9,6 @@ mod html;
 mod layout;
 mod report;
 mod support;
+mod trust;
 mod url;
 mod workflows;
