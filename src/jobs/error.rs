@@ -103,7 +103,9 @@ impl Error {
                 | RevisionError::Reversed { .. }
                 | RevisionError::NotAncestor { .. }
                 | RevisionError::NotFirstParent { .. }
-                | RevisionError::NoSuchPath { .. },
+                | RevisionError::NoSuchPath { .. }
+                | RevisionError::NotAFolder { .. }
+                | RevisionError::SameEnds { .. },
             ) => exit_codes::BAD_INPUT,
             Error::Overlay { .. } => exit_codes::REVISION_FAILED,
             Error::Record(_) => exit_codes::ENVIRONMENT,
@@ -150,6 +152,8 @@ impl Error {
             Error::Revision(RevisionError::Unknown { .. }) => vec!["use a commit id (short is fine), a branch, a tag or an expression like HEAD~3; `git log --oneline` lists them".into()],
             Error::Revision(RevisionError::Ambiguous { .. }) => vec!["give more digits of the commit id".into()],
             Error::Revision(RevisionError::Reversed { .. }) => vec!["swap --good and --bad: --good is the older end, whose outcomes the search looks for the change from".into()],
+            Error::Revision(RevisionError::NotAFolder { .. }) => vec!["--repo takes the folder of the server's git checkout, not a file in it".into()],
+            Error::Revision(RevisionError::SameEnds { .. }) => vec!["--good is the older end, where the cells still had their old outcome: pick a commit before --bad".into()],
             Error::Revision(RevisionError::NotAncestor { .. }) => vec!["--good must be an ancestor of --bad (git merge-base --is-ancestor GOOD BAD)".into()],
             Error::Revision(RevisionError::NotFirstParent { .. }) => vec!["the search follows first parents; pass --all-commits to search every commit in between".into()],
             Error::Revision(RevisionError::NoParent { .. }) => vec!["name the commit to compare with: --parent REV".into()],
