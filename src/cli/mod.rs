@@ -66,9 +66,18 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         .clone()
         .unwrap_or_else(crate::support::cache::default_dir);
     match cli.command {
-        Command::Check(args) => run_check(&args, cache_dir, cli.quiet, cancel).await,
-        Command::Fix(args) => run_fix(&args, cache_dir, cli.quiet, cancel).await,
-        Command::Bisect(args) => run_bisect(&args, cache_dir, cli.quiet, cancel).await,
+        Command::Check(args) => json_errors(
+            args.run.format,
+            run_check(&args, cache_dir, cli.quiet, cancel).await,
+        ),
+        Command::Fix(args) => json_errors(
+            args.run.format,
+            run_fix(&args, cache_dir, cli.quiet, cancel).await,
+        ),
+        Command::Bisect(args) => json_errors(
+            args.run.format,
+            run_bisect(&args, cache_dir, cli.quiet, cancel).await,
+        ),
         Command::Rev(words) => {
             // `replay <REV> [flags]` is `replay fix <REV> [flags]`.
             let mut argv = vec!["replay".to_string(), "fix".to_string()];
@@ -78,15 +87,16 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                     command: Command::Fix(args),
                     cache_dir: inner_cache,
                     quiet,
-                }) => {
+                }) => json_errors(
+                    args.run.format,
                     run_fix(
                         &args,
                         inner_cache.unwrap_or(cache_dir),
                         cli.quiet || quiet,
                         cancel,
                     )
-                    .await
-                }
+                    .await,
+                ),
                 Ok(_) => unreachable!("parsed as fix"),
                 Err(error) => {
                     let _ = error.print();
@@ -230,6 +240,17 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
     }
 }
 
+/// With `--format json`, an error is a JSON document on stdout too (and the
+/// usual `error:` and `hint:` lines on stderr).
+fn json_errors(format: Format, result: Result<u8, Error>) -> Result<u8, Error> {
+    if format == Format::Json
+        && let Err(error) = &result
+    {
+        out(&output::error_document(error));
+    }
+    result
+}
+
 async fn run_check(
     args: &CheckArgs,
     cache_dir: std::path::PathBuf,
@@ -241,6 +262,23 @@ async fn run_check(
             "--accept rewrites pins, and CI is set",
             Some("review the change locally, or pass --force to accept in CI anyway".to_string()),
         ));
+    }
+    // clap's `requires` gives way when a flag that conflicts with --url is
+    // present (`--master-key K --target T`): say it here, naming both.
+    if args.url.is_none() {
+        for (given, flag) in [
+            (args.master_key.is_some(), "--master-key"),
+            (args.database_url.is_some(), "--database-url"),
+        ] {
+            if given {
+                return Err(Error::usage(
+                    format!("{flag} does nothing without --url"),
+                    Some(format!(
+                        "{flag} is for a server you started: pass --url URL with it, or drop it"
+                    )),
+                ));
+            }
+        }
     }
     let options = CheckOptions {
         run: run_options(&args.run, cache_dir, quiet),

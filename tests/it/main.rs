@@ -1,5 +1,6 @@
 //! Integration tests: the real binary, a real Postgres, the twin booted for real.
 
+mod answers;
 mod bisect;
 mod check;
 mod cleanup;
