@@ -201,7 +201,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_enum, default_value_t = Format::Human, env = "REPLAY_FORMAT")]
     pub format: Format,
     /// Cells run at once (default: 4 per core, 4 to 16).
-    #[arg(long, short, env = "REPLAY_JOBS", value_name = "N", value_parser = clap::value_parser!(usize))]
+    #[arg(long, short, env = "REPLAY_JOBS", value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: Option<usize>,
     /// Where revisions run.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Local, env = "REPLAY_RUNTIME")]
@@ -234,7 +234,12 @@ pub(crate) struct CheckArgs {
     #[arg(long, requires = "accept")]
     pub force: bool,
     /// Run against a server you started (nothing is built or booted).
-    #[arg(long, env = "REPLAY_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "REPLAY_URL",
+        value_name = "URL",
+        conflicts_with_all = ["rev", "target", "repo", "no_cache", "accept"]
+    )]
     pub url: Option<String>,
     /// With --url: the server's database, for the world and the checks.
     #[arg(

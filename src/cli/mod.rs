@@ -45,6 +45,8 @@ pub fn main() -> ExitCode {
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    // A third Ctrl-C that is removing the run's folders exits when it is done.
+    crate::engine::run::wait_for_hard_stop();
     ExitCode::from(code)
 }
 
@@ -64,9 +66,18 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         .clone()
         .unwrap_or_else(crate::support::cache::default_dir);
     match cli.command {
-        Command::Check(args) => run_check(&args, cache_dir, cli.quiet, cancel).await,
-        Command::Fix(args) => run_fix(&args, cache_dir, cli.quiet, cancel).await,
-        Command::Bisect(args) => run_bisect(&args, cache_dir, cli.quiet, cancel).await,
+        Command::Check(args) => json_errors(
+            args.run.format,
+            run_check(&args, cache_dir, cli.quiet, cancel).await,
+        ),
+        Command::Fix(args) => json_errors(
+            args.run.format,
+            run_fix(&args, cache_dir, cli.quiet, cancel).await,
+        ),
+        Command::Bisect(args) => json_errors(
+            args.run.format,
+            run_bisect(&args, cache_dir, cli.quiet, cancel).await,
+        ),
         Command::Rev(words) => {
             // `replay <REV> [flags]` is `replay fix <REV> [flags]`.
             let mut argv = vec!["replay".to_string(), "fix".to_string()];
@@ -76,15 +87,16 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                     command: Command::Fix(args),
                     cache_dir: inner_cache,
                     quiet,
-                }) => {
+                }) => json_errors(
+                    args.run.format,
                     run_fix(
                         &args,
                         inner_cache.unwrap_or(cache_dir),
                         cli.quiet || quiet,
                         cancel,
                     )
-                    .await
-                }
+                    .await,
+                ),
                 Ok(_) => unreachable!("parsed as fix"),
                 Err(error) => {
                     let _ = error.print();
@@ -165,9 +177,21 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             Ok(exit_codes::SUCCESS)
         }
         Command::Gc(args) => {
-            let report = crate::jobs::gc::gc(&cache_dir, args.keep_cache);
+            let report = crate::jobs::gc::gc(&cache_dir, args.keep_cache).await;
+            for (run, prefix, rows) in &report.rows {
+                eprintln!("replay: deleted {rows} rows with prefix {prefix} that run {run} wrote");
+            }
             for run in &report.runs {
                 eprintln!("replay: removed what run {run} left behind");
+            }
+            for (run, why) in &report.failed {
+                eprintln!("warning: kept what run {run} left behind: {why}");
+            }
+            for run in &report.live {
+                eprintln!("replay: run {run} is still running; left its folders alone");
+            }
+            if !report.live.is_empty() && !args.keep_cache && report.caches.is_empty() {
+                eprintln!("replay: kept the caches, which a live run uses");
             }
             if report.killed > 0 {
                 eprintln!(
@@ -179,7 +203,11 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             for dir in &report.caches {
                 eprintln!("replay: removed {}", dir.display());
             }
-            Ok(exit_codes::SUCCESS)
+            if report.failed.is_empty() {
+                Ok(exit_codes::SUCCESS)
+            } else {
+                Ok(exit_codes::ENVIRONMENT)
+            }
         }
         Command::TwinHistory { dir } => {
             let history = crate::revisions::history::generate(&dir).map_err(|e| {
@@ -212,6 +240,17 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
     }
 }
 
+/// With `--format json`, an error is a JSON document on stdout too (and the
+/// usual `error:` and `hint:` lines on stderr).
+fn json_errors(format: Format, result: Result<u8, Error>) -> Result<u8, Error> {
+    if format == Format::Json
+        && let Err(error) = &result
+    {
+        out(&output::error_document(error));
+    }
+    result
+}
+
 async fn run_check(
     args: &CheckArgs,
     cache_dir: std::path::PathBuf,
@@ -223,6 +262,23 @@ async fn run_check(
             "--accept rewrites pins, and CI is set",
             Some("review the change locally, or pass --force to accept in CI anyway".to_string()),
         ));
+    }
+    // clap's `requires` gives way when a flag that conflicts with --url is
+    // present (`--master-key K --target T`): say it here, naming both.
+    if args.url.is_none() {
+        for (given, flag) in [
+            (args.master_key.is_some(), "--master-key"),
+            (args.database_url.is_some(), "--database-url"),
+        ] {
+            if given {
+                return Err(Error::usage(
+                    format!("{flag} does nothing without --url"),
+                    Some(format!(
+                        "{flag} is for a server you started: pass --url URL with it, or drop it"
+                    )),
+                ));
+            }
+        }
     }
     let options = CheckOptions {
         run: run_options(&args.run, cache_dir, quiet),

@@ -346,3 +346,69 @@ fn bisect_text(bisected: &Bisected) -> String {
     ));
     text
 }
+
+/// With `--format json`, a command that ends in an error still prints one
+/// JSON document, so that a CI job parsing stdout always gets one: kind
+/// "error", the exit code, the message and its causes, and for a revision
+/// that failed its revision, stage, command, log and (redacted) last lines.
+pub(crate) fn error_document(error: &Error) -> String {
+    use crate::engine::EngineError;
+    use crate::runtime::RuntimeError;
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let runtime = match error {
+        Error::Engine(EngineError::Runtime(e))
+        | Error::Overlay {
+            source: EngineError::Runtime(e),
+            ..
+        } => Some(e),
+        _ => None,
+    };
+    let (revision, stage) = match runtime {
+        Some(RuntimeError::Stage {
+            revision, stage, ..
+        }) => (Some(revision.clone()), Some(stage.as_str().to_string())),
+        Some(RuntimeError::NotReady { revision, .. }) => {
+            (Some(revision.clone()), Some("boot".to_string()))
+        }
+        _ => match error {
+            Error::Engine(EngineError::World { revision, .. }) => {
+                (Some(revision.clone()), Some("world".to_string()))
+            }
+            _ => (None, None),
+        },
+    };
+    let (log, command, tail) = match error.log() {
+        Some((log, command, tail)) => (
+            Some(log.display().to_string()),
+            Some(command.to_string()),
+            Some(tail.to_string()),
+        ),
+        None => (None, None, None),
+    };
+    let document = serde_json::json!({
+        "format_version": crate::results::FORMAT_VERSION,
+        "kind": "error",
+        "exit_code": error.exit_code(),
+        "error": error.to_string(),
+        "causes": causes,
+        "problems": error.problems().iter().map(|p| serde_json::json!({
+            "location": p.location.to_string(),
+            "message": p.message,
+            "hint": p.hint,
+        })).collect::<Vec<_>>(),
+        "revision": revision,
+        "stage": stage,
+        "command": command,
+        "log": log,
+        "tail": tail,
+        "hints": error.hints(),
+    });
+    let mut text = serde_json::to_string_pretty(&document).expect("JSON serialises");
+    text.push('\n');
+    text
+}

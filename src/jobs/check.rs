@@ -10,7 +10,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::run::Run;
+use crate::engine::run::{AttachCleanup, CleanupDelete, Run};
 use crate::engine::runner::{self, Matrix};
 use crate::engine::world::{WorldState, database_message};
 use crate::engine::{Engine, EngineError};
@@ -268,6 +268,23 @@ async fn check_url(
             source: std::io::Error::other("reqwest"),
         })?;
     let base_url = url.trim_end_matches('/');
+    reachable(database_url, &client, url).await?;
+    // Before the first write: what the run will write, and how to delete it,
+    // so that `replay gc` can delete it if this process is killed.
+    let deletes = cleanup_plan(&suite, &run.prefix)
+        .map_err(|message| Error::usage(format!("the suite's [[cleanup]]: {message}"), None))?;
+    run.logs
+        .set_attach(Some(AttachCleanup {
+            prefix: run.prefix.clone(),
+            database_url: without_password(database_url),
+            password_env: (without_password(database_url) != database_url)
+                .then(|| "REPLAY_DATABASE_URL".to_string()),
+            deletes: deletes.clone(),
+        }))
+        .map_err(|source| Error::Setup {
+            context: "write the run's owner file".into(),
+            source,
+        })?;
 
     let result = async {
         let seeded = Instant::now();
@@ -307,16 +324,25 @@ async fn check_url(
     }
     .await;
     // Whatever happened, the rows the run wrote go.
-    let removed = cleanup(&suite, database_url, &run.prefix).await;
+    let removed = run_deletes(database_url, &deletes).await;
     match &removed {
-        Ok(count) => progress.line(&format!(
-            "cleanup: removed {count} rows with prefix {}",
-            run.prefix
-        )),
-        Err(message) => eprintln!(
-            "warning: cleanup of prefix {} failed: {message}",
-            run.prefix
-        ),
+        Ok(count) => {
+            progress.line(&format!(
+                "cleanup: removed {count} rows with prefix {}",
+                run.prefix
+            ));
+            // Nothing is left for `replay gc` to delete.
+            let _ = run.logs.set_attach(None);
+        }
+        Err(message) => {
+            // The owner file keeps the plan: `replay gc` tries again.
+            run.logs.keep();
+            eprintln!(
+                "warning: cleanup of prefix {} failed: {message}",
+                run.prefix
+            );
+            eprintln!("hint: `replay gc` deletes them once the database is reachable");
+        }
     }
     let (outcomes, matrix) = result?;
     let (reports, summary) = compare(&cells, &outcomes);
@@ -353,21 +379,14 @@ async fn check_url(
     })
 }
 
-/// Delete every row the suite's cleanup tables hold with the run's prefix.
-pub(crate) async fn cleanup(
-    suite: &Suite,
-    database_url: &str,
-    prefix: &str,
-) -> Result<u64, String> {
-    let mut connection = sqlx::PgConnection::connect(database_url)
-        .await
-        .map_err(|e| database_message(&e))?;
+/// The deletes that remove every row the suite's cleanup tables hold with
+/// the run's prefix (written into the run's owner file before the first write).
+pub(crate) fn cleanup_plan(suite: &Suite, prefix: &str) -> Result<Vec<CleanupDelete>, String> {
     let mut vars = Vars::default();
     vars.set("prefix", prefix);
-    let mut removed = 0;
+    let mut deletes = Vec::new();
     for entry in &suite.cleanup {
-        let table = format!("\"{}\"", entry.table.replace('"', "\"\""));
-        let (sql, params) = match &entry.filter {
+        let (condition, params) = match &entry.filter {
             CleanupFilter::Columns(columns) => {
                 let condition: Vec<String> = columns
                     .iter()
@@ -378,28 +397,103 @@ pub(crate) async fn cleanup(
                         )
                     })
                     .collect();
-                (
-                    format!("DELETE FROM {table} WHERE {}", condition.join(" OR ")),
-                    vec![prefix.to_string()],
-                )
+                (condition.join(" OR "), vec![prefix.to_string()])
             }
             CleanupFilter::Where(template) => {
-                let (condition, params) = template.render_sql(&vars).map_err(|e| e.to_string())?;
-                (format!("DELETE FROM {table} WHERE {condition}"), params)
+                template.render_sql(&vars).map_err(|e| e.to_string())?
             }
         };
+        deletes.push(CleanupDelete {
+            table: entry.table.clone(),
+            condition,
+            params,
+        });
+    }
+    Ok(deletes)
+}
+
+/// Run a cleanup plan; the number of rows deleted.
+pub(crate) async fn run_deletes(
+    database_url: &str,
+    deletes: &[CleanupDelete],
+) -> Result<u64, String> {
+    let mut connection = sqlx::PgConnection::connect(database_url)
+        .await
+        .map_err(|e| database_message(&e))?;
+    let mut removed = 0;
+    for delete in deletes {
+        let table = format!("\"{}\"", delete.table.replace('"', "\"\""));
+        let sql = format!("DELETE FROM {table} WHERE {}", delete.condition);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for param in params {
+        for param in &delete.params {
             query = query.bind(param);
         }
         removed += query
             .execute(&mut connection)
             .await
-            .map_err(|e| format!("{}: {}", entry.table, database_message(&e)))?
+            .map_err(|e| format!("{}: {}", delete.table, database_message(&e)))?
             .rows_affected();
     }
     connection.close().await.ok();
     Ok(removed)
+}
+
+/// A database URL without its password (what owner files and messages hold).
+pub(crate) fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Before the first cell: is the database there, and does the server answer?
+/// Either missing is this machine's environment (exit 3), not a result.
+async fn reachable(database_url: &str, client: &reqwest::Client, url: &str) -> Result<(), Error> {
+    let database = tokio::time::timeout(
+        Duration::from_secs(10),
+        sqlx::PgConnection::connect(database_url),
+    )
+    .await;
+    let reason = match database {
+        Ok(Ok(connection)) => {
+            connection.close().await.ok();
+            None
+        }
+        Ok(Err(error)) => Some(database_message(&error)),
+        Err(_) => Some("no answer within 10s".to_string()),
+    };
+    if let Some(reason) = reason {
+        return Err(Error::Unreachable {
+            what: "database",
+            address: without_password(database_url),
+            reason,
+            hint: "check --database-url (REPLAY_DATABASE_URL): host, port, database name, user and password of the server's Postgres".into(),
+        });
+    }
+    if let Err(error) = client
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+    {
+        let mut reason = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            reason = format!("{reason}: {cause}");
+            source = cause.source();
+        }
+        return Err(Error::Unreachable {
+            what: "server",
+            address: url.to_string(),
+            reason,
+            hint: "start the server first, or check --url (REPLAY_URL): scheme, host and port"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 /// The pins that `--accept` writes: each RED cell's observed status and response values.

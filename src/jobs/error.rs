@@ -64,6 +64,14 @@ pub enum Error {
     },
     #[error("interrupted")]
     Interrupted,
+    /// `check --url`: the server or its database does not answer.
+    #[error("the {what} at {address} is unreachable: {reason}")]
+    Unreachable {
+        what: &'static str,
+        address: String,
+        reason: String,
+        hint: String,
+    },
 }
 
 impl From<RuntimeError> for Error {
@@ -95,7 +103,9 @@ impl Error {
                 | RevisionError::Reversed { .. }
                 | RevisionError::NotAncestor { .. }
                 | RevisionError::NotFirstParent { .. }
-                | RevisionError::NoSuchPath { .. },
+                | RevisionError::NoSuchPath { .. }
+                | RevisionError::NotAFolder { .. }
+                | RevisionError::SameEnds { .. },
             ) => exit_codes::BAD_INPUT,
             Error::Overlay { .. } => exit_codes::REVISION_FAILED,
             Error::Record(_) => exit_codes::ENVIRONMENT,
@@ -106,6 +116,7 @@ impl Error {
             Error::Engine(error) if error.is_revision_failure() => exit_codes::REVISION_FAILED,
             Error::World(_) => exit_codes::REVISION_FAILED,
             Error::Engine(_) | Error::Write { .. } | Error::Setup { .. } => exit_codes::ENVIRONMENT,
+            Error::Unreachable { .. } => exit_codes::ENVIRONMENT,
         }
     }
 
@@ -141,6 +152,8 @@ impl Error {
             Error::Revision(RevisionError::Unknown { .. }) => vec!["use a commit id (short is fine), a branch, a tag or an expression like HEAD~3; `git log --oneline` lists them".into()],
             Error::Revision(RevisionError::Ambiguous { .. }) => vec!["give more digits of the commit id".into()],
             Error::Revision(RevisionError::Reversed { .. }) => vec!["swap --good and --bad: --good is the older end, whose outcomes the search looks for the change from".into()],
+            Error::Revision(RevisionError::NotAFolder { .. }) => vec!["--repo takes the folder of the server's git checkout, not a file in it".into()],
+            Error::Revision(RevisionError::SameEnds { .. }) => vec!["--good is the older end, where the cells still had their old outcome: pick a commit before --bad".into()],
             Error::Revision(RevisionError::NotAncestor { .. }) => vec!["--good must be an ancestor of --bad (git merge-base --is-ancestor GOOD BAD)".into()],
             Error::Revision(RevisionError::NotFirstParent { .. }) => vec!["the search follows first parents; pass --all-commits to search every commit in between".into()],
             Error::Revision(RevisionError::NoParent { .. }) => vec!["name the commit to compare with: --parent REV".into()],
@@ -161,6 +174,7 @@ impl Error {
             Error::Engine(EngineError::World { source, .. }) | Error::World(source) => world_hints(source),
             Error::Write { .. } => vec!["check that the folder exists and is writable".into()],
             Error::Interrupted => vec!["partial results were written; run again to finish".into()],
+            Error::Unreachable { hint, .. } => vec![hint.clone()],
             _ => vec![],
         }
     }

@@ -20,8 +20,18 @@ pub(crate) fn start_run(
     cancel: tokio_util::sync::CancellationToken,
     progress: &crate::support::progress::Progress,
 ) -> Result<crate::engine::run::Run, Error> {
-    crate::engine::run::Run::start(options, cancel, progress).map_err(|source| Error::Setup {
-        context: "create the run's directories".into(),
-        source,
+    use crate::engine::run::RunError;
+    crate::engine::run::Run::start(options, cancel, progress).map_err(|error| match error {
+        RunError::InUse { .. } => Error::usage(
+            error.to_string(),
+            Some(
+                "REPLAY_RUN_ID names one run at a time: unset it, or give each concurrent run its own"
+                    .to_string(),
+            ),
+        ),
+        RunError::Io(source) => Error::Setup {
+            context: "create the run's directories".into(),
+            source,
+        },
     })
 }

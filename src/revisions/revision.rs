@@ -18,6 +18,8 @@ pub enum RevisionError {
     NotARepository { path: PathBuf },
     #[error("{} does not exist", path.display())]
     NoDirectory { path: PathBuf },
+    #[error("{} is a file, not a folder", path.display())]
+    NotAFolder { path: PathBuf },
     #[error("unknown revision `{rev}` in {}", repo.display())]
     Unknown { rev: String, repo: PathBuf },
     #[error("`{rev}` is ambiguous in {}", repo.display())]
@@ -39,6 +41,10 @@ pub enum RevisionError {
     },
     #[error("the ends are reversed: {good} (--good) is newer than {bad} (--bad)")]
     Reversed { good: String, bad: String },
+    #[error(
+        "--good and --bad are the same commit ({commit}): there is nothing between them to search"
+    )]
+    SameEnds { commit: String },
     #[error("{good} (--good) is not an ancestor of {bad} (--bad)")]
     NotAncestor { good: String, bad: String },
     #[error("{good} is not on the first-parent line of {bad}")]
@@ -66,6 +72,11 @@ impl Commit {
 pub(crate) fn open(path: &Path) -> Result<Repository, RevisionError> {
     if !path.exists() {
         return Err(RevisionError::NoDirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    if !path.is_dir() {
+        return Err(RevisionError::NotAFolder {
             path: path.to_path_buf(),
         });
     }
@@ -123,7 +134,12 @@ pub(crate) fn range(
     bad: &Commit,
     all: bool,
 ) -> Result<Vec<Commit>, RevisionError> {
-    if good.id == bad.id || repo.graph_descendant_of(good.id, bad.id)? {
+    if good.id == bad.id {
+        return Err(RevisionError::SameEnds {
+            commit: good.short(),
+        });
+    }
+    if repo.graph_descendant_of(good.id, bad.id)? {
         return Err(RevisionError::Reversed {
             good: good.short(),
             bad: bad.short(),
@@ -321,6 +337,11 @@ pub(crate) fn materialise(
 
 /// The working tree of `path`, used as it is.
 pub(crate) fn working_tree(path: &Path) -> Result<Checkout, RevisionError> {
+    if path.exists() && !path.is_dir() {
+        return Err(RevisionError::NotAFolder {
+            path: path.to_path_buf(),
+        });
+    }
     if !path.is_dir() {
         return Err(RevisionError::NoDirectory {
             path: path.to_path_buf(),
@@ -492,10 +513,16 @@ pub(crate) mod tests {
             range(&repo, &bad, &good, false),
             Err(RevisionError::Reversed { .. })
         ));
-        assert!(matches!(
-            range(&repo, &good, &good, false),
-            Err(RevisionError::Reversed { .. })
-        ));
+        // Equal ends are not "reversed" ("X is newer than X"): they say so.
+        let same = range(&repo, &good, &good, false).unwrap_err();
+        assert!(matches!(same, RevisionError::SameEnds { .. }), "{same}");
+        assert_eq!(
+            same.to_string(),
+            format!(
+                "--good and --bad are the same commit ({}): there is nothing between them to search",
+                good.short()
+            )
+        );
         assert_eq!(depth(&repo, &bad).unwrap(), 3);
     }
 

@@ -13,7 +13,7 @@ pub(crate) struct SourceFile {
 
 impl SourceFile {
     pub(crate) fn read(path: &Path) -> std::io::Result<Self> {
-        let text = std::fs::read_to_string(path)?;
+        let text = crate::support::files::read_text(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             text,
@@ -80,15 +80,48 @@ pub(crate) fn toml_problem(file: &SourceFile, error: &toml::de::Error) -> Proble
         Some(span) => file.at(span),
         None => file.whole(),
     };
-    let message = error.message().trim().to_string();
-    let hint = message.starts_with("unknown field").then(|| {
+    let mut message = error.message().trim().to_string();
+    let mut hint = message.starts_with("unknown field").then(|| {
         "remove the key or fix its spelling; the keys this table takes are listed above".to_string()
     });
+    let span = error.span();
+    if message.starts_with("duplicate key")
+        && !message.contains('`')
+        && let Some(key) = span.as_ref().and_then(|s| file.text.get(s.clone()))
+    {
+        // toml points at the second occurrence; name it.
+        let key = key.trim().trim_matches('"');
+        message = format!("duplicate key `{key}`");
+        hint = Some(format!(
+            "a key appears once in a table: remove one `{key}`, or merge the two"
+        ));
+    } else if message.starts_with("invalid type")
+        && let Some(key) = span.as_ref().and_then(|s| key_before(&file.text, s.start))
+    {
+        if let Some((_, expected)) = message.split_once("expected ") {
+            hint = Some(format!("`{key}` takes {expected}"));
+        }
+        message = format!("`{key}`: {message}");
+    }
     Problem {
         location,
         message,
         hint,
     }
+}
+
+/// The key of the `key = value` whose value starts at byte `at`.
+fn key_before(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at)?;
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    // The last `key =` on the line before the value (inline tables have several).
+    let (head, _) = line.rsplit_once('=')?;
+    let key = head
+        .rsplit([',', '{', ' '])
+        .find(|part| !part.trim().is_empty())?
+        .trim()
+        .trim_matches('"');
+    (!key.is_empty()).then(|| key.to_string())
 }
 
 #[cfg(test)]

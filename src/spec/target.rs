@@ -216,14 +216,26 @@ impl Target {
         });
         let timeout = match &raw.ready.timeout {
             None => Duration::from_secs(60),
-            Some(text) => parse_duration(text.get_ref()).unwrap_or_else(|| {
-                problems.push(Problem {
-                    location: file.at(text.span()),
-                    message: format!("`timeout = {:?}` is not a duration", text.get_ref()),
-                    hint: Some("write a number with s, m or ms, e.g. \"30s\"".into()),
-                });
-                Duration::from_secs(60)
-            }),
+            Some(text) => match parse_duration(text.get_ref()) {
+                Some(timeout) if timeout.is_zero() => {
+                    // A zero deadline fails every boot before the server can answer.
+                    problems.push(Problem {
+                        location: file.at(text.span()),
+                        message: format!("`timeout = {:?}` waits for nothing", text.get_ref()),
+                        hint: Some("give the server time to start, e.g. \"30s\"".into()),
+                    });
+                    Duration::from_secs(60)
+                }
+                Some(timeout) => timeout,
+                None => {
+                    problems.push(Problem {
+                        location: file.at(text.span()),
+                        message: format!("`timeout = {:?}` is not a duration", text.get_ref()),
+                        hint: Some("write a number with s, m or ms, e.g. \"30s\"".into()),
+                    });
+                    Duration::from_secs(60)
+                }
+            },
         };
         if let Some(http) = &raw.ready.http
             && !http.get_ref().starts_with('/')
@@ -490,6 +502,19 @@ mod tests {
         );
         let got = messages(target(&GOOD.replace("\"5s\"", "\"soon\"")).unwrap_err());
         assert_eq!(got, ["13: `timeout = \"soon\"` is not a duration"]);
+        let got = messages(target(&GOOD.replace("\"5s\"", "\"0s\"")).unwrap_err());
+        assert_eq!(got, ["13: `timeout = \"0s\"` waits for nothing"]);
+    }
+
+    #[test]
+    fn duplicate_keys_and_wrong_types_name_the_key() {
+        let got =
+            messages(target(&GOOD.replace("[ready]\n", "[ready]\nhttp = \"/x\"\n")).unwrap_err());
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("duplicate key `http`"), "{got:?}");
+        let got = messages(target(&GOOD.replace("\"5s\"", "5")).unwrap_err());
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("13: `timeout`: "), "{got:?}");
     }
 
     #[test]

@@ -3,6 +3,62 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The most a file people write (a suite, a target) may hold.
+pub(crate) const MAX_TEXT_BYTES: u64 = 16 << 20;
+
+/// Read a file people write: a regular file (a FIFO, a device or a folder is
+/// refused without blocking), at most [`MAX_TEXT_BYTES`], in UTF-8.
+pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting.
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    let kind = metadata.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a folder"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a special file"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {what}, not a regular file"),
+        ));
+    }
+    let too_big = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {} MiB, the most a suite or target file may hold",
+                MAX_TEXT_BYTES >> 20
+            ),
+        )
+    };
+    if metadata.len() > MAX_TEXT_BYTES {
+        return Err(too_big());
+    }
+    // The file may grow while it is read: never read more than the limit.
+    let mut bytes = Vec::new();
+    file.take(MAX_TEXT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_TEXT_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
+}
+
 /// `path` made absolute against the current folder (as it is, if that fails).
 pub(crate) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
@@ -29,6 +85,47 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.toml");
+        std::fs::write(&plain, "a = 1\n").unwrap();
+        assert_eq!(super::read_text(&plain).unwrap(), "a = 1\n");
+
+        // A symlink to /dev/zero once grew memory to 7.7 GB.
+        let zero = dir.path().join("zero.toml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let error = super::read_text(&zero).unwrap_err().to_string();
+        assert!(
+            error.contains("a character device, not a regular file"),
+            "{error}"
+        );
+
+        // A FIFO with no writer once hung the tool; now it is refused at once.
+        let fifo = dir.path().join("fifo.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let error = super::read_text(&fifo).unwrap_err().to_string();
+        assert!(error.contains("a FIFO"), "{error}");
+
+        let folder = dir.path().join("folder.toml");
+        std::fs::create_dir(&folder).unwrap();
+        assert!(
+            super::read_text(&folder)
+                .unwrap_err()
+                .to_string()
+                .contains("a folder")
+        );
+
+        // Sparse: 17 MiB on paper, nothing on disk.
+        let big = dir.path().join("big.toml");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(17 << 20)
+            .unwrap();
+        let error = super::read_text(&big).unwrap_err().to_string();
+        assert!(error.contains("larger than 16 MiB"), "{error}");
+    }
+
     #[test]
     fn writes_and_replaces() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary, a real Postgres, the twin booted for real.
 
+mod answers;
 mod bisect;
 mod check;
 mod cleanup;
@@ -10,5 +11,6 @@ mod layout;
 mod report;
 mod suites;
 mod support;
+mod trust;
 mod url;
 mod workflows;

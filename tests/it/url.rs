@@ -144,13 +144,15 @@ fn http_ok(port: u16, path: &str) -> bool {
     response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
 }
 
-#[test]
-fn a_running_server_is_checked_and_the_run_leaves_no_row() {
-    let env = Env::new("url");
-    let python = twin_python(&env);
-    let (_postgres, database_url) = start_postgres(&env.tmp.path().join("pg/cluster"));
+const MASTER_KEY: &str = "sk-url-test-master-key-0123456789";
+
+/// A Postgres and a migrated twin of the test's own, as a user runs them:
+/// the guards, the twin's URL and its database URL.
+fn attached_twin(env: &Env) -> (Guard, Guard, String, String) {
+    let python = twin_python(env);
+    let (postgres, database_url) = start_postgres(&env.tmp.path().join("pg/cluster"));
     let twin = repo_root().join("testdata/twin");
-    let master_key = "sk-url-test-master-key-0123456789";
+    let master_key = MASTER_KEY;
     let migrate = Command::new(&python)
         .arg("migrate.py")
         .current_dir(&twin)
@@ -175,15 +177,128 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _server = Guard(server);
+    let server = Guard(server);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !http_ok(port, "/health/liveliness") {
         assert!(Instant::now() < deadline, "the twin did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let url = format!("http://127.0.0.1:{port}");
+    (postgres, server, url, database_url)
+}
+
+/// The rows of the twin's tables: `table count` lines, or None.
+fn counts(database_url: &str) -> Vec<(String, String)> {
+    [
+        "LiteLLM_VerificationToken",
+        "LiteLLM_TeamTable",
+        "LiteLLM_UserTable",
+        "LiteLLM_OrganizationTable",
+    ]
+    .iter()
+    .map(|table| {
+        (
+            table.to_string(),
+            psql(database_url, &format!("SELECT count(*) FROM \"{table}\"")).unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn gc_deletes_the_rows_of_a_killed_attach_run_and_only_then_says_so() {
+    let env = Env::new("url-killed");
+    let (_postgres, _server, url, database_url) = attached_twin(&env);
+    let before = counts(&database_url);
+    let mut command = env.replay();
+    command.args([
+        "check",
+        "--suite",
+        "matrices/litellm",
+        "--jobs",
+        "1",
+        "--url",
+        &url,
+        "--database-url",
+        &database_url,
+    ]);
+    let (mut child, seen, _) = start_until(command, "replay: running 113 cells");
+    std::thread::sleep(Duration::from_millis(300));
+    // SIGKILL: the run deletes nothing; its owner file says what to delete.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_ne!(counts(&database_url), before, "the world was seeded");
+    let prefix = seen
+        .iter()
+        .find_map(|l| l.split("prefix ").nth(1))
+        .unwrap()
+        .to_string();
+
+    let output = env
+        .replay()
+        .env_remove("REPLAY_RUN_ID")
+        .args(["gc", "--keep-cache"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "rows with prefix {prefix} that run {} wrote",
+            env.run_id
+        )),
+        "{stderr}"
+    );
+    assert_eq!(counts(&database_url), before, "{stderr}");
+    env.assert_nothing_left();
+
+    // Nothing is left to delete, and gc does not claim it again.
+    let again = env
+        .replay()
+        .env_remove("REPLAY_RUN_ID")
+        .args(["gc", "--keep-cache"])
+        .output()
+        .unwrap();
+    assert!(!text(&again).1.contains(&prefix), "{}", text(&again).1);
+}
+
+#[test]
+fn a_server_that_does_not_answer_is_an_environment_error_before_the_first_cell() {
+    let env = Env::new("url-down");
+    let (_postgres, database_url) = start_postgres(&env.tmp.path().join("pg/cluster"));
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--suite",
+            "matrices/litellm",
+            "--url",
+            &url,
+            "--database-url",
+            &database_url,
+        ])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: the server at {url} is unreachable")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: start the server first"), "{stderr}");
+    // Not one ERROR line per cell, and nothing was seeded.
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_running_server_is_checked_and_the_run_leaves_no_row() {
+    let env = Env::new("url");
+    let (_postgres, _server, url, database_url) = attached_twin(&env);
+    let master_key = MASTER_KEY;
     // A row of somebody else, which the cleanup must not touch.
     psql(&database_url, "INSERT INTO \"LiteLLM_UserTable\" (user_id, user_email) VALUES ('someone-else', 'someone@example.test')").unwrap();
-    let url = format!("http://127.0.0.1:{port}");
 
     let output = env
         .replay()

@@ -97,6 +97,19 @@ impl Server for LocalServer {
     }
 }
 
+/// The environment of a target's command: its `[env]`, and a `TMPDIR` inside
+/// the run's scratch folder (unless the target sets one), so that the temp
+/// folders of an interrupted build (pip, venv) go with the run.
+fn command_env(run: &RunContext<'_>, target: &Target, vars: &Vars) -> Vec<(String, String)> {
+    let mut env = environment(target, vars);
+    if !env.iter().any(|(key, _)| key == "TMPDIR") {
+        let tmp = run.dir.join("tmp");
+        let _ = std::fs::create_dir_all(&tmp);
+        env.push(("TMPDIR".into(), tmp.to_string_lossy().into_owned()));
+    }
+    env
+}
+
 /// A file name for a revision's logs.
 fn log_name(label: &str, stage: &str) -> String {
     let clean: String = label
@@ -124,7 +137,7 @@ impl LocalRuntime {
         vars: &Vars,
     ) -> Result<(), RuntimeError> {
         let log = run.logs.join(log_name(&checkout.label, stage.as_str()));
-        let env = environment(target, vars);
+        let env = command_env(run, target, vars);
         for line in commands {
             let argv = line.render(vars).map_err(|e| RuntimeError::Stage {
                 stage,
@@ -308,7 +321,7 @@ impl Runtime for LocalRuntime {
         let spec = Spec {
             argv,
             cwd: build.checkout.dir.clone(),
-            env: environment(target, &vars),
+            env: command_env(run, target, &vars),
             user: None,
             log: log.clone(),
             redact: Some(run.redactor.clone()),

@@ -135,7 +135,7 @@ impl Cluster {
         let cached = cache_dir.join("postgres").join(&key[..16]).join("data");
         let hit = cached.is_dir();
         if hit {
-            copy_tree(&cached, &data).await?;
+            copy_tree(&cached, &data, run_id, cancel).await?;
         } else {
             let mut argv = vec![
                 binaries.bin("initdb"),
@@ -160,11 +160,13 @@ impl Cluster {
             // Keep a pristine copy; a concurrent run may win the rename, which is fine.
             let parent = cached.parent().expect("cache entry has a parent");
             let staging = parent.with_extension(format!("tmp-{}", std::process::id()));
-            if copy_tree(&data, &staging.join("data")).await.is_ok() {
-                let _ = std::fs::create_dir_all(parent.parent().expect("cache root"));
-                if std::fs::rename(&staging, parent).is_err() {
-                    let _ = std::fs::remove_dir_all(&staging);
-                }
+            // An interrupted or failed copy is removed, never renamed into the cache.
+            let copied = copy_tree(&data, &staging.join("data"), run_id, cancel)
+                .await
+                .is_ok();
+            let _ = std::fs::create_dir_all(parent.parent().expect("cache root"));
+            if !copied || std::fs::rename(&staging, parent).is_err() {
+                let _ = std::fs::remove_dir_all(&staging);
             }
         }
 
@@ -293,25 +295,34 @@ fn chown(path: &Path, user: Option<(Uid, Gid)>) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Copy a directory tree keeping owners and modes (`cp -a`, reflinked where the file system can).
-pub(crate) async fn copy_tree(from: &Path, to: &Path) -> Result<(), RuntimeError> {
+/// Copy a directory tree keeping owners and modes (`cp -a`, reflinked where
+/// the file system can), as a process group of the run that Ctrl-C stops.
+pub(crate) async fn copy_tree(
+    from: &Path,
+    to: &Path,
+    run_id: &str,
+    cancel: &CancellationToken,
+) -> Result<(), RuntimeError> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(|source| RuntimeError::Io {
             context: format!("create {}", parent.display()),
             source,
         })?;
     }
-    let output = tokio::process::Command::new("cp")
-        .arg("-a")
-        .arg("--reflink=auto")
-        .arg(from)
-        .arg(to)
-        .output()
+    let argv = [
+        "cp".as_ref(),
+        "-a".as_ref(),
+        "--reflink=auto".as_ref(),
+        from.as_os_str(),
+        to.as_os_str(),
+    ];
+    let output = super::process::run_helper(&argv, run_id, cancel)
         .await
         .map_err(|source| RuntimeError::Io {
             context: "run cp".into(),
             source,
-        })?;
+        })?
+        .ok_or(RuntimeError::Interrupted)?;
     if !output.status.success() {
         return Err(RuntimeError::Io {
             context: format!(

@@ -35,6 +35,57 @@ pub(crate) fn kill_all_groups() {
     }
 }
 
+/// Run a short helper command (a copy) as a process group of its own,
+/// registered like every other group (so the second Ctrl-C kills it) and
+/// stopped when `cancel` fires. `Ok(None)` when it was cancelled.
+pub(crate) async fn run_helper(
+    argv: &[&std::ffi::OsStr],
+    run_id: &str,
+    cancel: &CancellationToken,
+) -> std::io::Result<Option<std::process::Output>> {
+    let (program, args) = argv.split_first().expect("a command has a program");
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env("REPLAY_RUN_ID", run_id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = {
+        let mut live = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+        let child = command.spawn()?;
+        if let Some(id) = child.id() {
+            live.insert(id as i32);
+        }
+        child
+    };
+    let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    let forget = || {
+        if let Some(pgid) = pgid {
+            LIVE_GROUPS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&pgid.as_raw());
+        }
+    };
+    let output = child.wait_with_output();
+    tokio::pin!(output);
+    let result = tokio::select! {
+        output = &mut output => output.map(Some),
+        _ = cancel.cancelled() => {
+            if let Some(pgid) = pgid {
+                let _ = killpg(pgid, Signal::SIGKILL);
+            }
+            let _ = output.await;
+            Ok(None)
+        }
+    };
+    forget();
+    result
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
@@ -248,13 +299,42 @@ async fn copy_lines(pipe: impl AsyncRead + Unpin, log: Arc<Mutex<File>>, redacto
     }
 }
 
-/// The last `lines` lines of a log file.
+/// Characters kept of one line of a log excerpt.
+pub(crate) const EXCERPT_WIDTH: usize = 300;
+/// Lines an excerpt has at most, whatever the caller asks for.
+pub(crate) const EXCERPT_LINES: usize = 40;
+
+/// The last `lines` lines of a log file (at most [`EXCERPT_LINES`]), each cut
+/// to [`EXCERPT_WIDTH`] characters, saying what was cut (the log's path is
+/// printed with it).
 pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
+    excerpt(&text, lines.min(EXCERPT_LINES), EXCERPT_WIDTH)
+}
+
+/// The last `lines` lines of `text`, each at most `width` characters.
+pub(crate) fn excerpt(text: &str, lines: usize, width: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    let skipped = all.len().saturating_sub(lines);
+    let mut out = Vec::new();
+    if skipped > 0 {
+        out.push(format!(
+            "[{skipped} earlier line{} not shown]",
+            if skipped == 1 { "" } else { "s" }
+        ));
+    }
+    for line in &all[skipped..] {
+        match line.char_indices().nth(width) {
+            Some((cut, _)) => {
+                let more = line[cut..].chars().count();
+                out.push(format!("{} [… {more} more characters]", &line[..cut]));
+            }
+            None => out.push(line.to_string()),
+        }
+    }
+    out.join("\n")
 }
 
 #[cfg(test)]
@@ -284,7 +364,48 @@ mod tests {
         let status = group.wait(&CancellationToken::new()).await.unwrap();
         assert_eq!(status.code(), Some(3));
         assert_eq!(group.log_tail(5), "one\ntwo");
-        assert_eq!(group.log_tail(1), "two");
+        assert_eq!(group.log_tail(1), "[1 earlier line not shown]\ntwo");
+    }
+
+    #[test]
+    fn an_excerpt_cuts_long_lines_and_says_how_much() {
+        let long = "x".repeat(1000);
+        let text = format!("first\n{long}\nlast");
+        let cut = excerpt(&text, 40, 300);
+        assert_eq!(
+            cut,
+            format!("first\n{} [… 700 more characters]\nlast", "x".repeat(300))
+        );
+        // Multi-byte characters are counted as characters, never split.
+        let cut = excerpt(&"é".repeat(301), 40, 300);
+        assert!(cut.ends_with("é [… 1 more characters]"), "{cut}");
+    }
+
+    #[test]
+    fn an_excerpt_keeps_the_last_lines_and_says_how_many_it_left_out() {
+        let text: String = (1..=100).map(|n| format!("line {n}\n")).collect();
+        let cut = excerpt(&text, 3, 300);
+        assert_eq!(
+            cut,
+            "[97 earlier lines not shown]\nline 98\nline 99\nline 100"
+        );
+        assert_eq!(excerpt("one\ntwo", 3, 300), "one\ntwo");
+    }
+
+    #[test]
+    fn a_log_tail_is_bounded_whatever_the_log_holds() {
+        // One failure printed a whole schema twice: 66 KB in 25 lines.
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let line = "CREATE TABLE t (c text);".repeat(100);
+        std::fs::write(&log, format!("{line}\n").repeat(500)).unwrap();
+        let tail = log_tail(&log, 1000);
+        assert_eq!(tail.lines().count(), EXCERPT_LINES + 1);
+        assert!(
+            tail.len() < (EXCERPT_LINES + 1) * (EXCERPT_WIDTH + 40),
+            "{}",
+            tail.len()
+        );
     }
 
     #[tokio::test]
