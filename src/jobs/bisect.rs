@@ -139,7 +139,7 @@ impl<'a> Prober<'a> {
         let evaluation = engine
             .evaluate(&checkout, &repeated, self.options.run.jobs)
             .await?;
-        if evaluation.interrupted {
+        if evaluation.interrupted || self.run.cancel.is_cancelled() {
             return Err(EngineError::Runtime(
                 crate::runtime::RuntimeError::Interrupted,
             ));

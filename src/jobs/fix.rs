@@ -311,7 +311,10 @@ async fn evaluate_sides(
             caches.insert(name.into(), json!({ "cells": false, "worktree": worktree, "build": evaluation.caches.build, "template": evaluation.caches.template }));
             let side = &mut sides[index];
             let cache = CellCache::new(&options.run.cache_dir, !options.run.no_cache);
-            cache.store(&side.cache_key, cells, &evaluation.outcomes);
+            // Only a revision whose every planned cell ran, none in ERROR.
+            if evaluation.outcomes.iter().all(Option::is_some) {
+                cache.store(&side.cache_key, cells, &evaluation.outcomes);
+            }
             side.cached = Some(evaluation.outcomes.into_iter().map(|o| o.expect("a finished evaluation has every cell")).collect());
         }
         Ok::<_, Error>(())

@@ -46,9 +46,12 @@ impl CellCache {
 
     fn read(&self, key: &str) -> Option<Entry> {
         let bytes = std::fs::read(self.path(key)).ok()?;
-        serde_json::from_slice::<Entry>(&bytes)
+        let mut entry = serde_json::from_slice::<Entry>(&bytes)
             .ok()
-            .filter(|e| e.format_version == crate::results::FORMAT_VERSION)
+            .filter(|e| e.format_version == crate::results::FORMAT_VERSION)?;
+        // An ERROR is never an answer (an entry written before this rule).
+        entry.cells.retain(|_, outcome| !is_error(outcome));
+        Some(entry)
     }
 
     /// The outcomes of `cells`, when every one of them is cached.
@@ -76,10 +79,25 @@ impl CellCache {
             .collect()
     }
 
-    /// Add finished outcomes to the entry (cells that did not run are left out).
-    pub(crate) fn store(&self, key: &str, cells: &[Cell], outcomes: &[Option<CellOutcome>]) {
-        if !self.enabled {
-            return;
+    /// Add the outcomes of a revision whose every planned cell ran to the
+    /// entry; `None` is a cell that ran but did not settle (its repetitions
+    /// disagreed) and is left out. When any outcome is an ERROR (the server
+    /// died, a setup step failed) nothing is stored: the revision is run
+    /// again next time rather than answered from a broken run. Callers never
+    /// pass the outcomes of an interrupted evaluation. Returns whether
+    /// anything was stored.
+    pub(crate) fn store(
+        &self,
+        key: &str,
+        cells: &[Cell],
+        outcomes: &[Option<CellOutcome>],
+    ) -> bool {
+        if !self.enabled || cells.len() != outcomes.len() {
+            return false;
+        }
+        if outcomes.iter().flatten().any(is_error) {
+            tracing::debug!("not caching {key}: a cell ended in ERROR");
+            return false;
         }
         let mut entry = self.read(key).unwrap_or(Entry {
             format_version: crate::results::FORMAT_VERSION,
@@ -93,8 +111,14 @@ impl CellCache {
         let bytes = serde_json::to_vec(&entry).expect("outcomes serialise");
         if let Err(error) = crate::support::files::write_atomically(&self.path(key), &bytes) {
             tracing::warn!("cannot write the cell cache: {error}");
+            return false;
         }
+        true
     }
+}
+
+fn is_error(outcome: &CellOutcome) -> bool {
+    outcome.error.is_some() || outcome.status.is_none()
 }
 
 #[cfg(test)]
@@ -133,5 +157,34 @@ mod tests {
             key,
             CellCache::key("tree", "suite", "other target", "local")
         );
+    }
+
+    #[test]
+    fn a_revision_with_an_error_cell_is_not_stored_and_old_errors_are_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CellCache::new(dir.path(), true);
+        let key = CellCache::key("tree", "suite", "target", "local");
+        let cells = [cell("s/t/a"), cell("s/t/b")];
+        let seen = CellOutcome {
+            status: Some(403),
+            ..CellOutcome::default()
+        };
+        let died = CellOutcome::errored("connection refused");
+        assert!(!cache.store(&key, &cells, &[Some(seen.clone()), Some(died.clone())]));
+        assert_eq!(cache.load(&key, &cells[..1]), None);
+        // An entry holding an ERROR (written by an older version) is a miss for that cell.
+        let entry = Entry {
+            format_version: crate::results::FORMAT_VERSION,
+            cells: [
+                ("s/t/a".to_string(), seen.clone()),
+                ("s/t/b".to_string(), died),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        std::fs::create_dir_all(dir.path().join("cells")).unwrap();
+        std::fs::write(cache.path(&key), serde_json::to_vec(&entry).unwrap()).unwrap();
+        assert_eq!(cache.load(&key, &cells), None);
+        assert_eq!(cache.load_some(&key, &cells), vec![Some(seen), None]);
     }
 }

@@ -10,4 +10,5 @@ mod layout;
 mod report;
 mod support;
 mod url;
+mod verdicts;
 mod workflows;
