@@ -233,12 +233,19 @@ async fn run_check(
         database_url: args.database_url.clone(),
         master_key: args.master_key.clone(),
     };
-    let checked = check(&options, cancel).await?;
+    let checked = check(&options, cancel.clone()).await?;
     output::emit(
         output::Document::Check(&checked),
         args.run.format,
         args.run.report_dir.as_deref(),
     )?;
+    // A partial run never rewrites a pin: what did not run could differ too.
+    if args.accept && (checked.report.interrupted || cancel.is_cancelled()) {
+        eprintln!(
+            "replay: interrupted: no pin was accepted; run `check --accept` again to the end"
+        );
+        return Ok(exit_codes::INTERRUPTED);
+    }
     if args.accept {
         accept(&checked)?;
         return Ok(exit_codes::SUCCESS);

@@ -14,25 +14,36 @@ fn history(env: &Env) -> PathBuf {
 }
 
 /// A copy of the LiteLLM suite whose twin target boots through a launcher
-/// that, when `DIE_AFTER` is set in the tool's environment, kills the server
-/// after that many requests (health probes included): a server that dies
-/// mid-matrix. The target file is the same with or without the variable, so
-/// both runs share one cell-cache key.
-fn suite_with_dying_server(env: &Env) -> PathBuf {
+/// that the test steers with variables of the tool's environment (the target
+/// file is the same either way, so runs share one cell-cache key):
+/// `DIE_AFTER=N` kills the server after N requests (health probes included),
+/// a server that dies mid-matrix; `HANG_PATH=/p` makes every request to `/p`
+/// hang, after creating the file `HANG_FILE`, a run stuck mid-matrix.
+fn suite_with_launcher(env: &Env) -> PathBuf {
     let suite = env.suite_copy("litellm");
     std::fs::write(
-        suite.join("targets/dying.py"),
-        r#"import http.server, os, runpy, sys, threading
+        suite.join("targets/steered.py"),
+        r#"import http.server, os, runpy, sys, threading, time
 limit = int(os.environ.get("DIE_AFTER") or 0)
+hang = os.environ.get("HANG_PATH")
 lock, seen = threading.Lock(), [0]
 handle = http.server.BaseHTTPRequestHandler.handle_one_request
-def counted(self):
+def steered(self):
+    if hang:
+        original = self.send_response
+        def send_response(code, message=None):
+            if self.path.startswith(hang):
+                open(os.environ["HANG_FILE"], "w").close()
+                while True:
+                    time.sleep(1)
+            original(code, message)
+        self.send_response = send_response
     handle(self)
     with lock:
         seen[0] += 1
         if limit and seen[0] >= limit:
             os._exit(9)
-http.server.BaseHTTPRequestHandler.handle_one_request = counted
+http.server.BaseHTTPRequestHandler.handle_one_request = steered
 sys.path.insert(0, os.getcwd())
 sys.argv = ["server.py"] + sys.argv[1:]
 runpy.run_path("server.py", run_name="__main__")
@@ -42,9 +53,22 @@ runpy.run_path("server.py", run_name="__main__")
     edit(
         &suite.join("targets/twin.toml"),
         r#"run = "{{env}}/bin/python server.py"#,
-        r#"run = "{{env}}/bin/python {{target_dir}}/dying.py"#,
+        r#"run = "{{env}}/bin/python {{target_dir}}/steered.py"#,
     );
     suite
+}
+
+/// Wait until `path` exists.
+fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 fn fix(env: &Env, suite: &Path, repo: &Path, records: &Path) -> std::process::Command {
@@ -67,7 +91,7 @@ fn a_server_that_dies_mid_matrix_leaves_nothing_in_the_cell_cache() {
     let mut env = Env::new("dying-server");
     env.private_cache();
     let repo = history(&env);
-    let suite = suite_with_dying_server(&env);
+    let suite = suite_with_launcher(&env);
     let records = env.tmp.path().join("replays");
 
     let output = fix(&env, &suite, &repo, &records)
@@ -95,5 +119,56 @@ fn a_server_that_dies_mid_matrix_leaves_nothing_in_the_cell_cache() {
     let record = json(&output);
     assert_eq!(record["verdict"], "CAUGHT", "{stderr}");
     assert_eq!(record["run"]["caches"]["sides"]["parent"]["cells"], false);
+    env.assert_nothing_left();
+}
+
+/// Item 6: `check --accept` interrupted mid-matrix accepts nothing (even the
+/// RED cells that did run) and exits 130.
+#[test]
+fn an_interrupted_accept_rewrites_no_pin_and_exits_130() {
+    let env = Env::new("accept-interrupted");
+    let suite = suite_with_launcher(&env);
+    let scenario = suite.join("scenarios/key_delete.toml");
+    edit(
+        &scenario,
+        "proxy_admin        =   [200,    200,     200]",
+        "proxy_admin        =   [403,    200,     200]",
+    );
+    let before = std::fs::read_to_string(&scenario).unwrap();
+    let hang = env.tmp.path().join("hanging");
+    let mut command = env.replay();
+    command
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--accept",
+        ])
+        .args(["--jobs", "1", "--format", "json"])
+        .args([
+            "--cell",
+            "key_delete/self/proxy_admin",
+            "--cell",
+            "key_info/own/proxy_admin",
+        ])
+        .arg("--suite")
+        .arg(&suite)
+        .env("HANG_PATH", "/key/info")
+        .env("HANG_FILE", &hang);
+    let (mut child, _, rest) = start_until(command, "replay: running 2 cells");
+    wait_for_file(&hang);
+    assert_eq!(interrupt_and_wait(&mut child), 130);
+    let stderr: Vec<String> = rest.try_iter().collect();
+    assert_eq!(
+        std::fs::read_to_string(&scenario).unwrap(),
+        before,
+        "{stderr:#?}"
+    );
+    assert!(
+        stderr.iter().any(|l| l.contains("no pin was accepted")),
+        "{stderr:#?}"
+    );
     env.assert_nothing_left();
 }
