@@ -275,6 +275,12 @@ async fn run_fix(
         args.run.format,
         args.run.report_dir.as_deref(),
     )?;
+    if replayed.record.interrupted {
+        eprintln!(
+            "replay: interrupted: partial results were written to {} (marked interrupted, not in the table)",
+            replayed.record_path.display()
+        );
+    }
     Ok(fix_exit_code(&replayed))
 }
 
@@ -306,6 +312,13 @@ async fn run_bisect(
         args.run.format,
         args.run.report_dir.as_deref(),
     )?;
+    if bisected.record.interrupted {
+        eprintln!(
+            "replay: interrupted: partial results (the ranges measured so far) were written to {}",
+            bisected.record_path.display()
+        );
+        return Ok(exit_codes::INTERRUPTED);
+    }
     Ok(exit_codes::SUCCESS)
 }
 
@@ -355,6 +368,9 @@ fn target_of(run: &RunArgs) -> Result<String, Error> {
 }
 
 pub(crate) fn fix_exit_code(replayed: &Replayed) -> u8 {
+    if replayed.record.interrupted {
+        return exit_codes::INTERRUPTED;
+    }
     match replayed.record.verdict {
         crate::results::record::FixVerdict::Caught => exit_codes::SUCCESS,
         crate::results::record::FixVerdict::NotCaught => exit_codes::RESULT,

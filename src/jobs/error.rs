@@ -160,7 +160,9 @@ impl Error {
             Error::Engine(EngineError::Runtime(error)) => runtime_hints(error),
             Error::Engine(EngineError::World { source, .. }) | Error::World(source) => world_hints(source),
             Error::Write { .. } => vec!["check that the folder exists and is writable".into()],
-            Error::Interrupted => vec!["partial results were written; run again to finish".into()],
+            // A run interrupted after measuring something returns its partial
+            // results instead of this error; this one has written nothing.
+            Error::Interrupted => vec!["nothing was measured yet, so nothing was written; run again to finish".into()],
             _ => vec![],
         }
     }

@@ -161,6 +161,10 @@ pub struct FixRecord {
     pub transitions: Transitions,
     pub reason_changes: Vec<ReasonChange>,
     pub cells: Vec<CellRecord>,
+    /// The run was interrupted: `cells` holds only those measured at both
+    /// sides, and the verdict is not one. Such a record never enters the table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// What varies from run to run.
     pub run: serde_json::Value,
 }
@@ -247,7 +251,13 @@ pub fn record_path(dir: &Path, record: &FixRecord) -> PathBuf {
     } else {
         ""
     };
-    dir.join(format!("{}{suffix}.json", record.fix.short))
+    // An interrupted replay never replaces a finished record.
+    let partial = if record.interrupted {
+        "-interrupted"
+    } else {
+        ""
+    };
+    dir.join(format!("{}{suffix}{partial}.json", record.fix.short))
 }
 
 /// The fix record in a file, with the file's bytes; `None` when the file is
@@ -284,6 +294,13 @@ pub fn load_records(dir: &Path) -> Result<Vec<FixRecord>, RecordError> {
     paths.sort();
     for path in paths {
         if let Some((record, _)) = read_fix(&path)? {
+            if record.interrupted {
+                tracing::info!(
+                    "{} is an interrupted replay: not in the table",
+                    path.display()
+                );
+                continue;
+            }
             records.push(record);
         }
     }

@@ -18,14 +18,25 @@ fn history(env: &Env) -> PathBuf {
 /// file is the same either way, so runs share one cell-cache key):
 /// `DIE_AFTER=N` kills the server after N requests (health probes included),
 /// a server that dies mid-matrix; `HANG_PATH=/p` makes every request to `/p`
-/// hang, after creating the file `HANG_FILE`, a run stuck mid-matrix.
+/// hang, after creating the file `HANG_FILE.<pid>`: a run stuck mid-matrix.
+/// With `HANG_AFTER_BOOTS=K` only the servers booted after the first K of
+/// the test (counted in `HANG_FILE.boots`) hang.
 fn suite_with_launcher(env: &Env) -> PathBuf {
     let suite = env.suite_copy("litellm");
     std::fs::write(
         suite.join("targets/steered.py"),
-        r#"import http.server, os, runpy, sys, threading, time
+        r#"import fcntl, http.server, os, runpy, sys, threading, time
 limit = int(os.environ.get("DIE_AFTER") or 0)
 hang = os.environ.get("HANG_PATH")
+if hang and os.environ.get("HANG_AFTER_BOOTS"):
+    with open(os.environ["HANG_FILE"] + ".boots", "a+") as counter:
+        fcntl.flock(counter, fcntl.LOCK_EX)
+        counter.write("boot\n")
+        counter.flush()
+        counter.seek(0)
+        boots = len(counter.readlines())
+    if boots <= int(os.environ["HANG_AFTER_BOOTS"]):
+        hang = None
 lock, seen = threading.Lock(), [0]
 handle = http.server.BaseHTTPRequestHandler.handle_one_request
 def steered(self):
@@ -33,7 +44,7 @@ def steered(self):
         original = self.send_response
         def send_response(code, message=None):
             if self.path.startswith(hang):
-                open(os.environ["HANG_FILE"], "w").close()
+                open(os.environ["HANG_FILE"] + "." + str(os.getpid()), "w").close()
                 while True:
                     time.sleep(1)
             original(code, message)
@@ -58,14 +69,26 @@ runpy.run_path("server.py", run_name="__main__")
     suite
 }
 
-/// Wait until `path` exists.
-fn wait_for_file(path: &Path) {
+/// Wait until `count` servers hang (`HANG_FILE.<pid>` files next to `hang`).
+fn wait_for_hanging(hang: &Path, count: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !path.exists() {
+    let name = hang.file_name().unwrap().to_string_lossy().into_owned();
+    loop {
+        let hanging = std::fs::read_dir(hang.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                let file = e.file_name().to_string_lossy().into_owned();
+                file.starts_with(&format!("{name}."))
+                    && file[name.len() + 1..].chars().all(|c| c.is_ascii_digit())
+            })
+            .count();
+        if hanging >= count {
+            return;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "no {}",
-            path.display()
+            "{hanging} of {count} servers hang"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -158,7 +181,7 @@ fn an_interrupted_accept_rewrites_no_pin_and_exits_130() {
         .env("HANG_PATH", "/key/info")
         .env("HANG_FILE", &hang);
     let (mut child, _, rest) = start_until(command, "replay: running 2 cells");
-    wait_for_file(&hang);
+    wait_for_hanging(&hang, 1);
     assert_eq!(interrupt_and_wait(&mut child), 130);
     let stderr: Vec<String> = rest.try_iter().collect();
     assert_eq!(
@@ -168,6 +191,164 @@ fn an_interrupted_accept_rewrites_no_pin_and_exits_130() {
     );
     assert!(
         stderr.iter().any(|l| l.contains("no pin was accepted")),
+        "{stderr:#?}"
+    );
+    env.assert_nothing_left();
+}
+
+/// Item 7: an interrupted fix prints and writes what it measured, marked
+/// interrupted, beside (never over) the finished record, and out of the table.
+#[test]
+fn an_interrupted_fix_writes_what_it_measured_marked_interrupted() {
+    let mut env = Env::new("fix-interrupted");
+    env.private_cache();
+    let repo = history(&env);
+    let suite = suite_with_launcher(&env);
+    let records = env.tmp.path().join("replays");
+    let hang = env.tmp.path().join("hanging");
+    let mut command = fix(&env, &suite, &repo, &records);
+    command
+        .env("HANG_PATH", "/key/regenerate")
+        .env("HANG_FILE", &hang);
+    let (mut child, _, rest) = start_until(command, "replay: running 113 cells");
+    // Both sides have run the cells before /key/regenerate's and hang there.
+    wait_for_hanging(&hang, 2);
+    // Read stdout meanwhile: a whole record does not fit in a pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut printed = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
+        printed
+    });
+    assert_eq!(interrupt_and_wait(&mut child), 130);
+    let stderr: Vec<String> = rest.try_iter().collect();
+    let printed = reader.join().unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(&printed).unwrap_or_else(|e| panic!("{e}: {printed} {stderr:#?}"));
+    assert_eq!(record["interrupted"], true);
+    let measured = record["cells"].as_array().unwrap().len();
+    assert!(measured > 0 && measured < 113, "{measured} cells");
+    assert!(
+        record["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| !c["id"].as_str().unwrap().starts_with("key_regenerate/")),
+        "a cell that did not finish is in the record"
+    );
+    let short = record["fix"]["short"].as_str().unwrap();
+    let written = records.join(format!("litellm/{short}-interrupted.json"));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&written).unwrap()).unwrap(),
+        record
+    );
+    assert!(!records.join(format!("litellm/{short}.json")).exists());
+    let table = std::fs::read_to_string(records.join("litellm/README.md")).unwrap();
+    assert!(!table.contains(short), "{table}");
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.contains("partial results were written to")
+                && l.contains(&*written.to_string_lossy())),
+        "{stderr:#?}"
+    );
+    // Nothing of the interrupted run is cached: the next replay boots both sides.
+    let output = fix(&env, &suite, &repo, &records).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        json(&output)["run"]["caches"]["sides"]["fix"]["cells"],
+        false
+    );
+    env.assert_nothing_left();
+}
+
+/// Item 7: interrupted before anything was measured, a fix writes nothing and
+/// does not claim it did.
+#[test]
+fn a_fix_interrupted_before_any_cell_writes_nothing_and_says_so() {
+    let mut env = Env::new("fix-interrupted-early");
+    env.private_cache();
+    let repo = history(&env);
+    let suite = suite_with_launcher(&env);
+    let records = env.tmp.path().join("replays");
+    let hang = env.tmp.path().join("hanging");
+    let mut command = fix(&env, &suite, &repo, &records);
+    // Every server hangs on its first request: the readiness probe.
+    command.env("HANG_PATH", "/").env("HANG_FILE", &hang);
+    let (mut child, _, rest) = start_until(command, "replay: booting");
+    wait_for_hanging(&hang, 1);
+    assert_eq!(interrupt_and_wait(&mut child), 130);
+    let stderr: Vec<String> = rest.try_iter().collect();
+    assert!(!records.join("litellm").exists(), "{stderr:#?}");
+    assert!(
+        stderr.iter().all(|l| !l.contains("were written")),
+        "{stderr:#?}"
+    );
+    assert!(
+        stderr.iter().any(|l| l.contains("nothing was written")),
+        "{stderr:#?}"
+    );
+    env.assert_nothing_left();
+}
+
+/// Item 7: an interrupted bisect writes the narrowest range it measured for
+/// each searched cell, marked interrupted, and exits 130.
+#[test]
+fn an_interrupted_bisect_writes_the_ranges_it_measured() {
+    let mut env = Env::new("bisect-interrupted");
+    env.private_cache();
+    let repo = history(&env);
+    let suite = suite_with_launcher(&env);
+    let records = env.tmp.path().join("replays");
+    let hang = env.tmp.path().join("hanging");
+    let mut command = env.replay();
+    command
+        .args([
+            "bisect",
+            "--good",
+            "teams-module",
+            "--bad",
+            "unbootable-repair",
+        ])
+        .args(["--cell", "key_delete/owner/internal_user", "--probes", "1"])
+        .args(["--target", "twin", "--format", "json", "--suite"])
+        .arg(&suite)
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--records")
+        .arg(&records)
+        // The two ends run; the first probe hangs.
+        .env("HANG_PATH", "/key/delete")
+        .env("HANG_AFTER_BOOTS", "2")
+        .env("HANG_FILE", &hang);
+    let (mut child, _, rest) = start_until(command, "differ between the ends");
+    wait_for_hanging(&hang, 1);
+    // Read stdout meanwhile: a whole record does not fit in a pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut printed = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
+        printed
+    });
+    assert_eq!(interrupt_and_wait(&mut child), 130);
+    let stderr: Vec<String> = rest.try_iter().collect();
+    let printed = reader.join().unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(&printed).unwrap_or_else(|e| panic!("{e}: {printed} {stderr:#?}"));
+    assert_eq!(record["interrupted"], true);
+    let answer = &record["cells"][0];
+    assert_eq!(answer["result"], "interrupted", "{answer}");
+    assert_eq!(answer["after"]["short"], record["good"]["short"]);
+    assert_eq!(answer["commit"]["short"], record["bad"]["short"]);
+    let name = format!(
+        "litellm/bisect-{}-{}-interrupted.json",
+        record["good"]["short"].as_str().unwrap(),
+        record["bad"]["short"].as_str().unwrap()
+    );
+    assert!(records.join(&name).exists(), "{stderr:#?}");
+    assert!(
+        stderr.iter().any(|l| l.contains("partial results")),
         "{stderr:#?}"
     );
     env.assert_nothing_left();
