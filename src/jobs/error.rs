@@ -98,6 +98,7 @@ impl Error {
                 | RevisionError::NoSuchPath { .. },
             ) => exit_codes::BAD_INPUT,
             Error::Overlay { .. } => exit_codes::REVISION_FAILED,
+            Error::Record(RecordError::Disagrees { .. }) => exit_codes::BAD_INPUT,
             Error::Record(_) => exit_codes::ENVIRONMENT,
             Error::Revision(_) => exit_codes::ENVIRONMENT,
             Error::Engine(EngineError::Runtime(RuntimeError::Interrupted)) | Error::Interrupted => {
@@ -152,6 +153,10 @@ impl Error {
                 }
                 hints
             }
+            Error::Record(RecordError::Disagrees { path, .. }) => vec![format!(
+                "replay the fix again to rewrite {}, or remove it",
+                path.display()
+            )],
             Error::Record(_) => vec!["check that the records folder (--records) is writable".into()],
             Error::Html { source: HtmlError::Read(_), .. } => vec!["RECORD is the path of a JSON document replay wrote, e.g. replays/litellm/b95d4bf.json".into()],
             Error::Html { source: HtmlError::FormatVersion { .. }, .. } => vec!["render it with the replay that wrote it, or write it again with this one".into()],

@@ -13,7 +13,15 @@ use crate::suite::Cell;
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     format_version: u32,
+    /// sha256 of `cells` as serialised: an entry changed since it was
+    /// written is a miss.
+    digest: String,
     cells: BTreeMap<String, CellOutcome>,
+}
+
+fn digest(cells: &BTreeMap<String, CellOutcome>) -> String {
+    let bytes = serde_json::to_vec(cells).expect("outcomes serialise");
+    crate::support::cache::key(&[&bytes])
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +57,13 @@ impl CellCache {
         let mut entry = serde_json::from_slice::<Entry>(&bytes)
             .ok()
             .filter(|e| e.format_version == crate::results::FORMAT_VERSION)?;
+        if entry.digest != digest(&entry.cells) {
+            tracing::warn!(
+                "{} does not match its digest (changed since it was written): ignored, the cells run again",
+                self.path(key).display()
+            );
+            return None;
+        }
         // An ERROR is never an answer (an entry written before this rule).
         entry.cells.retain(|_, outcome| !is_error(outcome));
         Some(entry)
@@ -101,6 +116,7 @@ impl CellCache {
         }
         let mut entry = self.read(key).unwrap_or(Entry {
             format_version: crate::results::FORMAT_VERSION,
+            digest: String::new(),
             cells: BTreeMap::new(),
         });
         for (cell, outcome) in cells.iter().zip(outcomes) {
@@ -108,6 +124,7 @@ impl CellCache {
                 entry.cells.insert(cell.id.to_string(), outcome.clone());
             }
         }
+        entry.digest = digest(&entry.cells);
         let bytes = serde_json::to_vec(&entry).expect("outcomes serialise");
         if let Err(error) = crate::support::files::write_atomically(&self.path(key), &bytes) {
             tracing::warn!("cannot write the cell cache: {error}");
@@ -173,18 +190,40 @@ mod tests {
         assert!(!cache.store(&key, &cells, &[Some(seen.clone()), Some(died.clone())]));
         assert_eq!(cache.load(&key, &cells[..1]), None);
         // An entry holding an ERROR (written by an older version) is a miss for that cell.
+        let cells_with_error: BTreeMap<String, CellOutcome> = [
+            ("s/t/a".to_string(), seen.clone()),
+            ("s/t/b".to_string(), died),
+        ]
+        .into_iter()
+        .collect();
         let entry = Entry {
             format_version: crate::results::FORMAT_VERSION,
-            cells: [
-                ("s/t/a".to_string(), seen.clone()),
-                ("s/t/b".to_string(), died),
-            ]
-            .into_iter()
-            .collect(),
+            digest: digest(&cells_with_error),
+            cells: cells_with_error,
         };
         std::fs::create_dir_all(dir.path().join("cells")).unwrap();
         std::fs::write(cache.path(&key), serde_json::to_vec(&entry).unwrap()).unwrap();
         assert_eq!(cache.load(&key, &cells), None);
         assert_eq!(cache.load_some(&key, &cells), vec![Some(seen), None]);
+    }
+
+    #[test]
+    fn an_entry_changed_after_it_was_written_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CellCache::new(dir.path(), true);
+        let key = CellCache::key("tree", "suite", "target", "local");
+        let cells = [cell("s/t/a")];
+        let seen = CellOutcome {
+            status: Some(403),
+            ..CellOutcome::default()
+        };
+        assert!(cache.store(&key, &cells, &[Some(seen.clone())]));
+        assert_eq!(cache.load(&key, &cells), Some(vec![seen]));
+        let path = cache.path(&key);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"status\":403"), "{text}");
+        std::fs::write(&path, text.replace("\"status\":403", "\"status\":200")).unwrap();
+        assert_eq!(cache.load(&key, &cells), None);
+        assert_eq!(cache.load_some(&key, &cells), vec![None]);
     }
 }

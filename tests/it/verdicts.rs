@@ -353,3 +353,49 @@ fn an_interrupted_bisect_writes_the_ranges_it_measured() {
     );
     env.assert_nothing_left();
 }
+
+/// Item 5: `replay table` and `replay merge` recompute each record's verdict
+/// from its cells, and refuse (exit 2, naming the file) one that disagrees.
+#[test]
+fn a_record_whose_cells_disagree_with_its_verdict_is_refused_by_table_and_merge() {
+    let env = Env::new("record-disagrees");
+    let records = env.tmp.path().join("replays");
+    let dir = records.join("litellm");
+    copy_dir(&repo_root().join("replays/litellm"), &dir);
+    let name = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".json"))
+        .unwrap();
+    let path = dir.join(&name);
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    record["verdict"] = if record["verdict"] == "CAUGHT" {
+        "NOT CAUGHT".into()
+    } else {
+        "CAUGHT".into()
+    };
+    std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
+    let table = env
+        .replay()
+        .arg("table")
+        .arg("--records")
+        .arg(&records)
+        .output()
+        .unwrap();
+    let merged = env
+        .replay()
+        .arg("merge")
+        .arg(&dir)
+        .arg("--records")
+        .arg(env.tmp.path().join("merged"))
+        .output()
+        .unwrap();
+    for output in [table, merged] {
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&*path.to_string_lossy()), "{stderr}");
+        assert!(stderr.contains("disagrees"), "{stderr}");
+    }
+}
