@@ -87,6 +87,8 @@ pub(crate) struct Run {
     pub id: String,
     pub prefix: String,
     pub master_key: String,
+    /// The superuser password of the run's own Postgres: fresh every run.
+    pub db_password: String,
     pub cache_dir: PathBuf,
     pub no_cache: bool,
     pub cancel: CancellationToken,
@@ -122,6 +124,7 @@ impl Run {
         Ok(Self {
             prefix: format!("replay-{}-", hex::encode(rand::random::<[u8; 4]>())),
             master_key: fresh_key("sk-"),
+            db_password: fresh_key("pg-"),
             id,
             cache_dir: cache_dir.to_path_buf(),
             no_cache,

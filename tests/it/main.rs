@@ -8,6 +8,7 @@ mod fix;
 mod html;
 mod layout;
 mod report;
+mod secrets;
 mod support;
 mod url;
 mod verdicts;
