@@ -399,7 +399,7 @@ fn accept(checked: &Checked) -> Result<(), Error> {
         eprintln!("replay: no pin to change");
     }
     for edit in &edits {
-        eprint!("{}", edit.diff());
+        eprint!("{}", crate::support::redact::scrub(&edit.diff()));
         edit.write().map_err(|source| Error::Write {
             path: edit.path.clone(),
             source,
@@ -423,6 +423,7 @@ pub(crate) fn color_stdout() -> bool {
 
 /// Write to stdout; a closed pipe (`replay check | head`) ends quietly.
 pub(crate) fn out(text: &str) {
+    let text = &crate::support::redact::scrub(text);
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = stdout
         .write_all(text.as_bytes())
@@ -435,7 +436,16 @@ pub(crate) fn out(text: &str) {
 
 /// `error:`, the cause chain, the problems, the log, then `hint:` lines.
 pub(crate) fn print_error(error: &Error) {
-    let mut err = std::io::stderr().lock();
+    // Built whole, then scrubbed: a target can put a secret in any field.
+    let mut err = String::new();
+    write_error(&mut err, error);
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(crate::support::redact::scrub(&err).as_bytes());
+}
+
+fn write_error(err: &mut String, error: &Error) {
+    use std::fmt::Write;
     let _ = writeln!(err, "error: {error}");
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

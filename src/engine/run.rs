@@ -121,10 +121,14 @@ impl Run {
             logs.keep();
         }
         std::fs::create_dir_all(logs.path())?;
+        let master_key = fresh_key("sk-");
+        let db_password = fresh_key("pg-");
+        crate::support::redact::keep_secret(&master_key, "master_key");
+        crate::support::redact::keep_secret(&db_password, "db_password");
         Ok(Self {
             prefix: format!("replay-{}-", hex::encode(rand::random::<[u8; 4]>())),
-            master_key: fresh_key("sk-"),
-            db_password: fresh_key("pg-"),
+            master_key,
+            db_password,
             id,
             cache_dir: cache_dir.to_path_buf(),
             no_cache,

@@ -153,3 +153,96 @@ fn the_runs_postgres_asks_for_a_password_that_is_never_shown() {
     assert_ne!(passwords[0], passwords[1]);
     env.assert_nothing_left();
 }
+
+/// Item 2: a target that puts every secret of the run (the master key, the
+/// database URL with its password) in every place it can (a command's argv,
+/// the environment, the output of a command, a failing command) gets none of
+/// them printed or written: not on stdout or stderr (`command:` lines
+/// included), not in the logs, not in the reports (JSON, JUnit, Markdown, HTML).
+#[test]
+fn no_secret_is_printed_or_written_wherever_a_target_puts_it() {
+    let env = Env::new("secrets-everywhere");
+    let suite = env.suite_copy("litellm");
+    // Says every secret it was given, then runs the twin (or fails, with LEAK_FAIL set).
+    std::fs::write(
+        suite.join("targets/leak.py"),
+        r#"import os, runpy, sys
+print("argv", sys.argv[1:], "env", os.environ["LEAK"], os.environ["DATABASE_URL"], flush=True)
+sys.stderr.write(f"leaking {os.environ['LEAK']} {os.environ['DATABASE_URL']}\n")
+if os.environ.get("LEAK_FAIL"):
+    sys.exit(f"failing with {sys.argv[1]} {sys.argv[2]}")
+at = sys.argv.index("--")
+sys.path.insert(0, os.getcwd())
+sys.argv = sys.argv[at + 1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"#,
+    )
+    .unwrap();
+    let target = suite.join("targets/twin.toml");
+    edit(
+        &target,
+        r#"run = "{{env}}/bin/python server.py"#,
+        r#"run = "{{env}}/bin/python {{target_dir}}/leak.py {{master_key}} {{database_url}} -- server.py"#,
+    );
+    edit(
+        &target,
+        r#"TWIN_MASTER_KEY = "{{master_key}}""#,
+        "TWIN_MASTER_KEY = \"{{master_key}}\"\nLEAK = \"{{master_key}}\"",
+    );
+    let secret = regex::Regex::new(r"(sk|pg)-[0-9a-f]{32}").unwrap();
+    for fail in [false, true] {
+        let reports = env.tmp.path().join(format!("reports-{fail}"));
+        let mut command = env.replay();
+        command
+            .args([
+                "check",
+                "--target",
+                "twin",
+                "--repo",
+                "testdata/twin",
+                "--keep-logs",
+            ])
+            .args(["--format", "json", "--report-dir"])
+            .arg(&reports)
+            .arg("--suite")
+            .arg(&suite);
+        if fail {
+            command.env("LEAK_FAIL", "1");
+        }
+        let output = command.output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(if fail { 4 } else { 0 }),
+            "{stderr}"
+        );
+        if fail {
+            assert!(stderr.contains("command: "), "{stderr}");
+            assert!(stderr.contains("<master_key>"), "{stderr}");
+            assert!(stderr.contains("<db_password>"), "{stderr}");
+        } else {
+            for name in ["report.json", "junit.xml", "summary.md", "report.html"] {
+                assert!(reports.join(name).is_file(), "no {name}");
+            }
+        }
+        let mut texts = vec![
+            ("stdout".to_string(), stdout),
+            ("stderr".to_string(), stderr),
+        ];
+        files_below(&reports, &mut texts);
+        let logs = env.cache.join("logs").join(&env.run_id);
+        files_below(&logs, &mut texts);
+        assert!(
+            texts
+                .iter()
+                .any(|(name, text)| name.ends_with("-boot.log") && text.contains("leaking")),
+            "the boot log is kept: {:?}",
+            texts.iter().map(|(n, _)| n).collect::<Vec<_>>()
+        );
+        for (name, text) in &texts {
+            assert!(!secret.is_match(text), "a secret in {name}: {text}");
+        }
+        let _ = std::fs::remove_dir_all(&logs);
+    }
+    env.assert_nothing_left();
+}
