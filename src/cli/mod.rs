@@ -289,12 +289,19 @@ async fn run_check(
         database_url: args.database_url.clone(),
         master_key: args.master_key.clone(),
     };
-    let checked = check(&options, cancel).await?;
+    let checked = check(&options, cancel.clone()).await?;
     output::emit(
         output::Document::Check(&checked),
         args.run.format,
         args.run.report_dir.as_deref(),
     )?;
+    // A partial run never rewrites a pin: what did not run could differ too.
+    if args.accept && (checked.report.interrupted || cancel.is_cancelled()) {
+        eprintln!(
+            "replay: interrupted: no pin was accepted; run `check --accept` again to the end"
+        );
+        return Ok(exit_codes::INTERRUPTED);
+    }
     if args.accept {
         accept(&checked)?;
         return Ok(exit_codes::SUCCESS);
@@ -335,6 +342,12 @@ async fn run_fix(
         args.run.format,
         args.run.report_dir.as_deref(),
     )?;
+    if replayed.record.interrupted {
+        eprintln!(
+            "replay: interrupted: partial results were written to {} (marked interrupted, not in the table)",
+            replayed.record_path.display()
+        );
+    }
     Ok(fix_exit_code(&replayed))
 }
 
@@ -366,6 +379,13 @@ async fn run_bisect(
         args.run.format,
         args.run.report_dir.as_deref(),
     )?;
+    if bisected.record.interrupted {
+        eprintln!(
+            "replay: interrupted: partial results (the ranges measured so far) were written to {}",
+            bisected.record_path.display()
+        );
+        return Ok(exit_codes::INTERRUPTED);
+    }
     Ok(exit_codes::SUCCESS)
 }
 
@@ -415,6 +435,9 @@ fn target_of(run: &RunArgs) -> Result<String, Error> {
 }
 
 pub(crate) fn fix_exit_code(replayed: &Replayed) -> u8 {
+    if replayed.record.interrupted {
+        return exit_codes::INTERRUPTED;
+    }
     match replayed.record.verdict {
         crate::results::record::FixVerdict::Caught => exit_codes::SUCCESS,
         crate::results::record::FixVerdict::NotCaught => exit_codes::RESULT,
@@ -443,7 +466,7 @@ fn accept(checked: &Checked) -> Result<(), Error> {
         eprintln!("replay: no pin to change");
     }
     for edit in &edits {
-        eprint!("{}", edit.diff());
+        eprint!("{}", crate::support::redact::scrub(&edit.diff()));
         edit.write().map_err(|source| Error::Write {
             path: edit.path.clone(),
             source,
@@ -467,6 +490,7 @@ pub(crate) fn color_stdout() -> bool {
 
 /// Write to stdout; a closed pipe (`replay check | head`) ends quietly.
 pub(crate) fn out(text: &str) {
+    let text = &crate::support::redact::scrub(text);
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = stdout
         .write_all(text.as_bytes())
@@ -479,7 +503,16 @@ pub(crate) fn out(text: &str) {
 
 /// `error:`, the cause chain, the problems, the log, then `hint:` lines.
 pub(crate) fn print_error(error: &Error) {
-    let mut err = std::io::stderr().lock();
+    // Built whole, then scrubbed: a target can put a secret in any field.
+    let mut err = String::new();
+    write_error(&mut err, error);
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(crate::support::redact::scrub(&err).as_bytes());
+}
+
+fn write_error(err: &mut String, error: &Error) {
+    use std::fmt::Write;
     let _ = writeln!(err, "error: {error}");
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

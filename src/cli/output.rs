@@ -211,6 +211,7 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
         }
     }
     let verdict = match record.verdict {
+        _ if record.interrupted => "INTERRUPTED".to_string(),
         crate::results::record::FixVerdict::Caught => palette
             .verdict(crate::results::outcome::Verdict::Green)
             .replace("GREEN", "CAUGHT"),
@@ -229,6 +230,10 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
     ));
     if let Some(reason) = &record.reason {
         text.push_str(&format!(" ({reason})"));
+    }
+    if record.interrupted {
+        text.push_str(&format!("\nrecord {}\n", replayed.record_path.display()));
+        return text;
     }
     text.push_str(&format!("\ncaches: {}", fix_caches(&record.run)));
     text.push_str(&format!(
@@ -278,8 +283,16 @@ fn bisect_text(bisected: &Bisected) -> String {
             .map_or("?".to_string(), |s| s.to_string())
     };
     let mut text = format!(
-        "bisect {} (good) .. {} (bad): {} commits, {}\n\n",
-        record.good.short, record.bad.short, record.commits, record.walk
+        "bisect {} (good) .. {} (bad): {} commits, {}{}\n\n",
+        record.good.short,
+        record.bad.short,
+        record.commits,
+        record.walk,
+        if record.interrupted {
+            " (INTERRUPTED: the ranges measured so far)"
+        } else {
+            ""
+        }
     );
     if record.cells.is_empty() {
         text.push_str("the ends do not differ on any cell: nothing to search\n");
@@ -320,6 +333,13 @@ fn bisect_text(bisected: &Bisected) -> String {
                     ),
                 ),
                 BisectResult::Flaky => ("FLAKY".to_string(), format!("runs disagreed at {commit}")),
+                BisectResult::Interrupted => (
+                    format!(
+                        "{}..{commit}",
+                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                    ),
+                    "search interrupted: one of these".to_string(),
+                ),
             };
             let change = format!("{} → {}", status(&cell.before), status(&cell.outcome_after));
             text.push_str(&format!(

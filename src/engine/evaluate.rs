@@ -103,12 +103,13 @@ impl<'a> Engine<'a> {
         runtime: Box<dyn Runtime>,
         progress: &'a Progress,
     ) -> Result<Self, EngineError> {
-        let world = WorldState::new(suite, &run.prefix, &run.master_key).map_err(|source| {
+        let mut world = WorldState::new(suite, &run.prefix, &run.master_key).map_err(|source| {
             EngineError::World {
                 revision: "the world".into(),
                 source,
             }
         })?;
+        world.redactor.know(&run.db_password, "db_password");
         let started = Instant::now();
         let redactor = Arc::new(world.redactor.clone());
         let (postgres, cluster_cached) = runtime.postgres(&context(run, &redactor)).await?;
@@ -391,6 +392,7 @@ pub(crate) fn context<'a>(
         logs: run.logs.path(),
         cache_dir: &run.cache_dir,
         master_key: &run.master_key,
+        db_password: &run.db_password,
         cancel: &run.cancel,
         no_cache: run.no_cache,
     }

@@ -243,6 +243,8 @@ pub(crate) struct Run {
     pub id: String,
     pub prefix: String,
     pub master_key: String,
+    /// The superuser password of the run's own Postgres: fresh every run.
+    pub db_password: String,
     pub cache_dir: PathBuf,
     pub no_cache: bool,
     pub cancel: CancellationToken,
@@ -282,9 +284,14 @@ impl Run {
         std::fs::create_dir_all(scratch.path().join("tmp"))?;
         register(scratch.path(), true);
         register(logs.path(), false);
+        let master_key = fresh_key("sk-");
+        let db_password = fresh_key("pg-");
+        crate::support::redact::keep_secret(&master_key, "master_key");
+        crate::support::redact::keep_secret(&db_password, "db_password");
         Ok(Self {
             prefix: format!("replay-{}-", hex::encode(rand::random::<[u8; 4]>())),
-            master_key: fresh_key("sk-"),
+            master_key,
+            db_password,
             id,
             cache_dir: cache_dir.to_path_buf(),
             no_cache,

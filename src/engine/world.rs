@@ -56,6 +56,7 @@ impl WorldState {
         vars.set("prefix", prefix);
         vars.set("master_key", master_key);
         redactor.know(master_key, "master_key");
+        crate::support::redact::keep_secret(master_key, "master_key");
         redactor.know(prefix, "prefix");
         for (name, template) in &suite.world.values {
             let value = template.render(&vars)?;
@@ -202,6 +203,7 @@ impl WorldState {
 fn set_key(vars: &mut Vars, redactor: &mut Redactor, actor: &str, key: &str) {
     let hash = sha256_hex(key);
     redactor.know(key, &format!("actors.{actor}.key"));
+    crate::support::redact::keep_secret(key, &format!("actors.{actor}.key"));
     redactor.know(&hash, &format!("actors.{actor}.key_sha256"));
     vars.set(format!("actors.{actor}.key"), key);
     vars.set(format!("actors.{actor}.key_sha256"), hash);

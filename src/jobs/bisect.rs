@@ -139,7 +139,7 @@ impl<'a> Prober<'a> {
         let evaluation = engine
             .evaluate(&checkout, &repeated, self.options.run.jobs)
             .await?;
-        if evaluation.interrupted {
+        if evaluation.interrupted || self.run.cancel.is_cancelled() {
             return Err(EngineError::Runtime(
                 crate::runtime::RuntimeError::Interrupted,
             ));
@@ -222,7 +222,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
         }
         result
     };
-    let (answers, dropped, counts, ends_ms) = match result {
+    let (answers, dropped, counts, ends_ms, interrupted) = match result {
         Ok(found) => found,
         Err(error) => {
             let mut run = run;
@@ -265,10 +265,17 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             bound: distinct * log2_ceil(n),
             ..counts
         },
+        interrupted,
         run: json!({ "timings": { "total_ms": started.elapsed().as_millis(), "ends_ms": ends_ms } }),
     };
     let dir = crate::results::record::records_dir(&options.records, &suite.name);
-    let record_path = dir.join(format!("bisect-{}-{}.json", good.short(), bad.short()));
+    // An interrupted search never replaces a finished record.
+    let record_path = dir.join(format!(
+        "bisect-{}-{}{}.json",
+        good.short(),
+        bad.short(),
+        if interrupted { "-interrupted" } else { "" }
+    ));
     let mut text = serde_json::to_string_pretty(&record).expect("records serialise");
     text.push('\n');
     crate::support::files::write_atomically(&record_path, text.as_bytes()).map_err(|source| {
@@ -283,8 +290,9 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
     })
 }
 
-/// The answers, the cells left out, the probe counts, and how long the ends took (ms).
-type Found = (Vec<CellAnswer>, Vec<Dropped>, ProbeCounts, u128);
+/// The answers, the cells left out, the probe counts, how long the ends took
+/// (ms), and whether the search was interrupted (the answers are then ranges).
+type Found = (Vec<CellAnswer>, Vec<Dropped>, ProbeCounts, u128, bool);
 
 #[allow(clippy::too_many_arguments)]
 async fn search(
@@ -303,6 +311,10 @@ async fn search(
     // The ends first, at once; they must both boot.
     let ends_started = Instant::now();
     let ((good, _), (bad, _)) = tokio::join!(prober.probe(0, cells), prober.probe(n, cells));
+    // Interrupted at the ends: nothing to search, nothing to write.
+    if prober.run.cancel.is_cancelled() {
+        return Err(Error::Interrupted);
+    }
     let (good, bad) = (good?, bad?);
     let mut dropped = Vec::new();
     let mut searched: Vec<Cell> = Vec::new();
@@ -340,6 +352,7 @@ async fn search(
             dropped,
             counts,
             ends_started.elapsed().as_millis(),
+            false,
         ));
     }
     progress.line(&format!(
@@ -385,7 +398,12 @@ async fn search(
         search.record(position, &Probe::Cells(observations));
     }
 
+    let mut interrupted = false;
     let answers = loop {
+        if prober.run.cancel.is_cancelled() {
+            interrupted = true;
+            break Vec::new();
+        }
         let points = match search.next(options.probes) {
             Next::Done(answers) => break answers,
             Next::Probe(points) => points,
@@ -398,6 +416,11 @@ async fn search(
             async move { (*position, prober.probe(*position, &subset).await) }
         });
         let results = futures::future::join_all(futures).await;
+        // What a round interrupted midway measured is left out: only whole probes count.
+        if prober.run.cancel.is_cancelled() {
+            interrupted = true;
+            break Vec::new();
+        }
         for ((position, indices), (_, (result, from_cache))) in batch.iter().zip(results) {
             let commit = &commits[*position];
             match result {
@@ -442,6 +465,25 @@ async fn search(
     };
 
     let info = |position: usize| CommitInfo::of(&commits[position]);
+    if interrupted {
+        let ranges = (0..searched.len())
+            .map(|index| {
+                let (last, first) = measured_range(&seen, index, n, |o| {
+                    signature(o) == signature(&good_outcomes[index])
+                });
+                CellAnswer {
+                    id: searched[index].id.to_string(),
+                    result: BisectResult::Interrupted,
+                    commit: Some(info(first)),
+                    after: Some(info(last)),
+                    unbootable: Vec::new(),
+                    before: seen.get(&(last, index)).cloned(),
+                    outcome_after: seen.get(&(first, index)).cloned(),
+                }
+            })
+            .collect();
+        return Ok((ranges, dropped, counts, ends_ms, true));
+    }
     let mut results = Vec::new();
     for (index, answer) in answers.into_iter().enumerate() {
         let id = searched[index].id.to_string();
@@ -481,7 +523,26 @@ async fn search(
             }
         });
     }
-    Ok((results, dropped, counts, ends_ms))
+    Ok((results, dropped, counts, ends_ms, false))
+}
+
+/// For one searched cell, the narrowest range measured: the last position
+/// that still shows the good end's outcome before the first that shows
+/// another one (the good end is `0`, the bad end `n`).
+fn measured_range(
+    seen: &HashMap<(usize, usize), CellOutcome>,
+    index: usize,
+    n: usize,
+    same: impl Fn(&CellOutcome) -> bool,
+) -> (usize, usize) {
+    let first = (1..=n)
+        .find(|p| seen.get(&(*p, index)).is_some_and(|o| !same(o)))
+        .unwrap_or(n);
+    let last = (0..first)
+        .rev()
+        .find(|p| seen.get(&(*p, index)).is_some_and(&same))
+        .unwrap_or(0);
+    (last, first)
 }
 
 #[cfg(test)]
@@ -494,6 +555,22 @@ mod tests {
             body: body.into(),
             ..CellOutcome::default()
         }
+    }
+
+    #[test]
+    fn an_interrupted_search_answers_the_narrowest_range_measured() {
+        let mut seen = HashMap::new();
+        for (position, status) in [(0, 403), (3, 403), (5, 200), (8, 200)] {
+            seen.insert((position, 0), self::seen(status, ""));
+        }
+        let same = |o: &CellOutcome| o.status == Some(403);
+        assert_eq!(measured_range(&seen, 0, 8, same), (3, 5));
+        // Nothing probed inside: the ends.
+        let ends: HashMap<_, _> = seen
+            .into_iter()
+            .filter(|((p, _), _)| *p == 0 || *p == 8)
+            .collect();
+        assert_eq!(measured_range(&ends, 0, 8, same), (0, 8));
     }
 
     #[test]

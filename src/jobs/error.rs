@@ -108,6 +108,7 @@ impl Error {
                 | RevisionError::SameEnds { .. },
             ) => exit_codes::BAD_INPUT,
             Error::Overlay { .. } => exit_codes::REVISION_FAILED,
+            Error::Record(RecordError::Disagrees { .. }) => exit_codes::BAD_INPUT,
             Error::Record(_) => exit_codes::ENVIRONMENT,
             Error::Revision(_) => exit_codes::ENVIRONMENT,
             Error::Engine(EngineError::Runtime(RuntimeError::Interrupted)) | Error::Interrupted => {
@@ -165,6 +166,10 @@ impl Error {
                 }
                 hints
             }
+            Error::Record(RecordError::Disagrees { path, .. }) => vec![format!(
+                "replay the fix again to rewrite {}, or remove it",
+                path.display()
+            )],
             Error::Record(_) => vec!["check that the records folder (--records) is writable".into()],
             Error::Html { source: HtmlError::Read(_), .. } => vec!["RECORD is the path of a JSON document replay wrote, e.g. replays/litellm/b95d4bf.json".into()],
             Error::Html { source: HtmlError::FormatVersion { .. }, .. } => vec!["render it with the replay that wrote it, or write it again with this one".into()],
@@ -173,7 +178,9 @@ impl Error {
             Error::Engine(EngineError::Runtime(error)) => runtime_hints(error),
             Error::Engine(EngineError::World { source, .. }) | Error::World(source) => world_hints(source),
             Error::Write { .. } => vec!["check that the folder exists and is writable".into()],
-            Error::Interrupted => vec!["partial results were written; run again to finish".into()],
+            // A run interrupted after measuring something returns its partial
+            // results instead of this error; this one has written nothing.
+            Error::Interrupted => vec!["nothing was measured yet, so nothing was written; run again to finish".into()],
             Error::Unreachable { hint, .. } => vec![hint.clone()],
             _ => vec![],
         }

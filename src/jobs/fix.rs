@@ -53,6 +53,8 @@ struct Side {
     tree: Oid,
     cache_key: String,
     cached: Option<Vec<CellOutcome>>,
+    /// What an interrupted evaluation measured (`None`: the cell did not finish).
+    partial: Option<Vec<Option<CellOutcome>>>,
 }
 
 pub async fn replay_fix(
@@ -123,6 +125,7 @@ pub async fn replay_fix(
             tree,
             cache_key,
             cached,
+            partial: None,
         }
     };
     let mut sides = [
@@ -177,6 +180,22 @@ pub async fn replay_fix(
         .await;
         match outcome {
             Ok(cached_cluster) => cluster_cached = json!(cached_cluster),
+            Err(Error::Interrupted) => {
+                return interrupted(
+                    suite,
+                    &target,
+                    &cells,
+                    &sides,
+                    options,
+                    Written {
+                        runtime: runtime_name,
+                        fix: &fix,
+                        parent: &parent,
+                        revisions,
+                        started,
+                    },
+                );
+            }
             Err(error) => {
                 let mut run = run;
                 if error.log().is_some() {
@@ -234,6 +253,7 @@ pub async fn replay_fix(
         transitions,
         reason_changes,
         cells: cell_records,
+        interrupted: false,
         run: json!({
             "timings": { "total_ms": started.elapsed().as_millis(), "sides": timings },
             "caches": { "cluster": cluster_cached, "sides": caches },
@@ -298,12 +318,23 @@ async fn evaluate_sides(
             let first = evaluate(0).await;
             if matches!(first, Some(Err(_))) { (first, None) } else { (first, evaluate(1).await) }
         };
-        let first = first.transpose()?;
-        let second = if same_tree { first.clone() } else { second.transpose()? };
-        for (index, evaluation) in [first, second].into_iter().enumerate() {
-            let Some(evaluation) = evaluation else { continue };
-            if evaluation.interrupted || run.cancel.is_cancelled() {
-                return Err(Error::Interrupted);
+        let mut interrupted = false;
+        for (index, evaluated) in [first, second].into_iter().enumerate() {
+            let evaluation = match evaluated {
+                None => continue,
+                Some(Ok(evaluation)) => evaluation,
+                // A Ctrl-C shows as whatever the revision then failed with.
+                Some(Err(_)) if run.cancel.is_cancelled() => {
+                    interrupted = true;
+                    continue;
+                }
+                Some(Err(error)) => return Err(error.into()),
+            };
+            if evaluation.interrupted || run.cancel.is_cancelled() || evaluation.outcomes.iter().any(Option::is_none) {
+                // Kept for the partial record; never cached.
+                interrupted = true;
+                sides[index].partial = Some(evaluation.outcomes);
+                continue;
             }
             let name = if index == 0 { "parent" } else { "fix" };
             let worktree = checkouts[index].as_ref().map(|(_, hit)| *hit).unwrap_or(false);
@@ -311,8 +342,22 @@ async fn evaluate_sides(
             caches.insert(name.into(), json!({ "cells": false, "worktree": worktree, "build": evaluation.caches.build, "template": evaluation.caches.template }));
             let side = &mut sides[index];
             let cache = CellCache::new(&options.run.cache_dir, !options.run.no_cache);
+            // Only a revision whose every planned cell ran, none in ERROR.
             cache.store(&side.cache_key, cells, &evaluation.outcomes);
             side.cached = Some(evaluation.outcomes.into_iter().map(|o| o.expect("a finished evaluation has every cell")).collect());
+        }
+        if same_tree {
+            sides[1].cached = sides[0].cached.clone();
+            sides[1].partial = sides[0].partial.clone();
+            if let Some(parent) = timings.get("parent").cloned() {
+                timings.insert("fix".into(), parent);
+            }
+            if let Some(parent) = caches.get("parent").cloned() {
+                caches.insert("fix".into(), parent);
+            }
+        }
+        if interrupted {
+            return Err(Error::Interrupted);
         }
         Ok::<_, Error>(())
     }
@@ -320,6 +365,84 @@ async fn evaluate_sides(
     let cluster = engine.cluster_cached;
     engine.stop().await;
     result.map(|()| cluster)
+}
+
+/// What the record of an interrupted replay names.
+struct Written<'a> {
+    runtime: &'static str,
+    fix: &'a revision::Commit,
+    parent: &'a revision::Commit,
+    revisions: Revisions,
+    started: Instant,
+}
+
+/// An interrupted replay: record the cells measured at both sides, marked
+/// `interrupted` (never a verdict, never in the table), or nothing when no
+/// cell was.
+fn interrupted(
+    suite: Suite,
+    target: &Target,
+    cells: &[Cell],
+    sides: &[Side; 2],
+    options: &FixOptions,
+    written: Written<'_>,
+) -> Result<Replayed, Error> {
+    let at = |side: &Side, index: usize| -> Option<CellOutcome> {
+        match (&side.cached, &side.partial) {
+            (Some(all), _) => all.get(index).cloned(),
+            (None, Some(partial)) => partial.get(index).cloned().flatten(),
+            (None, None) => None,
+        }
+    };
+    let mut measured = Vec::new();
+    let mut parent_outcomes = Vec::new();
+    let mut fix_outcomes = Vec::new();
+    for (index, cell) in cells.iter().enumerate() {
+        if let (Some(p), Some(f)) = (at(&sides[0], index), at(&sides[1], index)) {
+            measured.push(cell.clone());
+            parent_outcomes.push(p);
+            fix_outcomes.push(f);
+        }
+    }
+    if measured.is_empty() {
+        return Err(Error::Interrupted);
+    }
+    let (cell_records, transitions, reason_changes) =
+        record::classify(&measured, &parent_outcomes, &fix_outcomes);
+    let record = FixRecord {
+        format_version: FORMAT_VERSION,
+        kind: "fix".into(),
+        suite: SuiteInfo::of(&suite),
+        target: TargetInfo {
+            name: target.name.clone(),
+            hash: target.hash.clone(),
+        },
+        runtime: written.runtime.into(),
+        fix: CommitInfo::of(written.fix),
+        parent: CommitInfo::of(written.parent),
+        revisions: written.revisions,
+        scenarios: crate::results::ScenarioInfo::of(&suite),
+        verdict: record::FixVerdict::NotCaught,
+        reason: Some(format!(
+            "interrupted: {} of {} cells measured at both sides; this is not a verdict",
+            measured.len(),
+            cells.len()
+        )),
+        endpoints: endpoints(&suite, &measured, &transitions),
+        transitions,
+        reason_changes,
+        cells: cell_records,
+        interrupted: true,
+        run: json!({ "timings": { "total_ms": written.started.elapsed().as_millis() } }),
+    };
+    let dir = record::records_dir(&options.records, &suite.name);
+    let (record_path, table_path) = record::write(&dir, &record).map_err(Error::Record)?;
+    Ok(Replayed {
+        suite,
+        record,
+        record_path,
+        table_path,
+    })
 }
 
 /// The endpoints the fix shows up on: of the cells that went RED→GREEN, or of

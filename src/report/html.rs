@@ -135,7 +135,7 @@ td.unpinned, .key.unpinned { background: #fbfbfb; color: #aaa; text-align: cente
 td.caught, .key.caught { background: #7fcf7f; font-weight: 700; box-shadow: inset 0 0 0 2px #1f7a1f; }
 td.broke, .key.broke { background: #e57373; font-weight: 700; box-shadow: inset 0 0 0 2px #8b0000; }
 td.found, .key.found { background: #d6efd6; }
-td.range, .key.range { background: #ffe1a6; }
+td.range, .key.range, td.interrupted { background: #ffe1a6; }
 td.flaky, .key.flaky { background: #e2e2e2; }
 ul.notes { margin: 4px 0 0; padding-left: 20px; font-size: 13px; }
 ul.notes code { font-size: 12px; }
@@ -625,14 +625,18 @@ fn bisect_row(cell: &CellAnswer) -> Markup {
                     td { code.sha title=(full) { (short) } }
                     td { (cell.commit.as_ref().map_or("", |c| c.subject.as_str())) }
                 }
-                "range" => {
+                "range" | "interrupted" => {
                     td {
                         code.sha { (cell.after.as_ref().map_or("?", |c| c.short.as_str())) }
                         " .. " code.sha title=(full) { (short) }
                     }
                     td {
-                        "one of these; could not boot in between: "
-                        code { (cell.unbootable.join(", ")) }
+                        @if class == "interrupted" {
+                            "one of these; the search was interrupted"
+                        } @else {
+                            "one of these; could not boot in between: "
+                            code { (cell.unbootable.join(", ")) }
+                        }
                     }
                 }
                 _ => {

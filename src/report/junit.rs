@@ -220,6 +220,12 @@ pub fn bisect(record: &BisectRecord) -> String {
                         cell.unbootable.join(", ")
                     ));
                 }
+                BisectResult::Interrupted => {
+                    case.set_system_out(format!(
+                        "search interrupted: changed at one of the commits after {} up to {commit}",
+                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                    ));
+                }
                 BisectResult::Flaky => {}
             }
             suite.add_test_case(case);

@@ -226,6 +226,13 @@ pub fn bisect(record: &BisectRecord) -> String {
                     format!("unbootable between: {}", cell.unbootable.join(", ")),
                 ),
                 BisectResult::Flaky => ("FLAKY".into(), format!("runs disagreed at `{commit}`")),
+                BisectResult::Interrupted => (
+                    format!(
+                        "`{}`..`{commit}`",
+                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                    ),
+                    "search interrupted: one of these".into(),
+                ),
             };
             let _ = writeln!(
                 out,

@@ -16,6 +16,9 @@ pub enum BisectResult {
     Range,
     /// The cell's runs disagreed; it was dropped from the search.
     Flaky,
+    /// The search was interrupted: the change is after `after` and at or
+    /// before `commit`, the narrowest range measured.
+    Interrupted,
 }
 
 impl BisectResult {
@@ -24,6 +27,7 @@ impl BisectResult {
             Self::Found => "found",
             Self::Range => "range",
             Self::Flaky => "flaky",
+            Self::Interrupted => "interrupted",
         }
     }
 }
@@ -99,5 +103,8 @@ pub struct BisectRecord {
     pub cells: Vec<CellAnswer>,
     pub dropped: Vec<Dropped>,
     pub probes: ProbeCounts,
+    /// The search was interrupted: each cell's answer is the range measured so far.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     pub run: serde_json::Value,
 }

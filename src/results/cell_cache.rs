@@ -13,7 +13,15 @@ use crate::suite::Cell;
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     format_version: u32,
+    /// sha256 of `cells` as serialised: an entry changed since it was
+    /// written is a miss.
+    digest: String,
     cells: BTreeMap<String, CellOutcome>,
+}
+
+fn digest(cells: &BTreeMap<String, CellOutcome>) -> String {
+    let bytes = serde_json::to_vec(cells).expect("outcomes serialise");
+    crate::support::cache::key(&[&bytes])
 }
 
 #[derive(Debug, Clone)]
@@ -46,9 +54,19 @@ impl CellCache {
 
     fn read(&self, key: &str) -> Option<Entry> {
         let bytes = std::fs::read(self.path(key)).ok()?;
-        serde_json::from_slice::<Entry>(&bytes)
+        let mut entry = serde_json::from_slice::<Entry>(&bytes)
             .ok()
-            .filter(|e| e.format_version == crate::results::FORMAT_VERSION)
+            .filter(|e| e.format_version == crate::results::FORMAT_VERSION)?;
+        if entry.digest != digest(&entry.cells) {
+            tracing::warn!(
+                "{} does not match its digest (changed since it was written): ignored, the cells run again",
+                self.path(key).display()
+            );
+            return None;
+        }
+        // An ERROR is never an answer (an entry written before this rule).
+        entry.cells.retain(|_, outcome| !is_error(outcome));
+        Some(entry)
     }
 
     /// The outcomes of `cells`, when every one of them is cached.
@@ -76,13 +94,29 @@ impl CellCache {
             .collect()
     }
 
-    /// Add finished outcomes to the entry (cells that did not run are left out).
-    pub(crate) fn store(&self, key: &str, cells: &[Cell], outcomes: &[Option<CellOutcome>]) {
-        if !self.enabled {
-            return;
+    /// Add the outcomes of a revision whose every planned cell ran to the
+    /// entry; `None` is a cell that ran but did not settle (its repetitions
+    /// disagreed) and is left out. When any outcome is an ERROR (the server
+    /// died, a setup step failed) nothing is stored: the revision is run
+    /// again next time rather than answered from a broken run. Callers never
+    /// pass the outcomes of an interrupted evaluation. Returns whether
+    /// anything was stored.
+    pub(crate) fn store(
+        &self,
+        key: &str,
+        cells: &[Cell],
+        outcomes: &[Option<CellOutcome>],
+    ) -> bool {
+        if !self.enabled || cells.len() != outcomes.len() {
+            return false;
+        }
+        if outcomes.iter().flatten().any(is_error) {
+            tracing::debug!("not caching {key}: a cell ended in ERROR");
+            return false;
         }
         let mut entry = self.read(key).unwrap_or(Entry {
             format_version: crate::results::FORMAT_VERSION,
+            digest: String::new(),
             cells: BTreeMap::new(),
         });
         for (cell, outcome) in cells.iter().zip(outcomes) {
@@ -90,11 +124,18 @@ impl CellCache {
                 entry.cells.insert(cell.id.to_string(), outcome.clone());
             }
         }
+        entry.digest = digest(&entry.cells);
         let bytes = serde_json::to_vec(&entry).expect("outcomes serialise");
         if let Err(error) = crate::support::files::write_atomically(&self.path(key), &bytes) {
             tracing::warn!("cannot write the cell cache: {error}");
+            return false;
         }
+        true
     }
+}
+
+fn is_error(outcome: &CellOutcome) -> bool {
+    outcome.error.is_some() || outcome.status.is_none()
 }
 
 #[cfg(test)]
@@ -134,5 +175,56 @@ mod tests {
             key,
             CellCache::key("tree", "suite", "other target", "local")
         );
+    }
+
+    #[test]
+    fn a_revision_with_an_error_cell_is_not_stored_and_old_errors_are_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CellCache::new(dir.path(), true);
+        let key = CellCache::key("tree", "suite", "target", "local");
+        let cells = [cell("s/t/a"), cell("s/t/b")];
+        let seen = CellOutcome {
+            status: Some(403),
+            ..CellOutcome::default()
+        };
+        let died = CellOutcome::errored("connection refused");
+        assert!(!cache.store(&key, &cells, &[Some(seen.clone()), Some(died.clone())]));
+        assert_eq!(cache.load(&key, &cells[..1]), None);
+        // An entry holding an ERROR (written by an older version) is a miss for that cell.
+        let cells_with_error: BTreeMap<String, CellOutcome> = [
+            ("s/t/a".to_string(), seen.clone()),
+            ("s/t/b".to_string(), died),
+        ]
+        .into_iter()
+        .collect();
+        let entry = Entry {
+            format_version: crate::results::FORMAT_VERSION,
+            digest: digest(&cells_with_error),
+            cells: cells_with_error,
+        };
+        std::fs::create_dir_all(dir.path().join("cells")).unwrap();
+        std::fs::write(cache.path(&key), serde_json::to_vec(&entry).unwrap()).unwrap();
+        assert_eq!(cache.load(&key, &cells), None);
+        assert_eq!(cache.load_some(&key, &cells), vec![Some(seen), None]);
+    }
+
+    #[test]
+    fn an_entry_changed_after_it_was_written_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CellCache::new(dir.path(), true);
+        let key = CellCache::key("tree", "suite", "target", "local");
+        let cells = [cell("s/t/a")];
+        let seen = CellOutcome {
+            status: Some(403),
+            ..CellOutcome::default()
+        };
+        assert!(cache.store(&key, &cells, &[Some(seen.clone())]));
+        assert_eq!(cache.load(&key, &cells), Some(vec![seen]));
+        let path = cache.path(&key);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"status\":403"), "{text}");
+        std::fs::write(&path, text.replace("\"status\":403", "\"status\":200")).unwrap();
+        assert_eq!(cache.load(&key, &cells), None);
+        assert_eq!(cache.load_some(&key, &cells), vec![None]);
     }
 }

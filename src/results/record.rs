@@ -169,6 +169,10 @@ pub struct FixRecord {
     pub transitions: Transitions,
     pub reason_changes: Vec<ReasonChange>,
     pub cells: Vec<CellRecord>,
+    /// The run was interrupted: `cells` holds only those measured at both
+    /// sides, and the verdict is not one. Such a record never enters the table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// What varies from run to run.
     pub run: serde_json::Value,
 }
@@ -257,7 +261,13 @@ pub fn record_path(dir: &Path, record: &FixRecord) -> PathBuf {
     } else {
         ""
     };
-    dir.join(format!("{}{suffix}.json", record.fix.short))
+    // An interrupted replay never replaces a finished record.
+    let partial = if record.interrupted {
+        "-interrupted"
+    } else {
+        ""
+    };
+    dir.join(format!("{}{suffix}{partial}.json", record.fix.short))
 }
 
 /// The fix record in a file, with the file's bytes; `None` when the file is
@@ -274,11 +284,68 @@ pub fn read_fix(path: &Path) -> Result<Option<(FixRecord, Vec<u8>)>, RecordError
     if value.get("kind").and_then(|k| k.as_str()) != Some("fix") {
         return Ok(None);
     }
-    let record = serde_json::from_value(value).map_err(|e| RecordError::Invalid {
+    let record: FixRecord = serde_json::from_value(value).map_err(|e| RecordError::Invalid {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
+    if !record.interrupted {
+        recheck(&record).map_err(|message| RecordError::Disagrees {
+            path: path.to_path_buf(),
+            message,
+        })?;
+    }
     Ok(Some((record, bytes)))
+}
+
+/// Recompute a record's transitions and verdict from its cells' pins and
+/// outcomes: a record whose verdict its own cells do not make (edited by hand,
+/// written by a broken tool) is refused, never rendered.
+pub(crate) fn recheck(record: &FixRecord) -> Result<(), String> {
+    let mut transitions = Transitions {
+        red_to_green: vec![],
+        green_to_red: vec![],
+        red_to_red: vec![],
+        error: vec![],
+        green_to_green: 0,
+        new: vec![],
+    };
+    for cell in &record.cells {
+        let pin = crate::suite::Pin {
+            status: cell.pin.status,
+            responses: cell.pin.responses.clone(),
+            unknown: cell.pin.unknown,
+        };
+        let transition = Transition::of(verdict(&pin, &cell.parent), verdict(&pin, &cell.fix));
+        if transition != cell.transition {
+            return Err(format!(
+                "cell {} says {} but its pin and outcomes make {}",
+                cell.id,
+                cell.transition.as_str(),
+                transition.as_str()
+            ));
+        }
+        let id = cell.id.clone();
+        match transition {
+            Transition::RedToGreen => transitions.red_to_green.push(id),
+            Transition::GreenToRed => transitions.green_to_red.push(id),
+            Transition::RedToRed => transitions.red_to_red.push(id),
+            Transition::Error => transitions.error.push(id),
+            Transition::GreenToGreen => transitions.green_to_green += 1,
+            Transition::New => transitions.new.push(id),
+        }
+    }
+    if transitions != record.transitions {
+        return Err("its transitions are not those of its cells".into());
+    }
+    let (verdict, _) = judge(&transitions);
+    if verdict != record.verdict {
+        return Err(format!(
+            "it says {} but its cells make {}",
+            record.verdict.as_str(),
+            verdict.as_str()
+        ));
+    }
+    Ok(())
 }
 
 /// Every record in a folder, oldest fix first.
@@ -294,6 +361,13 @@ pub fn load_records(dir: &Path) -> Result<Vec<FixRecord>, RecordError> {
     paths.sort();
     for path in paths {
         if let Some((record, _)) = read_fix(&path)? {
+            if record.interrupted {
+                tracing::info!(
+                    "{} is an interrupted replay: not in the table",
+                    path.display()
+                );
+                continue;
+            }
             records.push(record);
         }
     }
@@ -319,6 +393,8 @@ pub enum RecordError {
     Invalid { path: PathBuf, message: String },
     #[error("{} is not a replay record: not JSON", path.display())]
     NotJson { path: PathBuf },
+    #[error("{} disagrees with itself: {message}", path.display())]
+    Disagrees { path: PathBuf, message: String },
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
@@ -485,6 +561,44 @@ mod tests {
             }]
         );
         assert_eq!(records[0].transition, Transition::GreenToGreen);
+    }
+
+    #[test]
+    fn a_record_whose_verdict_its_cells_do_not_make_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("replays/litellm");
+        let name = std::fs::read_dir(&committed)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.ends_with(".json"))
+            .unwrap();
+        let text = std::fs::read_to_string(committed.join(&name)).unwrap();
+        let path = dir.path().join(&name);
+        std::fs::write(&path, &text).unwrap();
+        let (record, _) = read_fix(&path).unwrap().unwrap();
+        // The verdict flipped by hand.
+        let mut flipped = record.clone();
+        flipped.verdict = match record.verdict {
+            FixVerdict::Caught => FixVerdict::NotCaught,
+            FixVerdict::NotCaught => FixVerdict::Caught,
+        };
+        std::fs::write(&path, serde_json::to_string(&flipped).unwrap()).unwrap();
+        let error = read_fix(&path).unwrap_err();
+        assert!(matches!(error, RecordError::Disagrees { .. }), "{error}");
+        assert!(error.to_string().contains(&name), "{error}");
+        // A cell's outcome changed, its transition kept.
+        let mut edited = record.clone();
+        edited.cells[0].fix.status = Some(599);
+        std::fs::write(&path, serde_json::to_string(&edited).unwrap()).unwrap();
+        assert!(matches!(
+            read_fix(&path),
+            Err(RecordError::Disagrees { .. })
+        ));
+        assert!(matches!(
+            load_records(dir.path()),
+            Err(RecordError::Disagrees { .. })
+        ));
     }
 
     #[test]

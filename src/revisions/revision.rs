@@ -268,13 +268,21 @@ pub(crate) fn materialise_cached(
     let dir = cache_dir.join("worktrees").join(tree.to_string());
     let done = cache_dir.join("worktrees").join(format!("{tree}.complete"));
     if dir.is_dir() && done.is_file() {
-        return Ok((
-            Checkout {
-                dir,
-                label: label.into(),
-            },
-            true,
-        ));
+        let stamp = std::fs::read_to_string(&done).unwrap_or_default();
+        if stamp == worktree_stamp(repo, tree, &dir) {
+            return Ok((
+                Checkout {
+                    dir,
+                    label: label.into(),
+                },
+                true,
+            ));
+        }
+        tracing::warn!(
+            "the cached worktree {} no longer matches tree {tree}: materialising it again",
+            dir.display()
+        );
+        let _ = std::fs::remove_file(&done);
     }
     let staging = cache_dir.join("worktrees").join(format!(
         "{tree}.tmp-{}-{}",
@@ -299,7 +307,8 @@ pub(crate) fn materialise_cached(
         }
         Err(e) => return Err(fail(e)),
     }
-    std::fs::write(&done, tree.to_string()).map_err(fail)?;
+    // Written last: a worktree without a matching stamp is never used.
+    std::fs::write(&done, worktree_stamp(repo, tree, &dir)).map_err(fail)?;
     Ok((
         Checkout {
             dir,
@@ -307,6 +316,39 @@ pub(crate) fn materialise_cached(
         },
         false,
     ))
+}
+
+/// What a cached worktree must still show to be used: the tree id, and a
+/// digest of the tree's file list as found on disk (each path with its type,
+/// size, mode and modification time). Cheap: it reads no file's contents.
+fn worktree_stamp(repo: &Repository, tree: Oid, dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let mut listing = Vec::new();
+    if let Ok(tree) = repo.find_tree(tree) {
+        let _ = tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                let path = format!("{parent}{}", entry.name().unwrap_or(""));
+                let seen = match std::fs::symlink_metadata(dir.join(&path)) {
+                    Ok(m) => format!(
+                        "{:?} {} {:o} {}.{}",
+                        m.file_type(),
+                        m.len(),
+                        m.mode(),
+                        m.mtime(),
+                        m.mtime_nsec()
+                    ),
+                    Err(_) => "missing".into(),
+                };
+                listing.push(format!("{path}\0{seen}"));
+            }
+            git2::TreeWalkResult::Ok
+        });
+    }
+    let listing = listing.join("\n");
+    format!(
+        "{tree}\n{}\n",
+        crate::support::cache::key(&[listing.as_bytes()])
+    )
 }
 
 /// Write a tree's files into `dir` (which must not exist yet).
@@ -390,6 +432,55 @@ pub(crate) mod tests {
             );
         }
         repo
+    }
+
+    #[test]
+    fn a_cached_worktree_changed_on_disk_is_materialised_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with(
+            dir.path(),
+            &[("first", &[("a.txt", "one"), ("b/c.txt", "two")])],
+        );
+        let tree = resolve(&repo, "HEAD").unwrap().tree;
+        let cache = tempfile::tempdir().unwrap();
+        let (checkout, hit) = materialise_cached(&repo, tree, cache.path(), "first").unwrap();
+        assert!(!hit);
+        assert!(
+            materialise_cached(&repo, tree, cache.path(), "first")
+                .unwrap()
+                .1
+        );
+        // Edited, or a file removed: not used as it is.
+        std::fs::write(checkout.dir.join("b/c.txt"), "tampered").unwrap();
+        let (again, hit) = materialise_cached(&repo, tree, cache.path(), "first").unwrap();
+        assert!(!hit);
+        assert_eq!(
+            std::fs::read_to_string(again.dir.join("b/c.txt")).unwrap(),
+            "two"
+        );
+        std::fs::remove_file(again.dir.join("a.txt")).unwrap();
+        assert!(
+            !materialise_cached(&repo, tree, cache.path(), "first")
+                .unwrap()
+                .1
+        );
+        assert!(again.dir.join("a.txt").exists());
+        // A stamp of an older version (the tree id alone) is not trusted either.
+        std::fs::write(
+            cache.path().join(format!("worktrees/{tree}.complete")),
+            tree.to_string(),
+        )
+        .unwrap();
+        assert!(
+            !materialise_cached(&repo, tree, cache.path(), "first")
+                .unwrap()
+                .1
+        );
+        assert!(
+            materialise_cached(&repo, tree, cache.path(), "first")
+                .unwrap()
+                .1
+        );
     }
 
     #[test]

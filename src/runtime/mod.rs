@@ -186,6 +186,8 @@ pub(crate) struct RunContext<'a> {
     pub logs: &'a Path,
     pub cache_dir: &'a Path,
     pub master_key: &'a str,
+    /// The superuser password of the run's Postgres (set by the runtime).
+    pub db_password: &'a str,
     pub cancel: &'a CancellationToken,
     /// Build anew even when a cached environment exists.
     pub no_cache: bool,

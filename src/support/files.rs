@@ -71,6 +71,15 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    // No secret of the run reaches a file, whatever put it in the text.
+    let scrubbed;
+    let bytes = match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            scrubbed = crate::support::redact::scrub(text);
+            scrubbed.as_bytes()
+        }
+        Err(_) => bytes,
+    };
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     // A temp file is private; what we write is meant to be read (records, pins).
     std::fs::set_permissions(

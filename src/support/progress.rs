@@ -57,6 +57,7 @@ impl Progress {
     }
 
     pub(crate) fn line(&self, message: &str) {
+        let message = crate::support::redact::scrub(message);
         match self.mode {
             Mode::Quiet => {}
             Mode::Bars => {

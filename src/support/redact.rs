@@ -49,6 +49,30 @@ impl Redactor {
     }
 }
 
+/// The secrets of this process's run (master key, database password, actor
+/// keys and tokens): every line the tool prints and every file it writes goes
+/// through [`scrub`], whatever put a secret there (a target's argv in a
+/// `command:` line, an error message, a record).
+static SECRETS: std::sync::RwLock<Redactor> = std::sync::RwLock::new(Redactor {
+    known: Vec::new(),
+    patterns: Vec::new(),
+});
+
+/// From now on, replace `value` by `<name>` in everything printed or written.
+pub(crate) fn keep_secret(value: &str, name: &str) {
+    if let Ok(mut secrets) = SECRETS.write() {
+        secrets.know(value, name);
+    }
+}
+
+/// `text` with every secret of the run replaced by its name.
+pub(crate) fn scrub(text: &str) -> String {
+    match SECRETS.read() {
+        Ok(secrets) if !secrets.known.is_empty() => secrets.apply(text),
+        _ => text.to_string(),
+    }
+}
+
 /// The first `max` characters of `text`, on a character boundary, marked when cut.
 pub(crate) fn excerpt(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {

@@ -202,6 +202,7 @@ impl Runtime for LocalRuntime {
             run.logs,
             run.cache_dir,
             run.id,
+            run.db_password,
             run.cancel,
         )
         .await?;

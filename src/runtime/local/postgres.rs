@@ -1,9 +1,13 @@
 //! A throwaway Postgres cluster for one run.
 //!
 //! The cluster lives in the run's directory, listens on a free 127.0.0.1 port,
-//! has no Unix socket, trusts local connections, and trades durability for
-//! speed (fsync off). An initdb'd, never-started data directory is cached by
-//! the server version, so most runs copy it instead of running initdb.
+//! has no Unix socket, and trades durability for speed (fsync off). It trusts
+//! no one: every connection authenticates with scram-sha-256 as `postgres`,
+//! whose password is fresh for every run and reaches the tool and the server
+//! only inside connection URLs (never argv, never a log). An initdb'd,
+//! never-started data directory is cached by the server version, so most runs
+//! copy it instead of running initdb; a copied cluster gets the run's password
+//! in single-user mode (over stdin) before it listens.
 //! `initdb` and `postgres` refuse to run as root: when the tool runs as root,
 //! they run as an unprivileged user (`postgres`, or `REPLAY_PG_USER`).
 
@@ -86,12 +90,13 @@ pub(crate) fn server_user() -> Result<Option<(Uid, Gid)>, RuntimeError> {
 /// A started cluster. Stop it with [`Cluster::stop`]; dropping it kills it.
 pub(crate) struct Cluster {
     pub port: u16,
+    password: String,
     postmaster: Option<ProcessGroup>,
     data: PathBuf,
 }
 
 const INITDB_ARGS: &[&str] = &[
-    "--auth=trust",
+    "--auth=scram-sha-256",
     "--username=postgres",
     "--encoding=UTF8",
     "--no-locale",
@@ -106,6 +111,7 @@ impl Cluster {
         logs: &Path,
         cache_dir: &Path,
         run_id: &str,
+        password: &str,
         cancel: &CancellationToken,
     ) -> Result<(Self, bool), RuntimeError> {
         let user = server_user()?;
@@ -136,16 +142,23 @@ impl Cluster {
         let hit = cached.is_dir();
         if hit {
             copy_tree(&cached, &data, run_id, cancel).await?;
+            set_password(binaries, &data, &root, user, password, &log, run_id).await?;
         } else {
+            // The password file: readable by the server user only, gone once initdb read it.
+            let pwfile = root.join("pwfile");
+            write_private(&pwfile, password, user)?;
             let mut argv = vec![
                 binaries.bin("initdb"),
                 "-D".into(),
                 data.to_string_lossy().into_owned(),
+                format!("--pwfile={}", pwfile.display()),
             ];
             argv.extend(INITDB_ARGS.iter().map(|a| a.to_string()));
             let spec = server_spec(argv);
             let mut initdb = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
-            match initdb.wait(cancel).await {
+            let waited = initdb.wait(cancel).await;
+            let _ = std::fs::remove_file(&pwfile);
+            match waited {
                 None => return Err(RuntimeError::Interrupted),
                 Some(status) if !status.success() => {
                     return Err(RuntimeError::Postgres {
@@ -197,6 +210,7 @@ impl Cluster {
             let postmaster = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
             let mut cluster = Self {
                 port,
+                password: password.to_string(),
                 postmaster: Some(postmaster),
                 data: data.clone(),
             };
@@ -247,7 +261,10 @@ impl Cluster {
 
     /// A connection URL for a database of this cluster.
     pub(crate) fn url(&self, database: &str) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgresql://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 
     /// Fast shutdown (SIGINT to the postmaster), then remove the data directory.
@@ -268,6 +285,92 @@ impl Drop for Cluster {
             tracing::warn!("postgres cluster dropped without stop; killing it");
         }
     }
+}
+
+/// Write `text` to a new file only its owner (the server user) can read.
+fn write_private(path: &Path, text: &str, user: Option<(Uid, Gid)>) -> Result<(), RuntimeError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| RuntimeError::Io {
+        context: format!("write {}", path.display()),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    drop(file);
+    chown(path, user)
+}
+
+/// Give a copied cluster this run's password: one statement in single-user
+/// mode, read from stdin, before the server listens to anyone.
+async fn set_password(
+    binaries: &Binaries,
+    data: &Path,
+    root: &Path,
+    user: Option<(Uid, Gid)>,
+    password: &str,
+    log: &Path,
+    run_id: &str,
+) -> Result<(), RuntimeError> {
+    use tokio::io::AsyncWriteExt;
+    let io = |context: &str| {
+        let context = context.to_string();
+        move |source| RuntimeError::Io { context, source }
+    };
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(io("open the postgres log"))?;
+    let mut command = tokio::process::Command::new(binaries.bin("postgres"));
+    command
+        .arg("--single")
+        .arg("-D")
+        .arg(data)
+        // A failing statement is not echoed into the log.
+        .args(["-c", "log_min_error_statement=panic", "-c", "fsync=off"])
+        .arg("postgres")
+        .current_dir(root)
+        .env("REPLAY_RUN_ID", run_id)
+        .process_group(0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file)
+        .kill_on_drop(true);
+    if let Some((uid, gid)) = user {
+        command.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    let mut child = command.spawn().map_err(io("start postgres --single"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    // The password is hex: nothing in it can end the literal.
+    let statement = format!("ALTER ROLE postgres PASSWORD '{password}'\n");
+    stdin
+        .write_all(statement.as_bytes())
+        .await
+        .map_err(io("set the postgres password"))?;
+    drop(stdin);
+    let status = child
+        .wait()
+        .await
+        .map_err(io("set the postgres password"))?;
+    if !status.success() {
+        return Err(RuntimeError::Postgres {
+            action: "set the run's password".into(),
+            command: format!(
+                "{} --single -D {} postgres",
+                binaries.bin("postgres"),
+                data.display()
+            ),
+            log: log.to_path_buf(),
+            tail: log_tail(log, 20),
+        });
+    }
+    Ok(())
 }
 
 fn free_port() -> Result<u16, RuntimeError> {
