@@ -11,9 +11,7 @@ use crate::results::record::{CellRecord, FixRecord, TABLE_HEADER, Transition, ta
 use crate::results::{BisectRecord, BisectResult};
 
 /// `|` would end a table cell.
-fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
+use crate::support::markdown::escape;
 
 fn heading(scenario: &str, endpoint: Option<&str>) -> String {
     match endpoint {
@@ -146,7 +144,7 @@ pub fn fix(record: &FixRecord) -> String {
         record
             .reason
             .as_ref()
-            .map(|r| format!("\n\n{r}"))
+            .map(|r| format!("\n\n{}", escape(r)))
             .unwrap_or_default(),
         table_row(record)
     );

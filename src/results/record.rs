@@ -413,8 +413,8 @@ pub fn table_row(record: &FixRecord) -> String {
         "| `{}` | {} | {} | {} | {} | {} | {} |",
         record.fix.short,
         &record.fix.date[..record.fix.date.len().min(10)],
-        record.fix.subject.replace('|', "\\|"),
-        record.endpoints.join(", "),
+        crate::support::markdown::escape(&record.fix.subject),
+        crate::support::markdown::escape(&record.endpoints.join(", ")),
         record.transitions.red_to_green.len(),
         record.verdict.as_str(),
         mode
@@ -599,6 +599,32 @@ mod tests {
             load_records(dir.path()),
             Err(RecordError::Disagrees { .. })
         ));
+    }
+
+    #[test]
+    fn a_subject_cannot_inject_markdown_into_the_table_or_the_summary() {
+        let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("replays/litellm");
+        let path = std::fs::read_dir(&committed)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"))
+            .unwrap();
+        let (mut record, _) = read_fix(&path).unwrap().unwrap();
+        record.fix.subject = "fix | [pwn](https://evil.test) <img src=x> @team\n# owned".into();
+        record.reason = Some("<script>x</script> [a](b)".into());
+        let row = table_row(&record);
+        assert!(
+            row.contains(
+                "fix \\| \\[pwn\\](https://evil.test) &lt;img src=x&gt; &#64;team &#35; owned"
+            ),
+            "{row}"
+        );
+        assert_eq!(row.matches(" | ").count(), 6, "{row}");
+        let summary = crate::report::markdown::fix(&record);
+        for raw in ["[pwn]", "<img", "<script>", "@team", "\n# owned"] {
+            assert!(!summary.contains(raw), "{raw} in {summary}");
+        }
     }
 
     #[test]

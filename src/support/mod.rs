@@ -7,5 +7,6 @@ pub(crate) mod cache;
 pub(crate) mod embedded;
 pub mod exit_codes;
 pub(crate) mod files;
+pub(crate) mod markdown;
 pub(crate) mod progress;
 pub(crate) mod redact;
