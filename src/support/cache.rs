@@ -30,18 +30,49 @@ pub fn default_dir() -> PathBuf {
     std::env::temp_dir().join("replay-cache")
 }
 
-/// The key of a set of files under `root` (missing files count as empty, by name).
+/// The key of a set of files under `root`. A folder counts as every file below
+/// it (names relative to `root` and contents, sorted by name); a missing path
+/// counts as empty, by name.
 pub(crate) fn files_key(root: &Path, files: &[String], extra: &[&[u8]]) -> String {
-    let contents: Vec<Vec<u8>> = files
-        .iter()
-        .map(|f| std::fs::read(root.join(f)).unwrap_or_default())
-        .collect();
+    let mut contents: Vec<(String, Vec<u8>)> = Vec::new();
+    for name in files {
+        let path = root.join(name);
+        if path.is_dir() {
+            let mut below = Vec::new();
+            files_below(root, &path, &mut below);
+            below.sort();
+            contents.push((format!("{name}/"), Vec::new()));
+            contents.extend(below);
+        } else {
+            contents.push((name.clone(), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
     let mut parts: Vec<&[u8]> = extra.to_vec();
-    for (name, content) in files.iter().zip(&contents) {
+    for (name, content) in &contents {
         parts.push(name.as_bytes());
         parts.push(content);
     }
     key(&parts)
+}
+
+/// Every file below `dir`, named relative to `root`, with its contents.
+fn files_below(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_below(root, &path, out);
+        } else {
+            let name = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            out.push((name, std::fs::read(&path).unwrap_or_default()));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -73,5 +104,23 @@ mod tests {
             one,
             files_key(dir.path(), &["req.txt".into()], &[b"recipe"])
         );
+    }
+
+    #[test]
+    fn a_folder_counts_as_every_file_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("migrations/v1")).unwrap();
+        std::fs::write(dir.path().join("migrations/v1/a.sql"), "create table a();").unwrap();
+        let folder = ["migrations".to_string()];
+        let one = files_key(dir.path(), &folder, &[]);
+        assert_ne!(
+            one,
+            files_key(tempfile::tempdir().unwrap().path(), &folder, &[])
+        );
+        std::fs::write(dir.path().join("migrations/v1/a.sql"), "create table b();").unwrap();
+        let two = files_key(dir.path(), &folder, &[]);
+        assert_ne!(one, two);
+        std::fs::write(dir.path().join("migrations/b.sql"), "").unwrap();
+        assert_ne!(two, files_key(dir.path(), &folder, &[]));
     }
 }
