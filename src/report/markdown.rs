@@ -249,3 +249,26 @@ pub fn bisect(record: &BisectRecord) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_or_a_reason_cannot_inject_markdown_into_the_summary() {
+        let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("replays/litellm");
+        let path = std::fs::read_dir(&committed)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"))
+            .unwrap();
+        let (mut record, _) = crate::results::record::read_fix(&path).unwrap().unwrap();
+        record.fix.subject = "fix | [pwn](https://evil.test) <img src=x> @team\n# owned".into();
+        record.reason = Some("<script>x</script> [a](b)".into());
+        let summary = fix(&record);
+        for raw in ["[pwn]", "<img", "<script>", "@team", "\n# owned", "[a]"] {
+            assert!(!summary.contains(raw), "{raw} in {summary}");
+        }
+    }
+}

@@ -602,7 +602,7 @@ mod tests {
     }
 
     #[test]
-    fn a_subject_cannot_inject_markdown_into_the_table_or_the_summary() {
+    fn a_subject_cannot_inject_markdown_into_the_table() {
         let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("replays/litellm");
         let path = std::fs::read_dir(&committed)
             .unwrap()
@@ -612,7 +612,6 @@ mod tests {
             .unwrap();
         let (mut record, _) = read_fix(&path).unwrap().unwrap();
         record.fix.subject = "fix | [pwn](https://evil.test) <img src=x> @team\n# owned".into();
-        record.reason = Some("<script>x</script> [a](b)".into());
         let row = table_row(&record);
         assert!(
             row.contains(
@@ -621,10 +620,6 @@ mod tests {
             "{row}"
         );
         assert_eq!(row.matches(" | ").count(), 6, "{row}");
-        let summary = crate::report::markdown::fix(&record);
-        for raw in ["[pwn]", "<img", "<script>", "@team", "\n# owned"] {
-            assert!(!summary.contains(raw), "{raw} in {summary}");
-        }
     }
 
     #[test]
