@@ -100,7 +100,7 @@ Environment:
   REPLAY_CACHE_DIR  cache folder (default ~/.cache/replay)
   REPLAY_PG_BIN     folder with initdb and postgres (default: PATH, then /usr/lib/postgresql/*/bin)
   REPLAY_PG_USER    user that runs initdb and postgres when replay runs as root (default postgres)
-  REPLAY_RUN_ID     name of the run (default: random); every process it starts carries it
+  REPLAY_RUN_ID     name of the run (default: random, one live run per id); its processes carry it
   REPLAY_LOG        diagnostics on stderr (e.g. debug)
   NO_COLOR          no colours
 

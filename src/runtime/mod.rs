@@ -117,12 +117,16 @@ impl RuntimeError {
         }
     }
 
-    /// Pass every log excerpt through `redact` (server logs may print secrets).
+    /// Pass every log excerpt and command line through `redact` (server logs
+    /// may print secrets; a target may put the master key in a command).
     pub(crate) fn redacted(mut self, redact: impl Fn(&str) -> String) -> Self {
         match &mut self {
-            Self::Postgres { tail, .. }
-            | Self::Stage { tail, .. }
-            | Self::NotReady { tail, .. } => *tail = redact(tail),
+            Self::Postgres { tail, command, .. }
+            | Self::Stage { tail, command, .. }
+            | Self::NotReady { tail, command, .. } => {
+                *tail = redact(tail);
+                *command = redact(command);
+            }
             _ => {}
         }
         self

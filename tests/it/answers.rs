@@ -227,7 +227,7 @@ fn with_format_json_every_exit_writes_a_json_document() {
     edit(
         &suite.join("targets/twin.toml"),
         "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
-        "run = \"{{env}}/bin/python -c 'import sys; print(\\\"the twin gives up\\\"); sys.exit(3)'\"",
+        "run = \"{{env}}/bin/python -c 'import sys; print(\\\"the twin gives up\\\"); sys.exit(3)' {{master_key}}\"",
     );
     let output = env
         .replay()
@@ -251,11 +251,13 @@ fn with_format_json_every_exit_writes_a_json_document() {
     assert_eq!(document["exit_code"], 4);
     assert_eq!(document["revision"], "working tree", "{document}");
     assert_eq!(document["stage"], "boot", "{document}");
+    // The command is there, with the run's master key replaced.
+    let command = document["command"].as_str().unwrap();
+    assert!(command.contains("sys.exit(3)"), "{command}");
+    assert!(command.contains("<master_key>"), "{command}");
     assert!(
-        document["command"]
-            .as_str()
-            .unwrap()
-            .contains("sys.exit(3)")
+        !command.contains("sk-") && !stderr.contains(" sk-"),
+        "{command}\n{stderr}"
     );
     assert!(
         document["tail"]

@@ -153,8 +153,8 @@ fn check_interrupted(name: &str, phase: Phase, signals: &[Signal]) -> Vec<String
     };
     let (mut child, _, rest) = start_until(command, marker);
     match phase {
-        Phase::Postgres => wait_for_process(&env, "sleep 120"),
-        Phase::Build => wait_for_process(&env, "sleep 120"),
+        Phase::Postgres => wait_for_process(&env, ": sleep 120"),
+        Phase::Build => wait_for_process(&env, ": sleep 120"),
         Phase::Boot => wait_for_process(&env, "time.sleep"),
         Phase::Matrix => std::thread::sleep(Duration::from_millis(200)),
     }
