@@ -29,11 +29,12 @@ const FIX_HELP: &str = concat!(
     "Examples:
   replay twin-history /tmp/twin
       Make the twin's git history (it has fixes and regressions in it) to try this on.
-  replay fix extend-update-check --suite matrices/litellm --target twin --repo /tmp/twin
-      Replay a fix: boot its parent and itself, and list the cells that go RED → GREEN.
-  replay c7c3df2 --target twin --repo /tmp/twin
-      The same: `replay <REV>` is `replay fix <REV>`.
-  replay c7c3df2 --target twin --repo /tmp/twin --paths keys.py
+  replay fix update-fix --suite matrices/litellm --target twin --repo /tmp/twin
+      Replay a fix (a tag of that history): boot its parent and itself, and list the cells that
+      go RED → GREEN.
+  replay b95d4bf --target twin --repo /tmp/twin
+      The same commit: `replay <REV>` is `replay fix <REV>`.
+  replay b95d4bf --target twin --repo /tmp/twin --paths keys.py
       The handler swap: keys.py of the parent and of the fix, each on top of the fix.
 
 The record goes to <records>/<suite>/<short-sha>.json and the replay table to
@@ -51,7 +52,8 @@ const BISECT_HELP: &str = concat!(
       Find, for every cell that differs between the ends, the commit that changed it.
   replay bisect --good teams-module --bad unbootable-repair --cell key_delete/owner/internal_user \\
       --target twin --repo /tmp/twin
-      One cell; the unbootable commit in the range is skipped.
+      One cell. A probe that lands on a commit that cannot build or boot (the range holds one,
+      `unbootable`) skips it, as `git bisect skip` does, and probes a neighbour.
 
 Probes are cached by tree: a second bisect over an overlapping range reuses them.
 The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
@@ -61,13 +63,20 @@ The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
 );
 
 const PLAN_HELP: &str = "Examples:
-  replay plan --repo ../litellm --paths litellm/proxy/management_endpoints/key_management_endpoints.py \\
-      --grep '^fix\\(proxy\\)' --since 2026-01-01
-      The fixes to the key-management handler since January, oldest first, one full id per line.
-  replay plan --from fixes.txt --shard 2/4 | while read rev; do replay fix \"$rev\" --records shard-2; done
-      The second of four shards, replayed into a folder of its own.
-  replay merge shard-1 shard-2 shard-3 shard-4 --records replays
-      All of them, into replays/<suite>/, with the table rendered once.
+  replay twin-history /tmp/twin
+      Make the twin's git history (it has fixes and regressions in it) to try this on.
+  replay plan --repo /tmp/twin --paths keys.py --grep '^key (generate|info|delete)' > plan.txt
+      The commits that touch keys.py with such a subject, oldest first, one full id per line.
+      Root commits are left out: a fix needs a parent to compare with.
+  replay plan --repo /tmp/twin --from plan.txt --shard 2/2 | while read -r rev; do \\
+      replay fix \"$rev\" --target twin --repo /tmp/twin --records shard-2 || [ $? -eq 1 ]; done
+      The second of two shards, replayed into a folder of its own (exit 1, not caught, is a
+      result; any other code stops the loop).
+  replay merge shard-* --records replays
+      The shards' records, into replays/<suite>/, with the table rendered once.
+
+For LiteLLM: --repo ../litellm --paths litellm/proxy/management_endpoints/key_management_endpoints.py
+--grep '^fix\\(proxy\\)' --since 2026-01-01, and --target litellm.
 ";
 const REPORT_HELP: &str = concat!(
     "Examples:
@@ -89,8 +98,10 @@ const CHECK_HELP: &str = concat!(
     "Examples:
   replay check --suite matrices/litellm --target twin --repo testdata/twin
       Boot the working tree of testdata/twin and compare every cell with its pin.
-  replay check --suite matrices/litellm --target twin --repo ../twin --rev HEAD~3 --format json
-      The same at a commit, as JSON on stdout.
+  replay twin-history /tmp/twin
+      Make the twin's git history (it has fixes and regressions in it) to try this on.
+  replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev HEAD~3 --format json
+      The same at a commit of that history, as JSON on stdout.
   replay check --cell key_update/self/owner --url http://127.0.0.1:4000 --database-url postgresql://127.0.0.1/litellm
       Run one cell against a server you started; the rows it writes are removed after.
   replay check --suite matrices/litellm --target twin --repo testdata/twin --accept
