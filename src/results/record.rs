@@ -227,7 +227,8 @@ pub(crate) fn classify(
     (records, transitions, reasons)
 }
 
-/// CAUGHT: at least one cell RED→GREEN and none GREEN→RED.
+/// CAUGHT: at least one cell RED→GREEN, none GREEN→RED, and none ERROR (a
+/// cell that could not run may hide a GREEN→RED: a CAUGHT must not rest on it).
 pub(crate) fn judge(transitions: &Transitions) -> (FixVerdict, Option<String>) {
     if !transitions.green_to_red.is_empty() {
         let n = transitions.green_to_red.len();
@@ -237,6 +238,17 @@ pub(crate) fn judge(transitions: &Transitions) -> (FixVerdict, Option<String>) {
                 "{n} cell{} went GREEN→RED: the fix broke {}",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "a pin" } else { "pins" }
+            )),
+        );
+    }
+    if !transitions.error.is_empty() {
+        let n = transitions.error.len();
+        return (
+            FixVerdict::NotCaught,
+            Some(format!(
+                "{n} cell{} could not run (ERROR): {} hide a GREEN→RED",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it could" } else { "they could" }
             )),
         );
     }
@@ -494,6 +506,11 @@ mod tests {
         let (verdict, reason) = judge(&t(2, 1));
         assert_eq!(verdict, FixVerdict::NotCaught);
         assert!(reason.unwrap().contains("1 cell went GREEN→RED"));
+        let mut errored = t(6, 0);
+        errored.error.push("s/t/c".into());
+        let (verdict, reason) = judge(&errored);
+        assert_eq!(verdict, FixVerdict::NotCaught);
+        assert!(reason.unwrap().contains("1 cell could not run (ERROR)"));
     }
 
     #[test]
