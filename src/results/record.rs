@@ -164,7 +164,9 @@ pub struct FixRecord {
     /// Why it is not caught.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The endpoints of the cells that went RED→GREEN (or changed at all, if none did).
+    /// The endpoints of the cells that went RED→GREEN (records before this
+    /// field was narrowed also list changed cells' endpoints when none did:
+    /// the table uses `caught_endpoints`).
     pub endpoints: Vec<String>,
     pub transitions: Transitions,
     pub reason_changes: Vec<ReasonChange>,
@@ -415,6 +417,36 @@ pub enum RecordError {
     },
 }
 
+impl FixRecord {
+    /// The endpoints of the cells that went RED→GREEN, in scenario order,
+    /// from the cells themselves (so that older records render the same).
+    pub fn caught_endpoints(&self) -> Vec<String> {
+        if self.scenarios.is_empty() {
+            return if self.transitions.red_to_green.is_empty() {
+                Vec::new()
+            } else {
+                self.endpoints.clone()
+            };
+        }
+        let mut out = Vec::new();
+        for scenario in &self.scenarios {
+            let caught = self
+                .transitions
+                .red_to_green
+                .iter()
+                .any(|id| id.split('/').next() == Some(scenario.name.as_str()));
+            let endpoint = scenario
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| scenario.name.clone());
+            if caught && !out.contains(&endpoint) {
+                out.push(endpoint);
+            }
+        }
+        out
+    }
+}
+
 /// One row of the replay table.
 pub fn table_row(record: &FixRecord) -> String {
     let mode = match record.revisions.mode.as_str() {
@@ -426,7 +458,10 @@ pub fn table_row(record: &FixRecord) -> String {
         record.fix.short,
         &record.fix.date[..record.fix.date.len().min(10)],
         record.fix.subject.replace('|', "\\|"),
-        record.endpoints.join(", "),
+        match record.caught_endpoints() {
+            endpoints if endpoints.is_empty() => "—".to_string(),
+            endpoints => endpoints.join(", "),
+        },
         record.transitions.red_to_green.len(),
         record.verdict.as_str(),
         mode
@@ -495,6 +530,23 @@ mod tests {
             green_to_green: 3,
             new: vec![],
         }
+    }
+
+    #[test]
+    fn the_table_names_the_endpoints_of_the_red_to_green_cells_only() {
+        let caught: FixRecord =
+            serde_json::from_str(include_str!("../../tests/data/fix-record.json")).unwrap();
+        assert!(!caught.transitions.red_to_red.is_empty());
+        assert_eq!(caught.caught_endpoints(), ["POST /key/update"]);
+        assert!(table_row(&caught).contains("| POST /key/update | 6 | CAUGHT |"));
+        // Not caught: the RED→RED cell of /key/info is not where it shows up.
+        let mut not_caught = caught.clone();
+        not_caught.transitions.red_to_green.clear();
+        not_caught.endpoints = vec!["GET /key/info".into()];
+        not_caught.verdict = FixVerdict::NotCaught;
+        assert!(not_caught.caught_endpoints().is_empty());
+        let row = table_row(&not_caught);
+        assert!(row.contains("| — | 0 | NOT CAUGHT |"), "{row}");
     }
 
     #[test]
