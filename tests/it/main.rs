@@ -7,6 +7,7 @@ mod cleanup;
 mod cli;
 mod docs;
 mod fix;
+mod format;
 mod html;
 mod layout;
 mod report;
