@@ -41,7 +41,7 @@ The record goes to <records>/<suite>/<short-sha>.json and the replay table to
 <records>/<suite>/README.md. A second replay of the same trees boots nothing.
 
 ",
-    crate::exit_codes_help!()
+    crate::exit_codes_help!(fix)
 );
 
 const BISECT_HELP: &str = concat!(
@@ -59,7 +59,7 @@ Probes are cached by tree: a second bisect over an overlapping range reuses them
 The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
 
 ",
-    crate::exit_codes_help!()
+    crate::exit_codes_help!(bisect)
 );
 
 const PLAN_HELP: &str = "Examples:
@@ -91,7 +91,7 @@ const REPORT_HELP: &str = concat!(
 The page is one file: its CSS is inline, it has no script and loads nothing.
 
 ",
-    crate::exit_codes_help!()
+    crate::exit_codes_help!(report)
 );
 
 const CHECK_HELP: &str = concat!(
@@ -116,7 +116,7 @@ Environment:
   NO_COLOR          no colours
 
 ",
-    crate::exit_codes_help!()
+    crate::exit_codes_help!(check)
 );
 
 #[derive(Debug, Parser)]
@@ -143,12 +143,15 @@ pub(crate) enum Command {
     Demo,
     /// Boot one revision, run the pinned matrix, fail on any cell that differs from its pin.
     #[command(after_help = CHECK_HELP)]
+    #[command(mut_arg("repo", |a| a.help("The server's repository: its working tree is checked, or the commit --rev names")))]
     Check(Box<CheckArgs>),
     /// Is this fix caught? Boot its parent and the fix, report the cells that go RED → GREEN.
     #[command(after_help = FIX_HELP)]
+    #[command(mut_arg("repo", |a| a.help("The server's git repository, where the fix and its parent are resolved")))]
     Fix(Box<FixArgs>),
     /// Which commit flipped each cell? One search for every cell that differs between the ends.
     #[command(after_help = BISECT_HELP)]
+    #[command(mut_arg("repo", |a| a.help("The server's git repository, whose history between --good and --bad is searched")))]
     Bisect(Box<BisectArgs>),
     /// List the fix commits to replay (from a file or a history query), or a shard of them.
     #[command(after_help = PLAN_HELP)]
@@ -181,7 +184,7 @@ pub(crate) enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// A grid per scenario.
+    /// For people: a grid per scenario (check, fix); the cells and the commits that changed them (bisect).
     Human,
     /// One JSON document (format_version 1).
     Json,
@@ -205,7 +208,7 @@ pub(crate) struct RunArgs {
     /// The target: a name under the suite's targets/ folder, or a path to a .toml file.
     #[arg(long, env = "REPLAY_TARGET", value_name = "NAME")]
     pub target: Option<String>,
-    /// The server's repository (its working tree, for check without --rev).
+    /// The server's repository (each command says what it reads there).
     #[arg(long, env = "REPLAY_REPO", default_value = ".", value_name = "PATH")]
     pub repo: PathBuf,
     /// How the result is printed on stdout.
@@ -335,7 +338,7 @@ pub(crate) struct BisectArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct PlanArgs {
-    /// The server's repository.
+    /// The server's git repository: its first-parent history is queried, or --from's revisions resolved.
     #[arg(long, env = "REPLAY_REPO", default_value = ".", value_name = "PATH")]
     pub repo: PathBuf,
     /// Revisions listed in a file, one per line (`#` starts a comment).

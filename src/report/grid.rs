@@ -154,8 +154,8 @@ pub fn grids(suite: &Suite, cells: &[CellReport], palette: &Palette) -> String {
 /// `113 cells: 113 GREEN, 0 RED, 0 ERROR`
 pub fn summary_line(summary: &Summary, palette: &Palette) -> String {
     let mut line = format!(
-        "{} cells: {} {}, {} {}, {} {}",
-        summary.cells,
+        "{}: {} {}, {} {}, {} {}",
+        crate::support::words::count(summary.cells, "cell"),
         summary.green,
         palette.verdict(Verdict::Green),
         summary.red,

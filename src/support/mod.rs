@@ -9,3 +9,4 @@ pub mod exit_codes;
 pub(crate) mod files;
 pub(crate) mod progress;
 pub(crate) mod redact;
+pub(crate) mod words;
