@@ -78,6 +78,12 @@ const PLAN_HELP: &str = "Examples:
 For LiteLLM: --repo ../litellm --paths litellm/proxy/management_endpoints/key_management_endpoints.py
 --grep '^fix\\(proxy\\)' --since 2026-01-01, and --target litellm.
 ";
+const MAN_HELP: &str = "Examples:
+  replay man check > replay-check.1
+      The page of one command.
+  replay man --dir man/man1
+      Every page into a folder; then `MANPATH=$PWD/man man replay-fix` reads one.
+";
 const REPORT_HELP: &str = concat!(
     "Examples:
   replay report replays/litellm/b95d4bf.json --html b95d4bf.html
@@ -170,8 +176,9 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff), or write every page into a folder.
+    #[command(after_help = MAN_HELP)]
+    Man(ManArgs),
     /// Write the twin's generated git history into DIR (tests, the demo and benchmarks use it).
     TwinHistory {
         /// A folder that does not exist yet, or is empty.
@@ -396,6 +403,16 @@ pub(crate) struct ReportArgs {
     /// Write the page to this file (replaced atomically).
     #[arg(long, required = true, value_name = "OUT")]
     pub html: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The command whose page to print (replay-COMMAND(1)); default: replay(1).
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    /// Write every page (replay.1, replay-check.1, ...) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

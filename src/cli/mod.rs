@@ -5,6 +5,7 @@
 //! and hints. Every flag CI sets has an environment variable.
 
 mod args;
+mod man;
 mod output;
 
 use std::io::{IsTerminal, Write};
@@ -115,15 +116,43 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             out(&String::from_utf8_lossy(&buffer));
             Ok(exit_codes::SUCCESS)
         }
-        Command::Man => {
-            let mut buffer = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut buffer)
-                .map_err(|source| Error::Write {
-                    path: "stdout".into(),
+        Command::Man(args) => {
+            let pages = man::pages();
+            if let Some(dir) = &args.dir {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+                    path: dir.clone(),
                     source,
                 })?;
-            out(&String::from_utf8_lossy(&buffer));
+                for (name, text) in &pages {
+                    let path = dir.join(name);
+                    crate::support::files::write_atomically(&path, text.as_bytes())
+                        .map_err(|source| Error::Write { path, source })?;
+                }
+                if !cli.quiet {
+                    eprintln!(
+                        "replay: wrote {} man pages into {}",
+                        pages.len(),
+                        dir.display()
+                    );
+                }
+                return Ok(exit_codes::SUCCESS);
+            }
+            let wanted = match &args.command {
+                Some(command) => format!("replay-{command}.1"),
+                None => "replay.1".to_string(),
+            };
+            let Some((_, text)) = pages.iter().find(|(name, _)| *name == wanted) else {
+                let names: Vec<&str> = pages
+                    .iter()
+                    .skip(1)
+                    .map(|(n, _)| n.trim_start_matches("replay-").trim_end_matches(".1"))
+                    .collect();
+                return Err(Error::usage(
+                    format!("no command `{}`", args.command.as_deref().unwrap_or("")),
+                    Some(format!("the commands are {}", names.join(", "))),
+                ));
+            };
+            out(text);
             Ok(exit_codes::SUCCESS)
         }
         Command::Plan(args) => {
