@@ -23,7 +23,7 @@ use args::{BisectArgs, CheckArgs, Cli, Command, FixArgs, RunArgs};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,12 +51,20 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_tracing() {
+/// Diagnostics, the tool's and its libraries', go through one subscriber:
+/// filtered by `REPLAY_LOG`, else warnings (errors only with `--quiet`), and
+/// coloured only on a terminal without `NO_COLOR`. The database driver's
+/// "slow statement" warnings are about the throwaway Postgres on a busy
+/// machine, nothing to act on: they show with `REPLAY_LOG=sqlx=warn`.
+fn init_tracing(quiet: bool) {
+    let default = if quiet { "error" } else { "warn,sqlx=error" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("REPLAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }
@@ -173,11 +181,13 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             let suite = crate::suite::load(&args.records.suite)?;
             let (table, merged) =
                 crate::jobs::plan::merge(&args.sources, &args.records.records, &suite.name)?;
-            eprintln!(
-                "replay: merged {merged} record{} into {}",
-                if merged == 1 { "" } else { "s" },
-                table.parent().unwrap_or(&table).display()
-            );
+            if !cli.quiet {
+                eprintln!(
+                    "replay: merged {merged} record{} into {}",
+                    if merged == 1 { "" } else { "s" },
+                    table.parent().unwrap_or(&table).display()
+                );
+            }
             out(&std::fs::read_to_string(&table).unwrap_or_default());
             Ok(exit_codes::SUCCESS)
         }
