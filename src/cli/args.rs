@@ -29,18 +29,19 @@ const FIX_HELP: &str = concat!(
     "Examples:
   replay twin-history /tmp/twin
       Make the twin's git history (it has fixes and regressions in it) to try this on.
-  replay fix extend-update-check --suite matrices/litellm --target twin --repo /tmp/twin
-      Replay a fix: boot its parent and itself, and list the cells that go RED → GREEN.
-  replay c7c3df2 --target twin --repo /tmp/twin
-      The same: `replay <REV>` is `replay fix <REV>`.
-  replay c7c3df2 --target twin --repo /tmp/twin --paths keys.py
+  replay fix update-fix --suite matrices/litellm --target twin --repo /tmp/twin
+      Replay a fix (a tag of that history): boot its parent and itself, and list the cells that
+      go RED → GREEN.
+  replay b95d4bf --target twin --repo /tmp/twin
+      The same commit: `replay <REV>` is `replay fix <REV>`.
+  replay b95d4bf --target twin --repo /tmp/twin --paths keys.py
       The handler swap: keys.py of the parent and of the fix, each on top of the fix.
 
 The record goes to <records>/<suite>/<short-sha>.json and the replay table to
 <records>/<suite>/README.md. A second replay of the same trees boots nothing.
 
 ",
-    crate::exit_codes_help!()
+    crate::exit_codes_help!(fix)
 );
 
 const BISECT_HELP: &str = concat!(
@@ -51,23 +52,37 @@ const BISECT_HELP: &str = concat!(
       Find, for every cell that differs between the ends, the commit that changed it.
   replay bisect --good teams-module --bad unbootable-repair --cell key_delete/owner/internal_user \\
       --target twin --repo /tmp/twin
-      One cell; the unbootable commit in the range is skipped.
+      One cell. A probe that lands on a commit that cannot build or boot (the range holds one,
+      `unbootable`) skips it, as `git bisect skip` does, and probes a neighbour.
 
 Probes are cached by tree: a second bisect over an overlapping range reuses them.
 The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
 
 ",
-    crate::exit_codes_help!()
+    crate::exit_codes_help!(bisect)
 );
 
 const PLAN_HELP: &str = "Examples:
-  replay plan --repo ../litellm --paths litellm/proxy/management_endpoints/key_management_endpoints.py \\
-      --grep '^fix\\(proxy\\)' --since 2026-01-01
-      The fixes to the key-management handler since January, oldest first, one full id per line.
-  replay plan --from fixes.txt --shard 2/4 | while read rev; do replay fix \"$rev\" --records shard-2; done
-      The second of four shards, replayed into a folder of its own.
-  replay merge shard-1 shard-2 shard-3 shard-4 --records replays
-      All of them, into replays/<suite>/, with the table rendered once.
+  replay twin-history /tmp/twin
+      Make the twin's git history (it has fixes and regressions in it) to try this on.
+  replay plan --repo /tmp/twin --paths keys.py --grep '^key (generate|info|delete)' > plan.txt
+      The commits that touch keys.py with such a subject, oldest first, one full id per line.
+      Root commits are left out: a fix needs a parent to compare with.
+  replay plan --repo /tmp/twin --from plan.txt --shard 2/2 | while read -r rev; do \\
+      replay fix \"$rev\" --target twin --repo /tmp/twin --records shard-2 || [ $? -eq 1 ]; done
+      The second of two shards, replayed into a folder of its own (exit 1, not caught, is a
+      result; any other code stops the loop).
+  replay merge shard-* --records replays
+      The shards' records, into replays/<suite>/, with the table rendered once.
+
+For LiteLLM: --repo ../litellm --paths litellm/proxy/management_endpoints/key_management_endpoints.py
+--grep '^fix\\(proxy\\)' --since 2026-01-01, and --target litellm.
+";
+const MAN_HELP: &str = "Examples:
+  replay man check > replay-check.1
+      The page of one command.
+  replay man --dir man/man1
+      Every page into a folder; then `MANPATH=$PWD/man man replay-fix` reads one.
 ";
 const REPORT_HELP: &str = concat!(
     "Examples:
@@ -82,15 +97,17 @@ const REPORT_HELP: &str = concat!(
 The page is one file: its CSS is inline, it has no script and loads nothing.
 
 ",
-    crate::exit_codes_help!()
+    crate::exit_codes_help!(report)
 );
 
 const CHECK_HELP: &str = concat!(
     "Examples:
   replay check --suite matrices/litellm --target twin --repo testdata/twin
       Boot the working tree of testdata/twin and compare every cell with its pin.
-  replay check --suite matrices/litellm --target twin --repo ../twin --rev HEAD~3 --format json
-      The same at a commit, as JSON on stdout.
+  replay twin-history /tmp/twin
+      Make the twin's git history (it has fixes and regressions in it) to try this on.
+  replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev HEAD~3 --format json
+      The same at a commit of that history, as JSON on stdout.
   replay check --cell key_update/self/owner --url http://127.0.0.1:4000 --database-url postgresql://127.0.0.1/litellm
       Run one cell against a server you started; the rows it writes are removed after.
   replay check --suite matrices/litellm --target twin --repo testdata/twin --accept
@@ -105,7 +122,7 @@ Environment:
   NO_COLOR          no colours
 
 ",
-    crate::exit_codes_help!()
+    crate::exit_codes_help!(check)
 );
 
 #[derive(Debug, Parser)]
@@ -132,12 +149,15 @@ pub(crate) enum Command {
     Demo,
     /// Boot one revision, run the pinned matrix, fail on any cell that differs from its pin.
     #[command(after_help = CHECK_HELP)]
+    #[command(mut_arg("repo", |a| a.help("The server's repository: its working tree is checked, or the commit --rev names")))]
     Check(Box<CheckArgs>),
     /// Is this fix caught? Boot its parent and the fix, report the cells that go RED → GREEN.
     #[command(after_help = FIX_HELP)]
+    #[command(mut_arg("repo", |a| a.help("The server's git repository, where the fix and its parent are resolved")))]
     Fix(Box<FixArgs>),
     /// Which commit flipped each cell? One search for every cell that differs between the ends.
     #[command(after_help = BISECT_HELP)]
+    #[command(mut_arg("repo", |a| a.help("The server's git repository, whose history between --good and --bad is searched")))]
     Bisect(Box<BisectArgs>),
     /// List the fix commits to replay (from a file or a history query), or a shard of them.
     #[command(after_help = PLAN_HELP)]
@@ -156,8 +176,9 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff), or write every page into a folder.
+    #[command(after_help = MAN_HELP)]
+    Man(ManArgs),
     /// Write the twin's generated git history into DIR (tests, the demo and benchmarks use it).
     TwinHistory {
         /// A folder that does not exist yet, or is empty.
@@ -170,7 +191,7 @@ pub(crate) enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// A grid per scenario.
+    /// For people: a grid per scenario (check, fix); the cells and the commits that changed them (bisect).
     Human,
     /// One JSON document (format_version 1).
     Json,
@@ -194,7 +215,7 @@ pub(crate) struct RunArgs {
     /// The target: a name under the suite's targets/ folder, or a path to a .toml file.
     #[arg(long, env = "REPLAY_TARGET", value_name = "NAME")]
     pub target: Option<String>,
-    /// The server's repository (its working tree, for check without --rev).
+    /// The server's repository (each command says what it reads there).
     #[arg(long, env = "REPLAY_REPO", default_value = ".", value_name = "PATH")]
     pub repo: PathBuf,
     /// How the result is printed on stdout.
@@ -324,7 +345,7 @@ pub(crate) struct BisectArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct PlanArgs {
-    /// The server's repository.
+    /// The server's git repository: its first-parent history is queried, or --from's revisions resolved.
     #[arg(long, env = "REPLAY_REPO", default_value = ".", value_name = "PATH")]
     pub repo: PathBuf,
     /// Revisions listed in a file, one per line (`#` starts a comment).
@@ -382,6 +403,16 @@ pub(crate) struct ReportArgs {
     /// Write the page to this file (replaced atomically).
     #[arg(long, required = true, value_name = "OUT")]
     pub html: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The command whose page to print (replay-COMMAND(1)); default: replay(1).
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    /// Write every page (replay.1, replay-check.1, ...) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

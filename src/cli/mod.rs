@@ -5,6 +5,7 @@
 //! and hints. Every flag CI sets has an environment variable.
 
 mod args;
+mod man;
 mod output;
 
 use std::io::{IsTerminal, Write};
@@ -22,7 +23,7 @@ use args::{BisectArgs, CheckArgs, Cli, Command, FixArgs, RunArgs};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,12 +51,20 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_tracing() {
+/// Diagnostics, the tool's and its libraries', go through one subscriber:
+/// filtered by `REPLAY_LOG`, else warnings (errors only with `--quiet`), and
+/// coloured only on a terminal without `NO_COLOR`. The database driver's
+/// "slow statement" warnings are about the throwaway Postgres on a busy
+/// machine, nothing to act on: they show with `REPLAY_LOG=sqlx=warn`.
+fn init_tracing(quiet: bool) {
+    let default = if quiet { "error" } else { "warn,sqlx=error" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("REPLAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }
@@ -115,15 +124,43 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             out(&String::from_utf8_lossy(&buffer));
             Ok(exit_codes::SUCCESS)
         }
-        Command::Man => {
-            let mut buffer = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut buffer)
-                .map_err(|source| Error::Write {
-                    path: "stdout".into(),
+        Command::Man(args) => {
+            let pages = man::pages();
+            if let Some(dir) = &args.dir {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+                    path: dir.clone(),
                     source,
                 })?;
-            out(&String::from_utf8_lossy(&buffer));
+                for (name, text) in &pages {
+                    let path = dir.join(name);
+                    crate::support::files::write_atomically(&path, text.as_bytes())
+                        .map_err(|source| Error::Write { path, source })?;
+                }
+                if !cli.quiet {
+                    eprintln!(
+                        "replay: wrote {} man pages into {}",
+                        pages.len(),
+                        dir.display()
+                    );
+                }
+                return Ok(exit_codes::SUCCESS);
+            }
+            let wanted = match &args.command {
+                Some(command) => format!("replay-{command}.1"),
+                None => "replay.1".to_string(),
+            };
+            let Some((_, text)) = pages.iter().find(|(name, _)| *name == wanted) else {
+                let names: Vec<&str> = pages
+                    .iter()
+                    .skip(1)
+                    .map(|(n, _)| n.trim_start_matches("replay-").trim_end_matches(".1"))
+                    .collect();
+                return Err(Error::usage(
+                    format!("no command `{}`", args.command.as_deref().unwrap_or("")),
+                    Some(format!("the commands are {}", names.join(", "))),
+                ));
+            };
+            out(text);
             Ok(exit_codes::SUCCESS)
         }
         Command::Plan(args) => {
@@ -144,11 +181,13 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             let suite = crate::suite::load(&args.records.suite)?;
             let (table, merged) =
                 crate::jobs::plan::merge(&args.sources, &args.records.records, &suite.name)?;
-            eprintln!(
-                "replay: merged {merged} record{} into {}",
-                if merged == 1 { "" } else { "s" },
-                table.parent().unwrap_or(&table).display()
-            );
+            if !cli.quiet {
+                eprintln!(
+                    "replay: merged {merged} record{} into {}",
+                    if merged == 1 { "" } else { "s" },
+                    table.parent().unwrap_or(&table).display()
+                );
+            }
             out(&std::fs::read_to_string(&table).unwrap_or_default());
             Ok(exit_codes::SUCCESS)
         }

@@ -234,8 +234,8 @@ impl<'a> Engine<'a> {
                     source,
                 })?;
             self.progress.line(&format!(
-                "running {} cells on {}",
-                cells.len(),
+                "running {} on {}",
+                crate::support::words::count(cells.len(), "cell"),
                 checkout.label
             ));
             let started = Instant::now();
@@ -258,7 +258,11 @@ impl<'a> Engine<'a> {
             let finished = done.load(Ordering::Relaxed);
             self.progress.phase(
                 "matrix",
-                &format!("{finished} of {} cells on {}", cells.len(), checkout.label),
+                &format!(
+                    "{finished} of {} on {}",
+                    crate::support::words::count(cells.len(), "cell"),
+                    checkout.label
+                ),
                 started.elapsed(),
             );
             Ok::<_, EngineError>(outcomes)

@@ -356,9 +356,9 @@ async fn search(
         ));
     }
     progress.line(&format!(
-        "{} cell{} differ between the ends",
-        searched.len(),
-        if searched.len() == 1 { "" } else { "s" }
+        "{} {} between the ends",
+        crate::support::words::count(searched.len(), "cell"),
+        crate::support::words::agree(searched.len(), "differs", "differ")
     ));
 
     let ends_ms = ends_started.elapsed().as_millis();

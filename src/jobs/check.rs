@@ -304,7 +304,10 @@ async fn check_url(
             .connect(database_url)
             .await
             .map_err(|e| Error::World(crate::engine::world::WorldError::Connect(e)))?;
-        progress.line(&format!("running {} cells on {base_url}", cells.len()));
+        progress.line(&format!(
+            "running {} on {base_url}",
+            crate::support::words::count(cells.len(), "cell")
+        ));
         let matrix_started = Instant::now();
         let matrix = Matrix {
             suite: &suite,
@@ -317,7 +320,7 @@ async fn check_url(
         pool.close().await;
         progress.phase(
             "matrix",
-            &format!("{} cells", cells.len()),
+            &crate::support::words::count(cells.len(), "cell"),
             matrix_started.elapsed(),
         );
         Ok::<_, Error>((outcomes, matrix_started.elapsed()))

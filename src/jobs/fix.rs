@@ -445,19 +445,10 @@ fn interrupted(
     })
 }
 
-/// The endpoints the fix shows up on: of the cells that went RED→GREEN, or of
-/// every cell that changed when none did.
+/// The endpoints the fix is caught on: of the cells that went RED→GREEN only
+/// (none when none did; RED→RED cells are not this fix's).
 fn endpoints(suite: &Suite, cells: &[Cell], transitions: &record::Transitions) -> Vec<String> {
-    let ids: Vec<&String> = if transitions.red_to_green.is_empty() {
-        transitions
-            .green_to_red
-            .iter()
-            .chain(&transitions.red_to_red)
-            .chain(&transitions.error)
-            .collect()
-    } else {
-        transitions.red_to_green.iter().collect()
-    };
+    let ids: Vec<&String> = transitions.red_to_green.iter().collect();
     let mut out: Vec<String> = Vec::new();
     for cell in cells {
         if ids.iter().any(|id| **id == cell.id.to_string()) {

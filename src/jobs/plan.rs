@@ -64,7 +64,8 @@ pub struct PlanQuery {
     pub since: Option<String>,
 }
 
-/// The commits to replay, oldest first, as full ids.
+/// The commits to replay, oldest first, as full ids. A query leaves out root
+/// commits (a fix needs a parent); a file's revisions are taken as listed.
 pub fn plan(repo_path: &Path, query: &PlanQuery) -> Result<Vec<String>, Error> {
     let repo = revision::open(repo_path)?;
     if let Some(file) = &query.from {
@@ -118,7 +119,8 @@ pub fn plan(repo_path: &Path, query: &PlanQuery) -> Result<Vec<String>, Error> {
         let commit = repo
             .find_commit(id.map_err(revision::RevisionError::from)?)
             .map_err(revision::RevisionError::from)?;
-        if since.is_some_and(|s| commit.time().seconds() < s) {
+        // A root commit has no parent to compare with: `replay fix` refuses it.
+        if commit.parent_count() == 0 || since.is_some_and(|s| commit.time().seconds() < s) {
             continue;
         }
         if let Some(grep) = &grep
@@ -157,6 +159,12 @@ fn touches(
 pub fn merge(sources: &[PathBuf], records: &Path, suite: &str) -> Result<(PathBuf, usize), Error> {
     let dir = crate::results::record::records_dir(records, suite);
     let mut merged = 0;
+    if let Some(missing) = sources.iter().find(|s| !s.is_dir()) {
+        return Err(Error::usage(
+            format!("{} is not a folder of records", missing.display()),
+            Some("name the folders the runners wrote with `replay fix --records DIR`".to_string()),
+        ));
+    }
     for source in sources {
         for path in json_files(source) {
             // Other JSON beside the records (reports, bisect records) is not merged.
@@ -227,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn merging_a_folder_that_is_not_there_is_bad_input_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("shard-9");
+        let error = merge(
+            std::slice::from_ref(&missing),
+            &dir.path().join("replays"),
+            "litellm",
+        )
+        .unwrap_err();
+        assert_eq!(error.exit_code(), crate::support::exit_codes::BAD_INPUT);
+        assert!(error.to_string().contains("shard-9"), "{error}");
+    }
+
+    #[test]
     fn a_query_keeps_the_commits_that_touch_the_paths_and_match() {
         let dir = tempfile::tempdir().unwrap();
         revision::tests::repo_with(
@@ -261,11 +283,11 @@ mod tests {
             ["fix(proxy): check the team", "fix(proxy): deny peers"]
         );
         let all = plan(dir.path(), &PlanQuery::default()).unwrap();
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 3, "every commit but the root");
         let listed = dir.path().join("fixes.txt");
         std::fs::write(
             &listed,
-            format!("# fixes\n{}\n\n{}\n", &all[3][..8], all[1]),
+            format!("# fixes\n{}\n\n{}\n", &all[2][..8], all[0]),
         )
         .unwrap();
         assert_eq!(
@@ -277,7 +299,7 @@ mod tests {
                 }
             )
             .unwrap(),
-            [all[3].clone(), all[1].clone()]
+            [all[2].clone(), all[0].clone()]
         );
     }
 }

@@ -73,13 +73,16 @@ pub fn grids(suite: &Suite, cells: &[CellReport], palette: &Palette) -> String {
         if !cells.iter().any(|c| c.id.starts_with(&prefix)) {
             continue;
         }
-        let actors: Vec<&String> = scenario
+        let pinned_rows: Vec<_> = scenario
             .pins
             .rows
             .iter()
             .filter(|(_, row)| row.iter().any(Option::is_some))
-            .map(|(a, _)| a)
             .collect();
+        let actors: Vec<&String> = pinned_rows.iter().map(|(a, _)| *a).collect();
+        // A pinned cell that is not in `cells` was left out (--cell): drawn
+        // apart from a cell that is not pinned.
+        let mut left_out = false;
         let actor_width = actors.iter().map(|a| a.len()).max().unwrap_or(0).max(5) + 2;
         let texts: Vec<Vec<Option<(String, Style)>>> = actors
             .iter()
@@ -123,16 +126,30 @@ pub fn grids(suite: &Suite, cells: &[CellReport], palette: &Palette) -> String {
             let _ = write!(out, "{target:width$}");
         }
         out.push('\n');
-        for (actor, row) in actors.iter().zip(&texts) {
+        for ((actor, row), (_, pins)) in actors.iter().zip(&texts).zip(&pinned_rows) {
             let _ = write!(out, "  {actor:actor_width$}");
-            for (text, width) in row.iter().zip(&widths) {
-                let (text, style) = text
-                    .clone()
-                    .unwrap_or_else(|| ("·".into(), palette.dim.clone()));
+            for ((text, width), pin) in row.iter().zip(&widths).zip(pins.iter()) {
+                let (text, style) = text.clone().unwrap_or_else(|| {
+                    if pin.is_some() {
+                        left_out = true;
+                        ("~".into(), palette.dim.clone())
+                    } else {
+                        ("·".into(), palette.dim.clone())
+                    }
+                });
                 let pad = width.saturating_sub(text.chars().count());
                 let _ = write!(out, "{}{}", style.apply_to(text), " ".repeat(pad));
             }
             out.push('\n');
+        }
+        if left_out {
+            let _ = writeln!(
+                out,
+                "  {}",
+                palette
+                    .dim
+                    .apply_to("· not pinned   ~ pinned, not run this time (left out by --cell)")
+            );
         }
         for cell in cells.iter().filter(|c| c.id.starts_with(&prefix)) {
             let Some(verdict) = cell.verdict.filter(|v| *v != Verdict::Green) else {
@@ -154,8 +171,8 @@ pub fn grids(suite: &Suite, cells: &[CellReport], palette: &Palette) -> String {
 /// `113 cells: 113 GREEN, 0 RED, 0 ERROR`
 pub fn summary_line(summary: &Summary, palette: &Palette) -> String {
     let mut line = format!(
-        "{} cells: {} {}, {} {}, {} {}",
-        summary.cells,
+        "{}: {} {}, {} {}, {} {}",
+        crate::support::words::count(summary.cells, "cell"),
         summary.green,
         palette.verdict(Verdict::Green),
         summary.red,

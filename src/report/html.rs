@@ -446,8 +446,9 @@ fn fix_page(record: &FixRecord) -> Result<Markup, HtmlError> {
                     (count(t.green_to_green, "GREEN→GREEN", "green"))
                 }
             }
-            @if !record.endpoints.is_empty() {
-                tr { th { "endpoints" } td { code { (record.endpoints.join(", ")) } } }
+            @let caught = record.caught_endpoints();
+            @if !caught.is_empty() {
+                tr { th { "caught on" } td { code { (caught.join(", ")) } } }
             }
         }
         p.legend {

@@ -8,7 +8,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use super::endpoint_of;
 use crate::results::CheckReport;
 use crate::results::outcome::{CellOutcome, Verdict};
-use crate::results::record::{FixRecord, Transition};
+use crate::results::record::{FixRecord, FixVerdict, Transition};
 use crate::results::{BisectRecord, BisectResult};
 use crate::support::redact::excerpt;
 
@@ -124,12 +124,35 @@ pub fn check(report: &CheckReport) -> String {
     render(junit, out)
 }
 
+/// A fix's JUnit agrees with its exit code: only GREEN→RED and ERROR cells
+/// fail; a RED→RED cell is skipped (this fix does not address it), and one
+/// testcase `verdict` fails when the fix is NOT CAUGHT, with the reason.
 pub fn fix(record: &FixRecord) -> String {
     let junit = Report::new(format!(
         "replay fix {} {}",
         record.fix.short, record.suite.name
     ));
     let mut out = Vec::new();
+    let mut verdict = TestSuite::new("verdict");
+    verdict.add_property(("fix", record.fix.commit.as_str()));
+    let mut case = TestCase::new(
+        format!("fix {}", record.fix.short),
+        match record.verdict {
+            FixVerdict::Caught => TestCaseStatus::success(),
+            FixVerdict::NotCaught => failure(
+                NonSuccessKind::Failure,
+                format!(
+                    "NOT CAUGHT: {}",
+                    record.reason.as_deref().unwrap_or("no reason recorded")
+                ),
+                String::new(),
+            ),
+        },
+    );
+    case.set_classname(format!("{}.verdict", record.suite.name));
+    case.add_property(("verdict", record.verdict.as_str()));
+    verdict.add_test_case(case);
+    out.push(verdict);
     for (scenario, mut suite, cells) in suites(
         &record.cells,
         |c| &c.id,
@@ -155,11 +178,17 @@ pub fn fix(record: &FixRecord) -> String {
                     format!("GREEN→RED: the fix broke the pin, {change}"),
                     details(&[], Some(&cell.fix)),
                 ),
-                Transition::RedToRed => failure(
-                    NonSuccessKind::Failure,
-                    format!("RED→RED: RED at the parent and at the fix, {change}"),
-                    details(&[], Some(&cell.fix)),
-                ),
+                Transition::RedToRed => {
+                    let mut skipped = TestCaseStatus::skipped();
+                    skipped.set_message(format!(
+                        "RED→RED: RED at the parent and at the fix, not this fix's to change, {change}"
+                    ));
+                    let text = details(&[], Some(&cell.fix));
+                    if !text.is_empty() {
+                        skipped.set_description(text);
+                    }
+                    skipped
+                }
                 Transition::Error => failure(
                     NonSuccessKind::Error,
                     format!(

@@ -164,7 +164,9 @@ pub struct FixRecord {
     /// Why it is not caught.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The endpoints of the cells that went RED→GREEN (or changed at all, if none did).
+    /// The endpoints of the cells that went RED→GREEN (records before this
+    /// field was narrowed also list changed cells' endpoints when none did:
+    /// the table uses `caught_endpoints`).
     pub endpoints: Vec<String>,
     pub transitions: Transitions,
     pub reason_changes: Vec<ReasonChange>,
@@ -227,7 +229,8 @@ pub(crate) fn classify(
     (records, transitions, reasons)
 }
 
-/// CAUGHT: at least one cell RED→GREEN and none GREEN→RED.
+/// CAUGHT: at least one cell RED→GREEN, none GREEN→RED, and none ERROR (a
+/// cell that could not run may hide a GREEN→RED: a CAUGHT must not rest on it).
 pub(crate) fn judge(transitions: &Transitions) -> (FixVerdict, Option<String>) {
     if !transitions.green_to_red.is_empty() {
         let n = transitions.green_to_red.len();
@@ -237,6 +240,17 @@ pub(crate) fn judge(transitions: &Transitions) -> (FixVerdict, Option<String>) {
                 "{n} cell{} went GREEN→RED: the fix broke {}",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "a pin" } else { "pins" }
+            )),
+        );
+    }
+    if !transitions.error.is_empty() {
+        let n = transitions.error.len();
+        return (
+            FixVerdict::NotCaught,
+            Some(format!(
+                "{n} cell{} could not run (ERROR): {} hide a GREEN→RED",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it could" } else { "they could" }
             )),
         );
     }
@@ -403,6 +417,36 @@ pub enum RecordError {
     },
 }
 
+impl FixRecord {
+    /// The endpoints of the cells that went RED→GREEN, in scenario order,
+    /// from the cells themselves (so that older records render the same).
+    pub fn caught_endpoints(&self) -> Vec<String> {
+        if self.scenarios.is_empty() {
+            return if self.transitions.red_to_green.is_empty() {
+                Vec::new()
+            } else {
+                self.endpoints.clone()
+            };
+        }
+        let mut out = Vec::new();
+        for scenario in &self.scenarios {
+            let caught = self
+                .transitions
+                .red_to_green
+                .iter()
+                .any(|id| id.split('/').next() == Some(scenario.name.as_str()));
+            let endpoint = scenario
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| scenario.name.clone());
+            if caught && !out.contains(&endpoint) {
+                out.push(endpoint);
+            }
+        }
+        out
+    }
+}
+
 /// One row of the replay table.
 pub fn table_row(record: &FixRecord) -> String {
     let mode = match record.revisions.mode.as_str() {
@@ -414,7 +458,10 @@ pub fn table_row(record: &FixRecord) -> String {
         record.fix.short,
         &record.fix.date[..record.fix.date.len().min(10)],
         crate::support::markdown::escape(&record.fix.subject),
-        crate::support::markdown::escape(&record.endpoints.join(", ")),
+        match record.caught_endpoints() {
+            endpoints if endpoints.is_empty() => "—".to_string(),
+            endpoints => crate::support::markdown::escape(&endpoints.join(", ")),
+        },
         record.transitions.red_to_green.len(),
         record.verdict.as_str(),
         mode
@@ -486,6 +533,23 @@ mod tests {
     }
 
     #[test]
+    fn the_table_names_the_endpoints_of_the_red_to_green_cells_only() {
+        let caught: FixRecord =
+            serde_json::from_str(include_str!("../../tests/data/fix-record.json")).unwrap();
+        assert!(!caught.transitions.red_to_red.is_empty());
+        assert_eq!(caught.caught_endpoints(), ["POST /key/update"]);
+        assert!(table_row(&caught).contains("| POST /key/update | 6 | CAUGHT |"));
+        // Not caught: the RED→RED cell of /key/info is not where it shows up.
+        let mut not_caught = caught.clone();
+        not_caught.transitions.red_to_green.clear();
+        not_caught.endpoints = vec!["GET /key/info".into()];
+        not_caught.verdict = FixVerdict::NotCaught;
+        assert!(not_caught.caught_endpoints().is_empty());
+        let row = table_row(&not_caught);
+        assert!(row.contains("| — | 0 | NOT CAUGHT |"), "{row}");
+    }
+
+    #[test]
     fn caught_needs_a_red_to_green_and_no_green_to_red() {
         assert_eq!(judge(&t(6, 0)).0, FixVerdict::Caught);
         let (verdict, reason) = judge(&t(0, 0));
@@ -494,6 +558,11 @@ mod tests {
         let (verdict, reason) = judge(&t(2, 1));
         assert_eq!(verdict, FixVerdict::NotCaught);
         assert!(reason.unwrap().contains("1 cell went GREEN→RED"));
+        let mut errored = t(6, 0);
+        errored.error.push("s/t/c".into());
+        let (verdict, reason) = judge(&errored);
+        assert_eq!(verdict, FixVerdict::NotCaught);
+        assert!(reason.unwrap().contains("1 cell could not run (ERROR)"));
     }
 
     #[test]

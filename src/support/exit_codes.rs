@@ -16,10 +16,46 @@ pub const REVISION_FAILED: u8 = 4;
 /// Interrupted by a signal (Ctrl-C).
 pub const INTERRUPTED: u8 = 130;
 
-/// The table printed at the end of `--help` and in the README.
+/// The table printed at the end of `--help` and in the README; with a
+/// command's name, that command's own table.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! exit_codes_help {
+    (check) => {
+        "Exit codes:
+  0    every cell GREEN
+  1    a result to act on: a RED or ERROR cell
+  2    bad input: malformed suite or target, unknown revision or cell, bad flag
+  3    environment missing: no Postgres binaries, no git repository
+  4    the revision failed to build, migrate or boot
+  130  interrupted (what ran is printed, marked interrupted)
+"
+    };
+    (fix) => {
+        "Exit codes:
+  0    CAUGHT: a cell went RED → GREEN, none GREEN → RED or ERROR
+  1    NOT CAUGHT (the reason is printed): a result, not an error
+  2    bad input: malformed suite or target, unknown revision, a root commit, bad flag
+  3    environment missing: no Postgres binaries, no git repository
+  4    the parent or the fix failed to build, migrate or boot
+  130  interrupted
+"
+    };
+    (bisect) => {
+        "Exit codes:
+  0    the answer is printed (also when no cell differs, or some are FLAKY: they are listed)
+  2    bad input: malformed suite or target, unknown revision or cell, bad flag
+  3    environment missing: no Postgres binaries, no git repository
+  4    an end of the range failed to build, migrate or boot (a probe that fails is skipped)
+  130  interrupted
+"
+    };
+    (report) => {
+        "Exit codes:
+  0    the page is written
+  2    bad input: not a JSON document replay wrote (another kind or format_version)
+"
+    };
     () => {
         "Exit codes:
   0    success: every cell GREEN (check), the fix is caught (fix)

@@ -10,3 +10,4 @@ pub(crate) mod files;
 pub(crate) mod markdown;
 pub(crate) mod progress;
 pub(crate) mod redact;
+pub(crate) mod words;

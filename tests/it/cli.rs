@@ -36,3 +36,40 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
         "{version}"
     );
 }
+
+/// `-q` leaves stderr empty on a run without errors; without it, stderr
+/// (not a terminal here) carries progress and diagnostics as plain text,
+/// with no terminal escape codes even when NO_COLOR is not set.
+#[test]
+fn quiet_silences_stderr_and_stderr_off_a_terminal_is_plain_text() {
+    let env = crate::support::Env::new("quiet");
+    let run = |quiet: bool| {
+        let mut command = env.replay();
+        command.env_remove("NO_COLOR").env_remove("REPLAY_LOG");
+        if quiet {
+            command.arg("-q");
+        }
+        command
+            .args(["check", "--target", "twin", "--repo", "testdata/twin"])
+            .args(["--cell", "key_update/self/owner"])
+            .output()
+            .unwrap()
+    };
+    let quiet = run(true);
+    let (stdout, stderr) = crate::support::text(&quiet);
+    assert!(quiet.status.success(), "{stderr}");
+    assert_eq!(stderr, "", "-q prints nothing but errors");
+    assert!(
+        stdout.contains("key_update"),
+        "the result still goes to stdout: {stdout}"
+    );
+    let loud = run(false);
+    let (_, stderr) = crate::support::text(&loud);
+    assert!(loud.status.success(), "{stderr}");
+    assert!(stderr.contains("replay: "), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "an escape code on stderr: {stderr:?}"
+    );
+    env.assert_nothing_left();
+}

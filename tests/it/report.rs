@@ -169,3 +169,51 @@ fn report_dir_holds_every_format() {
     );
     env.assert_nothing_left();
 }
+
+/// The counts on the root `<testsuites>` element of a JUnit document.
+fn junit_counts(xml: &str) -> (usize, usize, usize) {
+    let root = xml.lines().find(|l| l.contains("<testsuites")).unwrap();
+    let count = |name: &str| -> usize {
+        let start = root.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        root[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    (count("failures"), count("errors"), count("skipped"))
+}
+
+/// A fix's JUnit fails exactly when its exit code does: a CAUGHT fix with a
+/// RED→RED cell has no failure (the cell is skipped, with the reason); a
+/// GREEN→RED or an ERROR cell fails, and so does the verdict of a fix NOT CAUGHT.
+#[test]
+fn a_fix_junit_fails_exactly_when_the_fix_is_not_caught() {
+    use replay::results::record::{FixVerdict, Transition};
+    let caught: FixRecord = fixture("fix-record.json");
+    assert_eq!(caught.verdict, FixVerdict::Caught);
+    assert_eq!(caught.transitions.red_to_red.len(), 1);
+    let xml = junit::fix(&caught);
+    assert_eq!(junit_counts(&xml), (0, 0, 1), "{xml}");
+    assert!(xml.contains("RED→RED: RED at the parent and at the fix"));
+
+    let mut broke = caught.clone();
+    let cell = broke
+        .cells
+        .iter_mut()
+        .find(|c| c.transition == Transition::GreenToGreen)
+        .unwrap();
+    cell.transition = Transition::GreenToRed;
+    broke.verdict = FixVerdict::NotCaught;
+    broke.reason = Some("1 cell went GREEN→RED: the fix broke a pin".into());
+    let xml = junit::fix(&broke);
+    assert_eq!(junit_counts(&xml).0, 2, "the cell and the verdict: {xml}");
+    assert!(xml.contains("NOT CAUGHT: 1 cell went GREEN→RED"));
+
+    let mut errored = caught.clone();
+    let cell = errored
+        .cells
+        .iter_mut()
+        .find(|c| c.transition == Transition::GreenToGreen)
+        .unwrap();
+    cell.transition = Transition::Error;
+    errored.verdict = FixVerdict::NotCaught;
+    let (failures, errors, _) = junit_counts(&junit::fix(&errored));
+    assert_eq!((failures, errors), (1, 1));
+}

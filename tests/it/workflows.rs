@@ -120,6 +120,7 @@ fn check_workflow(doc: &Value) -> Vec<String> {
         problems.push("no `jobs` mapping".into());
         return problems;
     };
+    check_call_outputs(on, jobs, &mut problems);
     if jobs.is_empty() {
         problems.push("`jobs` is empty".into());
     }
@@ -153,6 +154,53 @@ fn check_workflow(doc: &Value) -> Vec<String> {
         }
     }
     problems
+}
+
+/// `on.workflow_call.outputs`: each has a description and a `value` that
+/// names an output a job declares (`jobs.<id>.outputs.<name>`).
+fn check_call_outputs(on: &Value, jobs: &Mapping, problems: &mut Vec<String>) {
+    let Some(outputs) = on
+        .as_mapping()
+        .and_then(|e| get(e, "workflow_call"))
+        .and_then(Value::as_mapping)
+        .and_then(|c| get(c, "outputs"))
+        .and_then(Value::as_mapping)
+    else {
+        return;
+    };
+    let reference = Regex::new(r"jobs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)").unwrap();
+    for (name, output) in outputs {
+        let at = format!(
+            "on.workflow_call.outputs.{}",
+            key_name(name).unwrap_or_default()
+        );
+        let Some(output) = output.as_mapping() else {
+            problems.push(format!("{at}: not a mapping"));
+            continue;
+        };
+        match get(output, "description").and_then(Value::as_str) {
+            Some(d) if !d.trim().is_empty() => {}
+            _ => problems.push(format!("{at}: no description")),
+        }
+        let value = get(output, "value")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(found) = reference.captures(value) else {
+            problems.push(format!("{at}.value: {value:?} names no job output"));
+            continue;
+        };
+        let declared = get(jobs, &found[1])
+            .and_then(Value::as_mapping)
+            .and_then(|j| get(j, "outputs"))
+            .and_then(Value::as_mapping)
+            .is_some_and(|o| get(o, &found[2]).is_some());
+        if !declared {
+            problems.push(format!(
+                "{at}.value: job {:?} has no output {:?}",
+                &found[1], &found[2]
+            ));
+        }
+    }
 }
 
 /// Checks `on`; returns the names of the inputs it declares (workflow_call
@@ -262,6 +310,11 @@ fn check_job(
         .map(|m| m.keys().filter_map(key_name).map(String::from).collect())
         .unwrap_or_default();
 
+    if get(job, "runs-on").is_some() && get(job, "timeout-minutes").is_none() {
+        problems.push(format!(
+            "{at}: no `timeout-minutes` (a hung step would hold the runner for six hours)"
+        ));
+    }
     let steps = match (get(job, "runs-on"), get(job, "uses")) {
         (Some(_), None) => match get(job, "steps").and_then(Value::as_sequence) {
             Some(steps) if !steps.is_empty() => steps.as_slice(),
@@ -305,6 +358,18 @@ fn check_job(
         match (get(step, "uses"), run) {
             (Some(uses), None) => {
                 let uses = uses.as_str().unwrap_or_default();
+                let key = get(step, "with")
+                    .and_then(Value::as_mapping)
+                    .and_then(|w| get(w, "key"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if uses.starts_with("actions/cache")
+                    && (key.contains("github.run_id") || key.contains("github.run_attempt"))
+                {
+                    problems.push(format!(
+                        "{at}.with.key: {key:?} changes every run, so every run saves a new cache entry"
+                    ));
+                }
                 if !(uses.starts_with("./") || uses.starts_with("docker://") || uses.contains('@'))
                 {
                     problems.push(format!("{at}.uses: {uses:?} names no version (@ref)"));
@@ -501,6 +566,7 @@ on:
 jobs:
   plan:
     runs-on: ubuntu-latest
+    timeout-minutes: 5
     outputs:
       count: ${{ steps.plan.outputs.count }}
     steps:
@@ -512,6 +578,7 @@ jobs:
     if: needs.plan.outputs.count != '0'
     strategy: { matrix: { shard: [1, 2] } }
     runs-on: ubuntu-latest
+    timeout-minutes: 5
     steps:
       - uses: actions/checkout@v5
       - run: echo "$SHARD"
@@ -527,6 +594,18 @@ jobs:
         (
             "on: push\njobs:\n  a:\n    steps: [run: x]",
             "exactly one of `runs-on` and `uses`",
+        ),
+        (
+            "on: push\njobs:\n  a:\n    runs-on: x\n    steps: [run: x]",
+            "no `timeout-minutes`",
+        ),
+        (
+            "on: push\njobs:\n  a:\n    runs-on: x\n    steps: [{ uses: actions/cache/save@v5, with: { path: c, key: 'c-${{ github.run_id }}' } }]",
+            "changes every run",
+        ),
+        (
+            "on:\n  workflow_call:\n    outputs:\n      verdict: { description: V., value: '${{ jobs.a.outputs.verdikt }}' }\njobs:\n  a:\n    runs-on: x\n    outputs: { verdict: x }\n    steps: [run: x]",
+            "job \"a\" has no output \"verdikt\"",
         ),
         (
             "on: push\njobs:\n  a:\n    runs-on: x\n    steps: [{ uses: a/b@v1, run: x }]",
@@ -591,5 +670,69 @@ jobs:
             problems.iter().any(|p| p.contains(expected)),
             "expected a problem with {expected:?} in\n{yaml}\ngot {problems:#?}"
         );
+    }
+}
+
+/// replay-table.yml's `grep` default is the regular expression `replay plan`
+/// gets: it must select the subjects the docs say it selects, and a run that
+/// selects no fix must fail instead of going green having replayed nothing.
+#[test]
+fn the_replay_table_default_grep_selects_what_it_names_and_an_empty_plan_fails() {
+    let text =
+        std::fs::read_to_string(repo_root().join(".github/workflows/replay-table.yml")).unwrap();
+    let doc: Value = serde_norway::from_str(&text).unwrap();
+    let grep = doc["on"]["workflow_dispatch"]["inputs"]["grep"]["default"]
+        .as_str()
+        .unwrap();
+    let re = Regex::new(grep).unwrap();
+    assert!(
+        re.is_match("fix(proxy): deny key updates by peers"),
+        "{grep}"
+    );
+    assert!(!re.is_match("fixproxy typo"), "{grep}");
+    assert!(!re.is_match("docs: a fix(proxy) note"), "{grep}");
+    let plan = doc["jobs"]["plan"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_str() == Some("plan"))
+        .unwrap();
+    let script = plan["run"].as_str().unwrap();
+    assert!(
+        script.contains(r#"if [ "$count" -eq 0 ]"#) && script.contains("exit 1"),
+        "the plan step fails on an empty plan:\n{script}"
+    );
+    for job in ["plan", "replay", "merge"] {
+        assert!(
+            doc["jobs"][job]["timeout-minutes"].is_number(),
+            "jobs.{job} has no timeout-minutes"
+        );
+    }
+}
+
+/// replay-check.yml gives its caller the verdict and the RED count, and keeps
+/// one cache entry per replay version and suite instead of one per run.
+#[test]
+fn replay_check_has_outputs_and_a_stable_cache_key() {
+    let text =
+        std::fs::read_to_string(repo_root().join(".github/workflows/replay-check.yml")).unwrap();
+    let doc: Value = serde_norway::from_str(&text).unwrap();
+    let outputs = doc["on"]["workflow_call"]["outputs"].as_mapping().unwrap();
+    for name in ["verdict", "red", "error", "exit-code"] {
+        assert!(get(outputs, name).is_some(), "no output {name}");
+    }
+    let steps = doc["jobs"]["check"]["steps"].as_sequence().unwrap();
+    let keys: Vec<&str> = steps
+        .iter()
+        .filter(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/cache"))
+        })
+        .filter_map(|s| s["with"]["key"].as_str())
+        .collect();
+    assert!(keys.iter().any(|k| k.contains("replay-cache")), "{keys:?}");
+    for key in keys {
+        assert!(!key.contains("run_id"), "{key}");
     }
 }
