@@ -184,7 +184,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     drop(run);
     phases.lap("run_dirs_remove");
     let total_ms = started.elapsed().as_millis();
-    let phases = phases.finish();
+    let phases = phases.finish(total_ms);
     let report = CheckReport {
         format_version: FORMAT_VERSION,
         kind: "check".into(),
@@ -232,7 +232,6 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
 /// The named phases of a run, in order, each timed; `other` is what the
 /// wall clock saw that none of them holds (the gaps between them).
 struct Phases {
-    started: Instant,
     /// When the last lapped phase ended.
     mark: Instant,
     /// The parts added since the mark (a step that timed its own parts).
@@ -243,7 +242,6 @@ struct Phases {
 impl Phases {
     fn new(started: Instant) -> Self {
         Self {
-            started,
             mark: started,
             since_mark: 0,
             phases: indexmap::IndexMap::new(),
@@ -271,8 +269,8 @@ impl Phases {
         self.mark = Instant::now();
     }
 
-    fn finish(mut self) -> indexmap::IndexMap<String, u128> {
-        let total = self.started.elapsed().as_millis();
+    /// The phases, with `other` making up the rest of `total` (ms since `started`).
+    fn finish(mut self, total: u128) -> indexmap::IndexMap<String, u128> {
         let named: u128 = self.phases.values().sum();
         self.phases
             .insert("other".into(), total.saturating_sub(named));

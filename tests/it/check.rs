@@ -361,6 +361,23 @@ fn a_migrated_template_is_kept_across_runs_and_a_changed_migration_input_is_a_mi
         assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
         let report = json(&output);
         assert_eq!(report["summary"]["green"], 113);
+        // The named phases (and `other`) account for the whole run.
+        let phases = report["timings"]["phases"].as_object().unwrap();
+        for name in [
+            "cluster_copy",
+            "postgres_start",
+            "migrate",
+            "seed",
+            "clone",
+            "boot",
+            "matrix",
+            "postgres_stop",
+            "other",
+        ] {
+            assert!(phases.contains_key(name), "no phase {name}: {phases:?}");
+        }
+        let sum: u64 = phases.values().map(|ms| ms.as_u64().unwrap()).sum();
+        assert_eq!(sum, report["timings"]["total_ms"].as_u64().unwrap());
         (
             report["caches"]["template"].as_bool().unwrap(),
             report["timings"]["phases"]["migrate"].as_u64().unwrap(),
