@@ -87,7 +87,12 @@ pub(crate) fn scratch_roots() -> Vec<PathBuf> {
 }
 
 /// Write `bytes` to `path` through a temp file in the same folder, renamed over it.
+/// A file that already holds exactly `bytes` is left alone (no write, no fsync:
+/// a cached rerun that renders the same table costs nothing).
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -164,6 +169,13 @@ mod tests {
         super::write_atomically(&path, b"one").unwrap();
         super::write_atomically(&path, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        // The same bytes again: the file is not replaced (a rename would give a new inode).
+        use std::os::unix::fs::MetadataExt;
+        let before = std::fs::metadata(&path).unwrap().ino();
+        super::write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), before);
+        super::write_atomically(&path, b"three").unwrap();
+        assert_ne!(std::fs::metadata(&path).unwrap().ino(), before);
         assert_eq!(
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1
