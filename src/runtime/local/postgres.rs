@@ -123,6 +123,7 @@ pub(crate) struct StartTimings {
 }
 
 impl Cluster {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start(
         binaries: &Binaries,
         run_dir: &Path,
