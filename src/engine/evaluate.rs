@@ -20,7 +20,7 @@ use crate::engine::runner::{self, Matrix};
 use crate::engine::world::{WorldError, WorldState, database_message};
 use crate::results::outcome::CellOutcome;
 use crate::runtime::{
-    Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, Server,
+    Build, Checkout, Database, KeptTemplate, Postgres, RunContext, Runtime, RuntimeError, Server,
 };
 use crate::spec::target::{Ready, Stage, Target};
 use crate::suite::{Cell, Suite};
@@ -34,6 +34,12 @@ pub struct Timings {
     pub seed_ms: u128,
     pub boot_ms: u128,
     pub matrix_ms: u128,
+    /// Cloning the revision's database from its template.
+    pub clone_ms: u128,
+    /// The world's API steps and logins on the booted server.
+    pub world_ms: u128,
+    /// Stopping the server.
+    pub stop_ms: u128,
 }
 
 /// Which caches a revision hit.
@@ -87,9 +93,16 @@ pub(crate) struct Engine<'a> {
     runtime: Box<dyn Runtime>,
     postgres: Option<Box<dyn Postgres>>,
     pub cluster_cached: bool,
+    /// Copying the cached cluster (or initdb), then starting Postgres.
+    pub cluster_copy: Duration,
+    pub postgres_start: Duration,
     pub world: WorldState,
     client: reqwest::Client,
     templates: Templates,
+    /// The migrated template the cluster came with (kept by an earlier run).
+    preloaded: Option<KeptTemplate>,
+    /// A template migrated in this run, to keep for later runs.
+    kept: std::sync::Mutex<Option<KeptTemplate>>,
     databases: AtomicUsize,
     progress: &'a Progress,
     redactor: Arc<crate::support::redact::Redactor>,
@@ -102,6 +115,7 @@ impl<'a> Engine<'a> {
         target: &'a Target,
         runtime: Box<dyn Runtime>,
         progress: &'a Progress,
+        preload: Option<&Checkout>,
     ) -> Result<Self, EngineError> {
         let mut world = WorldState::new(suite, &run.prefix, &run.master_key).map_err(|source| {
             EngineError::World {
@@ -112,7 +126,14 @@ impl<'a> Engine<'a> {
         world.redactor.know(&run.db_password, "db_password");
         let started = Instant::now();
         let redactor = Arc::new(world.redactor.clone());
-        let (postgres, cluster_cached) = runtime.postgres(&context(run, &redactor)).await?;
+        let preload = match preload {
+            Some(checkout) => Some(migrate_key(target, checkout)?),
+            None => None,
+        };
+        let started_postgres = runtime
+            .postgres(&context(run, &redactor), preload.as_deref())
+            .await?;
+        let cluster_cached = started_postgres.cached;
         progress.phase(
             "postgres",
             &format!(
@@ -137,11 +158,15 @@ impl<'a> Engine<'a> {
             suite,
             target,
             runtime,
-            postgres: Some(postgres),
+            postgres: Some(started_postgres.postgres),
             cluster_cached,
+            cluster_copy: started_postgres.copy,
+            postgres_start: started_postgres.start,
             world,
             client,
             templates: Mutex::new(HashMap::new()),
+            preloaded: started_postgres.preloaded,
+            kept: std::sync::Mutex::new(None),
             databases: AtomicUsize::new(0),
             progress,
             redactor,
@@ -188,7 +213,9 @@ impl<'a> Engine<'a> {
         let (template, migrate, seed, template_hit) = self.template(&run, &build).await?;
         timings.migrate_ms = migrate.as_millis();
         timings.seed_ms = seed.as_millis();
+        let cloning = Instant::now();
         let database = self.clone_database(&template).await?;
+        timings.clone_ms = cloning.elapsed().as_millis();
 
         self.progress.line(&format!("booting {}", checkout.label));
         tracker.stage("boot");
@@ -217,6 +244,7 @@ impl<'a> Engine<'a> {
             );
             maybe_fault("after-boot");
 
+            let making_world = Instant::now();
             let world = self
                 .world
                 .on_server(self.suite, &self.client, server.base_url())
@@ -225,6 +253,7 @@ impl<'a> Engine<'a> {
                     revision: checkout.label.clone(),
                     source,
                 })?;
+            timings.world_ms = making_world.elapsed().as_millis();
             let pool = PgPoolOptions::new()
                 .max_connections(jobs.clamp(1, 16) as u32)
                 .connect(&database.url)
@@ -268,7 +297,9 @@ impl<'a> Engine<'a> {
             Ok::<_, EngineError>(outcomes)
         }
         .await;
+        let stopping = Instant::now();
         server.stop().await;
+        timings.stop_ms = stopping.elapsed().as_millis();
         let outcomes = result?;
         Ok(Evaluation {
             label: checkout.label.clone(),
@@ -288,14 +319,11 @@ impl<'a> Engine<'a> {
         run: &RunContext<'_>,
         build: &Build,
     ) -> Result<(Database, Duration, Duration, bool), EngineError> {
-        let recipe = &self.target.local().map_err(RuntimeError::from)?.migrate;
-        let commands: Vec<&[u8]> = recipe
-            .run
-            .iter()
-            .map(|c| c.source.as_bytes())
-            .chain([self.suite.hash.as_bytes()])
-            .collect();
-        let key = crate::support::cache::files_key(&build.checkout.dir, &recipe.inputs, &commands);
+        // The migrated database is the same for every run with the same
+        // migrate key; the seeded one also depends on the suite's world.
+        let migrated_key = migrate_key(self.target, &build.checkout)?;
+        let key =
+            crate::support::cache::key(&[migrated_key.as_bytes(), self.suite.hash.as_bytes()]);
         let cell = self
             .templates
             .lock()
@@ -304,23 +332,55 @@ impl<'a> Engine<'a> {
             .or_default()
             .clone();
         let mut made_here = false;
+        let mut seeded_here = false;
         let (name, migrate, seed) = cell
             .get_or_try_init(|| async {
-                made_here = true;
-                let name = format!("template_{}", &key[..16]);
+                seeded_here = true;
+                let kept = self
+                    .preloaded
+                    .as_ref()
+                    .filter(|kept| kept.key == migrated_key);
+                let (name, migrate) = if let Some(kept) = kept {
+                    // The run's own copy of the kept cluster: seed straight into it.
+                    self.progress.phase(
+                        "migrate",
+                        &format!("{}: template kept by an earlier run", build.checkout.label),
+                        Duration::ZERO,
+                    );
+                    (kept.database.clone(), Duration::ZERO)
+                } else {
+                    made_here = true;
+                    let migrated = KeptTemplate::of(&migrated_key);
+                    let database = self.postgres().database(&migrated.database);
+                    self.admin(&format!("CREATE DATABASE \"{}\"", migrated.database))
+                        .await?;
+                    let started = Instant::now();
+                    self.runtime
+                        .migrate(run, self.target, build, &database)
+                        .await
+                        .map_err(|e| e.redacted(|t| self.world.redactor.apply(t)))?;
+                    let migrate = started.elapsed();
+                    self.progress.phase(
+                        "migrate",
+                        &format!("{}: template database", build.checkout.label),
+                        migrate,
+                    );
+                    let name = format!("template_{}", &key[..16]);
+                    self.admin(&format!(
+                        "CREATE DATABASE \"{name}\" TEMPLATE \"{}\" STRATEGY FILE_COPY",
+                        migrated.database
+                    ))
+                    .await?;
+                    // REPLAY_KEEP_TEMPLATES=0: keep nothing (the benchmark's
+                    // manual baseline migrates on every run, as a person would).
+                    let keep = std::env::var("REPLAY_KEEP_TEMPLATES").map_or(true, |v| v != "0");
+                    if !self.run.no_cache && keep {
+                        let mut kept = self.kept.lock().expect("not poisoned");
+                        kept.get_or_insert(migrated);
+                    }
+                    (name, migrate)
+                };
                 let database = self.postgres().database(&name);
-                self.admin(&format!("CREATE DATABASE \"{name}\"")).await?;
-                let started = Instant::now();
-                self.runtime
-                    .migrate(run, self.target, build, &database)
-                    .await
-                    .map_err(|e| e.redacted(|t| self.world.redactor.apply(t)))?;
-                let migrate = started.elapsed();
-                self.progress.phase(
-                    "migrate",
-                    &format!("{}: template database", build.checkout.label),
-                    migrate,
-                );
                 let started = Instant::now();
                 self.world
                     .seed(self.suite, &database.url)
@@ -340,7 +400,7 @@ impl<'a> Engine<'a> {
             .await?
             .clone();
         let hit = !made_here;
-        let (migrate, seed) = if hit {
+        let (migrate, seed) = if !seeded_here {
             (Duration::ZERO, Duration::ZERO)
         } else {
             (migrate, seed)
@@ -354,7 +414,7 @@ impl<'a> Engine<'a> {
         let name = format!("revision_{number}");
         let started = Instant::now();
         self.admin(&format!(
-            "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{}\" STRATEGY FILE_COPY",
             template.name
         ))
         .await?;
@@ -377,12 +437,47 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Stop the run's Postgres.
-    pub(crate) async fn stop(mut self) {
+    /// Stop the run's Postgres (and remove its data); how long that took.
+    /// A template migrated in this run is kept for later runs first (not
+    /// when the run was interrupted).
+    pub(crate) async fn stop(mut self) -> Duration {
+        let started = Instant::now();
+        let keep = match self.run.cancel.is_cancelled() {
+            true => None,
+            false => self.kept.lock().expect("not poisoned").take(),
+        };
         if let Some(postgres) = self.postgres.take() {
-            postgres.stop().await;
+            postgres.stop(keep.as_ref()).await;
         }
+        started.elapsed()
     }
+}
+
+/// The key of a revision's migrated (not yet seeded) template database,
+/// across runs: the target (its file and helpers, which hold the migrate
+/// commands and the environment), the build environment's inputs, and the
+/// files the migrate stage names as its inputs. The Postgres version keys
+/// the cluster the template is kept in.
+pub(crate) fn migrate_key(target: &Target, checkout: &Checkout) -> Result<String, RuntimeError> {
+    let local = target.local()?;
+    let sources = |recipe: &crate::spec::target::Recipe| -> Vec<Vec<u8>> {
+        recipe
+            .run
+            .iter()
+            .map(|c| c.source.as_bytes().to_vec())
+            .collect()
+    };
+    let build_sources = sources(&local.build);
+    let build_parts: Vec<&[u8]> = build_sources.iter().map(Vec::as_slice).collect();
+    let build = crate::support::cache::files_key(&checkout.dir, &local.build.inputs, &build_parts);
+    let migrate_sources = sources(&local.migrate);
+    let mut parts: Vec<&[u8]> = vec![b"migrate", target.hash.as_bytes(), build.as_bytes()];
+    parts.extend(migrate_sources.iter().map(Vec::as_slice));
+    Ok(crate::support::cache::files_key(
+        &checkout.dir,
+        &local.migrate.inputs,
+        &parts,
+    ))
 }
 
 pub(crate) fn context<'a>(

@@ -273,7 +273,10 @@ impl Run {
                         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             })
             .unwrap_or_else(|| hex::encode(rand::random::<[u8; 4]>()));
-        let scratch = RunDir::create(std::env::temp_dir().join(format!("replay-{id}")), &id)?;
+        let scratch = RunDir::create(
+            crate::support::files::scratch_root().join(format!("replay-{id}")),
+            &id,
+        )?;
         let mut logs = RunDir::create(cache_dir.join("logs").join(&id), &id)?;
         if keep_logs {
             logs.keep();

@@ -114,6 +114,12 @@ impl<'a> Prober<'a> {
 
     /// Boot `position` and run `cells` (`repeat` times each).
     async fn boot(&self, position: usize, cells: &[Cell]) -> Seen {
+        let (checkout, _) = revision::materialise_cached(
+            self.repo,
+            self.trees[position],
+            &self.options.run.cache_dir,
+            &self.labels[position],
+        )?;
         let engine = self
             .engine
             .get_or_try_init(|| async {
@@ -123,16 +129,11 @@ impl<'a> Prober<'a> {
                     self.target,
                     runtime(self.runtime_kind)?,
                     self.progress,
+                    Some(&checkout),
                 )
                 .await
             })
             .await?;
-        let (checkout, _) = revision::materialise_cached(
-            self.repo,
-            self.trees[position],
-            &self.options.run.cache_dir,
-            &self.labels[position],
-        )?;
         let repeated: Vec<Cell> = (0..self.options.repeat)
             .flat_map(|_| cells.iter().cloned())
             .collect();

@@ -87,6 +87,7 @@ pub fn plan_cells(suite: &Suite, wanted: &[String]) -> Result<Vec<Cell>, Error> 
 }
 
 pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<Checked, Error> {
+    let started = Instant::now();
     // Plan: everything that can be wrong with the input is found here, before
     // anything starts.
     let suite = crate::suite::load(&options.run.suite)?;
@@ -111,9 +112,11 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
         }
     };
     let runtime = runtime(options.run.runtime)?;
+    let mut phases = Phases::new(started);
+    phases.lap("load");
 
-    let started = Instant::now();
     let run = super::start_run(&options.run, cancel, &progress)?;
+    phases.lap("run_dirs");
     progress.line(&format!(
         "run {} · suite {} ({} cells) · target {} · {} runtime",
         run.id,
@@ -131,16 +134,37 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
             &commit.short(),
         )?,
     };
+    phases.lap("materialise");
     let postgres_started = Instant::now();
-    let engine = Engine::start(&run, &suite, &target, runtime, &progress).await;
+    let engine = Engine::start(&run, &suite, &target, runtime, &progress, Some(&checkout)).await;
     let engine = match engine {
         Ok(engine) => engine,
         Err(error) => return Err(fail(run, error.into())),
     };
     let postgres_ms = postgres_started.elapsed().as_millis();
+    phases.add("cluster_copy", engine.cluster_copy.as_millis());
+    phases.add("postgres_start", engine.postgres_start.as_millis());
+    phases.lap_rest();
     let evaluation = engine.evaluate(&checkout, &cells, options.run.jobs).await;
     let cluster_cached = engine.cluster_cached;
-    engine.stop().await;
+    let postgres_stop = engine.stop().await;
+    if let Ok(evaluation) = &evaluation {
+        let t = &evaluation.timings;
+        for (name, ms) in [
+            ("build", t.build_ms),
+            ("migrate", t.migrate_ms),
+            ("seed", t.seed_ms),
+            ("clone", t.clone_ms),
+            ("boot", t.boot_ms),
+            ("world", t.world_ms),
+            ("matrix", t.matrix_ms),
+            ("server_stop", t.stop_ms),
+        ] {
+            phases.add(name, ms);
+        }
+    }
+    phases.add("postgres_stop", postgres_stop.as_millis());
+    phases.lap_rest();
     let evaluation = match evaluation {
         Ok(evaluation) => evaluation,
         Err(EngineError::Runtime(crate::runtime::RuntimeError::Interrupted)) => {
@@ -151,7 +175,16 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
 
     let (reports, summary) = compare(&cells, &evaluation.outcomes);
     let t = &evaluation.timings;
+    let failed = !summary.all_green();
+    let mut run = run;
+    if failed {
+        run.logs.keep();
+    }
+    // The run's folders go now, inside the timed run.
+    drop(run);
+    phases.lap("run_dirs_remove");
     let total_ms = started.elapsed().as_millis();
+    let phases = phases.finish(total_ms);
     let report = CheckReport {
         format_version: FORMAT_VERSION,
         kind: "check".into(),
@@ -185,19 +218,64 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
             matrix_ms: t.matrix_ms,
             overhead_ms: total_ms.saturating_sub(t.build_ms + t.boot_ms + t.matrix_ms),
             cells_per_second: cells_per_second(cells.len(), t.matrix_ms),
+            phases,
         },
     };
-    let failed = !report.summary.all_green();
-    let mut run = run;
-    if failed {
-        run.logs.keep();
-    }
     Ok(Checked {
         suite,
         cells,
         outcomes: evaluation.outcomes,
         report,
     })
+}
+
+/// The named phases of a run, in order, each timed; `other` is what the
+/// wall clock saw that none of them holds (the gaps between them).
+struct Phases {
+    /// When the last lapped phase ended.
+    mark: Instant,
+    /// The parts added since the mark (a step that timed its own parts).
+    since_mark: u128,
+    phases: indexmap::IndexMap<String, u128>,
+}
+
+impl Phases {
+    fn new(started: Instant) -> Self {
+        Self {
+            mark: started,
+            since_mark: 0,
+            phases: indexmap::IndexMap::new(),
+        }
+    }
+
+    /// A phase that took from the mark until now.
+    fn lap(&mut self, name: &str) {
+        let now = Instant::now();
+        let ms = now.duration_since(self.mark).as_millis();
+        *self.phases.entry(name.into()).or_default() += ms.saturating_sub(self.since_mark);
+        self.since_mark = 0;
+        self.mark = now;
+    }
+
+    /// A phase timed by the step that ran it.
+    fn add(&mut self, name: &str, ms: u128) {
+        *self.phases.entry(name.into()).or_default() += ms;
+        self.since_mark += ms;
+    }
+
+    /// Move the mark to now: the parts were added, the rest goes to `other`.
+    fn lap_rest(&mut self) {
+        self.since_mark = 0;
+        self.mark = Instant::now();
+    }
+
+    /// The phases, with `other` making up the rest of `total` (ms since `started`).
+    fn finish(mut self, total: u128) -> indexmap::IndexMap<String, u128> {
+        let named: u128 = self.phases.values().sum();
+        self.phases
+            .insert("other".into(), total.saturating_sub(named));
+        self.phases
+    }
 }
 
 enum Source {

@@ -287,17 +287,24 @@ async fn evaluate_sides(
     timings: &mut serde_json::Map<String, serde_json::Value>,
     caches: &mut serde_json::Map<String, serde_json::Value>,
 ) -> Result<bool, Error> {
-    let engine = Engine::start(run, suite, target, runtime, progress).await?;
-    let result = async {
-        let mut checkouts = Vec::new();
-        for side in sides.iter() {
-            if side.cached.is_some() {
-                checkouts.push(None);
-                continue;
-            }
-            let (checkout, hit) = revision::materialise_cached(repo, side.tree, &options.run.cache_dir, &side.label)?;
-            checkouts.push(Some((checkout, hit)));
+    let mut checkouts = Vec::new();
+    for side in sides.iter() {
+        if side.cached.is_some() {
+            checkouts.push(None);
+            continue;
         }
+        let (checkout, hit) =
+            revision::materialise_cached(repo, side.tree, &options.run.cache_dir, &side.label)?;
+        checkouts.push(Some((checkout, hit)));
+    }
+    // The cluster starts with the template the first side migrates, when a run kept it.
+    let first = checkouts
+        .iter()
+        .flatten()
+        .next()
+        .map(|(checkout, _)| checkout);
+    let engine = Engine::start(run, suite, target, runtime, progress, first).await?;
+    let result = async {
         let same_tree = sides[0].tree == sides[1].tree;
         let evaluate = |index: usize| {
             let checkout = checkouts[index].clone();

@@ -30,10 +30,11 @@ pub struct GcReport {
 
 pub async fn gc(cache_dir: &Path, keep_cache: bool) -> GcReport {
     let mut report = GcReport::default();
-    let scratch = std::env::temp_dir();
+    let scratch = crate::support::files::scratch_roots();
     let mut cleaned: Vec<String> = Vec::new();
-    for dir in leftover_dirs(&scratch, "replay-")
-        .into_iter()
+    for dir in scratch
+        .iter()
+        .flat_map(|root| leftover_dirs(root, "replay-"))
         .chain(leftover_dirs(&cache_dir.join("logs"), ""))
     {
         let Some(owner) = read_owner(&dir) else {

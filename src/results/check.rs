@@ -102,6 +102,12 @@ pub struct CheckTimings {
     /// Everything that is not build, boot or matrix: the tool's own cost.
     pub overhead_ms: u128,
     pub cells_per_second: f64,
+    /// Where the whole time went, in order, phase by phase (`load`,
+    /// `run_dirs`, `materialise`, `cluster_copy`, `postgres_start`, `build`,
+    /// `migrate`, `seed`, `clone`, `boot`, `world`, `matrix`, `server_stop`,
+    /// `postgres_stop`, `run_dirs_remove`, and `other`: what none of them holds).
+    #[serde(default)]
+    pub phases: indexmap::IndexMap<String, u128>,
 }
 
 /// The result of `replay check`.

@@ -164,7 +164,41 @@ pub(crate) trait Postgres: Send + Sync {
             server_url: self.server_url(name),
         }
     }
-    async fn stop(self: Box<Self>);
+    /// Stop it. With `keep`, first keep a copy of the cluster that holds only
+    /// that migrated (never seeded) template database, for later runs to start
+    /// from; a failure to keep it is only logged.
+    async fn stop(self: Box<Self>, keep: Option<&KeptTemplate>);
+}
+
+/// A migrated template database worth keeping across runs: its cache key
+/// (everything that determines it) and its name in the cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptTemplate {
+    pub key: String,
+    pub database: String,
+}
+
+impl KeptTemplate {
+    /// The template of `key`, named by it.
+    pub(crate) fn of(key: &str) -> Self {
+        Self {
+            key: key.into(),
+            database: format!("migrated_{}", &key[..16]),
+        }
+    }
+}
+
+/// The run's Postgres, just started, and what starting it took.
+pub(crate) struct PostgresStarted {
+    pub postgres: Box<dyn Postgres>,
+    /// A cached cluster was copied (no initdb).
+    pub cached: bool,
+    /// Copying the cached cluster (or running initdb).
+    pub copy: Duration,
+    /// Starting the server until it takes connections.
+    pub start: Duration,
+    /// The migrated template the cluster was started with (a kept cluster).
+    pub preloaded: Option<KeptTemplate>,
 }
 
 /// A booted server.
@@ -201,11 +235,13 @@ pub(crate) struct RunContext<'a> {
 
 #[async_trait]
 pub(crate) trait Runtime: Send + Sync {
-    /// Start the run's Postgres; `true` when a cached cluster was used.
+    /// Start the run's Postgres; from a kept cluster holding the migrated
+    /// template `preload` names, when there is one.
     async fn postgres(
         &self,
         run: &RunContext<'_>,
-    ) -> Result<(Box<dyn Postgres>, bool), RuntimeError>;
+        preload: Option<&str>,
+    ) -> Result<PostgresStarted, RuntimeError>;
     /// The build environment of a checkout (shared by every checkout with the same inputs).
     async fn build(
         &self,

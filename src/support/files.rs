@@ -64,8 +64,35 @@ pub(crate) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// Where a run's scratch folder goes (its Postgres cluster, its checkouts):
+/// `TMPDIR` when it is set; otherwise `/dev/shm` when it is a folder this
+/// process may write (memory: copying the cached cluster and removing it at
+/// the end cost little there); otherwise the system's temp folder.
+pub(crate) fn scratch_root() -> PathBuf {
+    if std::env::var_os("TMPDIR").is_some_and(|d| !d.is_empty()) {
+        return std::env::temp_dir();
+    }
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() && nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok() {
+        return shm.to_path_buf();
+    }
+    std::env::temp_dir()
+}
+
+/// Every folder a run's scratch folder may be in (for `replay gc`).
+pub(crate) fn scratch_roots() -> Vec<PathBuf> {
+    let mut roots = vec![scratch_root(), std::env::temp_dir()];
+    roots.dedup();
+    roots
+}
+
 /// Write `bytes` to `path` through a temp file in the same folder, renamed over it.
+/// A file that already holds exactly `bytes` is left alone (no write, no fsync:
+/// a cached rerun that renders the same table costs nothing).
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -142,6 +169,13 @@ mod tests {
         super::write_atomically(&path, b"one").unwrap();
         super::write_atomically(&path, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        // The same bytes again: the file is not replaced (a rename would give a new inode).
+        use std::os::unix::fs::MetadataExt;
+        let before = std::fs::metadata(&path).unwrap().ino();
+        super::write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), before);
+        super::write_atomically(&path, b"three").unwrap();
+        assert_ne!(std::fs::metadata(&path).unwrap().ino(), before);
         assert_eq!(
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1

@@ -91,6 +91,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "litellm-twin"
     sys_version = ""
+    # TCP_NODELAY on each accepted socket, as uvicorn does: the headers and
+    # the body go out as two writes, and with Nagle's algorithm the second
+    # waits for the client's delayed ACK (40 ms on every kept-alive request).
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         self.handle_request()

@@ -336,3 +336,73 @@ fn the_demo_replays_the_twins_fix() {
     assert!(stdout.contains("| 6 | CAUGHT | whole |"), "{stdout}");
     env.assert_nothing_left();
 }
+
+#[test]
+fn a_migrated_template_is_kept_across_runs_and_a_changed_migration_input_is_a_miss() {
+    let mut env = Env::new("template-cache");
+    // A cluster cache of its own (kept templates live in it); the virtualenvs are shared.
+    let cache = env.tmp.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::create_dir_all(env.cache.join("envs")).unwrap();
+    std::os::unix::fs::symlink(env.cache.join("envs"), cache.join("envs")).unwrap();
+    env.cache = cache;
+    let twin = env.tmp.path().join("twin");
+    copy_dir(&repo_root().join("testdata/twin"), &twin);
+    let check = |extra: &[&str]| -> (bool, u64) {
+        let output = env
+            .replay()
+            .args(["check", "--suite", "matrices/litellm", "--target", "twin"])
+            .arg("--repo")
+            .arg(&twin)
+            .args(["--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+        let report = json(&output);
+        assert_eq!(report["summary"]["green"], 113);
+        // The named phases (and `other`) account for the whole run.
+        let phases = report["timings"]["phases"].as_object().unwrap();
+        for name in [
+            "cluster_copy",
+            "postgres_start",
+            "migrate",
+            "seed",
+            "clone",
+            "boot",
+            "matrix",
+            "postgres_stop",
+            "other",
+        ] {
+            assert!(phases.contains_key(name), "no phase {name}: {phases:?}");
+        }
+        let sum: u64 = phases.values().map(|ms| ms.as_u64().unwrap()).sum();
+        assert_eq!(sum, report["timings"]["total_ms"].as_u64().unwrap());
+        (
+            report["caches"]["template"].as_bool().unwrap(),
+            report["timings"]["phases"]["migrate"].as_u64().unwrap(),
+        )
+    };
+    let (hit, _) = check(&[]);
+    assert!(!hit, "a fresh cache has no template");
+    // The next run starts from the kept cluster: nothing is migrated, the
+    // world is seeded into it afresh (every cell GREEN says it is there).
+    let (hit, migrate_ms) = check(&[]);
+    assert!(hit, "the second run reuses the kept template");
+    assert_eq!(migrate_ms, 0);
+    // Any migrate input that changes is a miss, then kept in its turn.
+    let schema = twin.join("schema.sql");
+    let mut text_of = std::fs::read_to_string(&schema).unwrap();
+    text_of.push_str("\n-- a comment changes the input, not the schema\n");
+    std::fs::write(&schema, text_of).unwrap();
+    assert!(!check(&[]).0, "a changed schema.sql is a miss");
+    assert!(check(&[]).0);
+    std::fs::write(twin.join("migrate.py"), {
+        let mut script = std::fs::read_to_string(twin.join("migrate.py")).unwrap();
+        script.push_str("\n# a changed script\n");
+        script
+    })
+    .unwrap();
+    assert!(!check(&[]).0, "a changed migrate.py is a miss");
+    env.assert_nothing_left();
+}

@@ -11,8 +11,8 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 
 use super::{
-    Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, Server, environment,
-    placeholders,
+    Build, Checkout, Database, KeptTemplate, Postgres, PostgresStarted, RunContext, Runtime,
+    RuntimeError, Server, environment, placeholders,
 };
 use crate::spec::target::{CommandLine, Stage, Target};
 use crate::spec::template::Vars;
@@ -45,7 +45,12 @@ impl Postgres for LocalPostgres {
         self.cluster.url(database)
     }
 
-    async fn stop(mut self: Box<Self>) {
+    async fn stop(mut self: Box<Self>, keep: Option<&KeptTemplate>) {
+        if let Some(keep) = keep
+            && let Err(error) = self.cluster.keep(keep).await
+        {
+            tracing::warn!("could not keep the migrated template for later runs: {error}");
+        }
         self.cluster.stop().await;
     }
 }
@@ -195,8 +200,9 @@ impl Runtime for LocalRuntime {
     async fn postgres(
         &self,
         run: &RunContext<'_>,
-    ) -> Result<(Box<dyn Postgres>, bool), RuntimeError> {
-        let (cluster, hit) = Cluster::start(
+        preload: Option<&str>,
+    ) -> Result<PostgresStarted, RuntimeError> {
+        let (cluster, cached, timings) = Cluster::start(
             &self.binaries,
             run.dir,
             run.logs,
@@ -204,9 +210,16 @@ impl Runtime for LocalRuntime {
             run.id,
             run.db_password,
             run.cancel,
+            preload.filter(|_| !run.no_cache),
         )
         .await?;
-        Ok((Box::new(LocalPostgres { cluster }), hit))
+        Ok(PostgresStarted {
+            preloaded: cluster.preloaded.clone(),
+            postgres: Box::new(LocalPostgres { cluster }),
+            cached,
+            copy: timings.copy,
+            start: timings.start,
+        })
     }
 
     async fn build(

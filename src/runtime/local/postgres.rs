@@ -21,7 +21,7 @@ use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 use super::process::{ProcessGroup, Spec, log_tail};
-use crate::runtime::RuntimeError;
+use crate::runtime::{KeptTemplate, RuntimeError};
 
 /// Where the Postgres server binaries are.
 #[derive(Debug, Clone)]
@@ -93,6 +93,13 @@ pub(crate) struct Cluster {
     password: String,
     postmaster: Option<ProcessGroup>,
     data: PathBuf,
+    /// The cache entry of this server version: `data` (initdb'd, never
+    /// started) and `templates/<key>/` (kept clusters, each holding one
+    /// migrated template database).
+    entry: PathBuf,
+    /// The migrated template this cluster was copied with.
+    pub preloaded: Option<KeptTemplate>,
+    run_id: String,
 }
 
 const INITDB_ARGS: &[&str] = &[
@@ -102,9 +109,21 @@ const INITDB_ARGS: &[&str] = &[
     "--no-locale",
     "--no-sync",
     "--no-instructions",
+    // The smallest WAL segment: a fresh cluster holds one segment, and every
+    // run copies the cluster (16 MB of an empty segment would be most of it).
+    "--wal-segsize=1",
 ];
 
+/// How long starting the cluster took: copying the cached data directory
+/// (or running initdb), then starting the server until it takes connections.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StartTimings {
+    pub copy: Duration,
+    pub start: Duration,
+}
+
 impl Cluster {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start(
         binaries: &Binaries,
         run_dir: &Path,
@@ -113,7 +132,9 @@ impl Cluster {
         run_id: &str,
         password: &str,
         cancel: &CancellationToken,
-    ) -> Result<(Self, bool), RuntimeError> {
+        preload: Option<&str>,
+    ) -> Result<(Self, bool, StartTimings), RuntimeError> {
+        let copying = Instant::now();
         let user = server_user()?;
         let io = |context: String| move |source| RuntimeError::Io { context, source };
         let root = run_dir.join("postgres");
@@ -138,9 +159,16 @@ impl Cluster {
             binaries.version.as_bytes(),
             INITDB_ARGS.join(" ").as_bytes(),
         ]);
-        let cached = cache_dir.join("postgres").join(&key[..16]).join("data");
+        let entry = cache_dir.join("postgres").join(&key[..16]);
+        let cached = entry.join("data");
         let hit = cached.is_dir();
-        if hit {
+        let kept = preload.and_then(|key| kept_cluster(&entry, key));
+        let mut preloaded = None;
+        if let Some((kept, template)) = kept {
+            copy_tree(&kept, &data, run_id, cancel).await?;
+            set_password(binaries, &data, &root, user, password, &log, run_id).await?;
+            preloaded = Some(template);
+        } else if hit {
             copy_tree(&cached, &data, run_id, cancel).await?;
             set_password(binaries, &data, &root, user, password, &log, run_id).await?;
         } else {
@@ -183,6 +211,8 @@ impl Cluster {
             }
         }
 
+        let copy = copying.elapsed();
+        let starting = Instant::now();
         // A free port can be taken between the probe and the bind; try a few.
         let mut last_error = None;
         for _ in 0..3 {
@@ -205,6 +235,9 @@ impl Cluster {
                 "full_page_writes=off".into(),
                 "-c".into(),
                 "max_connections=400".into(),
+                // Few recycled WAL segments: a kept cluster is copied by every run.
+                "-c".into(),
+                "min_wal_size=2MB".into(),
             ];
             let spec = server_spec(argv);
             let postmaster = ProcessGroup::spawn(&spec, run_id).map_err(RuntimeError::spawn)?;
@@ -213,9 +246,16 @@ impl Cluster {
                 password: password.to_string(),
                 postmaster: Some(postmaster),
                 data: data.clone(),
+                entry: entry.clone(),
+                preloaded: preloaded.clone(),
+                run_id: run_id.to_string(),
             };
             match cluster.wait_ready(cancel).await {
-                Ok(()) => return Ok((cluster, hit)),
+                Ok(()) => {
+                    let start = starting.elapsed();
+                    let hit = hit || cluster.preloaded.is_some();
+                    return Ok((cluster, hit, StartTimings { copy, start }));
+                }
                 Err(error) => {
                     cluster.stop().await;
                     if matches!(error, RuntimeError::Interrupted) {
@@ -267,11 +307,85 @@ impl Cluster {
         )
     }
 
-    /// Fast shutdown (SIGINT to the postmaster), then remove the data directory.
+    /// Keep this cluster in the cache with only `template` in it (every other
+    /// database dropped, shut down cleanly), for runs that want that template.
+    pub(crate) async fn keep(&mut self, template: &KeptTemplate) -> Result<(), RuntimeError> {
+        let fail = |context: String| RuntimeError::Io {
+            context,
+            source: std::io::Error::other("keeping the cluster"),
+        };
+        let database = |context: &str| {
+            let context = context.to_string();
+            move |source| RuntimeError::Database { context, source }
+        };
+        let mut connection = sqlx::PgConnection::connect(&self.url("postgres"))
+            .await
+            .map_err(database("connect to postgres"))?;
+        let others: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1', $1)",
+        )
+        .bind(&template.database)
+        .fetch_all(&mut connection)
+        .await
+        .map_err(database("list databases"))?;
+        if others.len() + 4
+            != sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database")
+                .fetch_one(&mut connection)
+                .await
+                .map_err(database("count databases"))? as usize
+        {
+            return Err(fail(format!("{} is not in the cluster", template.database)));
+        }
+        for name in others {
+            let drop = format!(
+                "DROP DATABASE \"{}\" WITH (FORCE)",
+                name.replace('"', "\"\"")
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                .execute(&mut connection)
+                .await
+                .map_err(database("drop a database"))?;
+        }
+        connection.close().await.ok();
+        // A fast shutdown checkpoints: the copy is a cleanly stopped cluster.
+        if let Some(postmaster) = self.postmaster.take() {
+            postmaster
+                .stop(Signal::SIGINT, true, Duration::from_secs(30))
+                .await;
+        }
+        if self.data.join("postmaster.pid").exists() {
+            return Err(fail("postgres did not shut down cleanly".into()));
+        }
+        let templates = self.entry.join("templates");
+        let dir = templates.join(&template.key[..16]);
+        let staging = templates.join(format!(
+            "{}.tmp-{}",
+            &template.key[..16],
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&staging);
+        copy_tree(
+            &self.data,
+            &staging.join("data"),
+            &self.run_id,
+            &CancellationToken::new(),
+        )
+        .await?;
+        std::fs::write(staging.join("key"), &template.key)
+            .map_err(|e| fail(format!("write {}: {e}", staging.display())))?;
+        // Another run may have kept the same template meanwhile: either copy is right.
+        if std::fs::rename(&staging, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        Ok(())
+    }
+
+    /// Immediate shutdown (SIGQUIT to the postmaster: no checkpoint, the data
+    /// directory is thrown away), then remove the data directory.
     pub(crate) async fn stop(&mut self) {
         if let Some(postmaster) = self.postmaster.take() {
             postmaster
-                .stop(Signal::SIGINT, true, Duration::from_secs(10))
+                .stop(Signal::SIGQUIT, true, Duration::from_secs(10))
                 .await;
         }
         let _ = std::fs::remove_dir_all(&self.data);
@@ -371,6 +485,14 @@ async fn set_password(
         });
     }
     Ok(())
+}
+
+/// A kept cluster holding the migrated template of `key`: its data folder.
+/// The entry's `key` file must hold the whole key (its folder is named by a prefix).
+fn kept_cluster(entry: &Path, key: &str) -> Option<(PathBuf, KeptTemplate)> {
+    let dir = entry.join("templates").join(key.get(..16)?);
+    let stored = std::fs::read_to_string(dir.join("key")).ok()?;
+    (stored == key && dir.join("data").is_dir()).then(|| (dir.join("data"), KeptTemplate::of(key)))
 }
 
 fn free_port() -> Result<u16, RuntimeError> {
