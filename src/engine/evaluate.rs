@@ -291,7 +291,11 @@ impl<'a> Engine<'a> {
             .map(|c| c.source.as_bytes())
             .chain([self.suite.hash.as_bytes()])
             .collect();
-        let key = crate::support::cache::files_key(&build.checkout.dir, &recipe.inputs, &commands);
+        let key = crate::support::cache::files_key(
+            &self.target.workdir(&build.checkout.dir),
+            &recipe.inputs,
+            &commands,
+        );
         let cell = self
             .templates
             .lock()
