@@ -469,12 +469,13 @@ pub(crate) fn migrate_key(target: &Target, checkout: &Checkout) -> Result<String
     };
     let build_sources = sources(&local.build);
     let build_parts: Vec<&[u8]> = build_sources.iter().map(Vec::as_slice).collect();
-    let build = crate::support::cache::files_key(&checkout.dir, &local.build.inputs, &build_parts);
+    let dir = target.workdir(&checkout.dir);
+    let build = crate::support::cache::files_key(&dir, &local.build.inputs, &build_parts);
     let migrate_sources = sources(&local.migrate);
     let mut parts: Vec<&[u8]> = vec![b"migrate", target.hash.as_bytes(), build.as_bytes()];
     parts.extend(migrate_sources.iter().map(Vec::as_slice));
     Ok(crate::support::cache::files_key(
-        &checkout.dir,
+        &dir,
         &local.migrate.inputs,
         &parts,
     ))

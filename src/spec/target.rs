@@ -71,6 +71,8 @@ pub enum TargetError {
 struct RawTarget {
     name: Spanned<String>,
     description: Option<String>,
+    /// The folder of the checkout the commands run in (and `inputs` are read from).
+    workdir: Option<Spanned<String>>,
     #[serde(default)]
     env: IndexMap<String, Spanned<String>>,
     local: Option<RawLocal>,
@@ -150,6 +152,8 @@ pub struct Target {
     /// sha256 over the target file and the helper files beside it.
     pub hash: String,
     pub(crate) dir: PathBuf,
+    /// Relative to the checkout; empty for the checkout itself.
+    pub(crate) workdir: PathBuf,
     pub(crate) env: IndexMap<String, Template>,
     pub(crate) local: Option<LocalRecipe>,
     pub(crate) ready: Ready,
@@ -246,6 +250,30 @@ impl Target {
                 hint: Some("e.g. http = \"/health\"".into()),
             });
         }
+        let mut workdir = PathBuf::new();
+        if let Some(dir) = &raw.workdir {
+            let path = Path::new(dir.get_ref());
+            let inside = path.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            if !inside || dir.get_ref().is_empty() {
+                problems.push(Problem {
+                    location: file.at(dir.span()),
+                    message: format!(
+                        "`workdir = {:?}` is not a folder inside the checkout",
+                        dir.get_ref()
+                    ),
+                    hint: Some(
+                        "write a relative path without `..`, e.g. workdir = \"backend\"".into(),
+                    ),
+                });
+            } else {
+                workdir = path.to_path_buf();
+            }
+        }
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
@@ -262,6 +290,7 @@ impl Target {
             path: path.to_path_buf(),
             hash: hex::encode(hasher.finalize()),
             dir,
+            workdir,
             env,
             local,
             ready: Ready {
@@ -270,6 +299,11 @@ impl Target {
                 timeout,
             },
         })
+    }
+
+    /// Where the commands run in a checkout: its `workdir`, or the checkout.
+    pub(crate) fn workdir(&self, checkout: &Path) -> PathBuf {
+        checkout.join(&self.workdir)
     }
 
     pub(crate) fn local(&self) -> Result<&LocalRecipe, TargetError> {
@@ -563,6 +597,25 @@ mod tests {
                 assert!(available.contains(&"twin".to_string()))
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_workdir_is_a_folder_inside_the_checkout() {
+        let t = target(&GOOD.replace("[env]", "workdir = \"backend\"\n[env]")).unwrap();
+        assert_eq!(t.workdir(Path::new("/c")), Path::new("/c/backend"));
+        assert_eq!(
+            target(GOOD).unwrap().workdir(Path::new("/c")),
+            Path::new("/c")
+        );
+        for bad in ["../up", "/abs", ""] {
+            let got = messages(
+                target(&GOOD.replace("[env]", &format!("workdir = {bad:?}\n[env]"))).unwrap_err(),
+            );
+            assert!(
+                got[0].contains("is not a folder inside the checkout"),
+                "{bad}: {got:?}"
+            );
         }
     }
 }

@@ -134,3 +134,54 @@ fn the_setup_suite_makes_rows_with_sql_and_targets_from_captures() {
     assert_eq!(denied["outcome"]["checks"][0]["observed"], 1);
     env.assert_nothing_left();
 }
+
+#[test]
+fn a_target_with_a_workdir_boots_a_server_in_a_subfolder() {
+    let env = Env::new("suite-workdir");
+    let repo = env.scratch().parent().unwrap().join("repo");
+    copy_dir(&repo_root().join("testdata/twin"), &repo.join("server"));
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "--quiet"]);
+    let suite = env.suite_copy("twin-keys");
+    let target = suite.join("targets/twin.toml");
+    edit(&target, "[env]", "workdir = \"server\"\n\n[env]");
+    let output = env
+        .replay()
+        .args(["check", "--suite"])
+        .arg(&suite)
+        .args(["--target", "twin", "--repo"])
+        .arg(&repo)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    assert_eq!(json(&output)["summary"]["green"], 14);
+
+    // A revision without that folder fails to build, saying why.
+    edit(&target, "workdir = \"server\"", "workdir = \"backend\"");
+    let output = env
+        .replay()
+        .args(["check", "--suite"])
+        .arg(&suite)
+        .args(["--target", "twin", "--repo"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4));
+    assert!(
+        text(&output)
+            .1
+            .contains("the target's workdir `backend` is not a folder in this revision"),
+        "{}",
+        text(&output).1
+    );
+    env.assert_nothing_left();
+}

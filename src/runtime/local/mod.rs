@@ -143,6 +143,20 @@ impl LocalRuntime {
     ) -> Result<(), RuntimeError> {
         let log = run.logs.join(log_name(&checkout.label, stage.as_str()));
         let env = command_env(run, target, vars);
+        let workdir = target.workdir(&checkout.dir);
+        if !workdir.is_dir() {
+            return Err(RuntimeError::Stage {
+                stage,
+                revision: checkout.label.clone(),
+                command: format!("cd {}", target.workdir.display()),
+                status: format!(
+                    "the target's workdir `{}` is not a folder in this revision",
+                    target.workdir.display()
+                ),
+                log: log.clone(),
+                tail: String::new(),
+            });
+        }
         for line in commands {
             let argv = line.render(vars).map_err(|e| RuntimeError::Stage {
                 stage,
@@ -154,7 +168,7 @@ impl LocalRuntime {
             })?;
             let spec = Spec {
                 argv,
-                cwd: checkout.dir.clone(),
+                cwd: target.workdir(&checkout.dir),
                 env: env.clone(),
                 user: None,
                 log: log.clone(),
@@ -231,7 +245,11 @@ impl Runtime for LocalRuntime {
         let started = Instant::now();
         let recipe = &target.local()?.build;
         let recipe_text: Vec<&[u8]> = recipe.run.iter().map(|c| c.source.as_bytes()).collect();
-        let key = crate::support::cache::files_key(&checkout.dir, &recipe.inputs, &recipe_text);
+        let key = crate::support::cache::files_key(
+            &target.workdir(&checkout.dir),
+            &recipe.inputs,
+            &recipe_text,
+        );
         // Without the cache, the run builds into a folder of its own, still
         // shared by its revisions with the same inputs.
         let envs = if run.no_cache {
@@ -334,7 +352,7 @@ impl Runtime for LocalRuntime {
             .map_err(|e| failed(boot.source.clone(), format!("cannot be filled in: {e}")))?;
         let spec = Spec {
             argv,
-            cwd: build.checkout.dir.clone(),
+            cwd: target.workdir(&build.checkout.dir),
             env: command_env(run, target, &vars),
             user: None,
             log: log.clone(),
