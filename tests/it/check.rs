@@ -337,3 +337,49 @@ fn the_demo_replays_the_twins_fix() {
     assert!(stdout.contains("| 6 | CAUGHT | whole |"), "{stdout}");
     env.assert_nothing_left();
 }
+
+/// A target's `pass_env` variables key its build environment: the same value
+/// reuses the environment, another value builds a new one.
+#[test]
+fn pass_env_values_key_the_build_environment() {
+    let mut env = Env::new("pass-env");
+    // Build environments of its own, so the first build is a miss on every
+    // machine; the initdb'd cluster is shared with the other tests.
+    let shared = env.cache.clone();
+    env.cache = env.tmp.path().join("cache");
+    std::fs::create_dir_all(shared.join("postgres")).unwrap();
+    std::fs::create_dir_all(&env.cache).unwrap();
+    std::os::unix::fs::symlink(shared.join("postgres"), env.cache.join("postgres")).unwrap();
+    let twin = std::fs::read_to_string(repo_root().join("matrices/litellm/targets/twin.toml"))
+        .unwrap()
+        .replace(
+            "[env]\n",
+            "pass_env = [\"REPLAY_TEST_TWIN_KNOB\"]\n\n[env]\n",
+        );
+    let target = env.tmp.path().join("knob.toml");
+    std::fs::write(&target, twin).unwrap();
+    let run = |value: &str| {
+        let output = env
+            .replay()
+            .env("REPLAY_TEST_TWIN_KNOB", value)
+            .args(["check", "--repo", "testdata/twin", "--format", "json"])
+            .args(["--cell", "key_info/own/proxy_admin", "--target"])
+            .arg(&target)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+        let report = json(&output);
+        assert_eq!(report["summary"]["green"], 1);
+        (
+            report["caches"]["build"].as_bool().unwrap(),
+            report["target"]["hash"].as_str().unwrap().to_string(),
+        )
+    };
+    let (first, hash_a) = run("a");
+    let (again, hash_again) = run("a");
+    let (other, hash_b) = run("b");
+    assert_eq!((first, again, other), (false, true, false));
+    assert_eq!(hash_a, hash_again);
+    assert_ne!(hash_a, hash_b, "cell results made with a must not serve b");
+    env.assert_nothing_left();
+}
