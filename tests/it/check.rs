@@ -166,6 +166,7 @@ fn a_commit_is_checked_and_bad_revisions_are_refused() {
     git(&["init", "-q"]);
     git(&["add", "."]);
     git(&["commit", "-qm", "the twin"]);
+    git(&["tag", "v1.0.0"]);
     // The working tree changes after the commit; the commit is what is checked.
     edit(
         &repo.join("keys.py"),
@@ -185,6 +186,21 @@ fn a_commit_is_checked_and_bad_revisions_are_refused() {
     let report = json(&output);
     assert_eq!(report["summary"]["green"], suite_cells("litellm"));
     assert_eq!(report["revision"]["subject"], "the twin");
+    assert_eq!(report["revision"]["tag"], "v1.0.0");
+    let short = report["revision"]["label"].as_str().unwrap().to_string();
+    let output = env
+        .replay()
+        .args(["check", "--target", "twin", "--rev", "v1.0.0", "--repo"])
+        .arg(&repo)
+        .args(["--cell", "key_info/own/proxy_admin"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("litellm on twin at v1.0.0 ({short})\n")),
+        "{stdout}"
+    );
 
     let output = env
         .replay()
