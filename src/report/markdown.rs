@@ -231,7 +231,7 @@ pub fn bisect(record: &BisectRecord) -> String {
                 BisectResult::Interrupted => (
                     format!(
                         "`{}`..`{commit}`",
-                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                        cell.after.as_ref().map_or("?".to_string(), |c| c.name())
                     ),
                     "search interrupted: one of these".into(),
                 ),

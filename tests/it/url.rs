@@ -222,7 +222,10 @@ fn gc_deletes_the_rows_of_a_killed_attach_run_and_only_then_says_so() {
         "--database-url",
         &database_url,
     ]);
-    let (mut child, seen, _) = start_until(command, "replay: running 113 cells");
+    let (mut child, seen, _) = start_until(
+        command,
+        &format!("replay: running {} cells", suite_cells("litellm")),
+    );
     std::thread::sleep(Duration::from_millis(300));
     // SIGKILL: the run deletes nothing; its owner file says what to delete.
     child.kill().unwrap();
