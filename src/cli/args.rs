@@ -86,7 +86,7 @@ const MAN_HELP: &str = "Examples:
 ";
 const REPORT_HELP: &str = concat!(
     "Examples:
-  replay report replays/litellm/85b064a.json --html 85b064a.html
+  replay report replays/litellm/9efe7dd.json --html 9efe7dd.html
       A fix record: parent and fix side by side, the cells it caught marked.
   replay check --suite matrices/litellm --target twin --repo testdata/twin --format json > check.json
   replay report check.json --html check.html

@@ -115,11 +115,14 @@ fn check_text(checked: &Checked, palette: &Palette) -> String {
         .target
         .as_ref()
         .map_or("a running server", |t| t.name.as_str());
+    let revision = crate::revisions::revision::display_name(
+        &report.revision.label,
+        report.revision.tag.as_deref(),
+    );
     text.push_str(&format!(
-        "{} · {} on {target} at {}\n",
+        "{} · {} on {target} at {revision}\n",
         summary_line(&report.summary, palette),
         report.suite.name,
-        report.revision.label
     ));
     text.push_str(&format!(
         "time {:.2}s: build {:.2}s, migrate {:.2}s, seed {:.2}s, boot {:.2}s, matrix {:.2}s ({} cells/s), other {:.2}s\n",
@@ -149,10 +152,10 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
     let record = &replayed.record;
     let mut text = format!(
         "fix {} \"{}\" ({})\nparent {} \"{}\"\n",
-        record.fix.short,
+        record.fix.name(),
         record.fix.subject,
         &record.fix.date[..10],
-        record.parent.short,
+        record.parent.name(),
         record.parent.subject
     );
     if record.revisions.mode == "overlay" {
@@ -160,8 +163,7 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
             .revisions
             .base
             .as_ref()
-            .map(|b| b.short.as_str())
-            .unwrap_or("?");
+            .map_or("?".to_string(), |b| b.name());
         text.push_str(&format!(
             "overlay: {} from each side, on {base}\n",
             record.revisions.paths.join(", ")
@@ -284,8 +286,8 @@ fn bisect_text(bisected: &Bisected) -> String {
     };
     let mut text = format!(
         "bisect {} (good) .. {} (bad): {} commits, {}{}\n\n",
-        record.good.short,
-        record.bad.short,
+        record.good.name(),
+        record.bad.name(),
         record.commits,
         record.walk,
         if record.interrupted {
@@ -304,46 +306,55 @@ fn bisect_text(bisected: &Bisected) -> String {
             .max()
             .unwrap_or(4)
             .max(4);
+        let name = |c: &Option<crate::results::record::CommitInfo>| {
+            c.as_ref().map_or("?".to_string(), |c| c.name())
+        };
+        let rows: Vec<(String, String, String)> = record
+            .cells
+            .iter()
+            .map(|cell| {
+                let commit = name(&cell.commit);
+                let (at, subject) = match cell.result {
+                    BisectResult::Found => (
+                        commit,
+                        cell.commit
+                            .as_ref()
+                            .map(|c| c.subject.clone())
+                            .unwrap_or_default(),
+                    ),
+                    BisectResult::Range => (
+                        format!("{}..{commit}", name(&cell.after)),
+                        format!(
+                            "one of these; unbootable between: {}",
+                            cell.unbootable.join(", ")
+                        ),
+                    ),
+                    BisectResult::Flaky => {
+                        ("FLAKY".to_string(), format!("runs disagreed at {commit}"))
+                    }
+                    BisectResult::Interrupted => (
+                        format!("{}..{commit}", name(&cell.after)),
+                        "search interrupted: one of these".to_string(),
+                    ),
+                };
+                let change = format!("{} → {}", status(&cell.before), status(&cell.outcome_after));
+                (at, change, subject)
+            })
+            .collect();
+        // A tagged commit is named `tag (sha)`: the column grows to fit it.
+        let at_width = rows
+            .iter()
+            .map(|(at, _, _)| at.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(18);
         text.push_str(&format!(
-            "{:width$}  {:<18}  {:<12}  subject\n",
+            "{:width$}  {:<at_width$}  {:<12}  subject\n",
             "cell", "changed at", "before → after"
         ));
-        for cell in &record.cells {
-            let commit = cell
-                .commit
-                .as_ref()
-                .map(|c| c.short.as_str())
-                .unwrap_or("?");
-            let (at, subject) = match cell.result {
-                BisectResult::Found => (
-                    commit.to_string(),
-                    cell.commit
-                        .as_ref()
-                        .map(|c| c.subject.clone())
-                        .unwrap_or_default(),
-                ),
-                BisectResult::Range => (
-                    format!(
-                        "{}..{commit}",
-                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
-                    ),
-                    format!(
-                        "one of these; unbootable between: {}",
-                        cell.unbootable.join(", ")
-                    ),
-                ),
-                BisectResult::Flaky => ("FLAKY".to_string(), format!("runs disagreed at {commit}")),
-                BisectResult::Interrupted => (
-                    format!(
-                        "{}..{commit}",
-                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
-                    ),
-                    "search interrupted: one of these".to_string(),
-                ),
-            };
-            let change = format!("{} → {}", status(&cell.before), status(&cell.outcome_after));
+        for (cell, (at, change, subject)) in record.cells.iter().zip(&rows) {
             text.push_str(&format!(
-                "{:width$}  {at:<18}  {change:<14}  {subject}\n",
+                "{:width$}  {at:<at_width$}  {change:<14}  {subject}\n",
                 cell.id
             ));
         }

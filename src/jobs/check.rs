@@ -197,6 +197,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
         revision: RevisionInfo {
             label: checkout.label.clone(),
             commit: commit.as_ref().map(|c| c.id.to_string()),
+            tag: commit.as_ref().and_then(|c| c.tag.clone()),
             subject: commit.map(|c| c.subject),
         },
         scenarios: ScenarioInfo::of(&suite),
@@ -438,6 +439,7 @@ async fn check_url(
             label: url.into(),
             commit: None,
             subject: None,
+            tag: None,
         },
         interrupted: outcomes.iter().any(Option::is_none),
         scenarios: ScenarioInfo::of(&suite),

@@ -171,7 +171,7 @@ impl Error {
                 path.display()
             )],
             Error::Record(_) => vec!["check that the records folder (--records) is writable".into()],
-            Error::Html { source: HtmlError::Read(_), .. } => vec!["RECORD is the path of a JSON document replay wrote, e.g. replays/litellm/85b064a.json".into()],
+            Error::Html { source: HtmlError::Read(_), .. } => vec!["RECORD is the path of a JSON document replay wrote, e.g. replays/litellm/9efe7dd.json".into()],
             Error::Html { source: HtmlError::FormatVersion { .. }, .. } => vec!["render it with the replay that wrote it, or write it again with this one".into()],
             Error::Html { .. } => vec!["replay report renders the JSON of `replay check --format json`, the fix records of `replay <fix>` (replays/<suite>/<sha>.json) and the records of `replay bisect`".into()],
             Error::Usage { hint: Some(hint), .. } => vec![hint.clone()],

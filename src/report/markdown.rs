@@ -52,7 +52,10 @@ pub fn check(report: &CheckReport) -> String {
     let mut out = format!(
         "### {mark} replay check: {} on {target} at {}\n\n**{} cells: {} GREEN, {} RED, {} ERROR**{}\n\n",
         report.suite.name,
-        report.revision.label,
+        crate::revisions::revision::display_name(
+            &report.revision.label,
+            report.revision.tag.as_deref()
+        ),
         s.cells,
         s.green,
         s.red,
@@ -131,7 +134,7 @@ pub fn fix(record: &FixRecord) -> String {
     };
     let mut out = format!(
         "### {mark} replay fix `{}` — {}: {}\n\n{} · parent `{}` — {}{}\n\n{TABLE_HEADER}\n{}\n\n",
-        record.fix.short,
+        record.fix.name(),
         escape(&record.fix.subject),
         record.verdict.as_str(),
         if record.revisions.mode == "overlay" {
@@ -139,7 +142,7 @@ pub fn fix(record: &FixRecord) -> String {
         } else {
             "whole commits".to_string()
         },
-        record.parent.short,
+        record.parent.name(),
         escape(&record.parent.subject),
         record
             .reason
@@ -191,7 +194,10 @@ pub fn fix(record: &FixRecord) -> String {
 pub fn bisect(record: &BisectRecord) -> String {
     let mut out = format!(
         "### replay bisect `{}` (good) .. `{}` (bad)\n\n{} commits, {}\n\n",
-        record.good.short, record.bad.short, record.commits, record.walk
+        record.good.name(),
+        record.bad.name(),
+        record.commits,
+        record.walk
     );
     if record.cells.is_empty() {
         out.push_str("The ends do not differ on any cell.\n");
@@ -203,11 +209,7 @@ pub fn bisect(record: &BisectRecord) -> String {
                     .and_then(|o| o.status)
                     .map_or("?".to_string(), |s| s.to_string())
             };
-            let commit = cell
-                .commit
-                .as_ref()
-                .map(|c| c.short.clone())
-                .unwrap_or_default();
+            let commit = cell.commit.as_ref().map(|c| c.name()).unwrap_or_default();
             let (at, subject) = match cell.result {
                 BisectResult::Found => (
                     format!("`{commit}`"),
@@ -219,7 +221,7 @@ pub fn bisect(record: &BisectRecord) -> String {
                 BisectResult::Range => (
                     format!(
                         "`{}`..`{commit}`",
-                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                        cell.after.as_ref().map_or("?".to_string(), |c| c.name())
                     ),
                     format!("unbootable between: {}", cell.unbootable.join(", ")),
                 ),
@@ -227,7 +229,7 @@ pub fn bisect(record: &BisectRecord) -> String {
                 BisectResult::Interrupted => (
                     format!(
                         "`{}`..`{commit}`",
-                        cell.after.as_ref().map(|c| c.short.as_str()).unwrap_or("?")
+                        cell.after.as_ref().map_or("?".to_string(), |c| c.name())
                     ),
                     "search interrupted: one of these".into(),
                 ),

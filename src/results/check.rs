@@ -81,6 +81,9 @@ pub struct RevisionInfo {
     pub commit: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// A tag that points at the commit; absent when none does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -65,6 +65,10 @@ pub struct CommitInfo {
     pub subject: String,
     /// Committer date, RFC 3339 in UTC.
     pub date: String,
+    /// A tag that points at the commit (`v1.84.0`); absent when none does, and
+    /// in records written before tags were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 impl CommitInfo {
@@ -74,7 +78,13 @@ impl CommitInfo {
             short: commit.short(),
             subject: commit.subject.clone(),
             date: iso_date(commit.time),
+            tag: commit.tag.clone(),
         }
+    }
+
+    /// How output names it: `v1.84.0 (ab50285)` when it is tagged, else the short sha.
+    pub fn name(&self) -> String {
+        crate::revisions::revision::display_name(&self.short, self.tag.as_deref())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Revisions: what gets booted, resolved and materialised with git2.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
@@ -61,12 +62,46 @@ pub struct Commit {
     pub subject: String,
     /// Committer time, seconds since the epoch.
     pub time: i64,
+    /// A tag that points at it (the first by name when several do).
+    pub tag: Option<String>,
 }
 
 impl Commit {
     pub fn short(&self) -> String {
         self.id.to_string()[..7].to_string()
     }
+
+    /// How output names it: `v1.84.0 (ab50285)` when it is tagged, else the short sha.
+    pub fn name(&self) -> String {
+        display_name(&self.short(), self.tag.as_deref())
+    }
+}
+
+/// `tag (short)`, or `short` alone.
+pub fn display_name(short: &str, tag: Option<&str>) -> String {
+    match tag {
+        Some(tag) => format!("{tag} ({short})"),
+        None => short.to_string(),
+    }
+}
+
+/// Every tag of the repository by the commit it points at (annotated tags
+/// peeled); the first tag by name wins where several point at one commit.
+fn tags(repo: &Repository) -> HashMap<Oid, String> {
+    let mut tags: HashMap<Oid, String> = HashMap::new();
+    let Ok(references) = repo.references_glob("refs/tags/*") else {
+        return tags;
+    };
+    for reference in references.flatten() {
+        let (Ok(name), Ok(commit)) = (reference.shorthand(), reference.peel_to_commit()) else {
+            continue;
+        };
+        let entry = tags.entry(commit.id()).or_insert_with(|| name.to_string());
+        if name < entry.as_str() {
+            *entry = name.to_string();
+        }
+    }
+    tags
 }
 
 pub(crate) fn open(path: &Path) -> Result<Repository, RevisionError> {
@@ -104,15 +139,16 @@ pub(crate) fn resolve(repo: &Repository, rev: &str) -> Result<Commit, RevisionEr
             rev: rev.into(),
             repo: dir,
         })?;
-    Ok(describe(&commit))
+    Ok(describe(&commit, &tags(repo)))
 }
 
-pub(crate) fn describe(commit: &git2::Commit<'_>) -> Commit {
+pub(crate) fn describe(commit: &git2::Commit<'_>, tags: &HashMap<Oid, String>) -> Commit {
     Commit {
         id: commit.id(),
         tree: commit.tree_id(),
         subject: commit.summary().ok().flatten().unwrap_or("").to_string(),
         time: commit.time().seconds(),
+        tag: tags.get(&commit.id()).cloned(),
     }
 }
 
@@ -122,7 +158,7 @@ pub(crate) fn first_parent(repo: &Repository, commit: &Commit) -> Result<Commit,
     let parent = found.parent(0).map_err(|_| RevisionError::NoParent {
         commit: commit.short(),
     })?;
-    Ok(describe(&parent))
+    Ok(describe(&parent, &tags(repo)))
 }
 
 /// The commits from `good` to `bad`, both included, oldest first: the
@@ -151,6 +187,7 @@ pub(crate) fn range(
             bad: bad.short(),
         });
     }
+    let tags = tags(repo);
     let mut commits = Vec::new();
     if all {
         let mut walk = repo.revwalk()?;
@@ -159,13 +196,13 @@ pub(crate) fn range(
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
         commits.push(good.clone());
         for id in walk {
-            commits.push(describe(&repo.find_commit(id?)?));
+            commits.push(describe(&repo.find_commit(id?)?, &tags));
         }
         return Ok(commits);
     }
     let mut at = repo.find_commit(bad.id)?;
     loop {
-        commits.push(describe(&at));
+        commits.push(describe(&at, &tags));
         if at.id() == good.id {
             break;
         }
@@ -505,6 +542,36 @@ pub(crate) mod tests {
             "one"
         );
         assert!(!target.join("b").exists());
+    }
+
+    #[test]
+    fn a_tagged_commit_is_named_by_its_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with(
+            dir.path(),
+            &[
+                ("first", &[("a.txt", "one")]),
+                ("second", &[("a.txt", "two")]),
+            ],
+        );
+        let first = resolve(&repo, "HEAD~1").unwrap();
+        let object = repo.find_object(first.id, None).unwrap();
+        repo.tag_lightweight("v1.84.0", &object, false).unwrap();
+        let signature = git2::Signature::now("t", "t@example.test").unwrap();
+        repo.tag("v1.84.0-annotated", &object, &signature, "annotated", false)
+            .unwrap();
+        let head = resolve(&repo, "HEAD").unwrap();
+        assert_eq!((head.tag.as_deref(), head.name()), (None, head.short()));
+        // Annotated tags are peeled; of two tags the first by name wins.
+        let tagged = resolve(&repo, "v1.84.0-annotated").unwrap();
+        assert_eq!(tagged.tag.as_deref(), Some("v1.84.0"));
+        assert_eq!(tagged.name(), format!("v1.84.0 ({})", first.short()));
+        let walked = range(&repo, &tagged, &head, false).unwrap();
+        assert_eq!(walked[0].tag.as_deref(), Some("v1.84.0"));
+        assert_eq!(
+            first_parent(&repo, &head).unwrap().tag.as_deref(),
+            Some("v1.84.0")
+        );
     }
 
     #[test]

@@ -75,6 +75,8 @@ struct RawTarget {
     workdir: Option<Spanned<String>>,
     #[serde(default)]
     env: IndexMap<String, Spanned<String>>,
+    #[serde(default)]
+    pass_env: Vec<Spanned<String>>,
     local: Option<RawLocal>,
     ready: RawReady,
 }
@@ -155,6 +157,11 @@ pub struct Target {
     /// Relative to the checkout; empty for the checkout itself.
     pub(crate) workdir: PathBuf,
     pub(crate) env: IndexMap<String, Template>,
+    /// The ambient variables the target declares it depends on (`pass_env`),
+    /// with their values when the target was loaded (`None`: unset). They key
+    /// the build cache and the target hash, so a build or a cached cell made
+    /// with another value is never reused.
+    pub(crate) pass_env: Vec<(String, Option<String>)>,
     pub(crate) local: Option<LocalRecipe>,
     pub(crate) ready: Ready,
 }
@@ -196,6 +203,38 @@ impl Target {
         for (key, value) in &raw.env {
             if let Some(template) = placeholders(&file, value, Stage::Boot, &mut problems) {
                 env.insert(key.clone(), template);
+            }
+        }
+        let mut pass_env: Vec<(String, Option<String>)> = Vec::new();
+        for name in &raw.pass_env {
+            let text = name.get_ref();
+            let valid = text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let problem = if !valid {
+                Some((
+                    format!("pass_env: {text:?} is not an environment variable name"),
+                    "names are letters, digits and _, e.g. \"PRISMA_QUERY_ENGINE_BINARY\"",
+                ))
+            } else if raw.env.contains_key(text) {
+                Some((
+                    format!("pass_env: `{text}` is also set in [env]"),
+                    "a variable is either set by the target ([env]) or passed through from the caller (pass_env)",
+                ))
+            } else if pass_env.iter().any(|(n, _)| n == text) {
+                Some((
+                    format!("pass_env: `{text}` is listed twice"),
+                    "list each variable once",
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some((message, hint)) => problems.push(Problem {
+                    location: file.at(name.span()),
+                    message,
+                    hint: Some(hint.into()),
+                }),
+                None => pass_env.push((text.clone(), std::env::var(text).ok())),
             }
         }
         let local = raw.local.map(|local| {
@@ -284,6 +323,7 @@ impl Target {
             hasher.update(helper.file_name().unwrap_or_default().as_encoded_bytes());
             hasher.update(std::fs::read(&helper).unwrap_or_default());
         }
+        hasher.update(ambient_key(&pass_env));
         Ok(Self {
             name: raw.name.into_inner(),
             description: raw.description,
@@ -292,6 +332,7 @@ impl Target {
             dir,
             workdir,
             env,
+            pass_env,
             local,
             ready: Ready {
                 http: raw.ready.http.map(Spanned::into_inner),
@@ -306,6 +347,11 @@ impl Target {
         checkout.join(&self.workdir)
     }
 
+    /// What the ambient variables of `pass_env` add to a cache key.
+    pub(crate) fn ambient_key(&self) -> Vec<u8> {
+        ambient_key(&self.pass_env)
+    }
+
     pub(crate) fn local(&self) -> Result<&LocalRecipe, TargetError> {
         self.local
             .as_ref()
@@ -313,6 +359,19 @@ impl Target {
                 name: self.name.clone(),
             })
     }
+}
+
+/// `pass_env NAME=value` lines (`NAME unset` for an unset one); empty when the
+/// target passes nothing, so targets without `pass_env` keep their keys.
+fn ambient_key(pass_env: &[(String, Option<String>)]) -> Vec<u8> {
+    let mut key = Vec::new();
+    for (name, value) in pass_env {
+        match value {
+            Some(value) => key.extend(format!("pass_env {name}={value}\n").into_bytes()),
+            None => key.extend(format!("pass_env {name} unset\n").into_bytes()),
+        }
+    }
+    key
 }
 
 /// The target names in a targets folder.
@@ -586,6 +645,60 @@ mod tests {
                 .boot
                 .source
                 .contains("litellm_launcher.py boot")
+        );
+    }
+
+    #[test]
+    fn pass_env_names_are_checked_and_their_values_key_the_target() {
+        let got = messages(
+            target(&GOOD.replace(
+                "[env]\n",
+                "pass_env = [\"A-B\", \"DB\", \"PATH\", \"PATH\"]\n[env]\n",
+            ))
+            .unwrap_err(),
+        );
+        assert_eq!(
+            got,
+            [
+                "2: pass_env: \"A-B\" is not an environment variable name",
+                "2: pass_env: `DB` is also set in [env]",
+                "2: pass_env: `PATH` is listed twice"
+            ]
+        );
+        // A variable nobody sets, so the test needs no change to the process environment.
+        let unset = target(&GOOD.replace(
+            "[env]\n",
+            "pass_env = [\"REPLAY_TEST_NEVER_SET_4F2A\"]\n[env]\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            unset.pass_env,
+            [("REPLAY_TEST_NEVER_SET_4F2A".to_string(), None)]
+        );
+        assert_eq!(
+            unset.ambient_key(),
+            b"pass_env REPLAY_TEST_NEVER_SET_4F2A unset\n"
+        );
+        assert_ne!(unset.hash, target(GOOD).unwrap().hash);
+        assert!(target(GOOD).unwrap().ambient_key().is_empty());
+        assert_eq!(
+            ambient_key(&[("X".into(), Some("prisma==0.15.0".into()))]),
+            b"pass_env X=prisma==0.15.0\n"
+        );
+    }
+
+    #[test]
+    fn the_litellm_target_passes_the_prisma_variables() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let litellm = Target::find(&root.join("matrices/litellm"), "litellm").unwrap();
+        let names: Vec<&str> = litellm.pass_env.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "PRISMA_QUERY_ENGINE_BINARY",
+                "PRISMA_SCHEMA_ENGINE_BINARY",
+                "REPLAY_LITELLM_PRISMA"
+            ]
         );
     }
 

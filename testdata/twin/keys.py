@@ -188,18 +188,82 @@ def page_param(req, name, default):
         raise bad_request(f"{name} must be an integer")
 
 
+def query_flag(req, name):
+    """A boolean query parameter, read the way FastAPI reads one; absent is false."""
+    text = req.query.get(name)
+    if text is None:
+        return False
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise bad_request(f"{name} must be a boolean")
+
+
+def check_list_team(cur, caller, team_id):
+    """A non-admin may filter by a team only when its user row lists that team."""
+    if caller.is_proxy_admin or team_id is None:
+        return
+    cur.execute('SELECT teams FROM "LiteLLM_UserTable" WHERE user_id = %s', (caller.user_id,))
+    row = cur.fetchone()
+    if row is None or team_id not in (row["teams"] or []):
+        raise auth_error(403, "You are not authorized to check this team's keys")
+
+
+def list_filters(caller, req, team_id):
+    """The SQL conditions (and parameters) of the team_id and key_alias filters.
+
+    key_alias is an exact match, except for a proxy admin that asks for
+    substring_matching: then it is a case-insensitive substring match.
+    """
+    conditions, params = [], []
+    if team_id is not None:
+        conditions.append("team_id = %s")
+        params.append(team_id)
+    key_alias = req.query.get("key_alias") or None
+    if key_alias is not None:
+        if caller.is_proxy_admin and query_flag(req, "substring_matching"):
+            conditions.append("strpos(lower(key_alias), lower(%s)) > 0")
+        else:
+            conditions.append("key_alias = %s")
+        params.append(key_alias)
+    return conditions, tuple(params)
+
+
+def key_list_entry(row, full):
+    if not full:
+        return row["token"]
+    return {
+        "token": row["token"],
+        "key_alias": row["key_alias"],
+        "key_name": row["key_name"],
+        "user_id": row["user_id"],
+        "team_id": row["team_id"],
+        "organization_id": row["organization_id"],
+        "models": row["models"] or [],
+    }
+
+
 def list_keys(cur, caller, req):
     size = min(max(page_param(req, "size", 10), 1), 100)
     page = max(page_param(req, "page", 1), 1)
+    full = query_flag(req, "return_full_object")
+    team_id = req.query.get("team_id") or None
+    check_list_team(cur, caller, team_id)
     where, params = visible_keys_filter(caller)
+    filters, filter_params = list_filters(caller, req, team_id)
+    where = " AND ".join([where] + filters)
+    params = params + filter_params
     cur.execute(f'SELECT count(*) AS n FROM "LiteLLM_VerificationToken" WHERE {where}', params)
     total = cur.fetchone()["n"]
     cur.execute(
-        f'SELECT token FROM "LiteLLM_VerificationToken" WHERE {where} ORDER BY token LIMIT %s OFFSET %s',
+        "SELECT token, key_alias, key_name, user_id, team_id, organization_id, models "
+        f'FROM "LiteLLM_VerificationToken" WHERE {where} ORDER BY token LIMIT %s OFFSET %s',
         params + (size, (page - 1) * size),
     )
     return {
-        "keys": [row["token"] for row in cur.fetchall()],
+        "keys": [key_list_entry(row, full) for row in cur.fetchall()],
         "total_count": total,
         "current_page": page,
         "total_pages": math.ceil(total / size),

@@ -26,10 +26,11 @@ fn the_twin_is_all_green_and_nothing_is_left() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let report = json(&output);
     assert_eq!(report["format_version"], 1);
-    assert_eq!(report["summary"]["cells"], 113);
+    let cells = suite_cells("litellm");
+    assert_eq!(report["summary"]["cells"], cells);
     assert_eq!(
         report["summary"]["green"],
-        113,
+        cells,
         "{}",
         cells_with(&report, "RED").join("\n")
     );
@@ -165,6 +166,7 @@ fn a_commit_is_checked_and_bad_revisions_are_refused() {
     git(&["init", "-q"]);
     git(&["add", "."]);
     git(&["commit", "-qm", "the twin"]);
+    git(&["tag", "v1.0.0"]);
     // The working tree changes after the commit; the commit is what is checked.
     edit(
         &repo.join("keys.py"),
@@ -182,8 +184,23 @@ fn a_commit_is_checked_and_bad_revisions_are_refused() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
     let report = json(&output);
-    assert_eq!(report["summary"]["green"], 113);
+    assert_eq!(report["summary"]["green"], suite_cells("litellm"));
     assert_eq!(report["revision"]["subject"], "the twin");
+    assert_eq!(report["revision"]["tag"], "v1.0.0");
+    let short = report["revision"]["label"].as_str().unwrap().to_string();
+    let output = env
+        .replay()
+        .args(["check", "--target", "twin", "--rev", "v1.0.0", "--repo"])
+        .arg(&repo)
+        .args(["--cell", "key_info/own/proxy_admin"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("litellm on twin at v1.0.0 ({short})\n")),
+        "{stdout}"
+    );
 
     let output = env
         .replay()
@@ -360,7 +377,7 @@ fn a_migrated_template_is_kept_across_runs_and_a_changed_migration_input_is_a_mi
             .unwrap();
         assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
         let report = json(&output);
-        assert_eq!(report["summary"]["green"], 113);
+        assert_eq!(report["summary"]["green"], suite_cells("litellm") as u64);
         // The named phases (and `other`) account for the whole run.
         let phases = report["timings"]["phases"].as_object().unwrap();
         for name in [
@@ -404,5 +421,51 @@ fn a_migrated_template_is_kept_across_runs_and_a_changed_migration_input_is_a_mi
     })
     .unwrap();
     assert!(!check(&[]).0, "a changed migrate.py is a miss");
+    env.assert_nothing_left();
+}
+
+/// A target's `pass_env` variables key its build environment: the same value
+/// reuses the environment, another value builds a new one.
+#[test]
+fn pass_env_values_key_the_build_environment() {
+    let mut env = Env::new("pass-env");
+    // Build environments of its own, so the first build is a miss on every
+    // machine; the initdb'd cluster is shared with the other tests.
+    let shared = env.cache.clone();
+    env.cache = env.tmp.path().join("cache");
+    std::fs::create_dir_all(shared.join("postgres")).unwrap();
+    std::fs::create_dir_all(&env.cache).unwrap();
+    std::os::unix::fs::symlink(shared.join("postgres"), env.cache.join("postgres")).unwrap();
+    let twin = std::fs::read_to_string(repo_root().join("matrices/litellm/targets/twin.toml"))
+        .unwrap()
+        .replace(
+            "[env]\n",
+            "pass_env = [\"REPLAY_TEST_TWIN_KNOB\"]\n\n[env]\n",
+        );
+    let target = env.tmp.path().join("knob.toml");
+    std::fs::write(&target, twin).unwrap();
+    let run = |value: &str| {
+        let output = env
+            .replay()
+            .env("REPLAY_TEST_TWIN_KNOB", value)
+            .args(["check", "--repo", "testdata/twin", "--format", "json"])
+            .args(["--cell", "key_info/own/proxy_admin", "--target"])
+            .arg(&target)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+        let report = json(&output);
+        assert_eq!(report["summary"]["green"], 1);
+        (
+            report["caches"]["build"].as_bool().unwrap(),
+            report["target"]["hash"].as_str().unwrap().to_string(),
+        )
+    };
+    let (first, hash_a) = run("a");
+    let (again, hash_again) = run("a");
+    let (other, hash_b) = run("b");
+    assert_eq!((first, again, other), (false, true, false));
+    assert_eq!(hash_a, hash_again);
+    assert_ne!(hash_a, hash_b, "cell results made with a must not serve b");
     env.assert_nothing_left();
 }

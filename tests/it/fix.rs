@@ -50,6 +50,13 @@ fn the_update_fix_is_caught_with_exactly_its_six_cells_in_both_modes_and_a_secon
         record["fix"]["subject"],
         "extend /key/update admin check to non-budget fields"
     );
+    // The record names the fix's tag; the parent has none, so no field.
+    assert_eq!(record["fix"]["tag"], "update-fix");
+    assert!(
+        record["parent"].get("tag").is_none(),
+        "{}",
+        record["parent"]
+    );
     assert_eq!(
         record["transitions"]["red_to_green"],
         serde_json::json!(UPDATE_CELLS)
@@ -105,6 +112,29 @@ fn the_update_fix_is_caught_with_exactly_its_six_cells_in_both_modes_and_a_secon
         serde_json::json!({"parent": {"cells": true}, "fix": {"cells": true}})
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // People read the revisions by their tags: `tag (sha)` in the human output.
+    let output = env
+        .replay()
+        .args([
+            "update-fix",
+            "--target",
+            "twin",
+            "--format",
+            "human",
+            "--repo",
+        ])
+        .arg(&repo)
+        .arg("--records")
+        .arg(&records)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("fix update-fix ({short}) \"extend /key/update")),
+        "{stdout}"
+    );
     env.assert_nothing_left();
 }
 

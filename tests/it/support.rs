@@ -178,6 +178,16 @@ pub fn json(output: &Output) -> serde_json::Value {
     })
 }
 
+/// How many pinned cells the suite in `matrices/NAME` has, counted by the
+/// loader itself, so tests follow the suite as it grows.
+pub fn suite_cells(name: &str) -> usize {
+    let dir = repo_root().join("matrices").join(name);
+    replay::suite::load(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .cells()
+        .len()
+}
+
 /// The ids of the cells of a JSON report with the given verdict.
 pub fn cells_with(report: &serde_json::Value, verdict: &str) -> Vec<String> {
     report["cells"]

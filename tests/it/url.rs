@@ -222,7 +222,10 @@ fn gc_deletes_the_rows_of_a_killed_attach_run_and_only_then_says_so() {
         "--database-url",
         &database_url,
     ]);
-    let (mut child, seen, _) = start_until(command, "replay: running 113 cells");
+    let (mut child, seen, _) = start_until(
+        command,
+        &format!("replay: running {} cells", suite_cells("litellm")),
+    );
     std::thread::sleep(Duration::from_millis(300));
     // SIGKILL: the run deletes nothing; its owner file says what to delete.
     child.kill().unwrap();
@@ -317,7 +320,7 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
         .unwrap();
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert_eq!(json(&output)["summary"]["green"], 113);
+    assert_eq!(json(&output)["summary"]["green"], suite_cells("litellm"));
     assert!(stderr.contains("cleanup: removed"), "{stderr}");
 
     let output = env
@@ -353,7 +356,10 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
         "--database-url",
         &database_url,
     ]);
-    let (mut child, _, rest) = start_until(command, "replay: running 113 cells");
+    let (mut child, _, rest) = start_until(
+        command,
+        &format!("replay: running {} cells", suite_cells("litellm")),
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(interrupt_and_wait(&mut child), 130);
     let stderr: Vec<String> = rest.try_iter().collect();

@@ -6,7 +6,8 @@ under the interpreter of the target's build environment ({{env}}/bin/python):
 
   deps              Build step. pip-install what the revision needs into this
                     environment: the checkout with its `proxy` extra, the prisma
-                    version its `proxy-dev` group pins, and (uv-workspace
+                    version its `proxy-dev` group pins (or REPLAY_LITELLM_PRISMA,
+                    e.g. "prisma==0.15.0", when set), and (uv-workspace
                     revisions) its workspace members from their folders. Then
                     uninstall the revision's own packages again, so the shared
                     environment holds dependencies only.
@@ -73,8 +74,20 @@ def project_name(folder):
     return table(project, "project").get("name") or table(project, "tool", "poetry").get("name")
 
 
+# Overrides the prisma requirement of every revision (litellm.toml passes it through
+# and its value keys the build cache).
+PRISMA_OVERRIDE = "REPLAY_LITELLM_PRISMA"
+
+
 def prisma_requirement(project):
-    """The prisma the revision's `proxy-dev` group pins (CI installs that group)."""
+    """REPLAY_LITELLM_PRISMA when it is set, else the prisma the revision's
+    `proxy-dev` group pins (CI installs that group)."""
+    override = os.environ.get(PRISMA_OVERRIDE, "").strip()
+    if override:
+        if not re.match(r"(?i)prisma\s*([<>=!~;\[]|$)", override):
+            die(f"{PRISMA_OVERRIDE}={override!r} is not a requirement of prisma (e.g. prisma==0.15.0)")
+        say(f"{PRISMA_OVERRIDE} chooses {override}")
+        return override
     for requirement in table(project, "dependency-groups").get("proxy-dev", []):
         if isinstance(requirement, str) and re.match(r"(?i)prisma\s*([<>=!~;\[]|$)", requirement.strip()):
             return requirement.strip()

@@ -244,7 +244,12 @@ impl Runtime for LocalRuntime {
     ) -> Result<Build, RuntimeError> {
         let started = Instant::now();
         let recipe = &target.local()?.build;
-        let recipe_text: Vec<&[u8]> = recipe.run.iter().map(|c| c.source.as_bytes()).collect();
+        let ambient = target.ambient_key();
+        let mut recipe_text: Vec<&[u8]> = recipe.run.iter().map(|c| c.source.as_bytes()).collect();
+        // The ambient variables the target passes through change what it builds.
+        if !ambient.is_empty() {
+            recipe_text.push(&ambient);
+        }
         let key = crate::support::cache::files_key(
             &target.workdir(&checkout.dir),
             &recipe.inputs,

@@ -487,6 +487,14 @@ mod tests {
         assert_eq!(per_scenario("key_update"), 21);
         assert_eq!(per_scenario("key_regenerate"), 21);
         assert_eq!(per_scenario("key_delete"), 21);
+        // The single-request tests beside upstream's matrices.
+        assert_eq!(per_scenario("key_regenerate_path"), 1);
+        assert_eq!(per_scenario("key_update_missing_key"), 1);
+        assert_eq!(per_scenario("key_delete_missing_key"), 1);
+        assert_eq!(per_scenario("key_update_budget_denied"), 3);
+        assert_eq!(per_scenario("key_list_alias"), 6);
+        assert_eq!(per_scenario("key_list_team"), 2);
+        assert_eq!(suite.cells().len(), 127);
         assert_eq!(suite.world.actors.len(), 9);
         let cell = suite
             .cells()
