@@ -174,6 +174,29 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
         });
     }
 
+    let endpoint_names: Vec<String> = (0..suite.scenarios.len())
+        .map(|s| endpoint_name(&suite, s))
+        .collect();
+    for serves in &triage.serves {
+        for endpoint in &serves.endpoints {
+            if !endpoint_names.contains(endpoint) {
+                return Err(Error::usage(
+                    format!(
+                        "{}:{}: `{endpoint}` is no endpoint of suite {}",
+                        triage
+                            .path
+                            .as_deref()
+                            .unwrap_or(std::path::Path::new("mutants.toml"))
+                            .display(),
+                        serves.line,
+                        suite.name
+                    ),
+                    Some(format!("the endpoints are: {}", endpoint_names.join(", "))),
+                ));
+            }
+        }
+    }
+
     let progress = Progress::new(options.run.quiet);
     let cells = suite.cells();
     progress.line(&format!(
@@ -203,6 +226,7 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
             progress: &progress,
             options,
             cache: &cache,
+            triage: &triage,
         };
         let result = drive(&context, &cells, base_tree, &key(base_tree), &planned).await;
         if let Some(engine) = context.engine.into_inner() {
@@ -221,10 +245,7 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
         }
     };
 
-    let endpoint_name = |scenario: usize| {
-        let s = &suite.scenarios[scenario];
-        s.endpoint.clone().unwrap_or_else(|| s.name.clone())
-    };
+    let endpoint_name = |scenario: usize| endpoint_name(&suite, scenario);
     let mut endpoints: Vec<(String, usize)> = Vec::new();
     for cell in &cells {
         let name = endpoint_name(cell.scenario);
@@ -299,6 +320,12 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
     })
 }
 
+/// A scenario's endpoint (`POST /key/update`), or its name when it has none.
+fn endpoint_name(suite: &Suite, scenario: usize) -> String {
+    let s = &suite.scenarios[scenario];
+    s.endpoint.clone().unwrap_or_else(|| s.name.clone())
+}
+
 fn matches_function(wanted: &str, function: &str) -> bool {
     function == wanted || function.rsplit('.').next() == Some(wanted)
 }
@@ -317,6 +344,7 @@ struct Context<'a> {
     progress: &'a Progress,
     options: &'a MutateOptions,
     cache: &'a CellCache,
+    triage: &'a Triage,
 }
 
 impl<'a> Context<'a> {
@@ -435,7 +463,19 @@ async fn drive(
         let done = &done;
         async move {
             let planned = &planned[index];
-            let order = order_by_kills(cells, &kills.lock().expect("kills").clone());
+            // Only the cells of the endpoints its function serves, when said.
+            let serves = context
+                .triage
+                .serves(&planned.mutant.file, &planned.mutant.function);
+            let order: Vec<usize> = order_by_kills(cells, &kills.lock().expect("kills").clone())
+                .into_iter()
+                .filter(|&i| {
+                    serves.is_none_or(|s| {
+                        s.endpoints
+                            .contains(&endpoint_name(context.suite, cells[i].scenario))
+                    })
+                })
+                .collect();
             let mut seen = context.cache.load_some(&planned.key, cells);
             let mut cached = true;
             let mut error = None;

@@ -11,7 +11,7 @@ mod python;
 pub mod triage;
 
 pub use python::{Mutant, Operator, generate};
-pub use triage::{Reason, Triage, TriageEntry};
+pub use triage::{Reason, Serves, Triage, TriageEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MutateError {

@@ -9,7 +9,15 @@
 //! id = "condition-false:check_view:1a2b3c4d"
 //! reason = "equivalent"        # equivalent | out-of-scope | known-gap
 //! note = "the branch below denies the same callers"
+//!
+//! [[serves]]                   # which endpoints a function's mutants can change
+//! file = "keys.py"
+//! function = "check_update"    # optional: the whole file
+//! endpoints = ["POST /key/update"]
 //! ```
+//!
+//! A mutant runs only the cells of the endpoints its function (or file)
+//! serves; every cell when nothing says.
 
 use std::path::{Path, PathBuf};
 
@@ -52,11 +60,21 @@ pub struct TriageEntry {
     pub line: usize,
 }
 
+/// The endpoints a file's or a function's mutants can change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serves {
+    pub file: String,
+    pub function: Option<String>,
+    pub endpoints: Vec<String>,
+    pub line: usize,
+}
+
 /// The triage file of a suite (empty when there is none).
 #[derive(Debug, Clone, Default)]
 pub struct Triage {
     pub path: Option<PathBuf>,
     pub accepted: Vec<TriageEntry>,
+    pub serves: Vec<Serves>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +82,16 @@ pub struct Triage {
 struct Raw {
     #[serde(default)]
     accepted: Vec<Spanned<RawEntry>>,
+    #[serde(default)]
+    serves: Vec<Spanned<RawServes>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServes {
+    file: String,
+    function: Option<String>,
+    endpoints: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -132,10 +160,55 @@ impl Triage {
                 line,
             });
         }
+        let mut serves: Vec<Serves> = Vec::new();
+        for entry in raw.serves {
+            let line = file.at(entry.span()).line.unwrap_or(1);
+            let entry = entry.into_inner();
+            if let Some(first) = serves
+                .iter()
+                .find(|s| s.file == entry.file && s.function == entry.function)
+            {
+                return Err(MutateError::Triage {
+                    path: file.path.clone(),
+                    line,
+                    message: format!(
+                        "what `{}` serves is already said at line {}",
+                        entry.function.as_deref().unwrap_or(&entry.file),
+                        first.line
+                    ),
+                });
+            }
+            serves.push(Serves {
+                file: entry.file,
+                function: entry.function,
+                endpoints: entry.endpoints,
+                line,
+            });
+        }
         Ok(Triage {
             path: Some(file.path.clone()),
             accepted,
+            serves,
         })
+    }
+
+    /// The endpoints a mutant of `function` in `file` can change: what its
+    /// function serves, else what its file serves; `None` when unknown.
+    pub fn serves(&self, file: &str, function: &str) -> Option<&Serves> {
+        let top = function.split('.').next().unwrap_or(function);
+        self.serves
+            .iter()
+            .find(|s| {
+                s.file == file
+                    && s.function
+                        .as_deref()
+                        .is_some_and(|f| f == function || f == top)
+            })
+            .or_else(|| {
+                self.serves
+                    .iter()
+                    .find(|s| s.file == file && s.function.is_none())
+            })
     }
 
     /// The entry accepting mutant `id` of `file`.
@@ -165,6 +238,30 @@ mod tests {
         assert_eq!(triage.accepted[0].reason, Reason::KnownGap);
         assert!(triage.find("keys.py", "drop-raise:f:00000000").is_some());
         assert!(triage.find("auth.py", "drop-raise:f:00000000").is_none());
+        assert!(triage.serves("keys.py", "f").is_none());
+    }
+
+    #[test]
+    fn what_a_function_serves_comes_before_what_its_file_serves() {
+        let triage = parse(
+            "[[serves]]\nfile = \"keys.py\"\nendpoints = [\"GET /a\"]\n\n[[serves]]\nfile = \"keys.py\"\nfunction = \"check\"\nendpoints = [\"POST /b\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            triage.serves("keys.py", "check").unwrap().endpoints,
+            ["POST /b"]
+        );
+        assert_eq!(triage.serves("keys.py", "check.inner").unwrap().line, 5);
+        assert_eq!(
+            triage.serves("keys.py", "other").unwrap().endpoints,
+            ["GET /a"]
+        );
+        assert!(triage.serves("auth.py", "check").is_none());
+        let twice = "[[serves]]\nfile = \"k.py\"\nendpoints = []\n[[serves]]\nfile = \"k.py\"\nendpoints = []\n";
+        assert!(matches!(
+            parse(twice),
+            Err(MutateError::Triage { line: 4, .. })
+        ));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod cli;
 mod fix;
 mod html;
 mod layout;
+mod mutate;
 mod report;
 mod secrets;
 mod suites;
