@@ -148,6 +148,13 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             let suite = crate::suite::load(&args.records.suite)?;
             let (table, merged) =
                 crate::jobs::plan::merge(&args.sources, &args.records.records, &suite.name)?;
+            for path in crate::jobs::mutate::merge_shards(
+                &args.sources,
+                &args.records.records,
+                &args.records.suite,
+            )? {
+                eprintln!("replay: merged the mutant shards into {}", path.display());
+            }
             eprintln!(
                 "replay: merged {merged} record{} into {}",
                 if merged == 1 { "" } else { "s" },

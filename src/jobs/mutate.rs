@@ -98,12 +98,39 @@ fn decide(
     }
 }
 
-/// The cells in the order to run them: those that killed most mutants so
-/// far first, the suite's order among equals.
-fn order_by_kills(cells: &[Cell], kills: &HashMap<usize, usize>) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..cells.len()).collect();
-    order.sort_by_key(|i| std::cmp::Reverse(kills.get(i).copied().unwrap_or(0)));
-    order
+/// Kills so far per cell (by its index in the plan): overall, and per
+/// function (mutants of one function tend to die by the same cells).
+#[derive(Debug, Default, Clone)]
+struct Kills {
+    cells: HashMap<usize, usize>,
+    by_function: HashMap<(String, usize), usize>,
+}
+
+impl Kills {
+    fn add(&mut self, function: &str, cell: usize) {
+        *self.cells.entry(cell).or_default() += 1;
+        *self
+            .by_function
+            .entry((function.to_string(), cell))
+            .or_default() += 1;
+    }
+
+    /// The cells in the order to run them for a mutant of `function`: those
+    /// that killed most of its function's mutants first, then most of all,
+    /// the suite's order among equals.
+    fn order(&self, function: &str, cells: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..cells).collect();
+        order.sort_by_key(|i| {
+            std::cmp::Reverse((
+                self.by_function
+                    .get(&(function.to_string(), *i))
+                    .copied()
+                    .unwrap_or(0),
+                self.cells.get(i).copied().unwrap_or(0),
+            ))
+        });
+        order
+    }
 }
 
 /// A mutant, laid on the base.
@@ -453,7 +480,7 @@ async fn drive(
     let cells = plan_cells.as_slice();
     let base = plan_base.as_slice();
 
-    let kills: Mutex<HashMap<usize, usize>> = Mutex::new(HashMap::new());
+    let kills: Mutex<Kills> = Mutex::new(Kills::default());
     let cells_run = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = planned.len();
@@ -467,7 +494,10 @@ async fn drive(
             let serves = context
                 .triage
                 .serves(&planned.mutant.file, &planned.mutant.function);
-            let order: Vec<usize> = order_by_kills(cells, &kills.lock().expect("kills").clone())
+            let order: Vec<usize> = kills
+                .lock()
+                .expect("kills")
+                .order(&planned.mutant.function, cells.len())
                 .into_iter()
                 .filter(|&i| {
                     serves.is_none_or(|s| {
@@ -542,7 +572,7 @@ async fn drive(
             match decision {
                 Some(Decision::Killed(differing)) => {
                     let first = differing[0];
-                    *kills.lock().expect("kills").entry(first).or_default() += 1;
+                    kills.lock().expect("kills").add(&m.function, first);
                     result.fate = Fate::Killed;
                     result.killed_by = Some(cells[first].id.to_string());
                     result.killed_at = order.iter().position(|&i| i == first).map(|p| p + 1);
@@ -665,21 +695,199 @@ mod tests {
 
     #[test]
     fn cells_that_killed_most_run_first() {
-        let cells: Vec<Cell> = ["s/t/a", "s/t/b", "s/t/c"]
-            .iter()
-            .map(|id| Cell {
-                id: crate::suite::CellId::parse(id).unwrap(),
-                scenario: 0,
-                pin: crate::suite::Pin {
-                    status: 200,
-                    responses: Default::default(),
-                },
-            })
-            .collect();
-        let kills = HashMap::from([(2, 3), (1, 1)]);
-        assert_eq!(order_by_kills(&cells, &kills), [2, 1, 0]);
-        assert_eq!(order_by_kills(&cells, &HashMap::new()), [0, 1, 2]);
+        let mut kills = Kills::default();
+        assert_eq!(kills.order("f", 3), [0, 1, 2]);
+        for _ in 0..3 {
+            kills.add("g", 2);
+        }
+        kills.add("f", 1);
+        // The function's own kills first, then everyone's.
+        assert_eq!(kills.order("f", 3), [1, 2, 0]);
+        assert_eq!(kills.order("g", 3), [2, 1, 0]);
+        assert_eq!(kills.order("h", 3), [2, 1, 0]);
         assert!(matches_function("check_view", "Keys.check_view"));
         assert!(!matches_function("check", "check_view"));
     }
+}
+
+/// `replay merge`: the shards (`--shard i/n`) of mutant runs found under
+/// `sources`, each set of n shards of one run gathered into one record
+/// (`mutants-<rev>.json`) with its rates and triage worked out again. The
+/// paths of the records written; an incomplete set is an error naming the
+/// shard that is missing.
+pub fn merge_shards(
+    sources: &[PathBuf],
+    records: &std::path::Path,
+    suite_dir: &std::path::Path,
+) -> Result<Vec<PathBuf>, Error> {
+    let suite = crate::suite::load(suite_dir)?;
+    let triage = Triage::load(suite_dir)?;
+    let mut found: Vec<(PathBuf, MutantsRecord)> = Vec::new();
+    for source in sources {
+        for path in json_files(source) {
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            if value["kind"] != "mutants" || value["shard"].is_null() {
+                continue;
+            }
+            let record: MutantsRecord = serde_json::from_value(value).map_err(|e| {
+                Error::usage(
+                    format!(
+                        "{} is not a mutants record this replay can read: {e}",
+                        path.display()
+                    ),
+                    Some("merge the shards with the replay that wrote them".to_string()),
+                )
+            })?;
+            if record.suite.name != suite.name {
+                return Err(Error::usage(
+                    format!(
+                        "{} is a record of suite `{}`, not `{}`",
+                        path.display(),
+                        record.suite.name,
+                        suite.name
+                    ),
+                    Some("merge the records of one suite at a time (--suite)".to_string()),
+                ));
+            }
+            found.push((path, record));
+        }
+    }
+    // One run: the same base, files, functions, suite, target and mode.
+    let run_of = |r: &MutantsRecord| {
+        (
+            r.base.commit.clone(),
+            r.paths.clone(),
+            r.functions.clone(),
+            r.suite.hash.clone(),
+            r.target.hash.clone(),
+            r.exhaustive,
+        )
+    };
+    let mut runs: Vec<(_, Vec<(PathBuf, MutantsRecord)>)> = Vec::new();
+    for (path, record) in found {
+        let key = run_of(&record);
+        match runs.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, shards)) => shards.push((path, record)),
+            None => runs.push((key, vec![(path, record)])),
+        }
+    }
+    let cells = suite.cells();
+    let mut endpoints: Vec<(String, usize)> = Vec::new();
+    for cell in &cells {
+        let name = endpoint_name(&suite, cell.scenario);
+        match endpoints.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => endpoints.push((name, 1)),
+        }
+    }
+    let by_id: HashMap<String, usize> = cells
+        .iter()
+        .map(|c| (c.id.to_string(), c.scenario))
+        .collect();
+    let endpoint_of = |id: &str| {
+        by_id
+            .get(id)
+            .map(|s| endpoint_name(&suite, *s))
+            .unwrap_or_default()
+    };
+    let mut written = Vec::new();
+    for (_, mut shards) in runs {
+        let shard_of = |r: &MutantsRecord| -> Option<Shard> { r.shard.as_deref()?.parse().ok() };
+        shards.sort_by_key(|(_, r)| shard_of(r).map(|s| s.index));
+        let count = shard_of(&shards[0].1).map(|s| s.count).unwrap_or(0);
+        for index in 1..=count {
+            let have = shards
+                .iter()
+                .filter(|(_, r)| shard_of(r).is_some_and(|s| s.index == index && s.count == count))
+                .count();
+            if have != 1 {
+                return Err(Error::usage(
+                    format!(
+                        "shard {index}/{count} of the mutants of {} at {} is {}",
+                        shards[0].1.paths.join(", "),
+                        shards[0].1.base.short,
+                        if have == 0 { "missing" } else { "there twice" }
+                    ),
+                    Some(format!(
+                        "run `replay mutate --shard {index}/{count}` with the same flags, or pass its records folder"
+                    )),
+                ));
+            }
+        }
+        if shards.len() != count {
+            return Err(Error::usage(
+                format!(
+                    "the shards of the mutants at {} do not agree on n",
+                    shards[0].1.base.short
+                ),
+                Some("merge the shards of one run, all made with the same --shard i/n".to_string()),
+            ));
+        }
+        let mut record = shards[0].1.clone();
+        let mut mutants: Vec<MutantResult> =
+            shards.iter().flat_map(|(_, r)| r.mutants.clone()).collect();
+        let paths = record.paths.clone();
+        // The order they were made in: file, place, operator, change.
+        mutants.sort_by_key(|m| {
+            (
+                paths.iter().position(|p| *p == m.file),
+                m.line,
+                m.column,
+                crate::mutate::Operator::parse(&m.operator),
+                m.mutated.clone(),
+            )
+        });
+        for mutant in &mut mutants {
+            mutant.triage = None;
+        }
+        let functions = record.functions.clone();
+        let judged = |entry: &crate::mutate::TriageEntry| {
+            paths.contains(&entry.file)
+                && (functions.is_empty()
+                    || functions
+                        .iter()
+                        .any(|f| matches_function(f, &entry.function)))
+        };
+        record.triage = mutants::triage(&mut mutants, &triage, &judged);
+        record.summary = mutants::summarise(&mutants, &endpoints, &endpoint_of);
+        record.shard = None;
+        record.run = json!({
+            "shards": shards.iter().map(|(p, r)| json!({ "path": p.display().to_string(), "shard": r.shard, "run": r.run })).collect::<Vec<_>>(),
+        });
+        record.mutants = mutants;
+        let dir = crate::results::record::records_dir(records, &suite.name);
+        let path = dir.join(format!("mutants-{}.json", record.base.short));
+        let mut text = serde_json::to_string_pretty(&record).expect("records serialise");
+        text.push('\n');
+        crate::support::files::write_atomically(&path, text.as_bytes()).map_err(|source| {
+            Error::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn json_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(json_files(&path));
+        } else if path.extension().is_some_and(|x| x == "json") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
 }

@@ -210,6 +210,7 @@ fn check_fails_on_an_untriaged_survivor_and_reports_stale_entries() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("mutants.toml:"), "{stderr}");
     // An unknown function is bad input with a hint.
+    std::fs::write(&triage, &text_of).unwrap();
     let output = mutate(&env, &repo, &suite, &["--function", "no_such_function"]);
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
@@ -217,5 +218,80 @@ fn check_fails_on_an_untriaged_survivor_and_reports_stale_entries() {
         stderr.contains("no mutant in function `no_such_function`"),
         "{stderr}"
     );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn shards_merge_into_the_record_of_one_run() {
+    let env = Env::new("mutate-shards");
+    let repo = history(&env);
+    let suite = repo_root().join("matrices/litellm");
+    let run = |records: &Path, extra: &[&str]| {
+        let output = env
+            .replay()
+            .args(["mutate", "--paths", "keys.py", "--function", "check_view"])
+            .args(["--target", "twin", "--format", "json", "--probes", "2"])
+            .args(extra)
+            .arg("--suite")
+            .arg(&suite)
+            .arg("--repo")
+            .arg(&repo)
+            .arg("--records")
+            .arg(records)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+        json(&output)
+    };
+    let whole = run(&env.tmp.path().join("whole"), &[]);
+    let first = run(&env.tmp.path().join("shard-1"), &["--shard", "1/2"]);
+    let second = run(&env.tmp.path().join("shard-2"), &["--shard", "2/2"]);
+    let count = |r: &serde_json::Value| r["mutants"].as_array().unwrap().len();
+    assert_eq!(count(&first) + count(&second), count(&whole));
+    assert_eq!(first["shard"], "1/2");
+
+    // One shard alone is not a run.
+    let merged = env.tmp.path().join("merged");
+    let merge = |sources: &[&str]| {
+        env.replay()
+            .arg("merge")
+            .args(sources.iter().map(|s| env.tmp.path().join(s)))
+            .arg("--records")
+            .arg(&merged)
+            .arg("--suite")
+            .arg(&suite)
+            .output()
+            .unwrap()
+    };
+    let output = merge(&["shard-1"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("shard 2/2 of the mutants of keys.py"),
+        "{stderr}"
+    );
+    let output = merge(&["shard-1", "shard-2"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let short = whole["base"]["short"].as_str().unwrap();
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(merged.join(format!("litellm/mutants-{short}.json"))).unwrap(),
+    )
+    .unwrap();
+    let fates = |r: &serde_json::Value| {
+        r["mutants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["id"].clone(), m["fate"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fates(&record), fates(&whole));
+    assert_eq!(
+        record["summary"]["functions"],
+        whole["summary"]["functions"]
+    );
+    assert_eq!(record["triage"], whole["triage"]);
+    assert!(record["shard"].is_null());
     env.assert_nothing_left();
 }
