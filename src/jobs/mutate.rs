@@ -644,72 +644,6 @@ fn describe(error: &EngineError) -> String {
     text
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn outcome(status: u16) -> CellOutcome {
-        CellOutcome {
-            status: Some(status),
-            ..CellOutcome::default()
-        }
-    }
-
-    #[test]
-    fn a_mutant_is_killed_by_the_first_difference_in_order() {
-        let base = [outcome(200), outcome(403), outcome(403)];
-        let order = [2, 0, 1];
-        let none = [None, None, None];
-        assert_eq!(
-            decide(&base, &none, &order, false),
-            Decision::Pending(vec![2, 0, 1])
-        );
-        let seen = [Some(outcome(200)), None, Some(outcome(200))];
-        assert_eq!(
-            decide(&base, &seen, &order, false),
-            Decision::Killed(vec![2])
-        );
-        // Exhaustive: every cell runs before the verdict.
-        assert_eq!(
-            decide(&base, &seen, &order, true),
-            Decision::Pending(vec![1])
-        );
-        let all = [Some(outcome(200)), Some(outcome(200)), Some(outcome(200))];
-        assert_eq!(
-            decide(&base, &all, &order, true),
-            Decision::Killed(vec![2, 1])
-        );
-        let same = base.clone().map(Some);
-        assert_eq!(decide(&base, &same, &order, false), Decision::Survived);
-        // A cell that errors where the base did not is a difference too.
-        let errored = CellOutcome {
-            error: Some("connection refused".into()),
-            ..outcome(200)
-        };
-        let seen = [Some(errored), None, None];
-        assert_eq!(
-            decide(&base, &seen, &order, false),
-            Decision::Killed(vec![0])
-        );
-    }
-
-    #[test]
-    fn cells_that_killed_most_run_first() {
-        let mut kills = Kills::default();
-        assert_eq!(kills.order("f", 3), [0, 1, 2]);
-        for _ in 0..3 {
-            kills.add("g", 2);
-        }
-        kills.add("f", 1);
-        // The function's own kills first, then everyone's.
-        assert_eq!(kills.order("f", 3), [1, 2, 0]);
-        assert_eq!(kills.order("g", 3), [2, 1, 0]);
-        assert_eq!(kills.order("h", 3), [2, 1, 0]);
-        assert!(matches_function("check_view", "Keys.check_view"));
-        assert!(!matches_function("check", "check_view"));
-    }
-}
-
 /// `replay merge`: the shards (`--shard i/n`) of mutant runs found under
 /// `sources`, each set of n shards of one run gathered into one record
 /// (`mutants-<rev>.json`) with its rates and triage worked out again. The
@@ -890,4 +824,70 @@ fn json_files(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: u16) -> CellOutcome {
+        CellOutcome {
+            status: Some(status),
+            ..CellOutcome::default()
+        }
+    }
+
+    #[test]
+    fn a_mutant_is_killed_by_the_first_difference_in_order() {
+        let base = [outcome(200), outcome(403), outcome(403)];
+        let order = [2, 0, 1];
+        let none = [None, None, None];
+        assert_eq!(
+            decide(&base, &none, &order, false),
+            Decision::Pending(vec![2, 0, 1])
+        );
+        let seen = [Some(outcome(200)), None, Some(outcome(200))];
+        assert_eq!(
+            decide(&base, &seen, &order, false),
+            Decision::Killed(vec![2])
+        );
+        // Exhaustive: every cell runs before the verdict.
+        assert_eq!(
+            decide(&base, &seen, &order, true),
+            Decision::Pending(vec![1])
+        );
+        let all = [Some(outcome(200)), Some(outcome(200)), Some(outcome(200))];
+        assert_eq!(
+            decide(&base, &all, &order, true),
+            Decision::Killed(vec![2, 1])
+        );
+        let same = base.clone().map(Some);
+        assert_eq!(decide(&base, &same, &order, false), Decision::Survived);
+        // A cell that errors where the base did not is a difference too.
+        let errored = CellOutcome {
+            error: Some("connection refused".into()),
+            ..outcome(200)
+        };
+        let seen = [Some(errored), None, None];
+        assert_eq!(
+            decide(&base, &seen, &order, false),
+            Decision::Killed(vec![0])
+        );
+    }
+
+    #[test]
+    fn cells_that_killed_most_run_first() {
+        let mut kills = Kills::default();
+        assert_eq!(kills.order("f", 3), [0, 1, 2]);
+        for _ in 0..3 {
+            kills.add("g", 2);
+        }
+        kills.add("f", 1);
+        // The function's own kills first, then everyone's.
+        assert_eq!(kills.order("f", 3), [1, 2, 0]);
+        assert_eq!(kills.order("g", 3), [2, 1, 0]);
+        assert_eq!(kills.order("h", 3), [2, 1, 0]);
+        assert!(matches_function("check_view", "Keys.check_view"));
+        assert!(!matches_function("check", "check_view"));
+    }
 }

@@ -360,6 +360,7 @@ mod tests {
         let file = Triage {
             path: Some("mutants.toml".into()),
             accepted: vec![entry("kept", 1), entry("dead", 7), entry("gone", 13)],
+            serves: vec![],
         };
         let state = triage(&mut mutants, &file, &|_| true);
         assert_eq!(state.untriaged, ["open"]);
