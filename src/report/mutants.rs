@@ -190,6 +190,55 @@ fn cells_list(cells: &[String], at_most: usize) -> String {
     text
 }
 
+/// The record as the body of one HTML page (`replay report RECORD --html OUT`):
+/// the rates, then a survivor list a reviewer can work through.
+pub fn html(record: &MutantsRecord) -> maud::Markup {
+    use maud::html;
+    let survivors = survivors(record);
+    html! {
+        h1 { "Mutants of " (record.paths.join(", ")) " at " span.sha { (record.base.short) } }
+        p { (headline(record)) }
+        h2 { "Per function" }
+        table.grid {
+            thead { tr { th { "function" } th { "mutants" } th { "killed" } th { "survived" } th { "stillborn" } th { "kill rate" } } }
+            tbody {
+                @for (name, rate) in &record.summary.functions {
+                    tr { th { code { (name) } } td.cell { (rate.mutants) } td.cell { (rate.killed) } td.cell { (rate.survived) } td.cell { (rate.stillborn) } td.cell { (percent(rate.kill_rate)) } }
+                }
+            }
+        }
+        h2 { "Per endpoint" }
+        table.grid {
+            thead { tr { th { "endpoint" } th { "cells" } th { "killed first" } th { "killed" } th { "of counted" } } }
+            tbody {
+                @for (name, kills) in &record.summary.endpoints {
+                    tr { th { code { (name) } } td.cell { (kills.cells) } td.cell { (kills.killed_first) } td.cell { (kills.killed) } td.cell { (percent(kills.kill_rate)) } }
+                }
+            }
+        }
+        h2 { "Survivors (" (survivors.len()) ")" }
+        @for mutant in &survivors {
+            section.survivor id=(mutant.id) {
+                p {
+                    code { (mutant.file) ":" (mutant.line) ":" (mutant.column) } " in " code { (mutant.function) } " · "
+                    code { (mutant.id) } " · "
+                    @match &mutant.triage {
+                        Some(t) => span.key.green { "accepted: " (t.reason.name()) },
+                        None => span.key.red { "untriaged" },
+                    }
+                }
+                pre.code { "- " (mutant.original.trim()) "\n+ " (mutant.mutated.trim()) }
+                @if let Some(t) = &mutant.triage { p.muted { (t.note) } }
+                details { summary { (mutant.cells_run) " cells ran" } p.muted { code { (mutant.cells.join(", ")) } } }
+            }
+        }
+        @if !record.triage.stale.is_empty() {
+            h2 { "Stale triage entries" }
+            ul.notes { @for stale in &record.triage.stale { li { code { (stale.id) } " (line " (stale.line) "): " (stale.why) } } }
+        }
+    }
+}
+
 fn md_escape(text: &str) -> String {
     text.replace('|', "\\|")
 }
@@ -338,6 +387,21 @@ mod tests {
         );
         assert!(text.contains("  keys.py:223:12 check_update  b|c  [UNTRIAGED]\n    - if update_needs_admin(body):\n    + if False:\n    ran 2 cells: key_update/self/owner, key_info/self/owner\n"), "{text}");
         assert!(text.contains("1 untriaged, 0 stale"), "{text}");
+    }
+
+    #[test]
+    fn the_page_lists_each_survivor_with_its_lines() {
+        let record = serde_json::to_value(record()).unwrap();
+        let page = crate::report::html::render(&record).unwrap();
+        assert!(
+            page.contains("<code>keys.py:223:12</code> in <code>check_update</code>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("- if update_needs_admin(body):\n+ if False:"),
+            "{page}"
+        );
+        assert!(page.contains("untriaged"), "{page}");
     }
 
     #[test]
