@@ -166,7 +166,7 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Gather the records of many runners into the suite's records folder, and render the table.
     Merge(MergeArgs),
-    /// Render a check report, a fix record or a bisect record (JSON) as one HTML page.
+    /// Render a check report, a fix, bisect or mutants record (JSON) as one HTML page.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
     /// Render the replay table of a suite from its records.
