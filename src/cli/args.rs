@@ -421,6 +421,11 @@ pub(crate) struct MutateArgs {
     /// Only the mutants of these functions (as named after `def`); repeatable.
     #[arg(long = "function", value_name = "NAME")]
     pub functions: Vec<String>,
+    /// Only the mutants of these operators (negate-condition, condition-true, condition-false,
+    /// drop-raise, drop-return, and-or, eq-ne, in-not-in, is-is-not, predicate-return, drop-call,
+    /// swap-role); repeatable.
+    #[arg(long = "operator", value_name = "NAME")]
+    pub operators: Vec<String>,
     /// The base commit the mutants are laid on.
     #[arg(long, env = "REPLAY_REV", default_value = "HEAD", value_name = "REV")]
     pub rev: String,

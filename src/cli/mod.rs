@@ -417,6 +417,7 @@ async fn run_mutate(
         rev: args.rev.clone(),
         paths: args.paths.clone(),
         functions: args.functions.clone(),
+        operators: args.operators.clone(),
         target: target_of(&args.run)?,
         probes: args.probes.map(|k| k as usize).unwrap_or_else(|| {
             std::thread::available_parallelism()

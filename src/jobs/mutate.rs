@@ -44,6 +44,8 @@ pub struct MutateOptions {
     pub paths: Vec<String>,
     /// Only the mutants of these functions (`name` or `Class.name`).
     pub functions: Vec<String>,
+    /// Only the mutants of these operators (`drop-raise`, `condition-false`, ...).
+    pub operators: Vec<String>,
     pub target: String,
     /// Mutants booted at once.
     pub probes: usize,
@@ -154,6 +156,18 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
     let key =
         |tree: Oid| CellCache::key(&tree.to_string(), &suite.hash, &target.hash, runtime_name);
 
+    let mut operators = Vec::new();
+    for name in &options.operators {
+        operators.push(crate::mutate::Operator::parse(name).ok_or_else(|| {
+            Error::usage(
+                format!("no mutation operator `{name}`"),
+                Some(format!(
+                    "the operators are: {}",
+                    crate::mutate::Operator::ALL.map(|o| o.name()).join(", ")
+                )),
+            )
+        })?);
+    }
     // Every mutant of every file, laid on the base, before anything boots.
     let mut all: Vec<Mutant> = Vec::new();
     for path in &options.paths {
@@ -168,11 +182,10 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
             )
         })?;
         let found = crate::mutate::generate(path, &source)?;
-        all.extend(
-            found
-                .into_iter()
-                .filter(|m| wanted(&options.functions, &m.function)),
-        );
+        all.extend(found.into_iter().filter(|m| {
+            wanted(&options.functions, &m.function)
+                && (operators.is_empty() || operators.contains(&m.operator))
+        }));
     }
     for function in &options.functions {
         if !all.iter().any(|m| matches_function(function, &m.function)) {
