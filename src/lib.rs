@@ -7,7 +7,8 @@
 //! main.rs → cli/ → jobs/ → engine/ → results/ → report/
 //!                    │        ├─ revisions/  git2: resolve, walk, materialise, overlay; the twin's history
 //!                    │        ├─ runtime/    the Runtime trait; local/ (processes, an initdb'd Postgres)
-//!                    │        └─ suite/, spec/  what people write: suites; targets, templates, spans
+//!                    │        ├─ suite/, spec/  what people write: suites; targets, templates, spans
+//!                    │        └─ mutate/  mutants of handler files (tree-sitter), the triage of survivors
 //!                    └─ support/  cache keys, atomic files, redaction, progress, exit codes, embedded files
 //! ```
 //!
@@ -16,7 +17,7 @@
 //! - [`engine`] owns a run: its Postgres, the world, the cells, the bisect search.
 //! - [`results`] compares outcomes with pins; fix and bisect records; the cell cache.
 //! - [`report`] renders results: grids, JUnit, Markdown, HTML.
-//! - [`revisions`], [`runtime`], [`suite`], [`spec`], [`support`] serve them.
+//! - [`revisions`], [`runtime`], [`suite`], [`spec`], [`mutate`], [`support`] serve them.
 //!
 //! A module imports only from modules to its right in that picture (or below
 //! it); `tests/it/layout.rs` fails when one imports against the flow.
@@ -28,6 +29,7 @@
 pub mod cli;
 pub mod engine;
 pub mod jobs;
+pub mod mutate;
 pub mod report;
 pub mod results;
 pub mod revisions;

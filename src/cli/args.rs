@@ -125,6 +125,25 @@ Environment:
     crate::exit_codes_help!(check)
 );
 
+const MUTATE_HELP: &str = concat!(
+    "Examples:
+  replay twin-history /tmp/twin
+      Make the twin's git history to try this on.
+  replay mutate --paths keys.py --target twin --repo /tmp/twin
+      Every mutant of keys.py at HEAD: killed (by which cell), survived, or stillborn.
+  replay mutate --paths keys.py --function check_update --exhaustive --target twin --repo /tmp/twin
+      One function's mutants, each run on every cell: which cells tell it from the original.
+  replay mutate --check --paths keys.py --function check_view --target twin --repo testdata/twin
+      The gate: exit 1 when a survivor is not accepted in <suite>/mutants.toml.
+
+A mutant is the base commit with one change in one file; its tree id is its
+identity, so its cells are cached like any revision's. The record goes to
+<records>/<suite>/mutants-<rev>.json.
+
+",
+    crate::exit_codes_help!()
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "replay",
@@ -159,12 +178,15 @@ pub(crate) enum Command {
     #[command(after_help = BISECT_HELP)]
     #[command(mut_arg("repo", |a| a.help("The server's git repository, whose history between --good and --bad is searched")))]
     Bisect(Box<BisectArgs>),
+    /// How strong is the matrix? Boot authorization mutants of handler files; killed or survived.
+    #[command(after_help = MUTATE_HELP)]
+    Mutate(Box<MutateArgs>),
     /// List the fix commits to replay (from a file or a history query), or a shard of them.
     #[command(after_help = PLAN_HELP)]
     Plan(PlanArgs),
     /// Gather the records of many runners into the suite's records folder, and render the table.
     Merge(MergeArgs),
-    /// Render a check report, a fix record or a bisect record (JSON) as one HTML page.
+    /// Render a check report, a fix, bisect or mutants record (JSON) as one HTML page.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
     /// Render the replay table of a suite from its records.
@@ -420,4 +442,44 @@ pub(crate) struct GcArgs {
     /// Only remove what killed runs left behind; keep the caches.
     #[arg(long)]
     pub keep_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MutateArgs {
+    /// The handler files to mutate (Python), relative to --repo.
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+    pub paths: Vec<String>,
+    /// Only the mutants of these functions (as named after `def`); repeatable.
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
+    /// Only the mutants of these operators (negate-condition, condition-true, condition-false,
+    /// drop-raise, drop-return, and-or, eq-ne, in-not-in, is-is-not, predicate-return, drop-call,
+    /// swap-role); repeatable.
+    #[arg(long = "operator", value_name = "NAME")]
+    pub operators: Vec<String>,
+    /// The base commit the mutants are laid on.
+    #[arg(long, env = "REPLAY_REV", default_value = "HEAD", value_name = "REV")]
+    pub rev: String,
+    /// Mutants booted at once (default: one per core, at most 4).
+    #[arg(long, env = "REPLAY_PROBES", value_name = "K", value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub probes: Option<u32>,
+    /// Run every cell on every mutant instead of stopping at the first that differs.
+    #[arg(long)]
+    pub exhaustive: bool,
+    /// Exit 1 when a survivor is not accepted in <suite>/mutants.toml.
+    #[arg(long, env = "REPLAY_MUTATE_CHECK")]
+    pub check: bool,
+    /// Only the i-th of n shards of the mutants (every n-th, from the i-th).
+    #[arg(long, env = "REPLAY_SHARD", value_name = "I/N")]
+    pub shard: Option<crate::jobs::plan::Shard>,
+    /// Where the record goes: <records>/<suite>/mutants-<rev>.json.
+    #[arg(
+        long,
+        env = "REPLAY_RECORDS",
+        default_value = "replays",
+        value_name = "DIR"
+    )]
+    pub records: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
 }

@@ -87,6 +87,10 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             args.run.format,
             run_bisect(&args, cache_dir, cli.quiet, cancel).await,
         ),
+        Command::Mutate(args) => json_errors(
+            args.run.format,
+            run_mutate(&args, cache_dir, cli.quiet, cancel).await,
+        ),
         Command::Rev(words) => {
             // `replay <REV> [flags]` is `replay fix <REV> [flags]`.
             let mut argv = vec!["replay".to_string(), "fix".to_string()];
@@ -181,6 +185,15 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             let suite = crate::suite::load(&args.records.suite)?;
             let (table, merged) =
                 crate::jobs::plan::merge(&args.sources, &args.records.records, &suite.name)?;
+            for path in crate::jobs::mutate::merge_shards(
+                &args.sources,
+                &args.records.records,
+                &args.records.suite,
+            )? {
+                if !cli.quiet {
+                    eprintln!("replay: merged the mutant shards into {}", path.display());
+                }
+            }
             if !cli.quiet {
                 eprintln!(
                     "replay: merged {merged} record{} into {}",
@@ -424,6 +437,77 @@ async fn run_bisect(
             bisected.record_path.display()
         );
         return Ok(exit_codes::INTERRUPTED);
+    }
+    Ok(exit_codes::SUCCESS)
+}
+
+async fn run_mutate(
+    args: &args::MutateArgs,
+    cache_dir: std::path::PathBuf,
+    quiet: bool,
+    cancel: CancellationToken,
+) -> Result<u8, Error> {
+    if args.run.format == Format::Junit {
+        return Err(Error::usage(
+            "replay mutate prints human, json or markdown",
+            Some("pass --format human, --format json or --format markdown".to_string()),
+        ));
+    }
+    let options = crate::jobs::mutate::MutateOptions {
+        run: run_options(&args.run, cache_dir, quiet),
+        rev: args.rev.clone(),
+        paths: args.paths.clone(),
+        functions: args.functions.clone(),
+        operators: args.operators.clone(),
+        target: target_of(&args.run)?,
+        probes: args.probes.map(|k| k as usize).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get().clamp(1, 4))
+                .unwrap_or(1)
+        }),
+        records: args.records.clone(),
+        exhaustive: args.exhaustive,
+        shard: args.shard,
+    };
+    let mutated = crate::jobs::mutate::mutate(&options, cancel).await?;
+    let record = &mutated.record;
+    out(&match args.run.format {
+        Format::Json => {
+            let mut text = serde_json::to_string_pretty(record).expect("records serialise");
+            text.push('\n');
+            text
+        }
+        Format::Markdown => crate::report::mutants::markdown(record),
+        _ => crate::report::mutants::human(record),
+    });
+    if !quiet {
+        eprintln!("replay: wrote {}", mutated.record_path.display());
+        for stale in &record.triage.stale {
+            eprintln!(
+                "warning: {}:{}: triage entry `{}` is stale ({}): remove it",
+                record.triage.file.as_deref().unwrap_or("mutants.toml"),
+                stale.line,
+                stale.id,
+                stale.why
+            );
+        }
+    }
+    if args.check && !record.triage.untriaged.is_empty() {
+        eprintln!(
+            "error: {} survivor{} not triaged: {}",
+            record.triage.untriaged.len(),
+            if record.triage.untriaged.len() == 1 {
+                " is"
+            } else {
+                "s are"
+            },
+            record.triage.untriaged.join(", ")
+        );
+        eprintln!(
+            "hint: add a cell that kills it to the suite, or accept it in {}/mutants.toml with a reason (equivalent, out-of-scope, known-gap) and a note",
+            args.run.suite.display()
+        );
+        return Ok(exit_codes::RESULT);
     }
     Ok(exit_codes::SUCCESS)
 }

@@ -184,6 +184,20 @@ impl<'a> Engine<'a> {
         cells: &[Cell],
         jobs: usize,
     ) -> Result<Evaluation, EngineError> {
+        self.evaluate_until(checkout, cells, jobs, None).await
+    }
+
+    /// [`Engine::evaluate`], starting no more cells once `stop` says so (the
+    /// cells that did not run are `None`; the evaluation is not interrupted).
+    /// With a `stop` it is a probe of many (a mutant): its database is dropped
+    /// afterwards, so a run of hundreds of them does not fill the disk.
+    pub(crate) async fn evaluate_until(
+        &self,
+        checkout: &Checkout,
+        cells: &[Cell],
+        jobs: usize,
+        stop: Option<runner::Stop<'_>>,
+    ) -> Result<Evaluation, EngineError> {
         let run = context(self.run, &self.redactor);
         let redact = |e: RuntimeError| e.redacted(|t| self.world.redactor.apply(t));
         let mut timings = Timings::default();
@@ -281,7 +295,8 @@ impl<'a> Engine<'a> {
                 base_url: server.base_url(),
                 pool: &pool,
             };
-            let outcomes = runner::run(&matrix, cells, jobs, &self.run.cancel, &on_cell).await;
+            let outcomes =
+                runner::run_until(&matrix, cells, jobs, &self.run.cancel, &on_cell, stop).await;
             pool.close().await;
             timings.matrix_ms = started.elapsed().as_millis();
             let finished = done.load(Ordering::Relaxed);
@@ -300,6 +315,16 @@ impl<'a> Engine<'a> {
         let stopping = Instant::now();
         server.stop().await;
         timings.stop_ms = stopping.elapsed().as_millis();
+        if stop.is_some()
+            && let Err(error) = self
+                .admin(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    database.name
+                ))
+                .await
+        {
+            tracing::debug!("cannot drop {}: {error}", database.name);
+        }
         let outcomes = result?;
         Ok(Evaluation {
             label: checkout.label.clone(),

@@ -38,7 +38,25 @@ pub(crate) async fn run(
     cancel: &CancellationToken,
     on_cell: &(dyn Fn() + Sync),
 ) -> Vec<Option<CellOutcome>> {
+    run_until(matrix, cells, jobs, cancel, on_cell, None).await
+}
+
+/// Decides, after each finished cell (its index and outcome), whether to stop
+/// starting cells.
+pub(crate) type Stop<'a> = &'a (dyn Fn(usize, &CellOutcome) -> bool + Sync);
+
+/// [`run`], also stopping (cells in flight are dropped, `None`) once `stop`
+/// says so: a mutant is decided by its first cell that differs.
+pub(crate) async fn run_until(
+    matrix: &Matrix<'_>,
+    cells: &[Cell],
+    jobs: usize,
+    cancel: &CancellationToken,
+    on_cell: &(dyn Fn() + Sync),
+    stop: Option<Stop<'_>>,
+) -> Vec<Option<CellOutcome>> {
     let mut results: Vec<Option<CellOutcome>> = vec![None; cells.len()];
+    let stopped = cancel.child_token();
     let mut stream = std::pin::pin!(
         futures::stream::iter(cells.iter().enumerate())
             .map(|(index, cell)| async move {
@@ -47,9 +65,12 @@ pub(crate) async fn run(
                 (index, outcome)
             })
             .buffer_unordered(jobs.max(1))
-            .take_until(cancel.cancelled())
+            .take_until(stopped.cancelled())
     );
     while let Some((index, outcome)) = stream.next().await {
+        if stop.is_some_and(|stop| stop(index, &outcome)) {
+            stopped.cancel();
+        }
         results[index] = Some(outcome);
     }
     results

@@ -54,7 +54,7 @@ pub struct Bisected {
 /// What a cell's outcome is, for telling whether it changed: status, check
 /// and followup values, response values, and whether it could run at all.
 /// Bodies and denial reasons are left out.
-fn signature(outcome: &CellOutcome) -> serde_json::Value {
+pub(crate) fn signature(outcome: &CellOutcome) -> serde_json::Value {
     json!({
         "status": outcome.status,
         "checks": outcome.checks.iter().map(|c| (&c.name, &c.observed)).collect::<Vec<_>>(),

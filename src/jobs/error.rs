@@ -29,6 +29,8 @@ pub enum Error {
     Accept(#[from] AcceptError),
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error(transparent)]
+    Mutate(#[from] crate::mutate::MutateError),
     /// An overlay (`--paths`) that did not build or boot.
     #[error("the overlay of {paths} on {base} did not boot")]
     Overlay {
@@ -110,6 +112,7 @@ impl Error {
             Error::Overlay { .. } => exit_codes::REVISION_FAILED,
             Error::Record(RecordError::Disagrees { .. }) => exit_codes::BAD_INPUT,
             Error::Record(_) => exit_codes::ENVIRONMENT,
+            Error::Mutate(_) => exit_codes::BAD_INPUT,
             Error::Revision(_) => exit_codes::ENVIRONMENT,
             Error::Engine(EngineError::Runtime(RuntimeError::Interrupted)) | Error::Interrupted => {
                 exit_codes::INTERRUPTED
@@ -171,6 +174,8 @@ impl Error {
                 path.display()
             )],
             Error::Record(_) => vec!["check that the records folder (--records) is writable".into()],
+            Error::Mutate(crate::mutate::MutateError::Parse { .. }) => vec!["replay mutate parses Python 3 files; pass the handler files with --paths (e.g. --paths keys.py)".into()],
+            Error::Mutate(_) => vec!["mutants.toml lists [[accepted]] tables with file, function, id, reason (equivalent, out-of-scope, known-gap) and note; docs/format.md has an example".into()],
             Error::Html { source: HtmlError::Read(_), .. } => vec!["RECORD is the path of a JSON document replay wrote, e.g. replays/litellm/9efe7dd.json".into()],
             Error::Html { source: HtmlError::FormatVersion { .. }, .. } => vec!["render it with the replay that wrote it, or write it again with this one".into()],
             Error::Html { .. } => vec!["replay report renders the JSON of `replay check --format json`, the fix records of `replay <fix>` (replays/<suite>/<sha>.json) and the records of `replay bisect`".into()],

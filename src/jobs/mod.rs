@@ -1,5 +1,5 @@
 //! Jobs: what each command does, from a plan to a result — `check`, `fix`,
-//! `bisect`, `plan` and `merge`, `gc`, `demo`.
+//! `bisect`, `mutate`, `plan` and `merge`, `gc`, `demo`.
 //!
 //! Jobs are the only callers of `engine/` and the only producers of records;
 //! they turn every module's error into [`Error`]. They never import `cli`.
@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod fix;
 pub mod gc;
+pub mod mutate;
 pub mod plan;
 
 pub use error::Error;

@@ -34,7 +34,7 @@ pub enum HtmlError {
     NotAnObject { found: &'static str },
     #[error("the document has no \"kind\"")]
     NoKind,
-    #[error("unknown kind {kind} (replay renders \"check\", \"fix\" and \"bisect\")")]
+    #[error("unknown kind {kind} (replay renders \"check\", \"fix\", \"bisect\" and \"mutants\")")]
     UnknownKind {
         /// The kind as it is written in the document (JSON).
         kind: String,
@@ -64,7 +64,9 @@ pub fn render(document: &Value) -> Result<String, HtmlError> {
     };
     let kind = match fields.get("kind") {
         None => return Err(HtmlError::NoKind),
-        Some(Value::String(kind)) if ["check", "fix", "bisect"].contains(&kind.as_str()) => {
+        Some(Value::String(kind))
+            if ["check", "fix", "bisect", "mutants"].contains(&kind.as_str()) =>
+        {
             kind.as_str()
         }
         Some(other) => {
@@ -83,6 +85,10 @@ pub fn render(document: &Value) -> Result<String, HtmlError> {
     let page = match kind {
         "check" => check_page(&parse(document, "check")?)?,
         "fix" => fix_page(&parse(document, "fix")?)?,
+        "mutants" => page(
+            "replay mutate",
+            crate::report::mutants::html(&parse(document, "mutants")?),
+        ),
         _ => bisect_page(&parse(document, "bisect")?),
     };
     Ok(page.into_string())
@@ -149,7 +155,7 @@ footer { margin-top: 28px; font-size: 12px; color: #777; }
 "#;
 
 /// The page around a body.
-fn page(title: &str, body: Markup) -> Markup {
+pub(crate) fn page(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -707,7 +713,7 @@ mod tests {
         assert!(matches!(error, HtmlError::UnknownKind { .. }));
         assert_eq!(
             error.to_string(),
-            "unknown kind \"junit\" (replay renders \"check\", \"fix\" and \"bisect\")"
+            "unknown kind \"junit\" (replay renders \"check\", \"fix\", \"bisect\" and \"mutants\")"
         );
         assert!(matches!(
             render(&json!({ "format_version": 1 })),
@@ -719,7 +725,7 @@ mod tests {
         );
         assert_eq!(
             render(&json!({ "kind": 7 })).unwrap_err().to_string(),
-            "unknown kind 7 (replay renders \"check\", \"fix\" and \"bisect\")"
+            "unknown kind 7 (replay renders \"check\", \"fix\", \"bisect\" and \"mutants\")"
         );
     }
 

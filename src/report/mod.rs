@@ -7,6 +7,7 @@ pub mod grid;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod mutants;
 
 use crate::results::info::ScenarioInfo;
 

@@ -249,6 +249,67 @@ pub(crate) fn overlay(
     Ok(tree)
 }
 
+/// `base` with the file at `path` replaced by `contents` (its mode kept; a new
+/// file is an ordinary one). The blob and trees are written into the
+/// repository's object store, so the result is an ordinary tree: the same
+/// change on the same base is the same tree id, and so shares its caches.
+pub(crate) fn with_file(
+    repo: &Repository,
+    base: Oid,
+    path: &str,
+    contents: &[u8],
+) -> Result<Oid, RevisionError> {
+    let mode = repo
+        .find_tree(base)?
+        .get_path(Path::new(path))
+        .map(|e| e.filemode())
+        .unwrap_or(0o100644);
+    let blob = repo.blob(contents)?;
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    Ok(replace_path(
+        repo,
+        Some(base),
+        &components,
+        Some((blob, mode)),
+    )?)
+}
+
+/// The text of the file at `path` in a tree, or `None` when there is no such
+/// file (or it is not UTF-8).
+pub(crate) fn read_file(repo: &Repository, tree: Oid, path: &str) -> Option<String> {
+    let entry = repo.find_tree(tree).ok()?.get_path(Path::new(path)).ok()?;
+    let blob = repo.find_blob(entry.id()).ok()?;
+    String::from_utf8(blob.content().to_vec()).ok()
+}
+
+/// The tree of `commit` that holds the folder `dir` (a folder of the
+/// repository's working tree, or the repository itself): for a server kept in
+/// a subfolder of a larger repository, its own tree at that commit.
+pub(crate) fn tree_at(
+    repo: &Repository,
+    commit: &Commit,
+    dir: &Path,
+) -> Result<Oid, RevisionError> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(commit.tree);
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (workdir, dir) = (canonical(workdir), canonical(dir));
+    let prefix = dir.strip_prefix(&workdir).unwrap_or(Path::new(""));
+    if prefix.as_os_str().is_empty() {
+        return Ok(commit.tree);
+    }
+    let entry =
+        repo.find_tree(commit.tree)?
+            .get_path(prefix)
+            .map_err(|_| RevisionError::NoSuchPath {
+                path: prefix.display().to_string(),
+                parent: commit.short(),
+                fix: commit.short(),
+            })?;
+    Ok(entry.id())
+}
+
 /// `tree` with the entry at `path` set to `entry` (or removed).
 fn replace_path(
     repo: &Repository,
@@ -641,6 +702,46 @@ pub(crate) mod tests {
             first_parent(&repo, &old),
             Err(RevisionError::NoParent { .. })
         ));
+    }
+
+    #[test]
+    fn a_file_laid_on_a_tree_is_an_ordinary_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with(
+            dir.path(),
+            &[(
+                "one",
+                &[("keys.py", "a = 1\n"), ("twin/lib/util.py", "u = 1\n")],
+            )],
+        );
+        let head = resolve(&repo, "HEAD").unwrap();
+        let mutated = with_file(&repo, head.tree, "keys.py", b"a = 2\n").unwrap();
+        assert_ne!(mutated, head.tree);
+        assert_eq!(
+            with_file(&repo, head.tree, "keys.py", b"a = 2\n").unwrap(),
+            mutated
+        );
+        assert_eq!(read_file(&repo, mutated, "keys.py").unwrap(), "a = 2\n");
+        assert_eq!(
+            read_file(&repo, mutated, "twin/lib/util.py").unwrap(),
+            "u = 1\n"
+        );
+        // Laying the original back gives the base's tree: one identity per content.
+        assert_eq!(
+            with_file(&repo, mutated, "keys.py", b"a = 1\n").unwrap(),
+            head.tree
+        );
+        let nested = with_file(&repo, head.tree, "twin/lib/util.py", b"u = 2\n").unwrap();
+        assert_eq!(
+            read_file(&repo, nested, "twin/lib/util.py").unwrap(),
+            "u = 2\n"
+        );
+        assert_eq!(read_file(&repo, head.tree, "nope.py"), None);
+        // A server in a subfolder: its own tree at that commit.
+        std::fs::create_dir_all(dir.path().join("twin")).unwrap();
+        let twin = tree_at(&repo, &head, &dir.path().join("twin")).unwrap();
+        assert_eq!(read_file(&repo, twin, "lib/util.py").unwrap(), "u = 1\n");
+        assert_eq!(tree_at(&repo, &head, dir.path()).unwrap(), head.tree);
     }
 
     #[test]

@@ -12,6 +12,10 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         include_str!("../../matrices/litellm/world.toml"),
     ),
     (
+        "matrices/litellm/mutants.toml",
+        include_str!("../../matrices/litellm/mutants.toml"),
+    ),
+    (
         "matrices/litellm/scenarios/key_delete.toml",
         include_str!("../../matrices/litellm/scenarios/key_delete.toml"),
     ),

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("spec", 1),
     ("suite", 2),
     ("revisions", 2),
+    ("mutate", 2),
     ("runtime", 3),
     ("results", 3),
     ("engine", 4),

@@ -10,6 +10,7 @@ mod fix;
 mod format;
 mod html;
 mod layout;
+mod mutate;
 mod report;
 mod secrets;
 mod suites;
