@@ -284,7 +284,7 @@ impl<'a> Engine<'a> {
         run: &RunContext<'_>,
         build: &Build,
     ) -> Result<(Database, Duration, Duration, bool), EngineError> {
-        let recipe = &self.target.local().map_err(RuntimeError::from)?.migrate;
+        let recipe = self.runtime.migrate_recipe(self.target)?;
         let commands: Vec<&[u8]> = recipe
             .run
             .iter()

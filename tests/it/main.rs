@@ -5,6 +5,7 @@ mod bisect;
 mod check;
 mod cleanup;
 mod cli;
+mod docker;
 mod fix;
 mod html;
 mod layout;

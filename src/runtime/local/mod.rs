@@ -14,7 +14,7 @@ use super::{
     Build, Checkout, Database, Postgres, RunContext, Runtime, RuntimeError, Server, environment,
     placeholders,
 };
-use crate::spec::target::{CommandLine, Stage, Target};
+use crate::spec::target::{CommandLine, Recipe, Stage, Target};
 use crate::spec::template::Vars;
 use postgres::{Binaries, Cluster};
 use process::{ProcessGroup, Spec};
@@ -267,6 +267,10 @@ impl Runtime for LocalRuntime {
         })
     }
 
+    fn migrate_recipe<'t>(&self, target: &'t Target) -> Result<&'t Recipe, RuntimeError> {
+        Ok(&target.local()?.migrate)
+    }
+
     async fn migrate(
         &self,
         run: &RunContext<'_>,
@@ -349,6 +353,14 @@ impl Runtime for LocalRuntime {
 
 /// Take an exclusive lock on `path`, waiting (cancellably) while another run holds it.
 async fn lock(path: &Path, run: &RunContext<'_>) -> Result<Flock<std::fs::File>, RuntimeError> {
+    lock_file(path, run.cancel).await
+}
+
+/// Take an exclusive lock on `path`, waiting (cancellably) while another process holds it.
+pub(crate) async fn lock_file(
+    path: &Path,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Flock<std::fs::File>, RuntimeError> {
     let io = |source| RuntimeError::Io {
         context: format!("lock {}", path.display()),
         source,
@@ -364,7 +376,7 @@ async fn lock(path: &Path, run: &RunContext<'_>) -> Result<Flock<std::fs::File>,
             Ok(lock) => return Ok(lock),
             Err((returned, nix::errno::Errno::EWOULDBLOCK)) => {
                 file = returned;
-                if run.cancel.is_cancelled() {
+                if cancel.is_cancelled() {
                     return Err(RuntimeError::Interrupted);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
