@@ -236,6 +236,34 @@ fn docker_sigint_during_boot_and_sigkill_during_the_matrix_leave_nothing_on_the_
 }
 
 #[test]
+fn docker_a_panic_after_boot_leaves_nothing_on_the_engine() {
+    let env = Env::new("docker-panic");
+    images(&env);
+    let output = env
+        .replay()
+        .env("REPLAY_FAULT", "panic-after-boot")
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--runtime",
+            "docker",
+        ])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("REPLAY_FAULT: panic after-boot"),
+        "{stderr}"
+    );
+    // The run cannot tear down in a panic; its reaper does.
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(10));
+}
+
+#[test]
 fn no_docker_engine_exits_3_with_the_setup_hint() {
     let env = Env::new("docker-none");
     let output = env
@@ -302,4 +330,58 @@ fn a_target_without_a_docker_section_is_refused_under_docker_with_exit_2() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output).1);
+}
+
+#[test]
+fn docker_gc_and_the_start_up_sweep_remove_the_objects_of_dead_runs_only() {
+    let env = Env::new("docker-gc");
+    // A network and a container as a dead run (no such pid) would have left them.
+    let dead = format!("{}-dead", env.run_id);
+    let labels = |run: &str, pid: &str| {
+        vec![
+            "--label".to_string(),
+            "managed-by=replay".into(),
+            "--label".into(),
+            format!("replay.run={run}"),
+            "--label".into(),
+            format!("replay.pid={pid}"),
+            "--label".into(),
+            "replay.started=1".into(),
+        ]
+    };
+    let docker = |args: Vec<String>| {
+        let output = Command::new("docker").args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", text(&output).1);
+    };
+    let mut args = vec!["network".to_string(), "create".into()];
+    args.extend(labels(&dead, "999999999"));
+    args.push(format!("replay-{dead}"));
+    docker(args);
+    // One whose run is alive (this test's pid, but a start time that is not its own:
+    // a reused pid) is dead too; one with our real start time is alive.
+    let alive = format!("{}-alive", env.run_id);
+    let start = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start = start[start.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let mut args = vec!["network".to_string(), "create".into()];
+    let mut alive_labels = labels(&alive, &std::process::id().to_string());
+    alive_labels[7] = format!("replay.started={start}");
+    args.extend(alive_labels);
+    args.push(format!("replay-{alive}"));
+    docker(args);
+    assert_eq!(docker_objects(&dead).len(), 1);
+
+    let output = env.replay().args(["gc", "--keep-cache"]).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_no_docker_objects(&dead, Duration::from_secs(5));
+    assert_eq!(docker_objects(&alive).len(), 1, "{stderr}");
+    docker(vec![
+        "network".into(),
+        "rm".into(),
+        format!("replay-{alive}"),
+    ]);
 }

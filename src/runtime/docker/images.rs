@@ -177,6 +177,9 @@ async fn build(
     let mut argv = vec![
         "mmdebstrap".to_string(),
         "--variant=minbase".into(),
+        // Without it, mmdebstrap's progress output stalls "installing essential
+        // packages" when stderr is a file (seen twice here); errors still go to the log.
+        "--quiet".into(),
         format!("--include={}", recipe.packages.join(",")),
         recipe.suite.clone(),
         "-".into(),
