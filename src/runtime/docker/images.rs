@@ -11,7 +11,9 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use bollard::Docker;
-use bollard::query_parameters::{CreateImageOptionsBuilder, ListImagesOptionsBuilder};
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, ListImagesOptionsBuilder, TagImageOptionsBuilder,
+};
 use futures::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -209,7 +211,12 @@ async fn build(
         .spawn()
         .map_err(|e| failed(format!("cannot start mmdebstrap: {e}")))?;
     let stdout = child.stdout.take().expect("stdout is piped");
+    // Imported under a name of its own and tagged only once mmdebstrap has
+    // succeeded: a root file system cut short (a killed run) never gets the
+    // recipe's tag.
     let (repo, version) = image.split_once(':').expect("a tag has a colon");
+    let partial_version = format!("{version}-partial-{}", std::process::id());
+    let partial = format!("{repo}:{partial_version}");
     let changes = [
         format!("LABEL {MANAGED_BY}={MANAGED_BY_VALUE}"),
         format!("LABEL {CACHE_LABEL}=base"),
@@ -218,17 +225,27 @@ async fn build(
     let options = CreateImageOptionsBuilder::default()
         .from_src("-")
         .repo(repo)
-        .tag(version)
+        .tag(&partial_version)
         .changes(changes.to_vec())
         .build();
     let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(stdout));
     let import = docker
         .create_image(Some(options), Some(body), None)
         .try_collect::<Vec<_>>();
+    let remove_partial = || async {
+        let _ = docker
+            .remove_image(
+                &partial,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+    };
     let imported = tokio::select! {
         result = import => result,
         _ = cancel.cancelled() => {
             kill_group(&child);
+            remove_partial().await;
             return Err(RuntimeError::Interrupted);
         }
     };
@@ -240,19 +257,20 @@ async fn build(
         if let Err(error) = &imported {
             failed(format!("the engine refused the import: {error}"));
         }
-        // The import may have made an image of a partial root: never keep it.
-        let _ = docker
-            .remove_image(
-                image,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await;
+        remove_partial().await;
         return Err(failed(format!("mmdebstrap exited with {status}")));
     }
     if let Err(error) = imported {
+        remove_partial().await;
         return Err(failed(format!("the engine refused the import: {error}")));
     }
+    let options = TagImageOptionsBuilder::default()
+        .repo(repo)
+        .tag(version)
+        .build();
+    let tagged = docker.tag_image(&partial, Some(options)).await;
+    remove_partial().await;
+    tagged.map_err(docker_error(format!("tag {image}")))?;
     Ok(())
 }
 
