@@ -32,9 +32,9 @@ const FIX_HELP: &str = concat!(
   replay fix update-fix --suite matrices/litellm --target twin --repo /tmp/twin
       Replay a fix (a tag of that history): boot its parent and itself, and list the cells that
       go RED → GREEN.
-  replay b95d4bf --target twin --repo /tmp/twin
+  replay 7d1494a --target twin --repo /tmp/twin
       The same commit: `replay <REV>` is `replay fix <REV>`.
-  replay b95d4bf --target twin --repo /tmp/twin --paths keys.py
+  replay 7d1494a --target twin --repo /tmp/twin --paths keys.py
       The handler swap: keys.py of the parent and of the fix, each on top of the fix.
 
 The record goes to <records>/<suite>/<short-sha>.json and the replay table to
@@ -86,7 +86,7 @@ const MAN_HELP: &str = "Examples:
 ";
 const REPORT_HELP: &str = concat!(
     "Examples:
-  replay report replays/litellm/9efe7dd.json --html 9efe7dd.html
+  replay report replays/litellm/7d1494a.json --html 7d1494a.html
       A fix record: parent and fix side by side, the cells it caught marked.
   replay check --suite matrices/litellm --target twin --repo testdata/twin --format json > check.json
   replay report check.json --html check.html

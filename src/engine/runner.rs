@@ -250,19 +250,18 @@ async fn cell_steps(
             CheckKind::Response(pointer) => pages[0].pointer(pointer).cloned(),
             CheckKind::Reason => outcome.reason.clone().map(Value::from),
         };
-        // Matchers read the value as the server sent it; equality, like the
-        // record, compares redacted values (so that ids captured as names match).
+        // Every comparison reads the values as the server sent them and as the
+        // templates rendered them; only what the record keeps is redacted. (Two
+        // values a suite's `redact` pattern maps to the same `<redacted>` are
+        // not equal: comparing redacted forms would pass any token hash.)
         let raw = observed.filter(|v| !v.is_null());
         let observed = raw.clone().map(|v| redact_value(v, redactor));
         let (expected, passed) = match expected {
             Expected::Equals(json) => {
-                let expected = redact_value(
-                    http::render_json(json, &vars)
-                        .map_err(|e| format!("check {}: {e}", check.name))?,
-                    redactor,
-                );
-                let passed = same(&expected, observed.as_ref().unwrap_or(&Value::Null));
-                (expected, passed)
+                let rendered = http::render_json(json, &vars)
+                    .map_err(|e| format!("check {}: {e}", check.name))?;
+                let passed = same(&rendered, raw.as_ref().unwrap_or(&Value::Null));
+                (redact_value(rendered, redactor), passed)
             }
             Expected::Contains(template) => {
                 let text = template

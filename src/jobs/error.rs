@@ -176,7 +176,7 @@ impl Error {
             Error::Record(_) => vec!["check that the records folder (--records) is writable".into()],
             Error::Mutate(crate::mutate::MutateError::Parse { .. }) => vec!["replay mutate parses Python 3 files; pass the handler files with --paths (e.g. --paths keys.py)".into()],
             Error::Mutate(_) => vec!["mutants.toml lists [[accepted]] tables with file, function, id, reason (equivalent, out-of-scope, known-gap) and note; docs/format.md has an example".into()],
-            Error::Html { source: HtmlError::Read(_), .. } => vec!["RECORD is the path of a JSON document replay wrote, e.g. replays/litellm/9efe7dd.json".into()],
+            Error::Html { source: HtmlError::Read(_), .. } => vec!["RECORD is the path of a JSON document replay wrote, e.g. replays/litellm/7d1494a.json".into()],
             Error::Html { source: HtmlError::FormatVersion { .. }, .. } => vec!["render it with the replay that wrote it, or write it again with this one".into()],
             Error::Html { .. } => vec!["replay report renders the JSON of `replay check --format json`, the fix records of `replay <fix>` (replays/<suite>/<sha>.json) and the records of `replay bisect`".into()],
             Error::Usage { hint: Some(hint), .. } => vec![hint.clone()],

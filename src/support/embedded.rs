@@ -40,6 +40,30 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         include_str!("../../matrices/litellm/scenarios/key_update.toml"),
     ),
     (
+        "matrices/litellm/scenarios/key_delete_missing_key.toml",
+        include_str!("../../matrices/litellm/scenarios/key_delete_missing_key.toml"),
+    ),
+    (
+        "matrices/litellm/scenarios/key_list_alias.toml",
+        include_str!("../../matrices/litellm/scenarios/key_list_alias.toml"),
+    ),
+    (
+        "matrices/litellm/scenarios/key_list_team.toml",
+        include_str!("../../matrices/litellm/scenarios/key_list_team.toml"),
+    ),
+    (
+        "matrices/litellm/scenarios/key_regenerate_path.toml",
+        include_str!("../../matrices/litellm/scenarios/key_regenerate_path.toml"),
+    ),
+    (
+        "matrices/litellm/scenarios/key_update_budget_denied.toml",
+        include_str!("../../matrices/litellm/scenarios/key_update_budget_denied.toml"),
+    ),
+    (
+        "matrices/litellm/scenarios/key_update_missing_key.toml",
+        include_str!("../../matrices/litellm/scenarios/key_update_missing_key.toml"),
+    ),
+    (
         "matrices/litellm/targets/twin.toml",
         include_str!("../../matrices/litellm/targets/twin.toml"),
     ),

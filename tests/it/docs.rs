@@ -23,10 +23,20 @@ use crate::support::{Env, copy_dir, repo_root};
 
 /// Help examples that cannot run on this machine, and why (a prefix of the
 /// example's command line).
-const HELP_SKIPS: &[(&str, &str)] = &[(
-    "replay check --cell key_update/self/owner --url http://127.0.0.1:4000",
-    "needs a server you started on 127.0.0.1:4000 and its database",
-)];
+const HELP_SKIPS: &[(&str, &str)] = &[
+    (
+        "replay check --cell key_update/self/owner --url http://127.0.0.1:4000",
+        "needs a server you started on 127.0.0.1:4000 and its database",
+    ),
+    (
+        "replay mutate --paths keys.py --target twin --repo /tmp/twin",
+        "boots every mutant of keys.py (minutes); tests/it/mutate.rs and .ci/run's gate run mutate",
+    ),
+    (
+        "replay mutate --paths keys.py --function check_update --exhaustive",
+        "boots every mutant of check_update on every cell (minutes); tests/it/mutate.rs covers it",
+    ),
+];
 
 /// The prefix of a skip marker; the rest of the comment is the reason.
 const SKIP: &str = "<!-- doc-test: skip:";

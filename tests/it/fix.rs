@@ -198,7 +198,10 @@ fn a_fix_whose_parent_cannot_boot_exits_4_with_the_command_and_its_log() {
     );
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert!(stdout.is_empty());
+    // With --format json, stdout holds the error document and nothing else.
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(document["kind"], "error", "{stdout}");
+    assert_eq!(document["exit_code"], 4, "{stdout}");
     assert!(stderr.contains("failed to boot parent-"), "{stderr}");
     assert!(
         stderr.contains("command: ") && stderr.contains("server.py --host 127.0.0.1 --port"),

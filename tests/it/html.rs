@@ -321,7 +321,7 @@ fn fix_records_in_chromium_mark_the_caught_cells() {
                 .unwrap()
                 .len()
         );
-        if short == "9efe7dd" {
+        if short == "7d1494a" {
             assert_eq!(caught.len(), 6);
             assert!(caught.iter().all(|id| id.starts_with("key_update/self/")));
         }

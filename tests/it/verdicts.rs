@@ -328,7 +328,7 @@ fn an_interrupted_bisect_writes_the_ranges_it_measured() {
         .env("HANG_PATH", "/key/delete")
         .env("HANG_AFTER_BOOTS", "2")
         .env("HANG_FILE", &hang);
-    let (mut child, _, rest) = start_until(command, "differ between the ends");
+    let (mut child, _, rest) = start_until(command, "between the ends");
     wait_for_hanging(&hang, 1);
     // Read stdout meanwhile: a whole record does not fit in a pipe.
     let mut stdout = child.stdout.take().unwrap();
