@@ -243,10 +243,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
         format_version: FORMAT_VERSION,
         kind: "bisect".into(),
         suite: SuiteInfo::of(&suite),
-        target: TargetInfo {
-            name: target.name.clone(),
-            hash: target.hash.clone(),
-        },
+        target: TargetInfo::of(&target),
         runtime: runtime_name.into(),
         good: CommitInfo::of(&good),
         bad: CommitInfo::of(&bad),

@@ -189,10 +189,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
         format_version: FORMAT_VERSION,
         kind: "check".into(),
         suite: SuiteInfo::of(&suite),
-        target: Some(TargetInfo {
-            name: target.name.clone(),
-            hash: target.hash.clone(),
-        }),
+        target: Some(TargetInfo::of(&target)),
         runtime: options.runtime_name().into(),
         revision: RevisionInfo {
             label: checkout.label.clone(),

@@ -238,10 +238,7 @@ pub async fn replay_fix(
         format_version: FORMAT_VERSION,
         kind: "fix".into(),
         suite: SuiteInfo::of(&suite),
-        target: TargetInfo {
-            name: target.name.clone(),
-            hash: target.hash.clone(),
-        },
+        target: TargetInfo::of(&target),
         runtime: runtime_name.into(),
         fix: CommitInfo::of(&fix),
         parent: CommitInfo::of(&parent),
@@ -420,10 +417,7 @@ fn interrupted(
         format_version: FORMAT_VERSION,
         kind: "fix".into(),
         suite: SuiteInfo::of(&suite),
-        target: TargetInfo {
-            name: target.name.clone(),
-            hash: target.hash.clone(),
-        },
+        target: TargetInfo::of(target),
         runtime: written.runtime.into(),
         fix: CommitInfo::of(written.fix),
         parent: CommitInfo::of(written.parent),

@@ -315,10 +315,7 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
         format_version: FORMAT_VERSION,
         kind: "mutants".into(),
         suite: SuiteInfo::of(&suite),
-        target: TargetInfo {
-            name: target.name.clone(),
-            hash: target.hash.clone(),
-        },
+        target: TargetInfo::of(&target),
         runtime: runtime_name.into(),
         base: CommitInfo::of(&base),
         base_tree: base_tree.to_string(),

@@ -71,3 +71,12 @@ pub struct TargetInfo {
     pub name: String,
     pub hash: String,
 }
+
+impl TargetInfo {
+    pub fn of(target: &crate::spec::target::Target) -> Self {
+        Self {
+            name: target.name.clone(),
+            hash: target.hash.clone(),
+        }
+    }
+}
