@@ -76,7 +76,7 @@ pub(crate) fn render(request: &HttpRequest, vars: &Vars) -> Result<Rendered, Ren
 }
 
 /// A JSON template as a value. An object field whose whole value is
-/// `{{target.X}}` is left out when the cell's target has no `X`.
+/// `{{target.X?}}` is left out when the cell's target has no `X`.
 pub(crate) fn render_json(json: &JsonTemplate, vars: &Vars) -> Result<Value, RenderError> {
     Ok(match json {
         JsonTemplate::Literal(value) => value.clone(),
@@ -91,8 +91,7 @@ pub(crate) fn render_json(json: &JsonTemplate, vars: &Vars) -> Result<Value, Ren
             let mut out = Map::new();
             for (key, value) in fields {
                 if let JsonTemplate::String(template) = value
-                    && let Some(var) = template.single_var()
-                    && var.starts_with("target.")
+                    && let Some(var) = template.optional_var()
                     && !vars.contains(var)
                 {
                     continue;
@@ -165,7 +164,7 @@ mod tests {
             ),
             (
                 "team_id".into(),
-                JsonTemplate::String(Template::parse("{{target.team_id}}").unwrap()),
+                JsonTemplate::String(Template::parse("{{target.team_id?}}").unwrap()),
             ),
             (
                 "models".into(),

@@ -22,6 +22,8 @@ pub enum TemplateError {
     UnknownFunction { func: String, template: String },
     #[error("`{expr}` is not a name or a function call, in {template:?}")]
     BadExpression { expr: String, template: String },
+    #[error("`{{{{{name}?}}}}` may be left out only as a whole value, in {template:?}")]
+    OptionalInText { name: String, template: String },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -76,11 +78,15 @@ enum Part {
 pub(crate) struct Template {
     source: String,
     parts: Vec<Part>,
+    /// Written `{{ name? }}`: the whole template is one name that may have no
+    /// value, and the JSON field it is the value of is then left out.
+    optional: bool,
 }
 
 impl Template {
     pub(crate) fn parse(source: &str) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
+        let mut optional = false;
         let mut rest = source;
         while let Some(open) = rest.find("{{") {
             if open > 0 {
@@ -90,16 +96,49 @@ impl Template {
             let close = after
                 .find("}}")
                 .ok_or_else(|| TemplateError::Unclosed(source.into()))?;
-            parts.push(Part::Expr(parse_expr(after[..close].trim(), source)?));
+            let mut expr = after[..close].trim();
+            if let Some(name) = expr.strip_suffix('?') {
+                expr = name.trim_end();
+                let whole = open == 0 && after[close + 2..].is_empty() && parts.is_empty();
+                if !whole {
+                    return Err(TemplateError::OptionalInText {
+                        name: expr.into(),
+                        template: source.into(),
+                    });
+                }
+                optional = true;
+            }
+            parts.push(Part::Expr(parse_expr(expr, source)?));
             rest = &after[close + 2..];
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_string()));
         }
+        if optional && !matches!(parts.as_slice(), [Part::Expr(Expr::Var(_))]) {
+            return Err(TemplateError::BadExpression {
+                expr: source
+                    .trim_start_matches('{')
+                    .trim_end_matches('}')
+                    .trim()
+                    .into(),
+                template: source.into(),
+            });
+        }
         Ok(Self {
             source: source.to_string(),
             parts,
+            optional,
         })
+    }
+
+    /// The name, when the template is `{{ name? }}`: a value that may be
+    /// missing, whose JSON field is then left out.
+    pub(crate) fn optional_var(&self) -> Option<&str> {
+        if self.optional {
+            self.single_var()
+        } else {
+            None
+        }
     }
 
     /// Every name the template reads.
@@ -321,6 +360,30 @@ mod tests {
         ));
         assert!(matches!(
             Template::parse("{{ sha256(x }}"),
+            Err(TemplateError::BadExpression { .. })
+        ));
+    }
+
+    #[test]
+    fn a_question_mark_marks_a_whole_template_optional() {
+        let t = Template::parse("{{ target.team_id? }}").unwrap();
+        assert_eq!(t.optional_var(), Some("target.team_id"));
+        assert_eq!(t.vars().collect::<Vec<_>>(), ["target.team_id"]);
+        assert_eq!(
+            Template::parse("{{target.team_id}}")
+                .unwrap()
+                .optional_var(),
+            None
+        );
+        assert_eq!(
+            Template::parse("team-{{target.team_id?}}"),
+            Err(TemplateError::OptionalInText {
+                name: "target.team_id".into(),
+                template: "team-{{target.team_id?}}".into()
+            })
+        );
+        assert!(matches!(
+            Template::parse("{{ sha256(x)? }}"),
             Err(TemplateError::BadExpression { .. })
         ));
     }

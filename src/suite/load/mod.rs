@@ -61,9 +61,10 @@ struct Name {
 
 type Names = HashMap<String, Name>;
 
-/// Sees every template of a request with its span, and whether it is a whole
-/// JSON field value (which may be left out).
-type OnTemplate<'a> = dyn FnMut(&mut Loader, Range<usize>, &Template, bool) + 'a;
+/// Sees every template of a request with its span, and the JSON field's key
+/// when the template is that field's whole value (which `{{target.X?}}` may
+/// leave out).
+type OnTemplate<'a> = dyn FnMut(&mut Loader, Range<usize>, &Template, Option<&str>) + 'a;
 
 const RESERVED: &[&str] = &[
     "prefix",
@@ -154,6 +155,27 @@ impl Loader {
     }
 
     fn template(&mut self, file: &SourceFile, text: &str, span: Range<usize>) -> Option<Template> {
+        let template = self.template_or_optional(file, text, span.clone())?;
+        if let Some(var) = template.optional_var() {
+            self.problem(
+                file.at(span),
+                format!("`{{{{{var}?}}}}` may be left out only as the whole value of a JSON field"),
+                Some(format!(
+                    "write \"{{{{{var}}}}}\" here: only a JSON body field can be left out"
+                )),
+            );
+            return None;
+        }
+        Some(template)
+    }
+
+    /// A template that may be `{{ name? }}` (a JSON field's whole value).
+    fn template_or_optional(
+        &mut self,
+        file: &SourceFile,
+        text: &str,
+        span: Range<usize>,
+    ) -> Option<Template> {
         match Template::parse(text) {
             Ok(template) => Some(template),
             Err(error) => {

@@ -69,7 +69,7 @@ impl Loader {
                     None,
                 );
             }
-            check(self, path.span(), t, false);
+            check(self, path.span(), t, None);
         }
         let query = query
             .map(|q| self.string_table(file, q, check))
@@ -84,7 +84,7 @@ impl Loader {
                 Body::None
             }
             (Some(json), None) => {
-                Body::Json(self.json_template(file, json.get_ref(), json.span(), false, check)?)
+                Body::Json(self.json_template(file, json.get_ref(), json.span(), None, check)?)
             }
             (None, Some(form)) => Body::Form(self.string_table(file, form, check)),
             (None, None) => Body::None,
@@ -119,7 +119,7 @@ impl Loader {
                 }
             };
             if let Some(template) = self.template(file, &text, table.span()) {
-                check(self, table.span(), &template, false);
+                check(self, table.span(), &template, None);
                 out.push((key.clone(), template));
             }
         }
@@ -131,12 +131,25 @@ impl Loader {
         file: &SourceFile,
         value: &toml::Value,
         span: Range<usize>,
-        field: bool,
+        field: Option<&str>,
         check: &mut OnTemplate<'_>,
     ) -> Option<JsonTemplate> {
         Some(match value {
             toml::Value::String(text) => {
-                let template = self.template(file, text, span.clone())?;
+                let template = match field {
+                    Some(_) => self.template_or_optional(file, text, span.clone())?,
+                    None => self.template(file, text, span.clone())?,
+                };
+                if let Some(var) = template.optional_var()
+                    && !var.starts_with("target.")
+                {
+                    self.problem(
+                        file.at(span),
+                        format!("`{{{{{var}?}}}}`: only a target field may be missing"),
+                        Some(format!("write \"{{{{{var}}}}}\"; `?` marks a field some targets do not define, e.g. \"{{{{target.team_id?}}}}\"")),
+                    );
+                    return None;
+                }
                 check(self, span, &template, field);
                 JsonTemplate::String(template)
             }
@@ -147,7 +160,7 @@ impl Loader {
             toml::Value::Array(items) => JsonTemplate::Array(
                 items
                     .iter()
-                    .map(|item| self.json_template(file, item, span.clone(), false, check))
+                    .map(|item| self.json_template(file, item, span.clone(), None, check))
                     .collect::<Option<_>>()?,
             ),
             toml::Value::Table(table) => JsonTemplate::Object(
@@ -156,7 +169,7 @@ impl Loader {
                     .map(|(k, v)| {
                         Some((
                             k.clone(),
-                            self.json_template(file, v, span.clone(), true, check)?,
+                            self.json_template(file, v, span.clone(), Some(k), check)?,
                         ))
                     })
                     .collect::<Option<_>>()?,
@@ -225,7 +238,7 @@ impl Loader {
         names: &Names,
         phase: Phase,
         captures_into: &mut Names,
-        on_template: &mut dyn FnMut(Range<usize>, &Template, bool),
+        on_template: &mut dyn FnMut(Range<usize>, &Template, Option<&str>),
     ) -> Option<HttpStep> {
         let actor = step.as_.get_ref().clone();
         match actors.get(&actor) {

@@ -87,17 +87,23 @@ impl Loader {
         }
 
         // Every use of `target.X`, to check against the pinned targets later.
-        let mut target_uses: Vec<(String, Range<usize>, bool)> = Vec::new();
+        // (field, span, the JSON key it is the whole value of, written `?`).
+        let mut target_uses: Vec<(String, Range<usize>, Option<String>, bool)> = Vec::new();
         let mut uses_actor: Vec<(String, Range<usize>)> = Vec::new();
         let note_uses = |span: Range<usize>,
                          template: &Template,
-                         whole_field: bool,
+                         json_key: Option<&str>,
                          target_uses: &mut Vec<_>,
                          uses_actor: &mut Vec<_>| {
             for var in template.vars() {
                 if let Some(field) = var.strip_prefix("target.") {
-                    let omittable = whole_field && template.single_var() == Some(var);
-                    target_uses.push((field.to_string(), span.clone(), omittable));
+                    let optional = json_key.is_some() && template.optional_var() == Some(var);
+                    target_uses.push((
+                        field.to_string(),
+                        span.clone(),
+                        json_key.map(str::to_string),
+                        optional,
+                    ));
                 }
                 if let Some(field) = var.strip_prefix("actor.") {
                     uses_actor.push((field.to_string(), span.clone()));
@@ -114,7 +120,7 @@ impl Loader {
         for (index, step) in raw.setup.into_iter().enumerate() {
             let number = index + 1;
             let before: BTreeSet<String> = captures_so_far.keys().cloned().collect();
-            let mut on_template = |span: Range<usize>, t: &Template, field: bool| {
+            let mut on_template = |span: Range<usize>, t: &Template, field: Option<&str>| {
                 for var in t.vars() {
                     if let Some(target_field) = var.strip_prefix("target.") {
                         step_target_uses.push((target_field.to_string(), number, span.clone()));
@@ -220,7 +226,7 @@ impl Loader {
                     note_uses(
                         sql.span(),
                         &template,
-                        false,
+                        None,
                         &mut target_uses,
                         &mut uses_actor,
                     );
@@ -252,22 +258,23 @@ impl Loader {
             let mut expected =
                 |loader: &mut Self, value: &Option<Spanned<toml::Value>>, allowed_side: bool| {
                     let v = value.as_ref()?;
-                    let mut on_template = |l: &mut Self, span: Range<usize>, t: &Template, _| {
-                        note_uses(span.clone(), t, false, &mut target_uses, &mut uses_actor);
-                        l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
-                    };
+                    let mut on_template =
+                        |l: &mut Self, span: Range<usize>, t: &Template, _: Option<&str>| {
+                            note_uses(span.clone(), t, None, &mut target_uses, &mut uses_actor);
+                            l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
+                        };
                     match loader.matcher(file, v)? {
                         Some(matcher) => match matcher {
                             Matcher::Contains(text) => {
                                 let template = loader.template(file, &text, v.span())?;
-                                on_template(loader, v.span(), &template, false);
+                                on_template(loader, v.span(), &template, None);
                                 Some(Expected::Contains(template))
                             }
                             Matcher::Matches(regex) => Some(Expected::Matches(regex)),
                             Matcher::Absent => Some(Expected::Absent),
                         },
                         None => loader
-                            .json_template(file, v.get_ref(), v.span(), false, &mut on_template)
+                            .json_template(file, v.get_ref(), v.span(), None, &mut on_template)
                             .map(Expected::Equals),
                     }
                 };
@@ -301,7 +308,7 @@ impl Loader {
                 note_uses(
                     followup.bearer.span(),
                     t,
-                    false,
+                    None,
                     &mut target_uses,
                     &mut uses_actor,
                 );
@@ -373,8 +380,8 @@ impl Loader {
 
         // A target field used where it cannot be left out must exist in every
         // pinned target; `actor.*` must exist for every pinned actor.
-        for (field, span, omittable) in &target_uses {
-            if *omittable {
+        for (field, span, json_key, optional) in &target_uses {
+            if *optional {
                 continue;
             }
             for target in &pins.targets {
@@ -382,7 +389,25 @@ impl Loader {
                     .get(target)
                     .is_some_and(|fields| !fields.contains_key(field))
                 {
-                    self.problem(file.at(span.clone()), format!("target `{target}` has no `{field}`, which this uses"), Some(format!("define `{field}` in [targets.{target}]; only a whole JSON field value like \"{{{{target.{field}}}}}\" is left out when a target lacks it")));
+                    let (what, hint) = match json_key {
+                        Some(key) => (
+                            format!("JSON field `{key}`"),
+                            format!(
+                                "define `{field}` in [targets.{target}], or write `{key} = \"{{{{target.{field}?}}}}\"` to leave the field out for targets without it"
+                            ),
+                        ),
+                        None => (
+                            "this".to_string(),
+                            format!(
+                                "define `{field}` in [targets.{target}]; only a whole JSON field value written \"{{{{target.{field}?}}}}\" may be left out"
+                            ),
+                        ),
+                    };
+                    self.problem(
+                        file.at(span.clone()),
+                        format!("target `{target}` has no `{field}`, which {what} uses"),
+                        Some(hint),
+                    );
                 }
             }
         }
@@ -461,7 +486,7 @@ impl Loader {
         actors: &IndexMap<String, Actor>,
         names: &Names,
         captures_into: &mut Names,
-        on_template: &mut dyn FnMut(Range<usize>, &Template, bool),
+        on_template: &mut dyn FnMut(Range<usize>, &Template, Option<&str>),
     ) -> Option<SetupStep> {
         if let Some(sql) = step.sql {
             let http_keys = [
@@ -482,7 +507,7 @@ impl Loader {
                 return None;
             }
             let template = self.template(file, sql.get_ref(), sql.span())?;
-            on_template(sql.span(), &template, false);
+            on_template(sql.span(), &template, None);
             let mut all = names.clone();
             all.extend(captures_into.iter().map(|(k, v)| (k.clone(), v.clone())));
             self.names_in(file, sql.span(), &template, &all, Phase::Cell, true);
@@ -639,17 +664,50 @@ mod tests {
 
     #[test]
     fn a_target_field_that_cannot_be_left_out_must_exist() {
-        let text = "[targets.self]\n[targets.team]\nteam = \"t\"\n[request]\nmethod = \"GET\"\npath = \"/x\"\njson = { team = \"{{target.team}}\" }\nquery = { q = \"{{target.team}}\" }\n[pins]\ntargets = [\"self\", \"team\"]\na = [200, 200]\n";
+        let text = "[targets.self]\n[targets.team]\nteam = \"t\"\n[request]\nmethod = \"GET\"\npath = \"/x\"\njson = { team = \"{{target.team?}}\" }\nquery = { q = \"{{target.team}}\" }\n[pins]\ntargets = [\"self\", \"team\"]\na = [200, 200]\n";
         let got = scenario(text);
-        assert_eq!(got.len(), 1, "{got:?}");
-        assert!(got[0].contains("target `self` has no `team`"), "{got:?}");
+        assert_eq!(
+            got,
+            ["/scenarios/s.toml:8: target `self` has no `team`, which this uses"]
+        );
+        // Without the `?`, a JSON field is not left out silently either.
+        let bare = text
+            .replace("{{target.team?}}", "{{target.team}}")
+            .replace("query = { q = \"{{target.team}}\" }\n", "");
+        assert_eq!(
+            scenario(&bare),
+            ["/scenarios/s.toml:7: target `self` has no `team`, which JSON field `team` uses"]
+        );
+        assert_eq!(
+            scenario(&text.replace("query = { q = \"{{target.team}}\" }\n", "")),
+            Vec::<String>::new()
+        );
+        // `?` only as a whole JSON field value, and only on a target field.
+        let got = scenario(&text.replace("q = \"{{target.team}}\"", "q = \"{{target.team?}}\""));
+        assert!(
+            got.iter().any(|p| p.contains(
+                ":8: `{{target.team?}}` may be left out only as the whole value of a JSON field"
+            )),
+            "{got:?}"
+        );
+        let got = scenario(&text.replace("{{target.team?}}", "t-{{target.team?}}"));
+        assert!(
+            got.iter().any(|p| p.contains(":7: `{{target.team?}}` may be left out only as a whole value")),
+            "{got:?}"
+        );
+        let got = scenario(&text.replace("{{target.team?}}", "{{scratch?}}"));
+        assert!(
+            got.iter()
+                .any(|p| p.contains(":7: `{{scratch?}}`: only a target field may be missing")),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn actor_ids_are_needed_only_where_a_target_uses_them() {
         // `b` has no id: fine in the `all` column, not in `self`, whose target uses it.
         let world = "[actors.a]\nid = \"{{prefix}}a\"\n[actors.b]\n";
-        let text = "[targets.self]\nuser = \"{{actor.id}}\"\n[targets.all]\n[request]\nmethod = \"GET\"\npath = \"/x\"\njson = { user = \"{{target.user}}\" }\n[pins]\ntargets = [\"self\", \"all\"]\na = [200, 200]\nb = [\"-\", 200]\n";
+        let text = "[targets.self]\nuser = \"{{actor.id}}\"\n[targets.all]\n[request]\nmethod = \"GET\"\npath = \"/x\"\njson = { user = \"{{target.user?}}\" }\n[pins]\ntargets = [\"self\", \"all\"]\na = [200, 200]\nb = [\"-\", 200]\n";
         let run = |text: &str| {
             problems(&[
                 ("suite.toml", SUITE),
