@@ -10,7 +10,7 @@ use sqlx::{Connection, Executor, PgConnection};
 
 use crate::engine::http::{self, HttpError};
 use crate::spec::template::{RenderError, Vars, sha256_hex, to_text};
-use crate::suite::{Credential, Suite};
+use crate::suite::{Credential, HttpStep, Suite, WorldStep};
 use crate::support::redact::Redactor;
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +123,9 @@ impl WorldState {
         Ok(())
     }
 
-    /// The world of one booted server: the API steps, then the logins.
+    /// The world of one booted server: the API steps and the logins, in the
+    /// order the suite needs them (a login just before the first step that
+    /// acts as its actor or uses what it learns).
     pub(crate) async fn on_server(
         &self,
         suite: &Suite,
@@ -131,72 +133,136 @@ impl WorldState {
         base_url: &str,
     ) -> Result<Self, WorldError> {
         let mut world = self.clone();
-        for (index, step) in suite.world.api.iter().enumerate() {
-            let index = index + 1;
-            let rendered = http::render(&step.request, &world.vars)?;
-            let request = format!("{} {} as {}", rendered.method, rendered.path, step.actor);
-            let fail = |problem: String| WorldError::Api {
-                index,
-                request: request.clone(),
-                problem,
-            };
-            let bearer = world.bearers.get(&step.actor).cloned();
-            let exchange = http::send(client, base_url, &rendered, bearer.as_deref(), &[])
-                .await
-                .map_err(|e| fail(http_problem(&e)))?;
-            if let Some(expect) = step.expect
-                && exchange.status != expect
-            {
-                return Err(fail(format!(
-                    "returned {} instead of {expect}: {}",
-                    exchange.status,
+        for step in &suite.world.order {
+            match step {
+                WorldStep::Api(index) => {
                     world
-                        .redactor
-                        .apply(&crate::support::redact::excerpt(&exchange.body, 200))
-                )));
+                        .api_step(&suite.world.api[*index], index + 1, client, base_url)
+                        .await?
+                }
+                WorldStep::Login(name) => world.log_in(suite, name, client, base_url).await?,
             }
-            for (name, pointer) in &step.captures {
-                let value = exchange
-                    .pointer(pointer)
-                    .cloned()
-                    .ok_or_else(|| fail(format!("returned no {pointer} to capture as `{name}`")))?;
-                world
-                    .redactor
-                    .know(&to_text(&value), &format!("world.{name}"));
-                world.vars.set(format!("world.{name}"), value);
-            }
-        }
-        world.render_ids(suite);
-        for (name, actor) in &suite.world.actors {
-            let Credential::Login { request, token } = &actor.credential else {
-                continue;
-            };
-            let rendered = http::render(request, &world.vars)?;
-            let described = format!("{} {}", rendered.method, rendered.path);
-            let fail = |problem: String| WorldError::Login {
-                actor: name.clone(),
-                request: described.clone(),
-                problem,
-            };
-            let exchange = http::send(client, base_url, &rendered, None, &[])
-                .await
-                .map_err(|e| fail(http_problem(&e)))?;
-            if !exchange.allowed() {
-                return Err(fail(format!(
-                    "returned {}: {}",
-                    exchange.status,
-                    world
-                        .redactor
-                        .apply(&crate::support::redact::excerpt(&exchange.body, 200))
-                )));
-            }
-            let Some(Value::String(bearer)) = exchange.pointer(token).cloned() else {
-                return Err(fail(format!("the response has no string at {token}")));
-            };
-            set_key(&mut world.vars, &mut world.redactor, name, &bearer);
-            world.bearers.insert(name.clone(), bearer);
+            world.render_ids(suite);
         }
         Ok(world)
+    }
+
+    async fn api_step(
+        &mut self,
+        step: &HttpStep,
+        index: usize,
+        client: &reqwest::Client,
+        base_url: &str,
+    ) -> Result<(), WorldError> {
+        let world = self;
+        let rendered = http::render(&step.request, &world.vars)?;
+        let request = format!("{} {} as {}", rendered.method, rendered.path, step.actor);
+        let fail = |problem: String| WorldError::Api {
+            index,
+            request: request.clone(),
+            problem,
+        };
+        let bearer = world.bearers.get(&step.actor).cloned();
+        let exchange = http::send(client, base_url, &rendered, bearer.as_deref(), &[])
+            .await
+            .map_err(|e| fail(http_problem(&e)))?;
+        if let Some(expect) = step.expect
+            && exchange.status != expect
+        {
+            return Err(fail(format!(
+                "returned {} instead of {expect}: {}",
+                exchange.status,
+                world
+                    .redactor
+                    .apply(&crate::support::redact::excerpt(&exchange.body, 200))
+            )));
+        }
+        for (name, pointer) in &step.captures {
+            let value = exchange
+                .pointer(pointer)
+                .cloned()
+                .ok_or_else(|| fail(format!("returned no {pointer} to capture as `{name}`")))?;
+            world
+                .redactor
+                .know(&to_text(&value), &format!("world.{name}"));
+            world.vars.set(format!("world.{name}"), value);
+        }
+        Ok(())
+    }
+
+    /// Log `name` in, then ask who it is (`whoami`).
+    async fn log_in(
+        &mut self,
+        suite: &Suite,
+        name: &str,
+        client: &reqwest::Client,
+        base_url: &str,
+    ) -> Result<(), WorldError> {
+        let world = self;
+        let Some(Credential::Login {
+            request,
+            token,
+            whoami,
+        }) = suite.world.actors.get(name).map(|a| &a.credential)
+        else {
+            return Ok(());
+        };
+        let rendered = http::render(request, &world.vars)?;
+        let described = format!("{} {}", rendered.method, rendered.path);
+        let fail = |problem: String| WorldError::Login {
+            actor: name.to_string(),
+            request: described.clone(),
+            problem,
+        };
+        let exchange = http::send(client, base_url, &rendered, None, &[])
+            .await
+            .map_err(|e| fail(http_problem(&e)))?;
+        if !exchange.allowed() {
+            return Err(fail(format!(
+                "returned {}: {}",
+                exchange.status,
+                world
+                    .redactor
+                    .apply(&crate::support::redact::excerpt(&exchange.body, 200))
+            )));
+        }
+        let Some(Value::String(bearer)) = exchange.pointer(token).cloned() else {
+            return Err(fail(format!("the response has no string at {token}")));
+        };
+        set_key(&mut world.vars, &mut world.redactor, name, &bearer);
+        world.bearers.insert(name.to_string(), bearer.clone());
+        let Some(whoami) = whoami else {
+            return Ok(());
+        };
+        let rendered = http::render(&whoami.request, &world.vars)?;
+        let described = format!("whoami {} {}", rendered.method, rendered.path);
+        let fail = |problem: String| WorldError::Login {
+            actor: name.to_string(),
+            request: described.clone(),
+            problem,
+        };
+        let exchange = http::send(client, base_url, &rendered, Some(&bearer), &[])
+            .await
+            .map_err(|e| fail(http_problem(&e)))?;
+        if !exchange.allowed() {
+            return Err(fail(format!(
+                "returned {}: {}",
+                exchange.status,
+                world
+                    .redactor
+                    .apply(&crate::support::redact::excerpt(&exchange.body, 200))
+            )));
+        }
+        for (capture, pointer) in &whoami.captures {
+            let value = exchange
+                .pointer(pointer)
+                .cloned()
+                .ok_or_else(|| fail(format!("returned no {pointer} to capture as `{capture}`")))?;
+            let var = format!("actors.{name}.{capture}");
+            world.redactor.know(&to_text(&value), &var);
+            world.vars.set(var, value);
+        }
+        Ok(())
     }
 }
 

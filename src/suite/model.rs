@@ -48,12 +48,33 @@ pub(crate) struct World {
     pub actors: IndexMap<String, Actor>,
     pub seed: Vec<Template>,
     pub api: Vec<HttpStep>,
+    /// What runs on the server, in order: the API steps, each login just
+    /// before the first step that needs it, the other logins at the end.
+    pub order: Vec<WorldStep>,
+}
+
+/// One thing the world does on a booted server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WorldStep {
+    /// `[[api]]` step N (0-based).
+    Api(usize),
+    /// The login (and `whoami`) of this actor.
+    Login(String),
 }
 
 #[derive(Debug)]
 pub(crate) struct Actor {
     pub id: Option<Template>,
     pub credential: Credential,
+}
+
+impl Actor {
+    /// Whether the actor has an id: written in world.toml, or learnt by `whoami`.
+    pub(crate) fn has_id(&self) -> bool {
+        self.id.is_some()
+            || matches!(&self.credential, Credential::Login { whoami: Some(w), .. }
+                if w.captures.iter().any(|(name, _)| name == "id"))
+    }
 }
 
 #[derive(Debug)]
@@ -64,8 +85,20 @@ pub(crate) enum Credential {
     Generated,
     /// The server's master key.
     Master,
-    /// A token from a login request.
-    Login { request: HttpRequest, token: String },
+    /// A token from a login request, then what the actor learns about itself.
+    Login {
+        request: HttpRequest,
+        token: String,
+        whoami: Option<Whoami>,
+    },
+}
+
+/// A request the actor makes right after logging in, whose captures become
+/// `actors.NAME.CAPTURE` (`id` is the actor's id).
+#[derive(Debug)]
+pub(crate) struct Whoami {
+    pub request: HttpRequest,
+    pub captures: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -54,6 +54,7 @@ pub(super) struct Actor {
     pub id: Option<Str>,
     pub key: Option<Str>,
     pub login: Option<Spanned<Login>>,
+    pub whoami: Option<Spanned<Whoami>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +65,16 @@ pub(super) struct Login {
     pub json: Option<Spanned<toml::Value>>,
     pub form: Option<Spanned<toml::Table>>,
     pub token: Str,
+}
+
+/// What a login actor asks right after logging in, with its new token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Whoami {
+    pub method: Option<Str>,
+    pub path: Str,
+    pub query: Option<Spanned<toml::Table>>,
+    pub capture: Captures,
 }
 
 #[derive(Debug, Deserialize)]

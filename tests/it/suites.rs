@@ -1,6 +1,7 @@
 //! The example suites of the suite-format features, end to end against the twin:
 //! `matrices/twin-keys` (anonymous callers, reason and response matchers, `"?"`
-//! pins) and `matrices/twin-setup` (SQL setup steps, targets from setup captures).
+//! pins), `matrices/twin-setup` (SQL setup steps, targets from setup captures)
+//! and `matrices/twin-world` (login actors that build the world and learn their ids).
 
 use crate::support::*;
 
@@ -182,6 +183,80 @@ fn a_target_with_a_workdir_boots_a_server_in_a_subfolder() {
             .contains("the target's workdir `backend` is not a folder in this revision"),
         "{}",
         text(&output).1
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn the_world_suite_is_made_by_login_actors_that_learn_their_ids() {
+    let env = Env::new("suite-world");
+    let output = check(
+        &env,
+        &repo_root().join("matrices/twin-world"),
+        &["--format", "json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let report = json(&output);
+    assert_eq!(
+        report["summary"]["green"],
+        13,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    // The id whoami learnt is the one the server reports for the login token,
+    // and the record shows it by its name.
+    let me = cell(&report, "whoami/any/alice");
+    assert_eq!(me["outcome"]["checks"][0]["observed"], "<actors.alice.id>");
+    assert_eq!(me["outcome"]["checks"][0]["passed"], true);
+    // The world step alice ran (after logging in just for it) made her key:
+    // she and the superuser may read it, bob may not.
+    assert_eq!(
+        cell(&report, "key_info/spare/alice")["outcome"]["status"],
+        200
+    );
+    assert_eq!(
+        cell(&report, "key_info/spare/root")["outcome"]["status"],
+        200
+    );
+    assert_eq!(
+        cell(&report, "key_info/spare/bob")["outcome"]["status"],
+        403
+    );
+    // The superuser's id (from whoami) is a user id the server knows: root
+    // creates keys for alice, bob may not.
+    assert_eq!(
+        cell(&report, "key_generate/alice/root")["outcome"]["checks"][0]["observed"],
+        1
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_world_step_that_needs_a_login_before_its_user_exists_fails_naming_it() {
+    let env = Env::new("suite-world-order");
+    let suite = env.suite_copy("twin-world");
+    // Bob's login is needed by a step that runs before root creates him.
+    edit(
+        &suite.join("world.toml"),
+        "# Alice makes a second key",
+        "[[api]]\nas = \"bob\"\nmethod = \"GET\"\npath = \"/key/info\"\nexpect = 200\n\n# Alice makes a second key",
+    );
+    let world = std::fs::read_to_string(suite.join("world.toml")).unwrap();
+    let first_root_step = world.find("[[api]]\nas = \"root\"").unwrap();
+    let bob_step = world.find("[[api]]\nas = \"bob\"").unwrap();
+    let moved = format!(
+        "{}{}{}",
+        &world[..first_root_step],
+        &world[bob_step..world.find("# Alice makes").unwrap()],
+        &world[first_root_step..bob_step]
+    ) + &world[world.find("# Alice makes").unwrap()..];
+    std::fs::write(suite.join("world.toml"), moved).unwrap();
+    let output = check(&env, &suite, &[]);
+    let stderr = text(&output).1;
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("actor `bob` could not log in (POST /login): returned 401"),
+        "{stderr}"
     );
     env.assert_nothing_left();
 }

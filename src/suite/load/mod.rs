@@ -57,6 +57,8 @@ struct Name {
     phase: Phase,
     /// Captured from the request under test: only there when it was allowed.
     allowed_only: bool,
+    /// Made by this login actor's login (its key, its `whoami` captures).
+    login: Option<String>,
 }
 
 type Names = HashMap<String, Name>;
@@ -219,12 +221,16 @@ impl Loader {
                     );
                 }
                 Some(name) if name.phase > phase => {
-                    let when = match name.phase {
-                        Phase::Api(_) => "it is captured by a later [[api]] step",
-                        Phase::Login => {
+                    let when = match (&name.login, name.phase) {
+                        (Some(actor), Phase::Api(_) | Phase::Login) => format!(
+                            "it exists only once `{actor}` has logged in, on the server (after the seed)"
+                        ),
+                        (None, Phase::Api(_)) => "it is captured by a later [[api]] step".into(),
+                        (None, Phase::Login) => {
                             "it exists only once the login actors have logged in, after the seed"
+                                .into()
                         }
-                        _ => "it is only known inside a cell",
+                        _ => "it is only known inside a cell".into(),
                     };
                     self.problem(
                         file.at(span.clone()),
@@ -292,6 +298,7 @@ impl Loader {
             Name {
                 phase: Phase::Seed,
                 allowed_only: false,
+                login: None,
             },
         )]
         .into();

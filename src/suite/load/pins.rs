@@ -345,6 +345,18 @@ fn as_recorded(world: &World) -> Vars {
                 format!("<actors.{name}.key_sha256>"),
             );
         }
+        if let Credential::Login {
+            whoami: Some(whoami),
+            ..
+        } = &actor.credential
+        {
+            for (capture, _) in &whoami.captures {
+                vars.set(
+                    format!("actors.{name}.{capture}"),
+                    format!("<actors.{name}.{capture}>"),
+                );
+            }
+        }
         if let Some(id) = &actor.id
             && let Ok(value) = id.render(&vars)
         {

@@ -14,31 +14,6 @@ use crate::suite::model::*;
 use crate::suite::raw;
 
 impl Loader {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn http_request(
-        &mut self,
-        file: &SourceFile,
-        method: &Spanned<String>,
-        path: &Spanned<String>,
-        query: Option<&Spanned<toml::Table>>,
-        json: Option<&Spanned<toml::Value>>,
-        form: Option<&Spanned<toml::Table>>,
-        names: &Names,
-        phase: Phase,
-    ) -> Option<HttpRequest> {
-        self.http_request_checked(
-            file,
-            method,
-            path,
-            query,
-            json,
-            form,
-            &mut |loader, span, template, _| {
-                loader.names_in(file, span, template, names, phase, true)
-            },
-        )
-    }
-
     /// Parse a request; `check` sees every template with its span and whether it
     /// is a whole JSON field value (which may be left out).
     #[allow(clippy::too_many_arguments)]
@@ -208,6 +183,7 @@ impl Loader {
                 Name {
                     phase,
                     allowed_only,
+                    login: None,
                 },
             );
             out.push((capture.into_inner(), pointer.into_inner()));
@@ -248,16 +224,6 @@ impl Loader {
                     file.at(step.as_.span()),
                     format!("`as = {actor:?}` is not an actor"),
                     Some(format!("the actors are {}", known.join(", "))),
-                );
-            }
-            Some(a)
-                if matches!(a.credential, Credential::Login { .. })
-                    && matches!(phase, Phase::Api(_)) =>
-            {
-                self.problem(
-                    file.at(step.as_.span()),
-                    format!("[[api]] runs as `{actor}`, who logs in only after the API steps"),
-                    Some("run API steps as a seeded actor or as key = \"master\"".into()),
                 );
             }
             Some(_) => {}

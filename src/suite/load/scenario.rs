@@ -42,6 +42,7 @@ impl Loader {
                 Name {
                     phase: Phase::Cell,
                     allowed_only: false,
+                    login: None,
                 },
             );
         }
@@ -82,6 +83,7 @@ impl Loader {
                 Name {
                     phase: Phase::Cell,
                     allowed_only: false,
+                    login: None,
                 },
             );
         }
@@ -431,7 +433,7 @@ impl Loader {
                         continue;
                     }
                     let missing = match field.as_str() {
-                        "id" => a.id.is_none(),
+                        "id" => !a.has_id(),
                         "key" | "key_sha256" => matches!(a.credential, Credential::Anonymous),
                         _ => false,
                     };

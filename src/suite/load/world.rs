@@ -1,11 +1,14 @@
 //! world.toml: values, actors (keys, logins, ids), seed SQL and [[api]] steps.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use indexmap::IndexMap;
+use toml::Spanned;
 
 use super::{Loader, Name, Names, Phase};
 use crate::spec::source::SourceFile;
+use crate::spec::template::Template;
 use crate::suite::model::*;
 use crate::suite::raw;
 
@@ -22,6 +25,7 @@ impl Loader {
                 Name {
                     phase,
                     allowed_only: false,
+                    login: None,
                 },
             );
         };
@@ -62,6 +66,11 @@ impl Loader {
 
         let mut actors = IndexMap::new();
         let mut pending_ids = Vec::new();
+        // The templates of each login (and whoami), checked once it is known
+        // when the login happens.
+        let mut login_templates: IndexMap<String, Vec<(Range<usize>, Template)>> = IndexMap::new();
+        // Names a login makes, by the actor whose login makes them.
+        let mut produced: HashMap<String, String> = HashMap::new();
         for (actor_name, actor) in raw.actors {
             let actor_name_text = actor_name.get_ref().clone();
             let anonymous = actor.anonymous.as_ref().is_some_and(|a| *a.get_ref());
@@ -75,7 +84,7 @@ impl Loader {
                 );
                 continue;
             }
-            let credential_phase = match (&actor.key, &actor.login) {
+            match (&actor.key, &actor.login) {
                 (Some(_), Some(login)) => {
                     self.problem(
                         file.at(login.span()),
@@ -88,25 +97,34 @@ impl Loader {
                     self.problem(file.at(key.span()), format!("actor `{actor_name_text}`: key = {:?} is not \"generated\" or \"master\"", key.get_ref()), Some("leave `key` out for a fresh random key per run, or write key = \"master\"".into()));
                     continue;
                 }
-                (_, Some(_)) => Phase::Login,
-                _ => Phase::Seed,
-            };
+                _ => {}
+            }
+            if let (Some(whoami), None) = (&actor.whoami, &actor.login) {
+                self.problem(
+                    file.at(whoami.span()),
+                    format!("actor `{actor_name_text}` has `whoami` but no `login`"),
+                    Some("whoami asks the server who a login actor is, right after it logs in; an actor with a key has its `id` in world.toml".into()),
+                );
+                continue;
+            }
+            let is_login = actor.login.is_some() && !anonymous;
             name(
                 &mut names,
                 format!("actors.{actor_name_text}.name"),
                 Phase::Seed,
             );
             if !anonymous {
-                name(
-                    &mut names,
-                    format!("actors.{actor_name_text}.key"),
-                    credential_phase,
-                );
-                name(
-                    &mut names,
-                    format!("actors.{actor_name_text}.key_sha256"),
-                    credential_phase,
-                );
+                for field in ["key", "key_sha256"] {
+                    let key = format!("actors.{actor_name_text}.{field}");
+                    if is_login {
+                        produced.insert(key.clone(), actor_name_text.clone());
+                    }
+                    name(
+                        &mut names,
+                        key,
+                        if is_login { Phase::Login } else { Phase::Seed },
+                    );
+                }
             }
             let id = actor
                 .id
@@ -123,29 +141,187 @@ impl Loader {
                 (Some("master"), _) => Credential::Master,
                 (_, Some(login)) => {
                     let login = login.into_inner();
-                    let request = self.http_request(
+                    let mut seen = Vec::new();
+                    let request = self.http_request_checked(
                         file,
                         &login.method,
                         &login.path,
                         None,
                         login.json.as_ref(),
                         login.form.as_ref(),
-                        &names,
-                        Phase::Login,
+                        &mut |_, span, t, _| seen.push((span, t.clone())),
                     );
-                    if !self.pointer(file, &login.token) {
+                    let token_ok = self.pointer(file, &login.token);
+                    let whoami = match actor.whoami {
+                        None => None,
+                        Some(whoami) => {
+                            let whoami = whoami.into_inner();
+                            let method = whoami
+                                .method
+                                .unwrap_or_else(|| Spanned::new(whoami.path.span(), "GET".into()));
+                            let request = self.http_request_checked(
+                                file,
+                                &method,
+                                &whoami.path,
+                                whoami.query.as_ref(),
+                                None,
+                                None,
+                                &mut |_, span, t, _| seen.push((span, t.clone())),
+                            );
+                            let mut captured = HashMap::new();
+                            let captures = self.captures(
+                                file,
+                                whoami.capture,
+                                &mut captured,
+                                Phase::Login,
+                                false,
+                                "",
+                            );
+                            for (capture, _) in &captures {
+                                let key = format!("actors.{actor_name_text}.{capture}");
+                                if names.contains_key(&key)
+                                    || (capture == "id" && actor.id.is_some())
+                                {
+                                    self.problem(
+                                        file.at(whoami.path.span()),
+                                        format!("actor `{actor_name_text}`: whoami captures `{capture}`, which it already has"),
+                                        Some(if capture == "id" {
+                                            "drop the actor's `id`, or the capture: the id comes one way".into()
+                                        } else {
+                                            format!("`actors.{actor_name_text}.{capture}` is already a name; capture it under another")
+                                        }),
+                                    );
+                                    continue;
+                                }
+                                produced.insert(key.clone(), actor_name_text.clone());
+                                name(&mut names, key, Phase::Login);
+                            }
+                            request.map(|request| Whoami { request, captures })
+                        }
+                    };
+                    login_templates.insert(actor_name_text.clone(), seen);
+                    let (Some(request), true) = (request, token_ok) else {
                         continue;
-                    }
-                    let Some(request) = request else { continue };
+                    };
                     Credential::Login {
                         request,
                         token: login.token.into_inner(),
+                        whoami,
                     }
                 }
                 _ => Credential::Generated,
             };
             actors.insert(actor_name_text, Actor { id, credential });
         }
+        for (key, actor) in &produced {
+            if let Some(name) = names.get_mut(key) {
+                name.login = Some(actor.clone());
+            }
+        }
+
+        // Each login runs just before the first [[api]] step that needs it (one
+        // that runs as the actor, or uses a name its login makes), the others
+        // after the API steps.
+        let login_deps = |actor: &str| -> Vec<String> {
+            let mut deps: Vec<String> = login_templates
+                .get(actor)
+                .into_iter()
+                .flatten()
+                .flat_map(|(_, t)| t.vars())
+                .filter_map(|v| produced.get(v))
+                .filter(|other| other.as_str() != actor)
+                .cloned()
+                .collect();
+            deps.dedup();
+            deps
+        };
+        let mut order = Vec::new();
+        let mut login_phase: HashMap<String, Phase> = HashMap::new();
+        let schedule = |loader: &mut Self,
+                        actor: &str,
+                        phase: Phase,
+                        order: &mut Vec<WorldStep>,
+                        login_phase: &mut HashMap<String, Phase>| {
+            // Depth-first, dependencies first; a cycle is reported once.
+            let mut stack: Vec<(String, bool)> = vec![(actor.to_string(), false)];
+            let mut visiting: Vec<String> = Vec::new();
+            while let Some((next, expanded)) = stack.pop() {
+                if login_phase.contains_key(&next) {
+                    continue;
+                }
+                if expanded {
+                    visiting.retain(|v| v != &next);
+                    login_phase.insert(next.clone(), phase);
+                    order.push(WorldStep::Login(next));
+                    continue;
+                }
+                if visiting.contains(&next) {
+                    let span = login_templates
+                        .get(&next)
+                        .and_then(|t| t.first())
+                        .map(|(span, _)| span.clone())
+                        .unwrap_or_default();
+                    loader.problem(
+                        file.at(span),
+                        format!("the logins of {} need each other's tokens", visiting.join(", ")),
+                        Some("a login may use another login actor's names only if that one does not use its own".into()),
+                    );
+                    login_phase.insert(next, phase);
+                    continue;
+                }
+                visiting.push(next.clone());
+                stack.push((next.clone(), true));
+                for dep in login_deps(&next).into_iter().rev() {
+                    stack.push((dep, false));
+                }
+            }
+        };
+        for (index, step) in raw.api.iter().enumerate() {
+            let mut needed: Vec<String> = Vec::new();
+            if actors
+                .get(step.as_.get_ref())
+                .is_some_and(|a: &Actor| matches!(a.credential, Credential::Login { .. }))
+            {
+                needed.push(step.as_.get_ref().clone());
+            }
+            for var in raw_step_vars(step) {
+                if let Some(actor) = produced.get(&var)
+                    && !needed.contains(actor)
+                {
+                    needed.push(actor.clone());
+                }
+            }
+            for actor in needed {
+                schedule(
+                    self,
+                    &actor,
+                    Phase::Api(index),
+                    &mut order,
+                    &mut login_phase,
+                );
+            }
+            order.push(WorldStep::Api(index));
+        }
+        let logins: Vec<String> = actors
+            .iter()
+            .filter(|(_, a)| matches!(a.credential, Credential::Login { .. }))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for actor in logins {
+            schedule(self, &actor, Phase::Login, &mut order, &mut login_phase);
+        }
+        for (key, actor) in &produced {
+            if let (Some(name), Some(phase)) = (names.get_mut(key), login_phase.get(actor)) {
+                name.phase = *phase;
+            }
+        }
+        for (actor, templates) in &login_templates {
+            let phase = login_phase.get(actor).copied().unwrap_or(Phase::Login);
+            for (span, template) in templates {
+                self.names_in(file, span.clone(), template, &names, phase, false);
+            }
+        }
+
         // An actor's id is known once every name it uses is.
         for (actor_name, template, span) in pending_ids {
             self.names_in(file, span, &template, &names, Phase::Cell, false);
@@ -189,10 +365,39 @@ impl Loader {
                 actors,
                 seed,
                 api,
+                order,
             },
             names,
         ))
     }
+}
+
+/// The names a raw step's templates read (templates that do not parse are
+/// reported when the step is loaded).
+fn raw_step_vars(step: &raw::Step) -> Vec<String> {
+    fn strings<'a>(value: &'a toml::Value, out: &mut Vec<&'a str>) {
+        match value {
+            toml::Value::String(s) => out.push(s),
+            toml::Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            toml::Value::Table(table) => table.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut texts = vec![step.path.get_ref().as_str()];
+    for table in [&step.query, &step.form].into_iter().flatten() {
+        table
+            .get_ref()
+            .values()
+            .for_each(|v| strings(v, &mut texts));
+    }
+    if let Some(json) = &step.json {
+        strings(json.get_ref(), &mut texts);
+    }
+    texts
+        .into_iter()
+        .filter_map(|t| Template::parse(t).ok())
+        .flat_map(|t| t.vars().map(str::to_string).collect::<Vec<_>>())
+        .collect()
 }
 
 #[cfg(test)]
@@ -257,6 +462,89 @@ mod tests {
         assert!(
             both[0].contains("world.toml:2: actor `admin` is anonymous but also has"),
             "{both:?}"
+        );
+    }
+
+    fn world_of(world: &str) -> Result<crate::suite::Suite, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
+        std::fs::write(dir.path().join("suite.toml"), SUITE).unwrap();
+        std::fs::write(dir.path().join("world.toml"), world).unwrap();
+        std::fs::write(
+            dir.path().join("scenarios/s.toml"),
+            "[request]\nmethod = \"GET\"\npath = \"/x/{{actor.id}}\"\n[pins]\nroot = [200]\nalice = [200]\n",
+        )
+        .unwrap();
+        crate::suite::load(dir.path()).map_err(|e| match e {
+            crate::suite::SuiteError::Invalid { problems, .. } => problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.location.line.unwrap_or(0), p.message))
+                .collect(),
+            other => vec![other.to_string()],
+        })
+    }
+
+    const LOGINS: &str = "[actors.root]\nlogin = { method = \"POST\", path = \"/login\", json = { u = \"root\" }, token = \"/token\" }\nwhoami = { path = \"/me\", capture = { id = \"/id\" } }\n[actors.alice]\nlogin = { method = \"POST\", path = \"/login\", json = { u = \"{{world.alice}}\" }, token = \"/token\" }\nwhoami = { path = \"/me\", capture = { id = \"/id\" } }\n[actors.bob]\nlogin = { method = \"POST\", path = \"/login\", json = { u = \"bob\" }, token = \"/token\" }\n[[api]]\nas = \"root\"\nmethod = \"POST\"\npath = \"/user/new\"\ncapture = { alice = \"/email\" }\n[[api]]\nas = \"root\"\nmethod = \"POST\"\npath = \"/team/{{actors.alice.id}}\"\n";
+
+    #[test]
+    fn logins_run_just_before_the_first_world_step_that_needs_them() {
+        use crate::suite::WorldStep::*;
+        let suite = world_of(LOGINS).unwrap();
+        // root: step 1 runs as root; alice: step 2 uses the id her whoami
+        // learns, and her login uses step 1's capture; bob: needed by none.
+        assert_eq!(
+            suite.world.order,
+            [
+                Login("root".into()),
+                Api(0),
+                Login("alice".into()),
+                Api(1),
+                Login("bob".into())
+            ]
+        );
+        // `{{actor.id}}` of a whoami actor needs no `id` in world.toml.
+        assert!(suite.world.actors["root"].has_id());
+    }
+
+    #[test]
+    fn a_login_cannot_need_what_only_its_own_step_makes() {
+        // Alice's login needs step 1's capture, and step 1 runs as alice.
+        let world = LOGINS.replace(
+            "[[api]]\nas = \"root\"\nmethod = \"POST\"\npath = \"/user/new\"",
+            "[[api]]\nas = \"alice\"\nmethod = \"POST\"\npath = \"/user/new\"",
+        );
+        let got = world_of(&world).unwrap_err();
+        assert_eq!(
+            got,
+            ["5: `{{world.alice}}` is not known yet here: it is captured by a later [[api]] step"]
+        );
+        // A seed cannot use a token that exists only once the server runs.
+        let seeded = format!("{LOGINS}[[seed]]\nsql = \"SELECT {{{{actors.root.key_sha256}}}}\"\n");
+        let got = world_of(&seeded).unwrap_err();
+        assert_eq!(
+            got,
+            [
+                "19: `{{actors.root.key_sha256}}` is not known yet here: it exists only once `root` has logged in, on the server (after the seed)"
+            ]
+        );
+    }
+
+    #[test]
+    fn whoami_is_for_login_actors_and_learns_what_the_actor_lacks() {
+        let keyed = "[actors.root]\nwhoami = { path = \"/me\", capture = { id = \"/id\" } }\n[actors.alice]\n";
+        let got = world_of(keyed).unwrap_err();
+        assert_eq!(got[0], "2: actor `root` has `whoami` but no `login`");
+        let twice = LOGINS.replacen("[actors.root]\n", "[actors.root]\nid = \"r\"\n", 1);
+        let got = world_of(&twice).unwrap_err();
+        assert_eq!(
+            got[0],
+            "4: actor `root`: whoami captures `id`, which it already has"
+        );
+        let cycle = "[actors.root]\nlogin = { method = \"POST\", path = \"/login/{{actors.alice.key}}\", token = \"/t\" }\n[actors.alice]\nid = \"a\"\nlogin = { method = \"POST\", path = \"/login/{{actors.root.key}}\", token = \"/t\" }\n";
+        let got = world_of(cycle).unwrap_err();
+        assert!(
+            got.iter().any(|p| p.contains("need each other's tokens")),
+            "{got:?}"
         );
     }
 }
