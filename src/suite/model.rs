@@ -89,7 +89,7 @@ pub(crate) enum Credential {
     Login {
         request: HttpRequest,
         token: String,
-        whoami: Option<Whoami>,
+        whoami: Option<Box<Whoami>>,
     },
 }
 

@@ -68,6 +68,9 @@ type Names = HashMap<String, Name>;
 /// leave out).
 type OnTemplate<'a> = dyn FnMut(&mut Loader, Range<usize>, &Template, Option<&str>) + 'a;
 
+/// [`OnTemplate`] for a step, which does not need the loader.
+type OnStepTemplate<'a> = dyn FnMut(Range<usize>, &Template, Option<&str>) + 'a;
+
 const RESERVED: &[&str] = &[
     "prefix",
     "master_key",

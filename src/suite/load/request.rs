@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use toml::Spanned;
 
-use super::{Loader, Name, Names, OnTemplate, Phase, RESERVED};
+use super::{Loader, Name, Names, OnStepTemplate, OnTemplate, Phase, RESERVED};
 use crate::spec::source::SourceFile;
 use crate::spec::template::Template;
 use crate::suite::model::*;
@@ -214,19 +214,16 @@ impl Loader {
         names: &Names,
         phase: Phase,
         captures_into: &mut Names,
-        on_template: &mut dyn FnMut(Range<usize>, &Template, Option<&str>),
+        on_template: &mut OnStepTemplate<'_>,
     ) -> Option<HttpStep> {
         let actor = step.as_.get_ref().clone();
-        match actors.get(&actor) {
-            None => {
-                let known: Vec<&str> = actors.keys().map(String::as_str).collect();
-                self.problem(
-                    file.at(step.as_.span()),
-                    format!("`as = {actor:?}` is not an actor"),
-                    Some(format!("the actors are {}", known.join(", "))),
-                );
-            }
-            Some(_) => {}
+        if !actors.contains_key(&actor) {
+            let known: Vec<&str> = actors.keys().map(String::as_str).collect();
+            self.problem(
+                file.at(step.as_.span()),
+                format!("`as = {actor:?}` is not an actor"),
+                Some(format!("the actors are {}", known.join(", "))),
+            );
         }
         let mut all = names.clone();
         all.extend(captures_into.iter().map(|(k, v)| (k.clone(), v.clone())));

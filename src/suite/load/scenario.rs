@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use regex::Regex;
 use toml::Spanned;
 
-use super::{Loader, Name, Names, Phase};
+use super::{Loader, Name, Names, OnStepTemplate, Phase};
 use crate::spec::source::SourceFile;
 use crate::spec::template::Template;
 use crate::suite::model::*;
@@ -488,7 +488,7 @@ impl Loader {
         actors: &IndexMap<String, Actor>,
         names: &Names,
         captures_into: &mut Names,
-        on_template: &mut dyn FnMut(Range<usize>, &Template, Option<&str>),
+        on_template: &mut OnStepTemplate<'_>,
     ) -> Option<SetupStep> {
         if let Some(sql) = step.sql {
             let http_keys = [

@@ -196,7 +196,7 @@ impl Loader {
                                 produced.insert(key.clone(), actor_name_text.clone());
                                 name(&mut names, key, Phase::Login);
                             }
-                            request.map(|request| Whoami { request, captures })
+                            request.map(|request| Box::new(Whoami { request, captures }))
                         }
                     };
                     login_templates.insert(actor_name_text.clone(), seen);
