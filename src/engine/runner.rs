@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Exchange};
 use crate::engine::world::{WorldState, database_message};
-use crate::results::outcome::{CellOutcome, Expectation, same};
+use crate::results::outcome::{CellOutcome, Expectation, SentRequest, same};
 use crate::spec::template::{Template, Vars, to_text};
 use crate::suite::{Cell, CheckKind, Expected, Mapping, ResponseSpec, SetupStep, Suite, as_set};
 use crate::support::redact::{Redactor, excerpt};
@@ -183,6 +183,7 @@ async fn cell_steps(
         None => return Err(format!("actor `{actor}` has no bearer token")),
     };
     let rendered = http::render(&scenario.request, &vars).map_err(|e| e.to_string())?;
+    outcome.request = Some(sent(&rendered, redactor));
     let first = http::send(matrix.client, matrix.base_url, &rendered, bearer, &[])
         .await
         .map_err(|e| e.to_string())?;
@@ -422,7 +423,38 @@ fn redact_value(value: Value, redactor: &Redactor) -> Value {
                 .map(|v| redact_value(v, redactor))
                 .collect(),
         ),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (redactor.apply(&k), redact_value(v, redactor)))
+                .collect(),
+        ),
         other => other,
+    }
+}
+
+/// The request under test as the record keeps it.
+fn sent(rendered: &http::Rendered, redactor: &Redactor) -> SentRequest {
+    let pairs = |pairs: &[(String, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), redactor.apply(v)))
+            .collect()
+    };
+    let (json, form) = match &rendered.body {
+        http::RenderedBody::None => (None, Default::default()),
+        http::RenderedBody::Json(value) => (
+            Some(redact_value(value.clone(), redactor)),
+            Default::default(),
+        ),
+        http::RenderedBody::Form(fields) => (None, pairs(fields)),
+    };
+    SentRequest {
+        method: rendered.method.to_string(),
+        path: redactor.apply(&rendered.path),
+        query: pairs(&rendered.query),
+        json,
+        form,
     }
 }
 

@@ -39,8 +39,26 @@ pub struct CellOutcome {
     /// Why the cell could not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The request under test as it was sent, with secrets replaced (absent in
+    /// records written before it was kept, and when the cell failed before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<SentRequest>,
     #[serde(skip)]
     pub duration: Duration,
+}
+
+/// A request as sent: method, path, query and body, with secrets and the run's
+/// values replaced by their names (`<target_key>`, `<prefix>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentRequest {
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub query: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Value>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub form: IndexMap<String, String>,
 }
 
 impl CellOutcome {

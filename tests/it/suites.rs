@@ -133,6 +133,15 @@ fn the_setup_suite_makes_rows_with_sql_and_targets_from_captures() {
     let denied = cell(&report, "key_delete/any/bob");
     assert_eq!(denied["outcome"]["status"], 403);
     assert_eq!(denied["outcome"]["checks"][0]["observed"], 1);
+    // Each cell keeps the request it sent, the run's values by their names.
+    assert_eq!(
+        denied["outcome"]["request"],
+        serde_json::json!({"method": "POST", "path": "/key/delete", "json": {"keys": ["<scratch>"]}})
+    );
+    assert_eq!(
+        cell(&report, "key_info/api_key/bob")["outcome"]["request"],
+        serde_json::json!({"method": "GET", "path": "/key/info", "query": {"key": "<api_key>"}})
+    );
     env.assert_nothing_left();
 }
 
