@@ -519,6 +519,27 @@ pub fn write_table(dir: &Path, suite: &str) -> Result<PathBuf, RecordError> {
     Ok(path)
 }
 
+/// A fully cached rerun reproduces `previous` (the record at its path): keep
+/// the timings and caches `previous` measured, and put the rerun's own beside
+/// them as `run.rerun`. A record that does not reproduce `previous` keeps its
+/// own `run`.
+pub fn keep_first_measurement(record: &mut FixRecord, previous: &FixRecord) -> bool {
+    if without_run(record) != without_run(previous) || !previous.run.is_object() {
+        return false;
+    }
+    let first = previous
+        .run
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k != "rerun");
+    let mut run: serde_json::Map<String, serde_json::Value> = first.collect();
+    run.insert("rerun".into(), record.run.clone());
+    record.run = serde_json::Value::Object(run);
+    true
+}
+
 /// The record without what varies from run to run: for comparing two replays.
 pub fn without_run(record: &FixRecord) -> FixRecord {
     FixRecord {
@@ -530,6 +551,65 @@ pub fn without_run(record: &FixRecord) -> FixRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_rerun_keeps_the_first_measurement() {
+        let record = |run: serde_json::Value, verdict: FixVerdict| FixRecord {
+            format_version: crate::results::info::FORMAT_VERSION,
+            kind: "fix".into(),
+            suite: crate::results::SuiteInfo {
+                name: "s".into(),
+                hash: "h".into(),
+            },
+            target: serde_json::from_value(serde_json::json!({"name": "t", "hash": "h"})).unwrap(),
+            runtime: "local".into(),
+            fix: serde_json::from_value(
+                serde_json::json!({"commit": "c", "short": "c", "subject": "s", "date": "d"}),
+            )
+            .unwrap(),
+            parent: serde_json::from_value(
+                serde_json::json!({"commit": "p", "short": "p", "subject": "s", "date": "d"}),
+            )
+            .unwrap(),
+            revisions: Revisions {
+                mode: "whole".into(),
+                paths: vec![],
+                base: None,
+                parent_tree: "a".into(),
+                fix_tree: "b".into(),
+            },
+            scenarios: vec![],
+            verdict,
+            reason: None,
+            endpoints: vec![],
+            transitions: t(1, 0),
+            reason_changes: vec![],
+            cells: vec![],
+            interrupted: false,
+            run,
+        };
+        let measured =
+            serde_json::json!({"timings": {"total_ms": 9000}, "caches": {"cluster": false}});
+        let first = record(measured.clone(), FixVerdict::Caught);
+        let rerun = serde_json::json!({"timings": {"total_ms": 40}, "caches": {"sides": {"parent": {"cells": true}}}});
+        let mut again = record(rerun.clone(), FixVerdict::Caught);
+        assert!(keep_first_measurement(&mut again, &first));
+        assert_eq!(again.run["timings"], measured["timings"]);
+        assert_eq!(again.run["caches"], measured["caches"]);
+        assert_eq!(again.run["rerun"], rerun);
+        // A third run keeps the first measurement, and its own rerun timing.
+        let mut third = record(
+            serde_json::json!({"timings": {"total_ms": 35}}),
+            FixVerdict::Caught,
+        );
+        assert!(keep_first_measurement(&mut third, &again));
+        assert_eq!(third.run["timings"]["total_ms"], 9000);
+        assert_eq!(third.run["rerun"]["timings"]["total_ms"], 35);
+        // A record that differs keeps its own run.
+        let mut other = record(rerun.clone(), FixVerdict::NotCaught);
+        assert!(!keep_first_measurement(&mut other, &first));
+        assert_eq!(other.run, rerun);
+    }
 
     fn t(red_to_green: usize, green_to_red: usize) -> Transitions {
         Transitions {

@@ -102,15 +102,24 @@ fn the_update_fix_is_caught_with_exactly_its_six_cells_in_both_modes_and_a_secon
             .exists()
     );
 
-    // The second whole replay hits every cache: nothing is booted.
+    // The second whole replay hits every cache: nothing is booted. The record
+    // keeps the timings the first replay measured, the rerun's own beside them.
     let started = std::time::Instant::now();
     let output = replay(&env, &repo, &records, &["update-fix"]);
     assert_eq!(output.status.code(), Some(0));
     let again = json(&output);
     assert_eq!(
-        again["run"]["caches"]["sides"],
+        again["run"]["rerun"]["caches"]["sides"],
         serde_json::json!({"parent": {"cells": true}, "fix": {"cells": true}})
     );
+    assert_eq!(again["run"]["timings"], record["run"]["timings"]);
+    assert_eq!(again["run"]["caches"], record["run"]["caches"]);
+    assert!(again["run"]["rerun"]["timings"]["total_ms"].is_u64());
+    let written: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(records.join(format!("litellm/{short}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written["run"]["timings"], record["run"]["timings"]);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 
     // People read the revisions by their tags: `tag (sha)` in the human output.
