@@ -12,7 +12,9 @@ use super::http::{self, Exchange};
 use crate::engine::world::{WorldState, database_message};
 use crate::results::outcome::{CellOutcome, Expectation, SentRequest, same};
 use crate::spec::template::{Template, Vars, to_text};
-use crate::suite::{Cell, CheckKind, Expected, Mapping, ResponseSpec, SetupStep, Suite, as_set};
+use crate::suite::{
+    Cell, CheckKind, Expected, JsonTemplate, Mapping, ResponseSpec, SetupStep, Suite, as_set,
+};
 use crate::support::redact::{Redactor, excerpt};
 
 /// How much of a response body is kept.
@@ -145,7 +147,7 @@ async fn cell_steps(
                         .ok_or_else(|| {
                             format!("{what} returned no {pointer} to capture as `{name}`")
                         })?;
-                    redactor.know(&to_text(&value), name);
+                    redactor.know_value(&value, name);
                     vars.set(name.clone(), value);
                 }
                 continue;
@@ -192,7 +194,7 @@ async fn cell_steps(
     // the body: what a listing shows besides them depends on what other cells
     // wrote meanwhile.
     if scenario.responses.is_empty() {
-        outcome.body = redactor.apply(&excerpt(&first.body, BODY_EXCERPT));
+        outcome.body = redactor.body(&excerpt(&first.body, BODY_EXCERPT));
     }
     let allowed = first.allowed();
     if !allowed {
@@ -256,13 +258,24 @@ async fn cell_steps(
         // values a suite's `redact` pattern maps to the same `<redacted>` are
         // not equal: comparing redacted forms would pass any token hash.)
         let raw = observed.filter(|v| !v.is_null());
-        let observed = raw.clone().map(|v| redact_value(v, redactor));
+        // A value compared with a named one (`allowed = "{{actor.id}}"`) is
+        // shown by its name, an integer id too; against a literal (a count),
+        // numbers stay numbers.
+        let named = matches!(expected, Expected::Equals(JsonTemplate::String(_)));
+        let shown = |v: Value| {
+            if named {
+                redactor.value(v)
+            } else {
+                redactor.strings(v)
+            }
+        };
+        let observed = raw.clone().map(shown);
         let (expected, passed) = match expected {
             Expected::Equals(json) => {
                 let rendered = http::render_json(json, &vars)
                     .map_err(|e| format!("check {}: {e}", check.name))?;
                 let passed = same(&rendered, raw.as_ref().unwrap_or(&Value::Null));
-                (redact_value(rendered, redactor), passed)
+                (shown(rendered), passed)
             }
             Expected::Contains(template) => {
                 let text = template
@@ -332,7 +345,7 @@ fn capture(
             .pointer(pointer)
             .cloned()
             .ok_or_else(|| format!("the response has no {pointer} to capture as `{name}`"))?;
-        redactor.know(&to_text(&value), name);
+        redactor.know_value(&value, name);
         vars.set(name.clone(), value);
     }
     Ok(())
@@ -360,10 +373,7 @@ fn collect(
         }
     }
     let values = match spec.map {
-        None => values
-            .into_iter()
-            .map(|v| redact_value(v, redactor))
-            .collect(),
+        None => values.into_iter().map(|v| redactor.value(v)).collect(),
         Some(Mapping::ActorByKeySha256) => {
             let by_hash: std::collections::HashMap<String, &str> = world
                 .bearers
@@ -414,44 +424,24 @@ fn world_names(suite: &Suite, world: &WorldState) -> std::collections::HashMap<S
     names
 }
 
-fn redact_value(value: Value, redactor: &Redactor) -> Value {
-    match value {
-        Value::String(s) => Value::String(redactor.apply(&s)),
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|v| redact_value(v, redactor))
-                .collect(),
-        ),
-        Value::Object(fields) => Value::Object(
-            fields
-                .into_iter()
-                .map(|(k, v)| (redactor.apply(&k), redact_value(v, redactor)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 /// The request under test as the record keeps it.
 fn sent(rendered: &http::Rendered, redactor: &Redactor) -> SentRequest {
     let pairs = |pairs: &[(String, String)]| {
         pairs
             .iter()
-            .map(|(k, v)| (k.clone(), redactor.apply(v)))
+            .map(|(k, v)| (k.clone(), redactor.text(v)))
             .collect()
     };
     let (json, form) = match &rendered.body {
         http::RenderedBody::None => (None, Default::default()),
-        http::RenderedBody::Json(value) => (
-            Some(redact_value(value.clone(), redactor)),
-            Default::default(),
-        ),
+        http::RenderedBody::Json(value) => {
+            (Some(redactor.value(value.clone())), Default::default())
+        }
         http::RenderedBody::Form(fields) => (None, pairs(fields)),
     };
     SentRequest {
         method: rendered.method.to_string(),
-        path: redactor.apply(&rendered.path),
+        path: redactor.text(&rendered.path),
         query: pairs(&rendered.query),
         json,
         form,

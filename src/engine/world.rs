@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::engine::http::{self, HttpError};
-use crate::spec::template::{RenderError, Vars, sha256_hex, to_text};
+use crate::spec::template::{RenderError, Vars, sha256_hex};
 use crate::suite::{Credential, HttpStep, Suite, WorldStep};
 use crate::support::redact::Redactor;
 
@@ -182,9 +182,7 @@ impl WorldState {
                 .pointer(pointer)
                 .cloned()
                 .ok_or_else(|| fail(format!("returned no {pointer} to capture as `{name}`")))?;
-            world
-                .redactor
-                .know(&to_text(&value), &format!("world.{name}"));
+            world.redactor.know_value(&value, &format!("world.{name}"));
             world.vars.set(format!("world.{name}"), value);
         }
         Ok(())
@@ -259,7 +257,7 @@ impl WorldState {
                 .cloned()
                 .ok_or_else(|| fail(format!("returned no {pointer} to capture as `{capture}`")))?;
             let var = format!("actors.{name}.{capture}");
-            world.redactor.know(&to_text(&value), &var);
+            world.redactor.know_value(&value, &var);
             world.vars.set(var, value);
         }
         Ok(())

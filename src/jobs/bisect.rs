@@ -547,6 +547,36 @@ fn measured_range(
 mod tests {
     use super::*;
 
+    /// Old revisions number their ids, new ones give UUIDs: the same check,
+    /// passing at both, is one outcome (no flip); another id is another.
+    #[test]
+    fn an_outcome_that_differs_only_in_a_named_id_is_the_same() {
+        use crate::results::outcome::Expectation;
+        use crate::support::redact::Redactor;
+        let outcome = |observed: serde_json::Value, name: &str| {
+            let mut redactor = Redactor::default();
+            redactor.know_value(&observed, name);
+            CellOutcome {
+                status: Some(200),
+                checks: vec![Expectation {
+                    name: "whoami".into(),
+                    expected: redactor.value(observed.clone()),
+                    observed: redactor.value(observed),
+                    passed: true,
+                }],
+                ..CellOutcome::default()
+            }
+        };
+        let old = outcome(json!(42), "actors.alice.id");
+        let new = outcome(
+            json!("3f2a9c1e-0000-4000-8000-000000000001"),
+            "actors.alice.id",
+        );
+        assert_eq!(signature(&old), signature(&new));
+        let other = outcome(json!(43), "actors.bob.id");
+        assert_ne!(signature(&old), signature(&other));
+    }
+
     fn seen(status: u16, body: &str) -> CellOutcome {
         CellOutcome {
             status: Some(status),

@@ -6,12 +6,16 @@
 //! catch the secrets a server makes up on the spot (a freshly generated key).
 
 use regex::Regex;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Redactor {
     /// (value, replacement), longest value first.
     known: Vec<(String, String)>,
     patterns: Vec<Regex>,
+    /// Integer values of the run (ids a server numbers): replaced where they
+    /// are a whole JSON value, whatever their length.
+    numbers: Vec<(i64, String)>,
 }
 
 /// Values shorter than this are left alone: replacing "1" everywhere would garble text.
@@ -22,7 +26,132 @@ impl Redactor {
         Self {
             known: Vec::new(),
             patterns,
+            numbers: Vec::new(),
         }
+    }
+
+    /// Replace a captured value by `<name>` from now on: a string as
+    /// [`Redactor::know`] does, an integer wherever it is a whole JSON value (a
+    /// record then reads the same whether a revision numbers its ids or gives
+    /// them UUIDs).
+    pub(crate) fn know_value(&mut self, value: &Value, name: &str) {
+        match value {
+            Value::Number(n) => {
+                if let Some(n) = n.as_i64()
+                    && !self.numbers.iter().any(|(v, _)| *v == n)
+                {
+                    self.numbers.push((n, format!("<{name}>")));
+                }
+            }
+            Value::String(s) => self.know(s, name),
+            _ => {}
+        }
+    }
+
+    /// A JSON value with the run's values replaced: strings as [`Redactor::apply`]
+    /// does, known integers by their names.
+    pub(crate) fn value(&self, value: Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.apply(&s)),
+            Value::Number(n) => match n.as_i64().and_then(|i| self.number(i)) {
+                Some(name) => Value::String(name.to_string()),
+                None => Value::Number(n),
+            },
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.value(v)).collect()),
+            Value::Object(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (self.apply(&k), self.value(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    /// A value with only its strings redacted (a count stays a number even when
+    /// an id has the same value).
+    pub(crate) fn strings(&self, value: Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.apply(&s)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| self.strings(v)).collect())
+            }
+            Value::Object(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (self.apply(&k), self.strings(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    /// A query or form value, or a path: a whole value (or path segment) that
+    /// is a known integer by its name, the rest as [`Redactor::apply`] does.
+    pub(crate) fn text(&self, text: &str) -> String {
+        let replaced: Vec<String> = text
+            .split('/')
+            .map(
+                |segment| match segment.parse::<i64>().ok().and_then(|n| self.number(n)) {
+                    Some(name) => name.to_string(),
+                    None => segment.to_string(),
+                },
+            )
+            .collect();
+        self.apply(&replaced.join("/"))
+    }
+
+    fn number(&self, n: i64) -> Option<&str> {
+        self.numbers
+            .iter()
+            .find(|(v, _)| *v == n)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// A response body: [`Redactor::apply`], and known integers where they
+    /// stand as a whole JSON number (after `:`, `[` or `,`; before `,`, `]`,
+    /// `}` or the end), never inside other text.
+    pub(crate) fn body(&self, text: &str) -> String {
+        let text = self.apply(text);
+        if self.numbers.is_empty() {
+            return text;
+        }
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            if !bytes[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let start = if i > 0 && bytes[i - 1] == b'-' {
+                i - 1
+            } else {
+                i
+            };
+            let mut end = i;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            let before = text[..start].trim_end().bytes().last();
+            let after = text[end..].trim_start().bytes().next();
+            let whole = matches!(before, Some(b':' | b'[' | b','))
+                && matches!(after, None | Some(b',' | b']' | b'}'));
+            if whole
+                && let Ok(n) = text[start..end].parse::<i64>()
+                && let Some(name) = self.number(n)
+            {
+                out.push_str(&text[last..start]);
+                out.push('"');
+                out.push_str(name);
+                out.push('"');
+                last = end;
+            }
+            i = end;
+        }
+        out.push_str(&text[last..]);
+        out
     }
 
     /// Replace `value` by `<name>` from now on.
@@ -56,6 +185,7 @@ impl Redactor {
 static SECRETS: std::sync::RwLock<Redactor> = std::sync::RwLock::new(Redactor {
     known: Vec::new(),
     patterns: Vec::new(),
+    numbers: Vec::new(),
 });
 
 /// From now on, replace `value` by `<name>` in everything printed or written.
@@ -103,6 +233,34 @@ mod tests {
         let mut r = Redactor::default();
         r.know("1", "one");
         assert_eq!(r.apply("101"), "101");
+    }
+
+    #[test]
+    fn integer_ids_are_replaced_as_whole_json_values_only() {
+        let mut r = Redactor::default();
+        r.know_value(&Value::from(42), "world.alice_id");
+        r.know_value(
+            &Value::from("3f2a9c1e-0000-4000-8000-000000000001"),
+            "world.bob_id",
+        );
+        let body = r#"{"id": 42, "ids": [42, 420, 7], "n": "42", "total": 142, "x":-42, "bob": "3f2a9c1e-0000-4000-8000-000000000001"}"#;
+        assert_eq!(
+            r.body(body),
+            r#"{"id": "<world.alice_id>", "ids": ["<world.alice_id>", 420, 7], "n": "42", "total": 142, "x":-42, "bob": "<world.bob_id>"}"#
+        );
+        // Old revisions number ids, new ones use UUIDs: both read by their name.
+        assert_eq!(r.value(Value::from(42)), Value::from("<world.alice_id>"));
+        assert_eq!(
+            r.value(Value::from("3f2a9c1e-0000-4000-8000-000000000001")),
+            Value::from("<world.bob_id>")
+        );
+        assert_eq!(r.value(Value::from(43)), Value::from(43));
+        assert_eq!(r.strings(Value::from(42)), Value::from(42));
+        // Free text (an error message) keeps its numbers.
+        assert_eq!(r.apply("returned 42"), "returned 42");
+        assert_eq!(r.text("/users/42/keys"), "/users/<world.alice_id>/keys");
+        assert_eq!(r.text("42"), "<world.alice_id>");
+        assert_eq!(r.text("142"), "142");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The example suites of the suite-format features, end to end against the twin:
 //! `matrices/twin-keys` (anonymous callers, reason and response matchers, `"?"`
 //! pins), `matrices/twin-setup` (SQL setup steps, targets from setup captures)
-//! and `matrices/twin-world` (login actors that build the world and learn their ids).
+//! `matrices/twin-world` (login actors that build the world and learn their ids)
+//! and `matrices/twin-records` (integer ids named in records, the request sent).
 
 use crate::support::*;
 
@@ -267,5 +268,43 @@ fn a_world_step_that_needs_a_login_before_its_user_exists_fails_naming_it() {
         stderr.contains("actor `bob` could not log in (POST /login): returned 401"),
         "{stderr}"
     );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn integer_ids_the_database_makes_up_are_named_so_two_runs_record_the_same() {
+    let env = Env::new("suite-records");
+    let suite = repo_root().join("matrices/twin-records");
+    let run = || {
+        let output = check(&env, &suite, &["--format", "json"]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+        json(&output)
+    };
+    let first = run();
+    assert_eq!(first["summary"]["green"], 4);
+    let admin = cell(&first, "key_update_limit/any/admin");
+    // The id (a new number every cell and run) by its name, on both sides of
+    // the check and in the request; the count beside it stays a number.
+    assert_eq!(
+        admin["outcome"]["checks"][0],
+        serde_json::json!({"name": "limit_echoed", "expected": "<limit>", "observed": "<limit>", "passed": true})
+    );
+    assert_eq!(admin["outcome"]["checks"][1]["observed"], 1);
+    assert_eq!(
+        admin["outcome"]["request"]["json"],
+        serde_json::json!({"key": "<scratch>", "max_parallel_requests": "<limit>"})
+    );
+    let second = run();
+    for id in [
+        "key_update_limit/any/admin",
+        "key_update_limit/any/alice",
+        "key_update_limit/any/anonymous",
+    ] {
+        assert_eq!(
+            cell(&first, id)["outcome"],
+            cell(&second, id)["outcome"],
+            "{id}"
+        );
+    }
     env.assert_nothing_left();
 }
