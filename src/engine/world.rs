@@ -133,18 +133,78 @@ impl WorldState {
         base_url: &str,
     ) -> Result<Self, WorldError> {
         let mut world = self.clone();
+        let mut logins: Vec<&str> = Vec::new();
         for step in &suite.world.order {
             match step {
+                WorldStep::Login(name) => logins.push(name),
                 WorldStep::Api(index) => {
                     world
+                        .log_in_all(suite, &mut logins, client, base_url)
+                        .await?;
+                    world
                         .api_step(&suite.world.api[*index], index + 1, client, base_url)
-                        .await?
+                        .await?;
+                    world.render_ids(suite);
                 }
-                WorldStep::Login(name) => world.log_in(suite, name, client, base_url).await?,
             }
-            world.render_ids(suite);
         }
+        world
+            .log_in_all(suite, &mut logins, client, base_url)
+            .await?;
         Ok(world)
+    }
+
+    /// Log these actors in, at once where one does not need what another's
+    /// login makes (password hashing makes logins slow; they wait on the
+    /// server, not on each other).
+    async fn log_in_all(
+        &mut self,
+        suite: &Suite,
+        logins: &mut Vec<&str>,
+        client: &reqwest::Client,
+        base_url: &str,
+    ) -> Result<(), WorldError> {
+        while !logins.is_empty() {
+            let ready = |name: &&str| {
+                suite.world.actors.get(*name).is_some_and(|actor| {
+                    let Credential::Login {
+                        request, whoami, ..
+                    } = &actor.credential
+                    else {
+                        return true;
+                    };
+                    request
+                        .vars()
+                        .into_iter()
+                        .chain(whoami.iter().flat_map(|w| w.request.vars()))
+                        .filter(|v| !v.starts_with(&format!("actors.{name}.")))
+                        .all(|v| self.vars.contains(v))
+                })
+            };
+            let (mut now, later): (Vec<&str>, Vec<&str>) = logins.iter().copied().partition(ready);
+            if now.is_empty() {
+                // A name is missing: the first login reports which.
+                now = vec![logins[0]];
+            }
+            *logins = later.into_iter().filter(|l| !now.contains(l)).collect();
+            let this = &*self;
+            let done = futures::future::join_all(
+                now.iter()
+                    .map(|name| this.logged_in(suite, name, client, base_url)),
+            )
+            .await;
+            for (name, result) in now.iter().zip(done) {
+                let LoggedIn { bearer, learnt } = result?;
+                set_key(&mut self.vars, &mut self.redactor, name, &bearer);
+                self.bearers.insert(name.to_string(), bearer);
+                for (var, value) in learnt {
+                    self.redactor.know_value(&value, &var);
+                    self.vars.set(var, value);
+                }
+            }
+            self.render_ids(suite);
+        }
+        Ok(())
     }
 
     async fn api_step(
@@ -189,13 +249,13 @@ impl WorldState {
     }
 
     /// Log `name` in, then ask who it is (`whoami`).
-    async fn log_in(
-        &mut self,
+    async fn logged_in(
+        &self,
         suite: &Suite,
         name: &str,
         client: &reqwest::Client,
         base_url: &str,
-    ) -> Result<(), WorldError> {
+    ) -> Result<LoggedIn, WorldError> {
         let world = self;
         let Some(Credential::Login {
             request,
@@ -203,7 +263,7 @@ impl WorldState {
             whoami,
         }) = suite.world.actors.get(name).map(|a| &a.credential)
         else {
-            return Ok(());
+            unreachable!("only login actors are in the world's order as logins");
         };
         let rendered = http::render(request, &world.vars)?;
         let described = format!("{} {}", rendered.method, rendered.path);
@@ -227,12 +287,17 @@ impl WorldState {
         let Some(Value::String(bearer)) = exchange.pointer(token).cloned() else {
             return Err(fail(format!("the response has no string at {token}")));
         };
-        set_key(&mut world.vars, &mut world.redactor, name, &bearer);
-        world.bearers.insert(name.to_string(), bearer.clone());
         let Some(whoami) = whoami else {
-            return Ok(());
+            return Ok(LoggedIn {
+                bearer,
+                learnt: Vec::new(),
+            });
         };
-        let rendered = http::render(&whoami.request, &world.vars)?;
+        // The whoami request may use the actor's own new key.
+        let mut vars = world.vars.clone();
+        let mut scratch = world.redactor.clone();
+        set_key(&mut vars, &mut scratch, name, &bearer);
+        let rendered = http::render(&whoami.request, &vars)?;
         let described = format!("whoami {} {}", rendered.method, rendered.path);
         let fail = |problem: String| WorldError::Login {
             actor: name.to_string(),
@@ -251,17 +316,22 @@ impl WorldState {
                     .apply(&crate::support::redact::excerpt(&exchange.body, 200))
             )));
         }
+        let mut learnt = Vec::new();
         for (capture, pointer) in &whoami.captures {
             let value = exchange
                 .pointer(pointer)
                 .cloned()
                 .ok_or_else(|| fail(format!("returned no {pointer} to capture as `{capture}`")))?;
-            let var = format!("actors.{name}.{capture}");
-            world.redactor.know_value(&value, &var);
-            world.vars.set(var, value);
+            learnt.push((format!("actors.{name}.{capture}"), value));
         }
-        Ok(())
+        Ok(LoggedIn { bearer, learnt })
     }
+}
+
+/// What a login brought: the bearer, and what `whoami` learnt (by var name).
+struct LoggedIn {
+    bearer: String,
+    learnt: Vec<(String, Value)>,
 }
 
 fn set_key(vars: &mut Vars, redactor: &mut Redactor, actor: &str, key: &str) {

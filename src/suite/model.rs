@@ -157,6 +157,30 @@ pub(crate) struct HttpRequest {
     pub body: Body,
 }
 
+impl HttpRequest {
+    /// Every name the request's templates read.
+    pub(crate) fn vars(&self) -> Vec<&str> {
+        fn json<'a>(value: &'a JsonTemplate, out: &mut Vec<&'a str>) {
+            match value {
+                JsonTemplate::Literal(_) => {}
+                JsonTemplate::String(t) => out.extend(t.vars()),
+                JsonTemplate::Array(items) => items.iter().for_each(|i| json(i, out)),
+                JsonTemplate::Object(fields) => fields.iter().for_each(|(_, v)| json(v, out)),
+            }
+        }
+        let mut out: Vec<&str> = self.path.vars().collect();
+        for (_, t) in &self.query {
+            out.extend(t.vars());
+        }
+        match &self.body {
+            Body::None => {}
+            Body::Json(value) => json(value, &mut out),
+            Body::Form(fields) => fields.iter().for_each(|(_, t)| out.extend(t.vars())),
+        }
+        out
+    }
+}
+
 /// A request made as a named actor before the request under test.
 #[derive(Debug)]
 pub(crate) struct HttpStep {
