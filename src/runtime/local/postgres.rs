@@ -6,8 +6,16 @@
 //! whose password is fresh for every run and reaches the tool and the server
 //! only inside connection URLs (never argv, never a log). An initdb'd,
 //! never-started data directory is cached by the server version, so most runs
-//! copy it instead of running initdb; a copied cluster gets the run's password
-//! in single-user mode (over stdin) before it listens.
+//! copy it instead of running initdb.
+//!
+//! Every cluster of a cache entry (the initdb'd one and the kept templates) is
+//! stored with the entry's credential: a random password in a file that only
+//! the tool's user can read (mode 0600; when the tool runs as root, the server
+//! user cannot). A started copy takes its first connection with it and, on that
+//! connection, before the server or anyone else is given an address, the
+//! `postgres` role gets the run's own password (sent as a scram verifier, so
+//! the password itself never reaches the server). A cluster kept for later runs
+//! is given the credential back before it is shut down and copied.
 //! `initdb` and `postgres` refuse to run as root: when the tool runs as root,
 //! they run as an unprivileged user (`postgres`, or `REPLAY_PG_USER`).
 
@@ -99,6 +107,8 @@ pub(crate) struct Cluster {
     entry: PathBuf,
     /// The migrated template this cluster was copied with.
     pub preloaded: Option<KeptTemplate>,
+    /// The cache entry's credential: the password the cluster starts with.
+    credential: String,
     run_id: String,
 }
 
@@ -158,23 +168,25 @@ impl Cluster {
         let key = crate::support::cache::key(&[
             binaries.version.as_bytes(),
             INITDB_ARGS.join(" ").as_bytes(),
+            // The entry's clusters are stored with its credential (older
+            // entries held the password of the run that made them).
+            CREDENTIAL_FILE.as_bytes(),
         ]);
         let entry = cache_dir.join("postgres").join(&key[..16]);
+        let credential = entry_credential(&entry)?;
         let cached = entry.join("data");
         let hit = cached.is_dir();
         let kept = preload.and_then(|key| kept_cluster(&entry, key));
         let mut preloaded = None;
         if let Some((kept, template)) = kept {
             copy_tree(&kept, &data, run_id, cancel).await?;
-            set_password(binaries, &data, &root, user, password, &log, run_id).await?;
             preloaded = Some(template);
         } else if hit {
             copy_tree(&cached, &data, run_id, cancel).await?;
-            set_password(binaries, &data, &root, user, password, &log, run_id).await?;
         } else {
             // The password file: readable by the server user only, gone once initdb read it.
             let pwfile = root.join("pwfile");
-            write_private(&pwfile, password, user)?;
+            write_private(&pwfile, &credential, user)?;
             let mut argv = vec![
                 binaries.bin("initdb"),
                 "-D".into(),
@@ -199,14 +211,10 @@ impl Cluster {
                 Some(_) => {}
             }
             // Keep a pristine copy; a concurrent run may win the rename, which is fine.
-            let parent = cached.parent().expect("cache entry has a parent");
-            let staging = parent.with_extension(format!("tmp-{}", std::process::id()));
+            let staging = entry.join(format!("data.tmp-{}", std::process::id()));
             // An interrupted or failed copy is removed, never renamed into the cache.
-            let copied = copy_tree(&data, &staging.join("data"), run_id, cancel)
-                .await
-                .is_ok();
-            let _ = std::fs::create_dir_all(parent.parent().expect("cache root"));
-            if !copied || std::fs::rename(&staging, parent).is_err() {
+            let copied = copy_tree(&data, &staging, run_id, cancel).await.is_ok();
+            if !copied || std::fs::rename(&staging, &cached).is_err() {
                 let _ = std::fs::remove_dir_all(&staging);
             }
         }
@@ -248,6 +256,7 @@ impl Cluster {
                 data: data.clone(),
                 entry: entry.clone(),
                 preloaded: preloaded.clone(),
+                credential: credential.clone(),
                 run_id: run_id.to_string(),
             };
             match cluster.wait_ready(cancel).await {
@@ -268,9 +277,11 @@ impl Cluster {
         Err(last_error.expect("tried at least once"))
     }
 
+    /// Wait until the server takes a connection with the entry's credential,
+    /// then, on that first connection, give `postgres` the run's password.
     async fn wait_ready(&mut self, cancel: &CancellationToken) -> Result<(), RuntimeError> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let url = self.url("postgres");
+        let url = self.url_with(&self.credential, "postgres");
         loop {
             if cancel.is_cancelled() {
                 return Err(RuntimeError::Interrupted);
@@ -284,8 +295,27 @@ impl Cluster {
                     tail: postmaster.log_tail(20),
                 });
             }
-            if sqlx::PgConnection::connect(&url).await.is_ok() {
-                return Ok(());
+            match sqlx::PgConnection::connect(&url).await {
+                Ok(mut connection) => {
+                    let set = set_password(&mut connection, &self.password).await;
+                    connection.close().await.ok();
+                    return set.map_err(|error| RuntimeError::Postgres {
+                        action: format!("set the run's password ({error})"),
+                        command: postmaster.command.clone(),
+                        log: postmaster.log.clone(),
+                        tail: postmaster.log_tail(20),
+                    });
+                }
+                // Listening, but the credential is refused: waiting will not help.
+                Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("28P01") => {
+                    return Err(RuntimeError::Postgres {
+                        action: "start (the cached cluster refuses the cache's credential; `replay gc` removes the cache)".into(),
+                        command: postmaster.command.clone(),
+                        log: postmaster.log.clone(),
+                        tail: postmaster.log_tail(20),
+                    });
+                }
+                Err(_) => {}
             }
             if Instant::now() > deadline {
                 return Err(RuntimeError::Postgres {
@@ -301,9 +331,13 @@ impl Cluster {
 
     /// A connection URL for a database of this cluster.
     pub(crate) fn url(&self, database: &str) -> String {
+        self.url_with(&self.password, database)
+    }
+
+    fn url_with(&self, password: &str, database: &str) -> String {
         format!(
-            "postgresql://postgres:{}@127.0.0.1:{}/{database}",
-            self.password, self.port
+            "postgresql://postgres:{password}@127.0.0.1:{}/{database}",
+            self.port
         )
     }
 
@@ -346,6 +380,10 @@ impl Cluster {
                 .await
                 .map_err(database("drop a database"))?;
         }
+        // The kept copy is stored with the entry's credential, never this run's password.
+        set_password(&mut connection, &self.credential)
+            .await
+            .map_err(database("give the kept cluster the cache's credential"))?;
         connection.close().await.ok();
         // A fast shutdown checkpoints: the copy is a cleanly stopped cluster.
         if let Some(postmaster) = self.postmaster.take() {
@@ -420,71 +458,96 @@ fn write_private(path: &Path, text: &str, user: Option<(Uid, Gid)>) -> Result<()
     chown(path, user)
 }
 
-/// Give a copied cluster this run's password: one statement in single-user
-/// mode, read from stdin, before the server listens to anyone.
+/// The file of a cache entry that holds its credential.
+const CREDENTIAL_FILE: &str = "credential";
+
+/// The cache entry's credential (made on first use): a random password in a
+/// file only the tool's user can read. Written whole before it is linked into
+/// place, so a concurrent run reads either nothing or all of it.
+fn entry_credential(entry: &Path) -> Result<String, RuntimeError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |context: String| move |source| RuntimeError::Io { context, source };
+    let path = entry.join(CREDENTIAL_FILE);
+    if !path.exists() {
+        std::fs::create_dir_all(entry).map_err(io(format!("create {}", entry.display())))?;
+        let staging = entry.join(format!("{CREDENTIAL_FILE}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&staging);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staging)
+            .map_err(io(format!("write {}", staging.display())))?;
+        let fresh = hex::encode(rand::random::<[u8; 16]>());
+        file.write_all(fresh.as_bytes())
+            .map_err(io(format!("write {}", staging.display())))?;
+        drop(file);
+        // Another run may have linked its own first: then that one is the credential.
+        let _ = std::fs::hard_link(&staging, &path);
+        let _ = std::fs::remove_file(&staging);
+    }
+    let credential =
+        std::fs::read_to_string(&path).map_err(io(format!("read {}", path.display())))?;
+    crate::support::redact::keep_secret(&credential, "db_password");
+    Ok(credential)
+}
+
+/// Give `postgres` a new password over `connection`, as a scram verifier: the
+/// password itself never reaches the server, and a failing statement is not
+/// written to the server's log.
 async fn set_password(
-    binaries: &Binaries,
-    data: &Path,
-    root: &Path,
-    user: Option<(Uid, Gid)>,
+    connection: &mut sqlx::PgConnection,
     password: &str,
-    log: &Path,
-    run_id: &str,
-) -> Result<(), RuntimeError> {
-    use tokio::io::AsyncWriteExt;
-    let io = |context: &str| {
-        let context = context.to_string();
-        move |source| RuntimeError::Io { context, source }
-    };
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(io("open the postgres log"))?;
-    let mut command = tokio::process::Command::new(binaries.bin("postgres"));
-    command
-        .arg("--single")
-        .arg("-D")
-        .arg(data)
-        // A failing statement is not echoed into the log.
-        .args(["-c", "log_min_error_statement=panic", "-c", "fsync=off"])
-        .arg("postgres")
-        .current_dir(root)
-        .env("REPLAY_RUN_ID", run_id)
-        .process_group(0)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(log_file)
-        .kill_on_drop(true);
-    if let Some((uid, gid)) = user {
-        command.uid(uid.as_raw()).gid(gid.as_raw());
-    }
-    let mut child = command.spawn().map_err(io("start postgres --single"))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    // The password is hex: nothing in it can end the literal.
-    let statement = format!("ALTER ROLE postgres PASSWORD '{password}'\n");
-    stdin
-        .write_all(statement.as_bytes())
-        .await
-        .map_err(io("set the postgres password"))?;
-    drop(stdin);
-    let status = child
-        .wait()
-        .await
-        .map_err(io("set the postgres password"))?;
-    if !status.success() {
-        return Err(RuntimeError::Postgres {
-            action: "set the run's password".into(),
-            command: format!(
-                "{} --single -D {} postgres",
-                binaries.bin("postgres"),
-                data.display()
-            ),
-            log: log.to_path_buf(),
-            tail: log_tail(log, 20),
-        });
-    }
+) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql("SET log_min_error_statement = panic")
+        .execute(&mut *connection)
+        .await?;
+    let salt: [u8; 16] = rand::random();
+    // A verifier holds only base64, digits, `$` and `:`: nothing in it can end the literal.
+    let statement = format!(
+        "ALTER ROLE postgres PASSWORD '{}'",
+        scram_verifier(password, &salt, SCRAM_ITERATIONS)
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(&mut *connection)
+        .await?;
     Ok(())
+}
+
+/// Postgres's default (`scram_iterations` in 16 and later).
+const SCRAM_ITERATIONS: u32 = 4096;
+
+/// The stored form of a scram-sha-256 password (RFC 5802, RFC 7677), as
+/// Postgres writes it into `pg_authid`:
+/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+fn scram_verifier(password: &str, salt: &[u8], iterations: u32) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    use sha2::Digest;
+    type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+    let hmac = |key: &[u8], data: &[u8]| -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    };
+    // Hi(password, salt, i): PBKDF2-HMAC-SHA-256 with one 32-byte block.
+    let mut block = hmac(password.as_bytes(), &[salt, &1u32.to_be_bytes()].concat());
+    let mut salted = block;
+    for _ in 1..iterations {
+        block = hmac(password.as_bytes(), &block);
+        salted.iter_mut().zip(block).for_each(|(s, b)| *s ^= b);
+    }
+    let client_key = hmac(&salted, b"Client Key");
+    let stored_key = sha2::Sha256::digest(client_key);
+    let server_key = hmac(&salted, b"Server Key");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
+        "SCRAM-SHA-256${iterations}:{}${}:{}",
+        b64.encode(salt),
+        b64.encode(stored_key),
+        b64.encode(server_key)
+    )
 }
 
 /// A kept cluster holding the migrated template of `key`: its data folder.
@@ -560,4 +623,41 @@ pub(crate) async fn copy_tree(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scram_verifier_is_the_one_postgres_stores() {
+        // Made independently, with Python's hashlib.pbkdf2_hmac and hmac.
+        assert_eq!(
+            scram_verifier(
+                "pg-0123456789abcdef0123456789abcdef",
+                &(0u8..16).collect::<Vec<_>>(),
+                4096
+            ),
+            "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$0oT7YR1mBV8ysKPwZKvWUMXD/tL6b9blQgQN38U8npo=:OyupJmXT63xFu7Nfe7ktTRDbvzXkCilBuuGTSYdYQK0="
+        );
+    }
+
+    #[test]
+    fn an_entry_keeps_one_credential_that_only_its_owner_can_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = dir.path().join("entry");
+        let first = entry_credential(&entry).unwrap();
+        assert_eq!(first.len(), 32);
+        assert_eq!(entry_credential(&entry).unwrap(), first);
+        let mode = std::fs::metadata(entry.join(CREDENTIAL_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_dir(&entry).unwrap().count(),
+            1,
+            "no staging file left"
+        );
+    }
 }
