@@ -29,6 +29,10 @@ const HELP_SKIPS: &[(&str, &str)] = &[
         "needs a server you started on 127.0.0.1:4000 and its database",
     ),
     (
+        "replay bisect --good HEAD~999 --bad HEAD --target twin --repo /tmp/twin-1000",
+        "boots some 40 probes (minutes on two cores); tests/it/bisect.rs bisects a small generated history, scripts/bench this one",
+    ),
+    (
         "replay mutate --paths keys.py --target twin --repo /tmp/twin",
         "boots every mutant of keys.py (minutes); tests/it/mutate.rs and .ci/run's gate run mutate",
     ),
