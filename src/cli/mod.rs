@@ -22,6 +22,7 @@ pub(crate) use args::Format;
 use args::{BisectArgs, CheckArgs, Cli, Command, FixArgs, RunArgs};
 
 pub fn main() -> ExitCode {
+    crate::support::clock::mark_process_start();
     let cli = Cli::parse();
     init_tracing(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

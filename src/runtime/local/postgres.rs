@@ -35,7 +35,9 @@ use crate::runtime::{KeptTemplate, RuntimeError};
 #[derive(Debug, Clone)]
 pub(crate) struct Binaries {
     pub dir: PathBuf,
-    pub version: String,
+    /// What keys the cache entry of this server: the `postgres` binary's
+    /// resolved path, size and modification time (known without running it).
+    pub identity: String,
 }
 
 impl Binaries {
@@ -65,13 +67,8 @@ impl Binaries {
         }
         for dir in candidates {
             if dir.join("initdb").is_file() && dir.join("postgres").is_file() {
-                let output = std::process::Command::new(dir.join("postgres"))
-                    .arg("--version")
-                    .output();
-                let version = output
-                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                    .unwrap_or_default();
-                return Ok(Self { dir, version });
+                let identity = binary_identity(&dir.join("postgres"));
+                return Ok(Self { dir, identity });
             }
             searched.push(dir);
         }
@@ -80,6 +77,23 @@ impl Binaries {
 
     fn bin(&self, name: &str) -> String {
         self.dir.join(name).to_string_lossy().into_owned()
+    }
+}
+
+/// A binary's resolved path, size and modification time: another build or
+/// version of the server (an upgrade replaces the file) is another identity.
+fn binary_identity(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match std::fs::metadata(&real) {
+        Ok(meta) => format!(
+            "{} {} {}.{:09}",
+            real.display(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        ),
+        Err(_) => real.display().to_string(),
     }
 }
 
@@ -166,7 +180,7 @@ impl Cluster {
         };
 
         let key = crate::support::cache::key(&[
-            binaries.version.as_bytes(),
+            binaries.identity.as_bytes(),
             INITDB_ARGS.join(" ").as_bytes(),
             // The entry's clusters are stored with its credential (older
             // entries held the password of the run that made them).
@@ -640,6 +654,19 @@ mod tests {
             ),
             "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$0oT7YR1mBV8ysKPwZKvWUMXD/tL6b9blQgQN38U8npo=:OyupJmXT63xFu7Nfe7ktTRDbvzXkCilBuuGTSYdYQK0="
         );
+    }
+
+    #[test]
+    fn another_server_binary_is_another_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("postgres");
+        std::fs::write(&binary, b"15.18").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&binary, &link).unwrap();
+        let before = binary_identity(&binary);
+        assert_eq!(binary_identity(&link), before, "a link is its target");
+        std::fs::write(&binary, b"15.19-1").unwrap();
+        assert_ne!(binary_identity(&binary), before);
     }
 
     #[test]
