@@ -263,7 +263,7 @@ struct Flip {
 
 const FLIPS: [Flip; 5] = [
     Flip {
-        cell: "key_update_missing_key/-/proxy_admin",
+        cell: "key_update_missing_key/any/proxy_admin",
         subject: "key update: a missing key is a bad request",
         file: "keys.py",
         find: "    target = load_key_or_404(cur, key)\n\n    check_update(",
@@ -291,7 +291,7 @@ const FLIPS: [Flip; 5] = [
         with: "if caller.is_proxy_admin:",
     },
     Flip {
-        cell: "key_delete_missing_key/-/proxy_admin",
+        cell: "key_delete_missing_key/any/proxy_admin",
         subject: "key delete: a missing key is a bad request",
         file: "keys.py",
         find: "    targets = [load_key_or_404(cur, key) for key in keys]\n",
