@@ -206,9 +206,10 @@ fn write_history(
     options.initial_head("main");
     let repo = Repository::init_opts(dir, &options).map_err(write)?;
     let mut parent: Option<Oid> = None;
+    let mut blobs = std::collections::HashMap::new();
     let mut commits = Vec::new();
     for (index, (commit, files)) in spec.commit.iter().zip(snapshots).enumerate() {
-        let tree = write_tree(&repo, files).map_err(write)?;
+        let tree = write_tree(&repo, files, &mut blobs).map_err(write)?;
         let tree = repo.find_tree(tree).map_err(write)?;
         let time = Time::new(spec.start + spec.step * index as i64, 0);
         let signature = Signature::new(&spec.author, &spec.email, &time).map_err(write)?;
@@ -393,7 +394,13 @@ fn flip_positions(commits: usize, flips: usize) -> Vec<usize> {
 }
 
 /// A tree of `files` (paths with `/` make folders).
-fn write_tree(repo: &Repository, files: &Files) -> Result<Oid, git2::Error> {
+/// `blobs` remembers the blob of each text written so far: most files are the
+/// same from one commit to the next, and hashing them again is most of the time.
+fn write_tree(
+    repo: &Repository,
+    files: &Files,
+    blobs: &mut std::collections::HashMap<String, Oid>,
+) -> Result<Oid, git2::Error> {
     let mut here = repo.treebuilder(None)?;
     let mut folders: BTreeMap<&str, Files> = BTreeMap::new();
     for (path, text) in files {
@@ -405,13 +412,20 @@ fn write_tree(repo: &Repository, files: &Files) -> Result<Oid, git2::Error> {
                     .insert(rest.to_string(), text.clone());
             }
             None => {
-                let blob = repo.blob(text.as_bytes())?;
+                let blob = match blobs.get(text) {
+                    Some(blob) => *blob,
+                    None => {
+                        let blob = repo.blob(text.as_bytes())?;
+                        blobs.insert(text.clone(), blob);
+                        blob
+                    }
+                };
                 here.insert(path, blob, 0o100644)?;
             }
         }
     }
     for (folder, inner) in folders {
-        let tree = write_tree(repo, &inner)?;
+        let tree = write_tree(repo, &inner, blobs)?;
         here.insert(folder, tree, 0o040000)?;
     }
     here.write()
