@@ -78,6 +78,17 @@ const PLAN_HELP: &str = "Examples:
 For LiteLLM: --repo ../litellm --paths litellm/proxy/management_endpoints/key_management_endpoints.py
 --grep '^fix\\(proxy\\)' --since 2026-01-01, and --target litellm.
 ";
+const TWIN_HISTORY_HELP: &str = "\
+Examples:
+  replay twin-history /tmp/twin
+  replay twin-history /tmp/twin-1000 --commits 1000 --flips 5
+  replay bisect --good HEAD~999 --bad HEAD --target twin --repo /tmp/twin-1000 --format json
+
+The generated history's first commit is the twin's last (every cell GREEN); each flip commit
+(tagged flip-1 … flip-K, oldest first) turns one cell RED, so a bisect of the whole range finds
+K cells, each at its flip commit. `scripts/bench` measures that bisect.
+";
+
 const MAN_HELP: &str = "Examples:
   replay man check > replay-check.1
       The page of one command.
@@ -202,9 +213,18 @@ pub(crate) enum Command {
     #[command(after_help = MAN_HELP)]
     Man(ManArgs),
     /// Write the twin's generated git history into DIR (tests, the demo and benchmarks use it).
+    #[command(after_help = TWIN_HISTORY_HELP)]
     TwinHistory {
         /// A folder that does not exist yet, or is empty.
         dir: PathBuf,
+        /// Instead, a history of N commits for bisect at scale: the twin's last
+        /// commit, then commits that only rewrite NOTES.md, some of which also
+        /// turn one cell RED (`--flips`).
+        #[arg(long, value_name = "N")]
+        commits: Option<usize>,
+        /// With --commits: how many commits flip a cell (each its own, tagged flip-1, flip-2, …; at most 5).
+        #[arg(long, value_name = "K", default_value_t = 5, requires = "commits")]
+        flips: usize,
     },
     /// `replay <REV>` is `replay fix <REV>`.
     #[command(external_subcommand)]

@@ -22,6 +22,7 @@ pub(crate) use args::Format;
 use args::{BisectArgs, CheckArgs, Cli, Command, FixArgs, RunArgs};
 
 pub fn main() -> ExitCode {
+    crate::support::clock::mark_process_start();
     let cli = Cli::parse();
     init_tracing(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -261,13 +262,28 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                 Ok(exit_codes::ENVIRONMENT)
             }
         }
-        Command::TwinHistory { dir } => {
-            let history = crate::revisions::history::generate(&dir).map_err(|e| {
-                Error::usage(
-                    e.to_string(),
-                    Some("pick a folder that does not exist yet".to_string()),
-                )
-            })?;
+        Command::TwinHistory {
+            dir,
+            commits,
+            flips,
+        } => {
+            let hint = |e: crate::revisions::history::HistoryError| {
+                let hint = match e {
+                    crate::revisions::history::HistoryError::Size { .. } => {
+                        "pass --flips 1 to 5 and --commits greater than --flips"
+                    }
+                    _ => "pick a folder that does not exist yet",
+                };
+                Error::usage(e.to_string(), Some(hint.to_string()))
+            };
+            let (history, flipped) = match commits {
+                None => (
+                    crate::revisions::history::generate(&dir).map_err(hint)?,
+                    vec![],
+                ),
+                Some(commits) => crate::revisions::history::generate_bisect(&dir, commits, flips)
+                    .map_err(hint)?,
+            };
             let mut text = String::new();
             for commit in &history.commits {
                 let tag = commit
@@ -275,8 +291,13 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                     .as_deref()
                     .map(|t| format!(" ({t})"))
                     .unwrap_or_default();
+                let cell = flipped
+                    .iter()
+                    .find(|(_, id)| *id == commit.id)
+                    .map(|(cell, _)| format!(": {cell} turns RED"))
+                    .unwrap_or_default();
                 text.push_str(&format!(
-                    "{} {}{tag}\n",
+                    "{} {}{tag}{cell}\n",
                     &commit.id.to_string()[..7],
                     commit.subject
                 ));

@@ -96,6 +96,23 @@ struct Prober<'a> {
     runtime_kind: RuntimeKind,
     options: &'a BisectOptions,
     progress: &'a Progress,
+    /// Where the booted probes' time went, summed.
+    times: std::sync::Mutex<ProbeTimes>,
+}
+
+/// The booted probes' time (the ends' included), summed over them (ms): each
+/// probe's whole time (materialise, clone, boot, cells, stop, cache; not the
+/// run's Postgres start), the server's boot and the cells; what neither holds
+/// is the tool's overhead.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+struct ProbeTimes {
+    booted: usize,
+    total_ms: u128,
+    boot_ms: u128,
+    matrix_ms: u128,
+    clone_ms: u128,
+    stop_ms: u128,
+    overhead_ms: u128,
 }
 
 impl<'a> Prober<'a> {
@@ -114,12 +131,14 @@ impl<'a> Prober<'a> {
 
     /// Boot `position` and run `cells` (`repeat` times each).
     async fn boot(&self, position: usize, cells: &[Cell]) -> Seen {
+        let started = Instant::now();
         let (checkout, _) = revision::materialise_cached(
             self.repo,
             self.trees[position],
             &self.options.run.cache_dir,
             &self.labels[position],
         )?;
+        let engine_started = Instant::now();
         let engine = self
             .engine
             .get_or_try_init(|| async {
@@ -134,6 +153,8 @@ impl<'a> Prober<'a> {
                 .await
             })
             .await?;
+        // The run's Postgres starts with the first probe: not a probe's own time.
+        let engine_ms = engine_started.elapsed().as_millis();
         let repeated: Vec<Cell> = (0..self.options.repeat)
             .flat_map(|_| cells.iter().cloned())
             .collect();
@@ -152,6 +173,16 @@ impl<'a> Prober<'a> {
             .collect();
         let seen = agreed(&outcomes, cells.len());
         self.cache.store(&self.key(position), cells, &seen);
+        let total_ms = started.elapsed().as_millis().saturating_sub(engine_ms);
+        let t = &evaluation.timings;
+        let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
+        times.booted += 1;
+        times.total_ms += total_ms;
+        times.boot_ms += t.boot_ms;
+        times.matrix_ms += t.matrix_ms;
+        times.clone_ms += t.clone_ms;
+        times.stop_ms += t.stop_ms;
+        times.overhead_ms += total_ms.saturating_sub(t.build_ms + t.boot_ms + t.matrix_ms);
         Ok(seen)
     }
 
@@ -216,14 +247,16 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             runtime_kind: options.run.runtime,
             options,
             progress: &progress,
+            times: Default::default(),
         };
         let result = search(&prober, &commits, &cells, n, offset, options, &progress).await;
         if let Some(engine) = prober.engine.into_inner() {
             engine.stop().await;
         }
-        result
+        let times = *prober.times.lock().unwrap_or_else(|e| e.into_inner());
+        result.map(|found| (found, times))
     };
-    let (answers, dropped, counts, ends_ms, interrupted) = match result {
+    let ((answers, dropped, counts, ends_ms, interrupted), probe_times) = match result {
         Ok(found) => found,
         Err(error) => {
             let mut run = run;
@@ -264,7 +297,11 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             ..counts
         },
         interrupted,
-        run: json!({ "timings": { "total_ms": started.elapsed().as_millis(), "ends_ms": ends_ms } }),
+        run: json!({ "timings": {
+            "total_ms": started.elapsed().as_millis(),
+            "ends_ms": ends_ms,
+            "probes": probe_times,
+        } }),
     };
     let dir = crate::results::record::records_dir(&options.records, &suite.name);
     // An interrupted search never replaces a finished record.

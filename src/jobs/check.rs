@@ -87,7 +87,13 @@ pub fn plan_cells(suite: &Suite, wanted: &[String]) -> Result<Vec<Cell>, Error> 
 }
 
 pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<Checked, Error> {
-    let started = Instant::now();
+    let now = Instant::now();
+    // The timings count from the process's start when this is its first job.
+    let started = crate::support::clock::take_process_start()
+        .filter(|s| *s <= now)
+        .unwrap_or(now);
+    let mut phases = Phases::new(started);
+    phases.lap("startup");
     // Plan: everything that can be wrong with the input is found here, before
     // anything starts.
     let suite = crate::suite::load(&options.run.suite)?;
@@ -112,7 +118,6 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
         }
     };
     let runtime = runtime(options.run.runtime)?;
-    let mut phases = Phases::new(started);
     phases.lap("load");
 
     let run = super::start_run(&options.run, cancel, &progress)?;

@@ -4,6 +4,7 @@
 //! Imports nothing else of the crate.
 
 pub(crate) mod cache;
+pub(crate) mod clock;
 pub(crate) mod embedded;
 pub mod exit_codes;
 pub(crate) mod files;

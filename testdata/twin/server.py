@@ -22,7 +22,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
 import psycopg2.extras
-import psycopg2.pool
 
 import auth
 import keys
@@ -64,16 +63,24 @@ def find_route(method, path):
 
 
 class Database:
-    """A small pool; callers wait for a free connection instead of failing."""
+    """A small pool that keeps every connection it opened, as real servers'
+    pools do (psycopg2's own keeps only `minconn` idle ones and closes the
+    rest, so a burst of requests paid a new connection each); callers wait
+    for a free connection instead of failing."""
 
     def __init__(self, url):
-        self.pool = psycopg2.pool.ThreadedConnectionPool(1, MAX_CONNECTIONS, url)
+        self.url = url
+        self.idle = [psycopg2.connect(url)]
+        self.lock = threading.Lock()
         self.free = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def run(self, work):
         """Call work(cursor) in one transaction and return its result."""
         with self.free:
-            conn = self.pool.getconn()
+            with self.lock:
+                conn = self.idle.pop() if self.idle else None
+            if conn is None:
+                conn = psycopg2.connect(self.url)
             try:
                 with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
                     result = work(cur)
@@ -84,7 +91,15 @@ class Database:
                     conn.rollback()
                 raise
             finally:
-                self.pool.putconn(conn, close=bool(conn.closed))
+                if not conn.closed:
+                    with self.lock:
+                        self.idle.append(conn)
+
+    def close(self):
+        with self.lock:
+            for conn in self.idle:
+                conn.close()
+            self.idle.clear()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -201,7 +216,7 @@ def main():
         pass
     finally:
         server.server_close()
-        db.pool.closeall()
+        db.close()
 
 
 if __name__ == "__main__":

@@ -126,6 +126,63 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
     env.assert_nothing_left();
 }
 
+/// The generated history for bisect at scale (`twin-history --commits N
+/// --flips K`): one shared search finds each flipped cell at its own flip
+/// commit, within k·⌈log2 N⌉ probes.
+#[test]
+fn a_generated_history_bisects_each_flipped_cell_to_its_flip_commit() {
+    let mut env = Env::new("bisect-generated");
+    env.private_cache();
+    let repo = env.tmp.path().join("generated");
+    let output = env
+        .replay()
+        .args(["twin-history", "--commits", "24", "--flips", "5"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    // `abc1234 subject (flip-1): key_list_team/team_beta/internal_user turns RED`
+    let listing = text(&output).0;
+    let flips: Vec<(String, String)> = listing
+        .lines()
+        .filter_map(|line| {
+            let (before, cell) = line.strip_suffix(" turns RED")?.rsplit_once("): ")?;
+            let tag = before.rsplit_once(" (")?.1;
+            Some((tag.to_string(), cell.to_string()))
+        })
+        .collect();
+    assert_eq!(flips.len(), 5, "{listing}");
+    assert_eq!(listing.lines().count(), 24);
+
+    let output = bisect(&env, &repo, &["--good", "HEAD~23", "--bad", "HEAD"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let record = json(&output);
+    let answers = record["cells"].as_array().unwrap();
+    assert_eq!(answers.len(), 5, "{record}");
+    for (tag, cell) in &flips {
+        let answer = answers
+            .iter()
+            .find(|a| a["id"] == cell.as_str())
+            .unwrap_or_else(|| panic!("{cell} was not searched: {record}"));
+        assert_eq!(answer["result"], "found", "{answer}");
+        assert_eq!(answer["commit"]["tag"], tag.as_str(), "{answer}");
+    }
+    let probes = &record["probes"];
+    assert_eq!(probes["bound"], 5 * 5, "{probes}");
+    assert!(
+        probes["booted"].as_u64().unwrap() <= probes["bound"].as_u64().unwrap(),
+        "{probes}"
+    );
+    // Where the probes' time went is in the record's run section.
+    let times = &record["run"]["timings"]["probes"];
+    assert_eq!(
+        times["booted"].as_u64().unwrap(),
+        probes["booted"].as_u64().unwrap() + 2,
+        "{times}"
+    );
+    env.assert_nothing_left();
+}
+
 #[test]
 fn ends_that_do_not_differ_are_said_so() {
     let env = Env::new("bisect-same");

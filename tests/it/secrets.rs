@@ -139,6 +139,27 @@ fn the_runs_postgres_asks_for_a_password_that_is_never_shown() {
                 "the password on a command line: {process}"
             );
         }
+        // The cache's credential, which the copied cluster started with, no
+        // longer opens it: the run's own password replaced it on the first
+        // connection.
+        let credentials: Vec<String> = std::fs::read_dir(env.cache.join("postgres"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("credential")).ok())
+            .collect();
+        assert!(!credentials.is_empty(), "no cache entry has a credential");
+        let port = postgres_port(&env.run_id);
+        let connect = |secret: &str| {
+            let url = format!("postgresql://postgres:{secret}@127.0.0.1:{port}/postgres");
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async { <sqlx::PgConnection as sqlx::Connection>::connect(&url).await })
+                .map(|_| ())
+        };
+        for credential in &credentials {
+            assert_ne!(credential, &password);
+            assert!(connect(credential).is_err(), "a credential still logs in");
+        }
+        connect(&password).expect("the run's password logs in");
         assert_eq!(interrupt_and_wait(&mut child), 130);
         stderr.extend(rest.try_iter());
         let mut texts = vec![("stderr".to_string(), stderr.join("\n"))];

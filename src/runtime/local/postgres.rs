@@ -6,8 +6,16 @@
 //! whose password is fresh for every run and reaches the tool and the server
 //! only inside connection URLs (never argv, never a log). An initdb'd,
 //! never-started data directory is cached by the server version, so most runs
-//! copy it instead of running initdb; a copied cluster gets the run's password
-//! in single-user mode (over stdin) before it listens.
+//! copy it instead of running initdb.
+//!
+//! Every cluster of a cache entry (the initdb'd one and the kept templates) is
+//! stored with the entry's credential: a random password in a file that only
+//! the tool's user can read (mode 0600; when the tool runs as root, the server
+//! user cannot). A started copy takes its first connection with it and, on that
+//! connection, before the server or anyone else is given an address, the
+//! `postgres` role gets the run's own password (sent as a scram verifier, so
+//! the password itself never reaches the server). A cluster kept for later runs
+//! is given the credential back before it is shut down and copied.
 //! `initdb` and `postgres` refuse to run as root: when the tool runs as root,
 //! they run as an unprivileged user (`postgres`, or `REPLAY_PG_USER`).
 
@@ -27,7 +35,9 @@ use crate::runtime::{KeptTemplate, RuntimeError};
 #[derive(Debug, Clone)]
 pub(crate) struct Binaries {
     pub dir: PathBuf,
-    pub version: String,
+    /// What keys the cache entry of this server: the `postgres` binary's
+    /// resolved path, size and modification time (known without running it).
+    pub identity: String,
 }
 
 impl Binaries {
@@ -57,13 +67,8 @@ impl Binaries {
         }
         for dir in candidates {
             if dir.join("initdb").is_file() && dir.join("postgres").is_file() {
-                let output = std::process::Command::new(dir.join("postgres"))
-                    .arg("--version")
-                    .output();
-                let version = output
-                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                    .unwrap_or_default();
-                return Ok(Self { dir, version });
+                let identity = binary_identity(&dir.join("postgres"));
+                return Ok(Self { dir, identity });
             }
             searched.push(dir);
         }
@@ -72,6 +77,23 @@ impl Binaries {
 
     fn bin(&self, name: &str) -> String {
         self.dir.join(name).to_string_lossy().into_owned()
+    }
+}
+
+/// A binary's resolved path, size and modification time: another build or
+/// version of the server (an upgrade replaces the file) is another identity.
+fn binary_identity(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match std::fs::metadata(&real) {
+        Ok(meta) => format!(
+            "{} {} {}.{:09}",
+            real.display(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        ),
+        Err(_) => real.display().to_string(),
     }
 }
 
@@ -99,7 +121,8 @@ pub(crate) struct Cluster {
     entry: PathBuf,
     /// The migrated template this cluster was copied with.
     pub preloaded: Option<KeptTemplate>,
-    run_id: String,
+    /// The cache entry's credential: the password the cluster starts with.
+    credential: String,
 }
 
 const INITDB_ARGS: &[&str] = &[
@@ -156,25 +179,27 @@ impl Cluster {
         };
 
         let key = crate::support::cache::key(&[
-            binaries.version.as_bytes(),
+            binaries.identity.as_bytes(),
             INITDB_ARGS.join(" ").as_bytes(),
+            // The entry's clusters are stored with its credential (older
+            // entries held the password of the run that made them).
+            CREDENTIAL_FILE.as_bytes(),
         ]);
         let entry = cache_dir.join("postgres").join(&key[..16]);
+        let credential = entry_credential(&entry)?;
         let cached = entry.join("data");
         let hit = cached.is_dir();
         let kept = preload.and_then(|key| kept_cluster(&entry, key));
         let mut preloaded = None;
         if let Some((kept, template)) = kept {
-            copy_tree(&kept, &data, run_id, cancel).await?;
-            set_password(binaries, &data, &root, user, password, &log, run_id).await?;
+            copy_tree(&kept, &data, cancel).await?;
             preloaded = Some(template);
         } else if hit {
-            copy_tree(&cached, &data, run_id, cancel).await?;
-            set_password(binaries, &data, &root, user, password, &log, run_id).await?;
+            copy_tree(&cached, &data, cancel).await?;
         } else {
             // The password file: readable by the server user only, gone once initdb read it.
             let pwfile = root.join("pwfile");
-            write_private(&pwfile, password, user)?;
+            write_private(&pwfile, &credential, user)?;
             let mut argv = vec![
                 binaries.bin("initdb"),
                 "-D".into(),
@@ -199,14 +224,10 @@ impl Cluster {
                 Some(_) => {}
             }
             // Keep a pristine copy; a concurrent run may win the rename, which is fine.
-            let parent = cached.parent().expect("cache entry has a parent");
-            let staging = parent.with_extension(format!("tmp-{}", std::process::id()));
+            let staging = entry.join(format!("data.tmp-{}", std::process::id()));
             // An interrupted or failed copy is removed, never renamed into the cache.
-            let copied = copy_tree(&data, &staging.join("data"), run_id, cancel)
-                .await
-                .is_ok();
-            let _ = std::fs::create_dir_all(parent.parent().expect("cache root"));
-            if !copied || std::fs::rename(&staging, parent).is_err() {
+            let copied = copy_tree(&data, &staging, cancel).await.is_ok();
+            if !copied || std::fs::rename(&staging, &cached).is_err() {
                 let _ = std::fs::remove_dir_all(&staging);
             }
         }
@@ -248,7 +269,7 @@ impl Cluster {
                 data: data.clone(),
                 entry: entry.clone(),
                 preloaded: preloaded.clone(),
-                run_id: run_id.to_string(),
+                credential: credential.clone(),
             };
             match cluster.wait_ready(cancel).await {
                 Ok(()) => {
@@ -268,9 +289,11 @@ impl Cluster {
         Err(last_error.expect("tried at least once"))
     }
 
+    /// Wait until the server takes a connection with the entry's credential,
+    /// then, on that first connection, give `postgres` the run's password.
     async fn wait_ready(&mut self, cancel: &CancellationToken) -> Result<(), RuntimeError> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let url = self.url("postgres");
+        let url = self.url_with(&self.credential, "postgres");
         loop {
             if cancel.is_cancelled() {
                 return Err(RuntimeError::Interrupted);
@@ -284,8 +307,27 @@ impl Cluster {
                     tail: postmaster.log_tail(20),
                 });
             }
-            if sqlx::PgConnection::connect(&url).await.is_ok() {
-                return Ok(());
+            match sqlx::PgConnection::connect(&url).await {
+                Ok(mut connection) => {
+                    let set = set_password(&mut connection, &self.password).await;
+                    connection.close().await.ok();
+                    return set.map_err(|error| RuntimeError::Postgres {
+                        action: format!("set the run's password ({error})"),
+                        command: postmaster.command.clone(),
+                        log: postmaster.log.clone(),
+                        tail: postmaster.log_tail(20),
+                    });
+                }
+                // Listening, but the credential is refused: waiting will not help.
+                Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("28P01") => {
+                    return Err(RuntimeError::Postgres {
+                        action: "start (the cached cluster refuses the cache's credential; `replay gc` removes the cache)".into(),
+                        command: postmaster.command.clone(),
+                        log: postmaster.log.clone(),
+                        tail: postmaster.log_tail(20),
+                    });
+                }
+                Err(_) => {}
             }
             if Instant::now() > deadline {
                 return Err(RuntimeError::Postgres {
@@ -301,9 +343,13 @@ impl Cluster {
 
     /// A connection URL for a database of this cluster.
     pub(crate) fn url(&self, database: &str) -> String {
+        self.url_with(&self.password, database)
+    }
+
+    fn url_with(&self, password: &str, database: &str) -> String {
         format!(
-            "postgresql://postgres:{}@127.0.0.1:{}/{database}",
-            self.password, self.port
+            "postgresql://postgres:{password}@127.0.0.1:{}/{database}",
+            self.port
         )
     }
 
@@ -346,6 +392,10 @@ impl Cluster {
                 .await
                 .map_err(database("drop a database"))?;
         }
+        // The kept copy is stored with the entry's credential, never this run's password.
+        set_password(&mut connection, &self.credential)
+            .await
+            .map_err(database("give the kept cluster the cache's credential"))?;
         connection.close().await.ok();
         // A fast shutdown checkpoints: the copy is a cleanly stopped cluster.
         if let Some(postmaster) = self.postmaster.take() {
@@ -364,13 +414,7 @@ impl Cluster {
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&staging);
-        copy_tree(
-            &self.data,
-            &staging.join("data"),
-            &self.run_id,
-            &CancellationToken::new(),
-        )
-        .await?;
+        copy_tree(&self.data, &staging.join("data"), &CancellationToken::new()).await?;
         std::fs::write(staging.join("key"), &template.key)
             .map_err(|e| fail(format!("write {}: {e}", staging.display())))?;
         // Another run may have kept the same template meanwhile: either copy is right.
@@ -420,71 +464,96 @@ fn write_private(path: &Path, text: &str, user: Option<(Uid, Gid)>) -> Result<()
     chown(path, user)
 }
 
-/// Give a copied cluster this run's password: one statement in single-user
-/// mode, read from stdin, before the server listens to anyone.
+/// The file of a cache entry that holds its credential.
+const CREDENTIAL_FILE: &str = "credential";
+
+/// The cache entry's credential (made on first use): a random password in a
+/// file only the tool's user can read. Written whole before it is linked into
+/// place, so a concurrent run reads either nothing or all of it.
+fn entry_credential(entry: &Path) -> Result<String, RuntimeError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |context: String| move |source| RuntimeError::Io { context, source };
+    let path = entry.join(CREDENTIAL_FILE);
+    if !path.exists() {
+        std::fs::create_dir_all(entry).map_err(io(format!("create {}", entry.display())))?;
+        let staging = entry.join(format!("{CREDENTIAL_FILE}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&staging);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staging)
+            .map_err(io(format!("write {}", staging.display())))?;
+        let fresh = hex::encode(rand::random::<[u8; 16]>());
+        file.write_all(fresh.as_bytes())
+            .map_err(io(format!("write {}", staging.display())))?;
+        drop(file);
+        // Another run may have linked its own first: then that one is the credential.
+        let _ = std::fs::hard_link(&staging, &path);
+        let _ = std::fs::remove_file(&staging);
+    }
+    let credential =
+        std::fs::read_to_string(&path).map_err(io(format!("read {}", path.display())))?;
+    crate::support::redact::keep_secret(&credential, "db_password");
+    Ok(credential)
+}
+
+/// Give `postgres` a new password over `connection`, as a scram verifier: the
+/// password itself never reaches the server, and a failing statement is not
+/// written to the server's log.
 async fn set_password(
-    binaries: &Binaries,
-    data: &Path,
-    root: &Path,
-    user: Option<(Uid, Gid)>,
+    connection: &mut sqlx::PgConnection,
     password: &str,
-    log: &Path,
-    run_id: &str,
-) -> Result<(), RuntimeError> {
-    use tokio::io::AsyncWriteExt;
-    let io = |context: &str| {
-        let context = context.to_string();
-        move |source| RuntimeError::Io { context, source }
-    };
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(io("open the postgres log"))?;
-    let mut command = tokio::process::Command::new(binaries.bin("postgres"));
-    command
-        .arg("--single")
-        .arg("-D")
-        .arg(data)
-        // A failing statement is not echoed into the log.
-        .args(["-c", "log_min_error_statement=panic", "-c", "fsync=off"])
-        .arg("postgres")
-        .current_dir(root)
-        .env("REPLAY_RUN_ID", run_id)
-        .process_group(0)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(log_file)
-        .kill_on_drop(true);
-    if let Some((uid, gid)) = user {
-        command.uid(uid.as_raw()).gid(gid.as_raw());
-    }
-    let mut child = command.spawn().map_err(io("start postgres --single"))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    // The password is hex: nothing in it can end the literal.
-    let statement = format!("ALTER ROLE postgres PASSWORD '{password}'\n");
-    stdin
-        .write_all(statement.as_bytes())
-        .await
-        .map_err(io("set the postgres password"))?;
-    drop(stdin);
-    let status = child
-        .wait()
-        .await
-        .map_err(io("set the postgres password"))?;
-    if !status.success() {
-        return Err(RuntimeError::Postgres {
-            action: "set the run's password".into(),
-            command: format!(
-                "{} --single -D {} postgres",
-                binaries.bin("postgres"),
-                data.display()
-            ),
-            log: log.to_path_buf(),
-            tail: log_tail(log, 20),
-        });
-    }
+) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql("SET log_min_error_statement = panic")
+        .execute(&mut *connection)
+        .await?;
+    let salt: [u8; 16] = rand::random();
+    // A verifier holds only base64, digits, `$` and `:`: nothing in it can end the literal.
+    let statement = format!(
+        "ALTER ROLE postgres PASSWORD '{}'",
+        scram_verifier(password, &salt, SCRAM_ITERATIONS)
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(&mut *connection)
+        .await?;
     Ok(())
+}
+
+/// Postgres's default (`scram_iterations` in 16 and later).
+const SCRAM_ITERATIONS: u32 = 4096;
+
+/// The stored form of a scram-sha-256 password (RFC 5802, RFC 7677), as
+/// Postgres writes it into `pg_authid`:
+/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+fn scram_verifier(password: &str, salt: &[u8], iterations: u32) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    use sha2::Digest;
+    type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+    let hmac = |key: &[u8], data: &[u8]| -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    };
+    // Hi(password, salt, i): PBKDF2-HMAC-SHA-256 with one 32-byte block.
+    let mut block = hmac(password.as_bytes(), &[salt, &1u32.to_be_bytes()].concat());
+    let mut salted = block;
+    for _ in 1..iterations {
+        block = hmac(password.as_bytes(), &block);
+        salted.iter_mut().zip(block).for_each(|(s, b)| *s ^= b);
+    }
+    let client_key = hmac(&salted, b"Client Key");
+    let stored_key = sha2::Sha256::digest(client_key);
+    let server_key = hmac(&salted, b"Server Key");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
+        "SCRAM-SHA-256${iterations}:{}${}:{}",
+        b64.encode(salt),
+        b64.encode(stored_key),
+        b64.encode(server_key)
+    )
 }
 
 /// A kept cluster holding the migrated template of `key`: its data folder.
@@ -520,44 +589,184 @@ fn chown(path: &Path, user: Option<(Uid, Gid)>) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Copy a directory tree keeping owners and modes (`cp -a`, reflinked where
-/// the file system can), as a process group of the run that Ctrl-C stops.
+/// Copy a directory tree as `cp -a` would for what a data directory holds
+/// (folders, files, symbolic links), keeping modes and, as root, owners: in
+/// this process, the files on two threads (a cluster is some 1,300 small
+/// files; `cp -a` spent three times the system calls on them, and a process).
+/// Ctrl-C stops it between files. `to` must not exist.
 pub(crate) async fn copy_tree(
     from: &Path,
     to: &Path,
-    run_id: &str,
     cancel: &CancellationToken,
 ) -> Result<(), RuntimeError> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| RuntimeError::Io {
-            context: format!("create {}", parent.display()),
-            source,
-        })?;
-    }
-    let argv = [
-        "cp".as_ref(),
-        "-a".as_ref(),
-        "--reflink=auto".as_ref(),
-        from.as_os_str(),
-        to.as_os_str(),
-    ];
-    let output = super::process::run_helper(&argv, run_id, cancel)
+    let (from, to, cancel) = (from.to_path_buf(), to.to_path_buf(), cancel.clone());
+    let context = format!("copy {} to {}", from.display(), to.display());
+    tokio::task::spawn_blocking(move || copy_tree_now(&from, &to, &cancel))
         .await
-        .map_err(|source| RuntimeError::Io {
-            context: "run cp".into(),
-            source,
+        .map_err(|e| RuntimeError::Io {
+            context: context.clone(),
+            source: std::io::Error::other(e.to_string()),
         })?
-        .ok_or(RuntimeError::Interrupted)?;
-    if !output.status.success() {
-        return Err(RuntimeError::Io {
-            context: format!(
-                "copy {} to {}: {}",
-                from.display(),
-                to.display(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-            source: std::io::Error::other("cp failed"),
-        });
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::Interrupted => RuntimeError::Interrupted,
+            _ => RuntimeError::Io { context, source },
+        })
+}
+
+fn copy_tree_now(from: &Path, to: &Path, cancel: &CancellationToken) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let owners = Uid::effective().is_root();
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    // The folders first, parents before children; the rest is listed.
+    let mut files = Vec::new();
+    let mut folders = vec![PathBuf::new()];
+    while let Some(relative) = folders.pop() {
+        let (source, target) = (from.join(&relative), to.join(&relative));
+        let meta = std::fs::symlink_metadata(&source)?;
+        std::fs::DirBuilder::new()
+            .mode(meta.mode() & 0o7777)
+            .create(&target)?;
+        // The umask may have taken bits off.
+        std::fs::set_permissions(
+            &target,
+            std::fs::Permissions::from_mode(meta.mode() & 0o7777),
+        )?;
+        if owners {
+            std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()))?;
+        }
+        for entry in std::fs::read_dir(&source)? {
+            let entry = entry?;
+            let path = relative.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let failed: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(relative) = files.get(index) else {
+                        break;
+                    };
+                    let stop = cancel.is_cancelled()
+                        || failed.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+                    if stop {
+                        break;
+                    }
+                    if let Err(error) = copy_entry(&from.join(relative), &to.join(relative), owners)
+                    {
+                        let mut failed = failed.lock().unwrap_or_else(|e| e.into_inner());
+                        failed.get_or_insert(std::io::Error::new(
+                            error.kind(),
+                            format!("{}: {error}", relative.display()),
+                        ));
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(error) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(error);
+    }
+    if cancel.is_cancelled() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "interrupted",
+        ));
     }
     Ok(())
+}
+
+/// One file (or symbolic link) of [`copy_tree`].
+fn copy_entry(from: &Path, to: &Path, owners: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let meta = std::fs::symlink_metadata(from)?;
+    let owner = |uid, gid| owners.then_some((Some(uid), Some(gid)));
+    if meta.file_type().is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
+        if let Some((uid, gid)) = owner(meta.uid(), meta.gid()) {
+            std::os::unix::fs::lchown(to, uid, gid)?;
+        }
+        return Ok(());
+    }
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a file, a folder or a link"));
+    }
+    let mode = meta.mode() & 0o7777;
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(to)?;
+    if meta.len() > 0 {
+        std::io::copy(&mut std::fs::File::open(from)?, &mut target)?;
+    }
+    if mode & 0o077 != 0 {
+        // The umask may have taken group or other bits off.
+        target.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    if let Some((uid, gid)) = owner(meta.uid(), meta.gid()) {
+        std::os::unix::fs::fchown(&target, uid, gid)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scram_verifier_is_the_one_postgres_stores() {
+        // Made independently, with Python's hashlib.pbkdf2_hmac and hmac.
+        assert_eq!(
+            scram_verifier(
+                "pg-0123456789abcdef0123456789abcdef",
+                &(0u8..16).collect::<Vec<_>>(),
+                4096
+            ),
+            "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$0oT7YR1mBV8ysKPwZKvWUMXD/tL6b9blQgQN38U8npo=:OyupJmXT63xFu7Nfe7ktTRDbvzXkCilBuuGTSYdYQK0="
+        );
+    }
+
+    #[test]
+    fn another_server_binary_is_another_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("postgres");
+        std::fs::write(&binary, b"15.18").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&binary, &link).unwrap();
+        let before = binary_identity(&binary);
+        assert_eq!(binary_identity(&link), before, "a link is its target");
+        std::fs::write(&binary, b"15.19-1").unwrap();
+        assert_ne!(binary_identity(&binary), before);
+    }
+
+    #[test]
+    fn an_entry_keeps_one_credential_that_only_its_owner_can_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = dir.path().join("entry");
+        let first = entry_credential(&entry).unwrap();
+        assert_eq!(first.len(), 32);
+        assert_eq!(entry_credential(&entry).unwrap(), first);
+        let mode = std::fs::metadata(entry.join(CREDENTIAL_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_dir(&entry).unwrap().count(),
+            1,
+            "no staging file left"
+        );
+    }
 }

@@ -35,57 +35,6 @@ pub(crate) fn kill_all_groups() {
     }
 }
 
-/// Run a short helper command (a copy) as a process group of its own,
-/// registered like every other group (so the second Ctrl-C kills it) and
-/// stopped when `cancel` fires. `Ok(None)` when it was cancelled.
-pub(crate) async fn run_helper(
-    argv: &[&std::ffi::OsStr],
-    run_id: &str,
-    cancel: &CancellationToken,
-) -> std::io::Result<Option<std::process::Output>> {
-    let (program, args) = argv.split_first().expect("a command has a program");
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .env("REPLAY_RUN_ID", run_id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let child = {
-        let mut live = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
-        let child = command.spawn()?;
-        if let Some(id) = child.id() {
-            live.insert(id as i32);
-        }
-        child
-    };
-    let pgid = child.id().map(|id| Pid::from_raw(id as i32));
-    let forget = || {
-        if let Some(pgid) = pgid {
-            LIVE_GROUPS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&pgid.as_raw());
-        }
-    };
-    let output = child.wait_with_output();
-    tokio::pin!(output);
-    let result = tokio::select! {
-        output = &mut output => output.map(Some),
-        _ = cancel.cancelled() => {
-            if let Some(pgid) = pgid {
-                let _ = killpg(pgid, Signal::SIGKILL);
-            }
-            let _ = output.await;
-            Ok(None)
-        }
-    };
-    forget();
-    result
-}
-
 /// What to run.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
