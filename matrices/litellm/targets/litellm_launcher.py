@@ -21,10 +21,9 @@ under the interpreter of the target's build environment ({{env}}/bin/python):
                     forced on once startup has run, then hand over to LiteLLM's
                     own CLI entry point, run_server in litellm/proxy/proxy_cli.py.
 
-UNTESTED against LiteLLM itself: the proxy could not be installed where this was
-written. Only the parts that do not import LiteLLM were exercised, with stubs.
-The attributes it relies on are checked one by one, with a clear message when a
-revision lacks one.
+Run against LiteLLM's releases 1.80.8 and 1.84.0 (replays/litellm-releases/
+README.md): every step above built and booted them. The attributes it relies on are checked
+one by one, with a clear message when a revision lacks one.
 """
 
 import argparse
