@@ -523,7 +523,8 @@ fn before_after(cell: &CellRecord) -> (String, String) {
 /// matching). Cells that could not run at a side are counted at the end.
 pub fn changed_cells(record: &FixRecord) -> String {
     // (scenario/target, before, after, kind) → actors, in record order.
-    let mut groups: Vec<((String, String, String, &str), Vec<String>)> = Vec::new();
+    type Change = (String, String, String, &'static str);
+    let mut groups: Vec<(Change, Vec<String>)> = Vec::new();
     let mut errors = 0;
     for cell in &record.cells {
         let kind = match cell.transition {
