@@ -464,8 +464,8 @@ pub fn table_row(record: &FixRecord) -> String {
         other => other.to_string(),
     };
     format!(
-        "| `{}` | {} | {} | {} | {} | {} | {} |",
-        record.fix.short,
+        "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+        record.fix.name(),
         &record.fix.date[..record.fix.date.len().min(10)],
         crate::support::markdown::escape(&record.fix.subject),
         match record.caught_endpoints() {
@@ -473,12 +473,102 @@ pub fn table_row(record: &FixRecord) -> String {
             endpoints => crate::support::markdown::escape(&endpoints.join(", ")),
         },
         record.transitions.red_to_green.len(),
+        crate::support::markdown::escape(&changed_cells(record)),
         record.verdict.as_str(),
         mode
     )
 }
 
-pub const TABLE_HEADER: &str = "| fix | date | subject | endpoints | cells RED→GREEN | verdict | mode |\n|---|---|---|---|---:|---|---|";
+pub const TABLE_HEADER: &str = "| fix | date | subject | endpoints | cells RED→GREEN | cells changed: before → after (against the pin) | verdict | mode |\n|---|---|---|---|---:|---|---|---|";
+
+/// How one cell's outcome reads at one side, for the table: its status, or
+/// (when the status is the same at both sides) the first check, followup or
+/// response that differs.
+fn before_after(cell: &CellRecord) -> (String, String) {
+    let status = |s: Option<u16>| s.map_or("none".to_string(), |s| s.to_string());
+    let (before, after) = (&cell.parent, &cell.fix);
+    if before.status != after.status {
+        return (status(before.status), status(after.status));
+    }
+    let pairs = before
+        .checks
+        .iter()
+        .chain(&before.followups)
+        .map(|e| (e.name.as_str(), &e.observed));
+    for (name, seen) in pairs {
+        let other = after
+            .checks
+            .iter()
+            .chain(&after.followups)
+            .find(|e| e.name == name)
+            .map(|e| &e.observed);
+        if other != Some(seen) {
+            let other = other.map_or("none".to_string(), |v| v.to_string());
+            return (format!("{name} {seen}"), format!("{name} {other}"));
+        }
+    }
+    for (name, seen) in &before.responses {
+        if after.responses.get(name) != Some(seen) {
+            return (format!("{name} changed"), format!("{name} changed"));
+        }
+    }
+    (status(before.status), status(after.status))
+}
+
+/// The cells a replay moved across its pin, grouped by scenario/target and
+/// by the change: `key_update/self/* 200 → 403 (fix)`, where `*` is every
+/// actor of that scenario and target in the record (plain text: the table
+/// escapes it, observed values included); a RED→GREEN cell is a
+/// fix (it now matches its pin), a GREEN→RED one a regression (it stopped
+/// matching). Cells that could not run at a side are counted at the end.
+pub fn changed_cells(record: &FixRecord) -> String {
+    // (scenario/target, before, after, kind) → actors, in record order.
+    type Change = (String, String, String, &'static str);
+    let mut groups: Vec<(Change, Vec<String>)> = Vec::new();
+    let mut errors = 0;
+    for cell in &record.cells {
+        let kind = match cell.transition {
+            Transition::RedToGreen => "fix",
+            Transition::GreenToRed => "regression",
+            Transition::Error => {
+                errors += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        let (prefix, actor) = cell.id.rsplit_once('/').unwrap_or(("", cell.id.as_str()));
+        let (before, after) = before_after(cell);
+        let key = (prefix.to_string(), before, after, kind);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, actors)) => actors.push(actor.to_string()),
+            None => groups.push((key, vec![actor.to_string()])),
+        }
+    }
+    let mut parts: Vec<String> = groups
+        .into_iter()
+        .map(|((prefix, before, after, kind), actors)| {
+            let all = record
+                .cells
+                .iter()
+                .filter(|c| c.id.rsplit_once('/').is_some_and(|(p, _)| p == prefix))
+                .count();
+            let who = match actors.as_slice() {
+                [one] if all > 1 => one.clone(),
+                _ if actors.len() == all => "*".to_string(),
+                many => format!("{{{}}}", many.join(",")),
+            };
+            format!("{prefix}/{who} {before} → {after} ({kind})")
+        })
+        .collect();
+    if errors > 0 {
+        parts.push(format!("{errors} ERROR"));
+    }
+    if parts.is_empty() {
+        "—".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
 
 /// The replay table of a suite, rendered from its records.
 pub fn render_table(suite: &str, records: &[FixRecord]) -> String {
@@ -628,7 +718,7 @@ mod tests {
             serde_json::from_str(include_str!("../../tests/data/fix-record.json")).unwrap();
         assert!(!caught.transitions.red_to_red.is_empty());
         assert_eq!(caught.caught_endpoints(), ["POST /key/update"]);
-        assert!(table_row(&caught).contains("| POST /key/update | 6 | CAUGHT |"));
+        assert!(table_row(&caught).contains("| POST /key/update | 6 | key"));
         // Not caught: the RED→RED cell of /key/info is not where it shows up.
         let mut not_caught = caught.clone();
         not_caught.transitions.red_to_green.clear();
@@ -636,7 +726,69 @@ mod tests {
         not_caught.verdict = FixVerdict::NotCaught;
         assert!(not_caught.caught_endpoints().is_empty());
         let row = table_row(&not_caught);
-        assert!(row.contains("| — | 0 | NOT CAUGHT |"), "{row}");
+        assert!(row.contains("| — | 0 | key"), "{row}");
+        assert!(row.contains(" | NOT CAUGHT |"), "{row}");
+    }
+
+    #[test]
+    fn the_table_names_each_changed_cell_with_before_after_and_fix_or_regression() {
+        let caught: FixRecord =
+            serde_json::from_str(include_str!("../../tests/data/fix-record.json")).unwrap();
+        let six =
+            "team_admin,internal_user,owner,unrelated_same_org,cross_org_user,service_account";
+        assert_eq!(
+            changed_cells(&caught),
+            format!("key_update/self/{{{six}}} 200 → 403 (fix)")
+        );
+        assert!(
+            table_row(&caught).contains(&format!(
+                "| key\\_update/self/{{{}}} 200 → 403 (fix) | CAUGHT |",
+                six.replace('_', "\\_")
+            )),
+            "{}",
+            table_row(&caught)
+        );
+        // The same release read backwards: the cells stop matching their pins.
+        let mut regressed = caught.clone();
+        for cell in &mut regressed.cells {
+            std::mem::swap(&mut cell.parent, &mut cell.fix);
+            if cell.transition == Transition::RedToGreen {
+                cell.transition = Transition::GreenToRed;
+            }
+        }
+        assert_eq!(
+            changed_cells(&regressed),
+            format!("key_update/self/{{{six}}} 403 → 200 (regression)")
+        );
+        // Every actor of the scenario and target changed: `*`. A cell whose
+        // status stayed shows the check that moved; one that could not run is counted.
+        let mut all = caught.clone();
+        all.cells.retain(|c| {
+            !c.id.starts_with("key_update/self/") || c.transition == Transition::RedToGreen
+        });
+        all.cells[0].transition = Transition::Error;
+        let first = all
+            .cells
+            .iter()
+            .position(|c| c.transition == Transition::RedToGreen)
+            .unwrap();
+        all.cells[first].fix.status = all.cells[first].parent.status;
+        assert_eq!(
+            changed_cells(&all),
+            format!(
+                "key_update/self/{} models_flipped true → models_flipped false (fix); \
+                 key_update/self/{{{}}} 200 → 403 (fix); 1 ERROR",
+                all.cells[first].id.rsplit('/').next().unwrap(),
+                six.split(',').skip(1).collect::<Vec<_>>().join(",")
+            )
+        );
+        all.cells[first].fix.status = Some(403);
+        assert!(changed_cells(&all).starts_with("key_update/self/* 200 → 403 (fix)"));
+        // Nothing moved across a pin.
+        let mut none = caught;
+        none.cells
+            .retain(|c| c.transition == Transition::GreenToGreen);
+        assert_eq!(changed_cells(&none), "—");
     }
 
     #[test]
@@ -778,7 +930,7 @@ mod tests {
             ),
             "{row}"
         );
-        assert_eq!(row.matches(" | ").count(), 6, "{row}");
+        assert_eq!(row.matches(" | ").count(), 7, "{row}");
     }
 
     #[test]

@@ -8,7 +8,8 @@ under the interpreter of the target's build environment ({{env}}/bin/python):
                     environment: the checkout with its `proxy` extra, the prisma
                     version its `proxy-dev` group pins (or REPLAY_LITELLM_PRISMA,
                     e.g. "prisma==0.15.0", when set), and (uv-workspace
-                    revisions) its workspace members from their folders. Then
+                    revisions) its workspace members from their folders; with
+                    REPLAY_LITELLM_UV=/path/to/uv, uv installs instead of pip. Then
                     uninstall the revision's own packages again, so the shared
                     environment holds dependencies only.
   prisma ARGS...    Run this environment's prisma CLI with its bin/ folder on
@@ -20,10 +21,9 @@ under the interpreter of the target's build environment ({{env}}/bin/python):
                     forced on once startup has run, then hand over to LiteLLM's
                     own CLI entry point, run_server in litellm/proxy/proxy_cli.py.
 
-UNTESTED against LiteLLM itself: the proxy could not be installed where this was
-written. Only the parts that do not import LiteLLM were exercised, with stubs.
-The attributes it relies on are checked one by one, with a clear message when a
-revision lacks one.
+Run against LiteLLM's releases 1.80.8 and 1.84.0 (replays/litellm-releases/
+README.md): every step above built and booted them. The attributes it relies on are checked
+one by one, with a clear message when a revision lacks one.
 """
 
 import argparse
@@ -105,18 +105,40 @@ def prisma_requirement(project):
     return "prisma"
 
 
+# A uv executable to install with instead of pip (litellm.toml passes it through and
+# its value keys the build cache): the same resolution, with parallel downloads
+# and a cache of its own, so that every release's environment does not download
+# all of its ~170 packages again.
+UV_OVERRIDE = "REPLAY_LITELLM_UV"
+
+
+def installer():
+    """The install and uninstall commands: pip of this environment, or uv."""
+    uv = os.environ.get(UV_OVERRIDE, "").strip()
+    if not uv:
+        pip = [sys.executable, "-m", "pip"]
+        quiet = ["--disable-pip-version-check", "--no-input", "--quiet"]
+        return pip + ["install", *quiet], pip + ["uninstall", *quiet, "--yes"]
+    if not os.access(uv, os.X_OK):
+        die(f"{UV_OVERRIDE}={uv!r} is not an executable (the path of a uv binary)")
+    say(f"{UV_OVERRIDE} installs with {uv}")
+    target = ["--python", sys.executable, "--quiet"]
+    # --no-sources: a release's sdist names its uv workspace members in
+    # tool.uv.sources but does not hold them; pip ignores that table too.
+    return [uv, "pip", "install", "--no-sources", *target], [uv, "pip", "uninstall", *target]
+
+
 def deps():
     project = read_toml("pyproject.toml")
     members = workspace_members(project)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # keep the checkout out of pip's way
-    pip = [sys.executable, "-m", "pip"]
-    quiet = ["--disable-pip-version-check", "--no-input", "--quiet"]
+    install_command, uninstall_command = installer()
     install = [f"./{m}" for m in members] + [".[proxy]", prisma_requirement(project)]
     say(f"installing {' '.join(install)}")
-    subprocess.run(pip + ["install", *quiet, *install], env=env, check=True)
+    subprocess.run(install_command + install, env=env, check=True)
     own = ["litellm"] + [name for name in map(project_name, members) if name]
     say(f"uninstalling the revision's own packages again: {' '.join(own)}")
-    subprocess.run(pip + ["uninstall", *quiet, "--yes", *own], env=env, check=True)
+    subprocess.run(uninstall_command + own, env=env, check=True)
 
 
 def bin_on_path():
