@@ -55,6 +55,8 @@ const BISECT_HELP: &str = concat!(
       One cell. A probe that lands on a commit that cannot build or boot (the range holds one,
       `unbootable`) skips it, as `git bisect skip` does, and probes a neighbour.
 
+Each answer says which way the cell moved against its pin: fixed (now matches pin),
+regressed (no longer matches pin) or changed (pin matches neither), and what changed.
 Probes are cached by tree: a second bisect over an overlapping range reuses them.
 The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
 

@@ -13,7 +13,7 @@ pub mod mutants;
 pub mod outcome;
 pub mod record;
 
-pub use bisect::{BisectRecord, BisectResult, CellAnswer, Dropped, ProbeCounts};
+pub use bisect::{BisectRecord, BisectResult, CellAnswer, Dropped, Movement, ProbeCounts};
 pub use check::{
     CellReport, CheckCaches, CheckReport, CheckTimings, RevisionInfo, Summary, compare,
 };
