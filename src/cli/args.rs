@@ -80,6 +80,21 @@ const PLAN_HELP: &str = "Examples:
 For LiteLLM: --repo ../litellm --paths litellm/proxy/management_endpoints/key_management_endpoints.py
 --grep '^fix\\(proxy\\)' --since 2026-01-01, and --target litellm.
 ";
+const LIST_HELP: &str = concat!(
+    "Examples:
+  replay list --suite matrices/litellm
+      Every pinned cell: its id (scenario/target/actor), endpoint and pin.
+  replay list --suite matrices/litellm --cell 'key_update/*/owner'
+      A glob: the owner's cells of every target shape of key_update.
+  replay list --suite matrices/litellm --endpoint /key/info --actor 'team_*' --format json
+      The filters narrow each other; as JSON (with each cell's file and line).
+
+The same filters choose the cells of `replay check` and `replay bisect`.
+
+",
+    crate::exit_codes_help!(list)
+);
+
 const MAN_HELP: &str = "Examples:
   replay man check > replay-check.1
       The page of one command.
@@ -191,6 +206,9 @@ pub(crate) enum Command {
     /// Render a check report, a fix, bisect or mutants record (JSON) as one HTML page.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
+    /// List the cells of a suite (id, endpoint, pin), as the filters select them.
+    #[command(after_help = LIST_HELP)]
+    List(ListArgs),
     /// Render the replay table of a suite from its records.
     Table(RecordsArgs),
     /// Remove the caches, and whatever killed runs left behind.
@@ -269,9 +287,8 @@ pub(crate) struct CheckArgs {
     /// A commit to check instead of the working tree (sha, branch, tag, HEAD~2).
     #[arg(long, env = "REPLAY_REV", value_name = "REV")]
     pub rev: Option<String>,
-    /// Run only this cell (scenario/target/actor); repeatable.
-    #[arg(long = "cell", value_name = "ID")]
-    pub cells: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Rewrite the pins of RED cells from what was observed, keeping comments and layout.
     #[arg(long)]
     pub accept: bool,
@@ -340,9 +357,9 @@ pub(crate) struct BisectArgs {
     /// The newer end.
     #[arg(long, value_name = "REV")]
     pub bad: String,
-    /// Search only these cells (scenario/target/actor); repeatable. Default: every cell that differs.
-    #[arg(long = "cell", value_name = "ID")]
-    pub cells: Vec<String>,
+    /// Search only the cells these filters select. Default: every cell that differs.
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Probe only these paths of each commit, laid on the bad end.
     #[arg(long, num_args = 1.., value_name = "PATH")]
     pub paths: Vec<String>,
@@ -484,4 +501,61 @@ pub(crate) struct MutateArgs {
     pub records: PathBuf,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// The cells a command runs or lists. Values of one flag add up; different
+/// flags narrow; a filter that selects no cell is exit 2, naming it.
+#[derive(Debug, Args)]
+pub(crate) struct FilterArgs {
+    /// Only this cell (scenario/target/actor), or a glob over cell ids: `*` is any text within
+    /// one part, `?` one character (`key_update/*/owner`); repeatable.
+    #[arg(long = "cell", value_name = "ID")]
+    pub cells: Vec<String>,
+    /// Only the cells of this endpoint: `POST /key/update`, its path `/key/update`, or a glob
+    /// (`/key/*`); repeatable.
+    #[arg(long = "endpoint", value_name = "ENDPOINT")]
+    pub endpoints: Vec<String>,
+    /// Only the cells of this actor (a glob: `team_*`); repeatable.
+    #[arg(long = "actor", value_name = "NAME")]
+    pub actors: Vec<String>,
+    /// Only the cells of this target shape, a column of the grid (`self`, `owner`; a glob); repeatable.
+    #[arg(long = "target-shape", value_name = "NAME")]
+    pub target_shapes: Vec<String>,
+}
+
+impl FilterArgs {
+    pub(crate) fn filter(&self) -> crate::suite::CellFilter {
+        crate::suite::CellFilter {
+            cells: self.cells.clone(),
+            endpoints: self.endpoints.clone(),
+            actors: self.actors.clone(),
+            target_shapes: self.target_shapes.clone(),
+        }
+    }
+}
+
+/// `replay list`: how it prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ListFormat {
+    /// One line per cell: id, endpoint, pin.
+    Human,
+    /// One JSON document (kind "list").
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// The suite folder (suite.toml, world.toml, scenarios/, targets/).
+    #[arg(
+        long,
+        env = "REPLAY_SUITE",
+        default_value = "matrices/litellm",
+        value_name = "DIR"
+    )]
+    pub suite: PathBuf,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// How the list is printed on stdout.
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
 }

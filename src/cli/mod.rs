@@ -221,6 +221,18 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             }
             Ok(exit_codes::SUCCESS)
         }
+        Command::List(args) => {
+            let listing = crate::jobs::list::list(&args.suite, &args.filter.filter())?;
+            out(&match args.format {
+                args::ListFormat::Json => {
+                    let mut text = serde_json::to_string_pretty(&listing).expect("JSON serialises");
+                    text.push('\n');
+                    text
+                }
+                args::ListFormat::Human => crate::report::listing::human(&listing),
+            });
+            Ok(exit_codes::SUCCESS)
+        }
         Command::Table(args) => {
             let suite = crate::suite::load(&args.suite)?;
             let dir = crate::results::record::records_dir(&args.records, &suite.name);
@@ -336,7 +348,7 @@ async fn run_check(
         run: run_options(&args.run, cache_dir, quiet),
         target: args.run.target.clone(),
         rev: args.rev.clone(),
-        cells: args.cells.clone(),
+        cells: args.filter.filter(),
         url: args.url.clone(),
         database_url: args.database_url.clone(),
         master_key: args.master_key.clone(),
@@ -413,7 +425,7 @@ async fn run_bisect(
         run: run_options(&args.run, cache_dir, quiet),
         good: args.good.clone(),
         bad: args.bad.clone(),
-        cells: args.cells.clone(),
+        cells: args.filter.filter(),
         paths: args.paths.clone(),
         all_commits: args.all_commits,
         repeat: args.repeat as usize,

@@ -37,7 +37,7 @@ pub struct BisectOptions {
     pub run: crate::engine::run::RunOptions,
     pub good: String,
     pub bad: String,
-    pub cells: Vec<String>,
+    pub cells: crate::suite::CellFilter,
     pub paths: Vec<String>,
     pub all_commits: bool,
     pub repeat: usize,

@@ -6,6 +6,7 @@
 pub mod grid;
 pub mod html;
 pub mod junit;
+pub mod listing;
 pub mod markdown;
 pub mod mutants;
 

@@ -9,6 +9,7 @@ pub mod bisect;
 pub(crate) mod cell_cache;
 pub mod check;
 pub mod info;
+pub mod listing;
 pub mod mutants;
 pub mod outcome;
 pub mod record;

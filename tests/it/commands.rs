@@ -1,0 +1,207 @@
+//! The commands that read suites and documents without booting anything
+//! (`list`, `diff`, `init`, `coverage`), and the cell filters of `check`
+//! against the twin.
+
+use crate::support::*;
+
+fn listed(env: &Env, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = env.replay().arg("list").args(args).output().unwrap();
+    let (stdout, stderr) = text(&output);
+    (output.status.code(), stdout, stderr)
+}
+
+#[test]
+fn list_shows_each_cell_with_its_endpoint_and_pin() {
+    let env = Env::new("list");
+    let (code, stdout, stderr) = listed(&env, &["--suite", "matrices/litellm"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let cells = suite_cells("litellm");
+    assert!(
+        stdout.contains(&format!("{cells} cells of suite litellm\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["key_update/self/owner", "POST", "/key/update", "403"]),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = listed(&env, &["--cell", "key_update/*/owner", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let listing: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listing["kind"], "list");
+    let ids: Vec<&str> = listing["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["key_update/self/owner", "key_update/cross_org/owner"]);
+    assert_eq!(listing["cells"][0]["file"], "scenarios/key_update.toml");
+
+    // The filters narrow each other; values of one flag add up.
+    let (code, stdout, _) = listed(
+        &env,
+        &[
+            "--endpoint",
+            "/key/info",
+            "--endpoint",
+            "post /key/delete",
+            "--actor",
+            "team_*",
+            "--target-shape",
+            "own*",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, Some(0));
+    let listing: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let cells = listing["cells"].as_array().unwrap();
+    assert!(!cells.is_empty());
+    for cell in cells {
+        assert!(
+            cell["actor"].as_str().unwrap().starts_with("team_"),
+            "{cell}"
+        );
+        assert!(
+            cell["target"].as_str().unwrap().starts_with("own"),
+            "{cell}"
+        );
+        assert!(
+            ["GET /key/info", "POST /key/delete"].contains(&cell["endpoint"].as_str().unwrap()),
+            "{cell}"
+        );
+    }
+}
+
+#[test]
+fn a_filter_that_selects_nothing_is_exit_2_naming_it() {
+    let env = Env::new("list-nothing");
+    for (args, named) in [
+        (
+            vec!["--actor", "nobody"],
+            "--actor nobody selects no cell of suite litellm",
+        ),
+        (
+            vec!["--endpoint", "/nope"],
+            "--endpoint /nope selects no cell of suite litellm",
+        ),
+        (
+            vec!["--target-shape", "x*"],
+            "--target-shape x* selects no cell of suite litellm",
+        ),
+        (
+            vec!["--cell", "key_*/nope/*"],
+            "--cell key_*/nope/* selects no cell of suite litellm",
+        ),
+        (
+            vec!["--cell", "key_info/nope/owner"],
+            "no pinned cell `key_info/nope/owner` in suite litellm",
+        ),
+        (
+            vec!["--cell", "key_info/*/*", "--endpoint", "/key/update"],
+            "--cell key_info/*/* --endpoint /key/update together select no cell",
+        ),
+    ] {
+        let (code, stdout, stderr) = listed(&env, &args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(
+            stderr.contains(&format!("error: {named}")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("hint: "), "{stderr}");
+    }
+    // check and bisect choose their cells the same way, before anything boots.
+    for command in ["check", "bisect"] {
+        let mut replay = env.replay();
+        replay.args([
+            command,
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--actor",
+            "nobody",
+        ]);
+        if command == "bisect" {
+            replay.args(["--good", "HEAD~1", "--bad", "HEAD"]);
+        }
+        let output = replay.output().unwrap();
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("error: --actor nobody selects no cell of suite litellm"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_runs_only_the_cells_its_filters_select() {
+    let env = Env::new("check-filters");
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--format",
+            "json",
+        ])
+        .args([
+            "--endpoint",
+            "/key/info",
+            "--actor",
+            "owner",
+            "--cell",
+            "key_update/*/owner",
+        ])
+        .output()
+        .unwrap();
+    // --cell and --endpoint narrow each other: key_update's cells are not /key/info's.
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output).1);
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--format",
+            "json",
+        ])
+        .args([
+            "--endpoint",
+            "/key/info",
+            "--actor",
+            "owner",
+            "--actor",
+            "proxy_admin",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let report = json(&output);
+    let ids: Vec<&str> = report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.is_empty());
+    for id in &ids {
+        assert!(
+            id.starts_with("key_info/") && (id.ends_with("/owner") || id.ends_with("/proxy_admin")),
+            "{id}"
+        );
+    }
+    assert_eq!(report["summary"]["cells"], ids.len());
+    env.assert_nothing_left();
+}
