@@ -183,6 +183,7 @@ async fn cell_steps(
         None => return Err(format!("actor `{actor}` has no bearer token")),
     };
     let rendered = http::render(&scenario.request, &vars).map_err(|e| e.to_string())?;
+    outcome.curl = Some(http::curl(&rendered, bearer, redactor));
     let first = http::send(matrix.client, matrix.base_url, &rendered, bearer, &[])
         .await
         .map_err(|e| e.to_string())?;

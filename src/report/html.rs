@@ -149,6 +149,7 @@ td.regressed, .key.regressed { background: #f6c9c9; font-weight: 700; }
 td.changed, td.both-match, .key.changed { background: #fff3c4; }
 ul.notes { margin: 4px 0 0; padding-left: 20px; font-size: 13px; }
 ul.notes code { font-size: 12px; }
+ul.notes code.curl { display: inline-block; white-space: pre-wrap; word-break: break-all; background: #f4f4f4; padding: 2px 4px; margin: 2px 0; }
 .legend { font-size: 13px; color: #444; margin: 8px 0; }
 .key { display: inline-block; padding: 1px 8px; margin-right: 6px; border: 1px solid #c8c8c8; border-radius: 3px; }
 .key.zero { background: #fff; color: #888; font-weight: normal; box-shadow: none; }
@@ -375,21 +376,42 @@ fn check_cell(cell: &CellReport) -> Markup {
     }
 }
 
-/// The cells of a scenario that are not GREEN, with every difference.
+/// The cells of a scenario that are not GREEN, grouped by how they fail
+/// ("3 cells: status 404 (pinned 403) — reason "Route not found""), each
+/// with the start of its body and a curl line to ask again.
 fn check_notes(cells: &[CellReport], scenario: &str) -> Markup {
     let prefix = format!("{scenario}/");
-    let notes: Vec<&CellReport> = cells
+    let mut groups: IndexMap<(String, String), Vec<&CellReport>> = IndexMap::new();
+    for cell in cells
         .iter()
         .filter(|c| c.id.starts_with(&prefix) && c.verdict != Some(Verdict::Green))
-        .collect();
+    {
+        let verdict = cell.verdict.map_or("not run", Verdict::as_str).to_string();
+        groups
+            .entry((verdict, cell.failure_key()))
+            .or_default()
+            .push(cell);
+    }
     html! {
-        @if !notes.is_empty() {
+        @if !groups.is_empty() {
             ul.notes {
-                @for cell in notes {
-                    li {
-                        code { (cell.id) } " "
-                        strong { (cell.verdict.map_or("not run", Verdict::as_str)) }
-                        @if !cell.differences.is_empty() { ": " (cell.differences.join("; ")) }
+                @for ((verdict, key), members) in &groups {
+                    li.group data-cells=(members.len()) {
+                        strong { (verdict) } " " (plural(members.len(), "cell"))
+                        @if !key.is_empty() { ": " (key) }
+                        ul {
+                            @for cell in members {
+                                li {
+                                    code { (cell.id) }
+                                    @for line in cell.why().iter().filter(|l| l.starts_with("body ")) {
+                                        " " span.muted { (line) }
+                                    }
+                                    @if let Some(curl) = cell.outcome.as_ref().and_then(|o| o.curl.as_ref()) {
+                                        br; code.curl { (curl) }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -106,6 +106,17 @@ pub fn check(report: &CheckReport) -> String {
                     cell.id,
                     escape(&cell.differences.join("; "))
                 );
+                for line in cell.why() {
+                    let _ = writeln!(out, "  - {}", escape(&line));
+                }
+                if let Some(curl) = cell
+                    .outcome
+                    .as_ref()
+                    .and_then(|o| o.curl.as_ref())
+                    .filter(|c| !c.contains('\n') && !c.contains("```"))
+                {
+                    let _ = writeln!(out, "\n  ```sh\n  {curl}\n  ```");
+                }
             }
         }
         out.push('\n');

@@ -205,3 +205,82 @@ fn check_runs_only_the_cells_its_filters_select() {
     assert_eq!(report["summary"]["cells"], ids.len());
     env.assert_nothing_left();
 }
+
+/// A RED cell says why (status against pin, the server's reason, the start of
+/// the body) and how to ask again: a curl line whose secrets are environment
+/// variables — in the human output, the JSON, the Markdown and the HTML.
+#[test]
+fn a_red_cell_says_why_and_gives_a_curl_line_without_secrets() {
+    let env = Env::new("check-why");
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("scenarios/key_update.toml"),
+        "owner              =   [403,    \"-\",     403]",
+        "owner              =   [200,    \"-\",     403]",
+    );
+    let reports = env.tmp.path().join("reports");
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--suite",
+        ])
+        .arg(&suite)
+        .args(["--endpoint", "/key/update", "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let red = stdout
+        .lines()
+        .position(|l| l.contains("RED key_update/self/owner"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let detail: Vec<&str> = stdout.lines().skip(red).take(4).collect();
+    assert!(detail[0].contains("status 403 (pinned 200)"), "{detail:#?}");
+    assert!(
+        detail.iter().any(|l| l.trim_start().starts_with("reason ")),
+        "{detail:#?}"
+    );
+    assert!(
+        detail.iter().any(|l| l.trim_start().starts_with("body ")),
+        "{detail:#?}"
+    );
+    let curl = detail
+        .iter()
+        .find(|l| l.trim_start().starts_with("curl "))
+        .unwrap_or_else(|| panic!("{detail:#?}"))
+        .trim();
+    assert!(
+        curl.starts_with(r#"curl -sS -X POST "${REPLAY_URL}""/key/update""#),
+        "{curl}"
+    );
+    assert!(curl.contains("Bearer ${REPLAY_ACTORS_OWNER_KEY}"), "{curl}");
+    // The key under update is a capture of a setup step: a variable too.
+    assert!(curl.contains("${REPLAY_TARGET_KEY}"), "{curl}");
+    assert!(!curl.contains("sk-"), "{curl}");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    for cell in report["cells"].as_array().unwrap() {
+        let has_curl = cell["outcome"]["curl"].is_string();
+        assert_eq!(has_curl, cell["verdict"] != "GREEN", "{cell}");
+    }
+    let summary = std::fs::read_to_string(reports.join("summary.md")).unwrap();
+    assert!(summary.contains("  ```sh\n  curl -sS -X POST"), "{summary}");
+    assert!(summary.contains("  - reason "), "{summary}");
+    let page = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    assert!(
+        page.contains("<code class=\"curl\">curl -sS -X POST"),
+        "{page}"
+    );
+    assert!(
+        page.contains("RED</strong> 1 cell: status 403 (pinned 200)"),
+        "{page}"
+    );
+    env.assert_nothing_left();
+}
