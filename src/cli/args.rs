@@ -95,6 +95,19 @@ The same filters choose the cells of `replay check` and `replay bisect`.
     crate::exit_codes_help!(list)
 );
 
+const DIFF_HELP: &str = concat!(
+    "Examples:
+  replay check --suite matrices/litellm --target twin --repo testdata/twin --format json > a.json
+  replay diff tests/data/check-report.json a.json || [ $? -eq 1 ]
+      An older check against this one: each cell whose status, checks, followups or response
+      values changed, its verdict at each side, and both values (exit 1: they differ).
+  replay diff replays/litellm/46e6f4a.json replays/litellm/7d1494a.json --format json || [ $? -eq 1 ]
+      Two fix records (their fix sides), as JSON.
+
+",
+    crate::exit_codes_help!(diff)
+);
+
 const MAN_HELP: &str = "Examples:
   replay man check > replay-check.1
       The page of one command.
@@ -209,6 +222,9 @@ pub(crate) enum Command {
     /// List the cells of a suite (id, endpoint, pin), as the filters select them.
     #[command(after_help = LIST_HELP)]
     List(ListArgs),
+    /// Compare two check reports or fix records: the cells whose outcome changed, and how.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
     /// Render the replay table of a suite from its records.
     Table(RecordsArgs),
     /// Remove the caches, and whatever killed runs left behind.
@@ -556,6 +572,19 @@ pub(crate) struct ListArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// How the list is printed on stdout.
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The older document: `check --format json` output, or a fix record.
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+    /// The newer document.
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+    /// How the differences are printed on stdout.
     #[arg(long, value_enum, default_value_t = ListFormat::Human)]
     pub format: ListFormat,
 }

@@ -233,6 +233,22 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             });
             Ok(exit_codes::SUCCESS)
         }
+        Command::Diff(args) => {
+            let diff = crate::jobs::diff::run(&args.a, &args.b)?;
+            out(&match args.format {
+                args::ListFormat::Json => {
+                    let mut text = serde_json::to_string_pretty(&diff).expect("JSON serialises");
+                    text.push('\n');
+                    text
+                }
+                args::ListFormat::Human => crate::report::diff::human(&diff),
+            });
+            Ok(if diff.differs() {
+                exit_codes::RESULT
+            } else {
+                exit_codes::SUCCESS
+            })
+        }
         Command::Table(args) => {
             let suite = crate::suite::load(&args.suite)?;
             let dir = crate::results::record::records_dir(&args.records, &suite.name);

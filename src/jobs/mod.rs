@@ -7,6 +7,7 @@
 pub mod bisect;
 pub mod check;
 pub mod demo;
+pub mod diff;
 pub mod error;
 pub mod fix;
 pub mod gc;

@@ -284,3 +284,64 @@ fn a_red_cell_says_why_and_gives_a_curl_line_without_secrets() {
     );
     env.assert_nothing_left();
 }
+
+#[test]
+fn diff_lists_the_cells_whose_outcome_changed_with_both_values() {
+    let env = Env::new("diff");
+    let diff = |args: &[&str]| {
+        let output = env.replay().arg("diff").args(args).output().unwrap();
+        let (stdout, stderr) = text(&output);
+        (output.status.code(), stdout, stderr)
+    };
+    // Two fix records of the twin's history: the delete fix, then the update fix.
+    let (code, stdout, stderr) = diff(&[
+        "replays/litellm/46e6f4a.json",
+        "replays/litellm/7d1494a.json",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let found: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(found["kind"], "diff");
+    let changed = found["changed"].as_array().unwrap();
+    assert!(!changed.is_empty(), "{found}");
+    for change in changed {
+        assert_ne!(change["changes"], serde_json::json!([]), "{change}");
+        for line in change["changes"].as_array().unwrap() {
+            assert!(line.as_str().unwrap().contains(" → "), "{change}");
+        }
+    }
+    let (code, stdout, _) = diff(&[
+        "replays/litellm/46e6f4a.json",
+        "replays/litellm/7d1494a.json",
+    ]);
+    assert_eq!(code, Some(1));
+    let first = changed[0]["id"].as_str().unwrap();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(first) && l.contains(" → ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" the same\n"), "{stdout}");
+
+    // A document against itself: nothing differs, exit 0.
+    let (code, stdout, _) = diff(&[
+        "tests/data/check-report.json",
+        "tests/data/check-report.json",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("0 cells differ"), "{stdout}");
+
+    // A bisect record is not compared: exit 2, naming it.
+    let (code, _, stderr) = diff(&[
+        "tests/data/check-report.json",
+        "tests/data/bisect-record.json",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("error: tests/data/bisect-record.json is a bisect document"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
+}
