@@ -108,6 +108,20 @@ const DIFF_HELP: &str = concat!(
     crate::exit_codes_help!(diff)
 );
 
+const INIT_HELP: &str = concat!(
+    "Examples:
+  replay init matrices/my-api
+      suite.toml, world.toml (the master key and an anonymous caller), scenarios/get_health.toml
+      pinned \"?\", and targets/local.toml to fill in with your server's commands.
+  replay init matrices/from-openapi --openapi tests/data/openapi.json
+      One scenario per operation of the document (method and path), every pin \"?\".
+  replay list --suite matrices/from-openapi
+      The scaffold loads like any suite; `replay check --accept` pins what the server does.
+
+",
+    crate::exit_codes_help!(init)
+);
+
 const MAN_HELP: &str = "Examples:
   replay man check > replay-check.1
       The page of one command.
@@ -225,6 +239,9 @@ pub(crate) enum Command {
     /// Compare two check reports or fix records: the cells whose outcome changed, and how.
     #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
+    /// Scaffold a new suite: suite.toml, world.toml, a scenario (or one per OpenAPI operation), a target.
+    #[command(after_help = INIT_HELP)]
+    Init(InitArgs),
     /// Render the replay table of a suite from its records.
     Table(RecordsArgs),
     /// Remove the caches, and whatever killed runs left behind.
@@ -587,4 +604,14 @@ pub(crate) struct DiffArgs {
     /// How the differences are printed on stdout.
     #[arg(long, value_enum, default_value_t = ListFormat::Human)]
     pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The new suite's folder (it must not exist yet, or be empty); its name names the suite.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// An OpenAPI (or Swagger) document in JSON: one scenario per operation, pins "?".
+    #[arg(long, value_name = "FILE")]
+    pub openapi: Option<PathBuf>,
 }

@@ -249,6 +249,23 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                 exit_codes::SUCCESS
             })
         }
+        Command::Init(args) => {
+            let done = crate::jobs::init::init(&args.dir, args.openapi.as_deref())?;
+            out(&done
+                .files
+                .iter()
+                .map(|p| format!("{}\n", p.display()))
+                .collect::<String>());
+            if !cli.quiet {
+                eprintln!(
+                    "replay: wrote a suite with {} (pinned \"?\") into {}; fill in targets/local.toml and world.toml, then `replay check --suite {} --target local`",
+                    crate::support::words::count(done.cells, "cell"),
+                    args.dir.display(),
+                    args.dir.display()
+                );
+            }
+            Ok(exit_codes::SUCCESS)
+        }
         Command::Table(args) => {
             let suite = crate::suite::load(&args.suite)?;
             let dir = crate::results::record::records_dir(&args.records, &suite.name);

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod error;
 pub mod fix;
 pub mod gc;
+pub mod init;
 pub mod list;
 pub mod mutate;
 pub mod plan;

@@ -8,6 +8,7 @@ mod filter;
 mod load;
 mod model;
 mod raw;
+pub mod scaffold;
 
 pub use accept::{AcceptError, PinEdit, accept};
 pub use filter::{CellFilter, FilterError, glob};

@@ -345,3 +345,81 @@ fn diff_lists_the_cells_whose_outcome_changed_with_both_values() {
     );
     assert!(stderr.contains("hint: "), "{stderr}");
 }
+
+/// `replay init --openapi`: one scenario per operation, pins "?", a suite that
+/// loads; given the twin's target it runs, every cell NEW.
+#[test]
+fn init_scaffolds_a_suite_that_loads_and_runs() {
+    let env = Env::new("init");
+    let dir = env.tmp.path().join("my-api");
+    let output = env
+        .replay()
+        .arg("init")
+        .arg(&dir)
+        .args(["--openapi", "tests/data/openapi.json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 3 + 7, "{stdout}");
+    assert!(stderr.contains("14 cells"), "{stderr}");
+    let output = env
+        .replay()
+        .args(["list", "--format", "json", "--suite"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let listing = json(&output);
+    let endpoints: Vec<&str> = listing["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["endpoint"].as_str().unwrap())
+        .collect();
+    assert!(
+        endpoints.contains(&"POST /key/{key}/regenerate"),
+        "{endpoints:?}"
+    );
+    assert!(
+        listing["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["pin"]["unknown"] == true)
+    );
+
+    // A folder that is not empty is refused, and left as it was.
+    let output = env.replay().arg("init").arg(&dir).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output).1.contains("is not empty"),
+        "{}",
+        text(&output).1
+    );
+
+    std::fs::copy(
+        repo_root().join("matrices/litellm/targets/twin.toml"),
+        dir.join("targets/twin.toml"),
+    )
+    .unwrap();
+    let output = env
+        .replay()
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--format",
+            "json",
+        ])
+        .arg("--suite")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report = json(&output);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
+    assert_eq!(report["summary"]["new"], 14, "{}", report["summary"]);
+    env.assert_nothing_left();
+}
