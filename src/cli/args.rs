@@ -55,6 +55,8 @@ const BISECT_HELP: &str = concat!(
       One cell. A probe that lands on a commit that cannot build or boot (the range holds one,
       `unbootable`) skips it, as `git bisect skip` does, and probes a neighbour.
 
+Each answer says which way the cell moved against its pin: fixed (now matches pin),
+regressed (no longer matches pin) or changed (pin matches neither), and what changed.
 Probes are cached by tree: a second bisect over an overlapping range reuses them.
 The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
 
@@ -88,6 +90,48 @@ The generated history's first commit is the twin's last (every cell GREEN); each
 (tagged flip-1 … flip-K, oldest first) turns one cell RED, so a bisect of the whole range finds
 K cells, each at its flip commit. `scripts/bench` measures that bisect.
 ";
+
+const LIST_HELP: &str = concat!(
+    "Examples:
+  replay list --suite matrices/litellm
+      Every pinned cell: its id (scenario/target/actor), endpoint and pin.
+  replay list --suite matrices/litellm --cell 'key_update/*/owner'
+      A glob: the owner's cells of every target shape of key_update.
+  replay list --suite matrices/litellm --endpoint /key/info --actor 'team_*' --format json
+      The filters narrow each other; as JSON (with each cell's file and line).
+
+The same filters choose the cells of `replay check` and `replay bisect`.
+
+",
+    crate::exit_codes_help!(list)
+);
+
+const DIFF_HELP: &str = concat!(
+    "Examples:
+  replay check --suite matrices/litellm --target twin --repo testdata/twin --format json > a.json
+  replay diff tests/data/check-report.json a.json || [ $? -eq 1 ]
+      An older check against this one: each cell whose status, checks, followups or response
+      values changed, its verdict at each side, and both values (exit 1: they differ).
+  replay diff replays/litellm/46e6f4a.json replays/litellm/7d1494a.json --format json || [ $? -eq 1 ]
+      Two fix records (their fix sides), as JSON.
+
+",
+    crate::exit_codes_help!(diff)
+);
+
+const INIT_HELP: &str = concat!(
+    "Examples:
+  replay init matrices/my-api
+      suite.toml, world.toml (the master key and an anonymous caller), scenarios/get_health.toml
+      pinned \"?\", and targets/local.toml to fill in with your server's commands.
+  replay init matrices/from-openapi --openapi tests/data/openapi.json
+      One scenario per operation of the document (method and path), every pin \"?\".
+  replay list --suite matrices/from-openapi
+      The scaffold loads like any suite; `replay check --accept` pins what the server does.
+
+",
+    crate::exit_codes_help!(init)
+);
 
 const MAN_HELP: &str = "Examples:
   replay man check > replay-check.1
@@ -200,6 +244,15 @@ pub(crate) enum Command {
     /// Render a check report, a fix, bisect or mutants record (JSON) as one HTML page.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
+    /// List the cells of a suite (id, endpoint, pin), as the filters select them.
+    #[command(after_help = LIST_HELP)]
+    List(ListArgs),
+    /// Compare two check reports or fix records: the cells whose outcome changed, and how.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
+    /// Scaffold a new suite: suite.toml, world.toml, a scenario (or one per OpenAPI operation), a target.
+    #[command(after_help = INIT_HELP)]
+    Init(InitArgs),
     /// Render the replay table of a suite from its records.
     Table(RecordsArgs),
     /// Remove the caches, and whatever killed runs left behind.
@@ -287,9 +340,8 @@ pub(crate) struct CheckArgs {
     /// A commit to check instead of the working tree (sha, branch, tag, HEAD~2).
     #[arg(long, env = "REPLAY_REV", value_name = "REV")]
     pub rev: Option<String>,
-    /// Run only this cell (scenario/target/actor); repeatable.
-    #[arg(long = "cell", value_name = "ID")]
-    pub cells: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Rewrite the pins of RED cells from what was observed, keeping comments and layout.
     #[arg(long)]
     pub accept: bool,
@@ -358,9 +410,9 @@ pub(crate) struct BisectArgs {
     /// The newer end.
     #[arg(long, value_name = "REV")]
     pub bad: String,
-    /// Search only these cells (scenario/target/actor); repeatable. Default: every cell that differs.
-    #[arg(long = "cell", value_name = "ID")]
-    pub cells: Vec<String>,
+    /// Search only the cells these filters select. Default: every cell that differs.
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Probe only these paths of each commit, laid on the bad end.
     #[arg(long, num_args = 1.., value_name = "PATH")]
     pub paths: Vec<String>,
@@ -502,4 +554,84 @@ pub(crate) struct MutateArgs {
     pub records: PathBuf,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// The cells a command runs or lists. Values of one flag add up; different
+/// flags narrow; a filter that selects no cell is exit 2, naming it.
+#[derive(Debug, Args)]
+pub(crate) struct FilterArgs {
+    /// Only this cell (scenario/target/actor), or a glob over cell ids: `*` is any text within
+    /// one part, `?` one character (`key_update/*/owner`); repeatable.
+    #[arg(long = "cell", value_name = "ID")]
+    pub cells: Vec<String>,
+    /// Only the cells of this endpoint: `POST /key/update`, its path `/key/update`, or a glob
+    /// (`/key/*`); repeatable.
+    #[arg(long = "endpoint", value_name = "ENDPOINT")]
+    pub endpoints: Vec<String>,
+    /// Only the cells of this actor (a glob: `team_*`); repeatable.
+    #[arg(long = "actor", value_name = "NAME")]
+    pub actors: Vec<String>,
+    /// Only the cells of this target shape, a column of the grid (`self`, `owner`; a glob); repeatable.
+    #[arg(long = "target-shape", value_name = "NAME")]
+    pub target_shapes: Vec<String>,
+}
+
+impl FilterArgs {
+    pub(crate) fn filter(&self) -> crate::suite::CellFilter {
+        crate::suite::CellFilter {
+            cells: self.cells.clone(),
+            endpoints: self.endpoints.clone(),
+            actors: self.actors.clone(),
+            target_shapes: self.target_shapes.clone(),
+        }
+    }
+}
+
+/// `replay list`: how it prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ListFormat {
+    /// One line per cell: id, endpoint, pin.
+    Human,
+    /// One JSON document (kind "list").
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// The suite folder (suite.toml, world.toml, scenarios/, targets/).
+    #[arg(
+        long,
+        env = "REPLAY_SUITE",
+        default_value = "matrices/litellm",
+        value_name = "DIR"
+    )]
+    pub suite: PathBuf,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// How the list is printed on stdout.
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The older document: `check --format json` output, or a fix record.
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+    /// The newer document.
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+    /// How the differences are printed on stdout.
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The new suite's folder (it must not exist yet, or be empty); its name names the suite.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// An OpenAPI (or Swagger) document in JSON: one scenario per operation, pins "?".
+    #[arg(long, value_name = "FILE")]
+    pub openapi: Option<PathBuf>,
 }

@@ -222,6 +222,51 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             }
             Ok(exit_codes::SUCCESS)
         }
+        Command::List(args) => {
+            let listing = crate::jobs::list::list(&args.suite, &args.filter.filter())?;
+            out(&match args.format {
+                args::ListFormat::Json => {
+                    let mut text = serde_json::to_string_pretty(&listing).expect("JSON serialises");
+                    text.push('\n');
+                    text
+                }
+                args::ListFormat::Human => crate::report::listing::human(&listing),
+            });
+            Ok(exit_codes::SUCCESS)
+        }
+        Command::Diff(args) => {
+            let diff = crate::jobs::diff::run(&args.a, &args.b)?;
+            out(&match args.format {
+                args::ListFormat::Json => {
+                    let mut text = serde_json::to_string_pretty(&diff).expect("JSON serialises");
+                    text.push('\n');
+                    text
+                }
+                args::ListFormat::Human => crate::report::diff::human(&diff),
+            });
+            Ok(if diff.differs() {
+                exit_codes::RESULT
+            } else {
+                exit_codes::SUCCESS
+            })
+        }
+        Command::Init(args) => {
+            let done = crate::jobs::init::init(&args.dir, args.openapi.as_deref())?;
+            out(&done
+                .files
+                .iter()
+                .map(|p| format!("{}\n", p.display()))
+                .collect::<String>());
+            if !cli.quiet {
+                eprintln!(
+                    "replay: wrote a suite with {} (pinned \"?\") into {}; fill in targets/local.toml and world.toml, then `replay check --suite {} --target local`",
+                    crate::support::words::count(done.cells, "cell"),
+                    args.dir.display(),
+                    args.dir.display()
+                );
+            }
+            Ok(exit_codes::SUCCESS)
+        }
         Command::Table(args) => {
             let suite = crate::suite::load(&args.suite)?;
             let dir = crate::results::record::records_dir(&args.records, &suite.name);
@@ -357,7 +402,7 @@ async fn run_check(
         run: run_options(&args.run, cache_dir, quiet),
         target: args.run.target.clone(),
         rev: args.rev.clone(),
-        cells: args.cells.clone(),
+        cells: args.filter.filter(),
         url: args.url.clone(),
         database_url: args.database_url.clone(),
         master_key: args.master_key.clone(),
@@ -434,7 +479,7 @@ async fn run_bisect(
         run: run_options(&args.run, cache_dir, quiet),
         good: args.good.clone(),
         bad: args.bad.clone(),
-        cells: args.cells.clone(),
+        cells: args.filter.filter(),
         paths: args.paths.clone(),
         all_commits: args.all_commits,
         repeat: args.repeat as usize,

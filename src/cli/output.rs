@@ -357,6 +357,9 @@ fn bisect_text(bisected: &Bisected) -> String {
                 "{:width$}  {at:<at_width$}  {change:<14}  {subject}\n",
                 cell.id
             ));
+            if let Some(detail) = movement_line(cell) {
+                text.push_str(&format!("{:width$}  {detail}\n", ""));
+            }
         }
     }
     for dropped in &record.dropped {
@@ -376,6 +379,18 @@ fn bisect_text(bisected: &Bisected) -> String {
         bisected.record_path.display()
     ));
     text
+}
+
+/// Under a bisect answer: which way the cell moved against its pin, and what
+/// changed (`regressed (no longer matches pin): check models_flipped: false → true`).
+fn movement_line(cell: &crate::results::CellAnswer) -> Option<String> {
+    let changes = cell.changes.join(", ");
+    match (cell.movement, changes.is_empty()) {
+        (Some(movement), true) => Some(movement.label().to_string()),
+        (Some(movement), false) => Some(format!("{}: {changes}", movement.label())),
+        (None, false) => Some(changes),
+        (None, true) => None,
+    }
 }
 
 /// With `--format json`, a command that ends in an error still prints one

@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::spec::template::{RenderError, Vars};
 use crate::suite::{Body, HttpRequest, JsonTemplate};
+use crate::support::redact::Redactor;
 
 /// What came back.
 #[derive(Debug, Clone)]
@@ -103,6 +104,61 @@ pub(crate) fn render_json(json: &JsonTemplate, vars: &Vars) -> Result<Value, Ren
     })
 }
 
+/// The request as a `curl` command line: the server is `${REPLAY_URL}`, and
+/// every secret or run-specific value the redactor knows (keys, tokens, the
+/// prefix, captures) is an environment-variable reference, never literal.
+pub(crate) fn curl(request: &Rendered, bearer: Option<&str>, redactor: &Redactor) -> String {
+    let mut url = request.path.clone();
+    if !request.query.is_empty() {
+        let query: Vec<String> = request
+            .query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        url = format!("{url}?{}", query.join("&"));
+    }
+    let mut words = vec![
+        "curl".to_string(),
+        "-sS".to_string(),
+        "-X".to_string(),
+        request.method.to_string(),
+        format!("\"${{REPLAY_URL}}\"{}", redactor.shell_word(&url)),
+    ];
+    if let Some(bearer) = bearer {
+        words.push("-H".into());
+        words.push(redactor.shell_word(&format!("Authorization: Bearer {bearer}")));
+    }
+    match &request.body {
+        RenderedBody::None => {}
+        RenderedBody::Json(value) => {
+            words.push("-H".into());
+            words.push("\"Content-Type: application/json\"".into());
+            words.push("--data".into());
+            words.push(redactor.shell_word(&value.to_string()));
+        }
+        RenderedBody::Form(fields) => {
+            for (k, v) in fields {
+                words.push("--data-urlencode".into());
+                words.push(redactor.shell_word(&format!("{k}={v}")));
+            }
+        }
+    }
+    words.join(" ")
+}
+
+/// Percent-encoding for a query part (unreserved characters stay).
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 pub(crate) async fn send(
     client: &reqwest::Client,
     base_url: &str,
@@ -154,6 +210,41 @@ fn describe(error: &reqwest::Error) -> String {
 mod tests {
     use super::*;
     use crate::spec::template::Template;
+
+    #[test]
+    fn a_curl_line_names_secrets_by_environment_variable() {
+        let mut redactor = Redactor::new(vec![regex::Regex::new("sk-gen-[a-z0-9]+").unwrap()]);
+        redactor.know("sk-0123456789abcdef", "actors.owner.key");
+        redactor.know("replay-abcd1234-", "prefix");
+        let request = Rendered {
+            method: "POST",
+            path: "/key/update".into(),
+            query: vec![("key".into(), "sk-gen-zz9".into())],
+            body: RenderedBody::Json(serde_json::json!({
+                "key_alias": "replay-abcd1234-x",
+                "note": "it's \"$5\"",
+            })),
+        };
+        let line = curl(&request, Some("sk-0123456789abcdef"), &redactor);
+        assert_eq!(
+            line,
+            r#"curl -sS -X POST "${REPLAY_URL}""/key/update?key=${REPLAY_REDACTED}" -H "Authorization: Bearer ${REPLAY_ACTORS_OWNER_KEY}" -H "Content-Type: application/json" --data "{\"key_alias\":\"${REPLAY_PREFIX}x\",\"note\":\"it's \\\"\$5\\\"\"}""#
+        );
+        assert!(!line.contains("sk-0123") && !line.contains("abcd1234"));
+        // The shell reads it back as the request it was.
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "REPLAY_URL=http://h REPLAY_ACTORS_OWNER_KEY=K REPLAY_PREFIX=p- REPLAY_REDACTED=R; printf '%s\\n' {}",
+                line.trim_start_matches("curl ")
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "-sS\n-X\nPOST\nhttp://h/key/update?key=R\n-H\nAuthorization: Bearer K\n-H\nContent-Type: application/json\n--data\n{\"key_alias\":\"p-x\",\"note\":\"it's \\\"$5\\\"\"}\n"
+        );
+    }
 
     #[test]
     fn target_fields_a_target_lacks_are_left_out() {

@@ -186,6 +186,7 @@ async fn cell_steps(
     };
     let rendered = http::render(&scenario.request, &vars).map_err(|e| e.to_string())?;
     outcome.request = Some(sent(&rendered, redactor));
+    outcome.curl = Some(http::curl(&rendered, bearer, redactor));
     let first = http::send(matrix.client, matrix.base_url, &rendered, bearer, &[])
         .await
         .map_err(|e| e.to_string())?;

@@ -23,8 +23,8 @@ use crate::results::cell_cache::CellCache;
 use crate::results::outcome::CellOutcome;
 use crate::results::record::CommitInfo;
 use crate::results::{
-    BisectRecord, BisectResult, CellAnswer, Dropped, FORMAT_VERSION, ProbeCounts, SuiteInfo,
-    TargetInfo,
+    BisectRecord, BisectResult, CellAnswer, Dropped, FORMAT_VERSION, PinJson, ProbeCounts,
+    SuiteInfo, TargetInfo,
 };
 use crate::revisions::revision::{self, Commit};
 use crate::runtime::{RuntimeKind, runtime};
@@ -37,7 +37,7 @@ pub struct BisectOptions {
     pub run: crate::engine::run::RunOptions,
     pub good: String,
     pub bad: String,
-    pub cells: Vec<String>,
+    pub cells: crate::suite::CellFilter,
     pub paths: Vec<String>,
     pub all_commits: bool,
     pub repeat: usize,
@@ -514,7 +514,11 @@ async fn search(
                     unbootable: Vec::new(),
                     before: seen.get(&(last, index)).cloned(),
                     outcome_after: seen.get(&(first, index)).cloned(),
+                    pin: None,
+                    movement: None,
+                    changes: Vec::new(),
                 }
+                .against(PinJson::from(&searched[index].pin))
             })
             .collect();
         return Ok((ranges, dropped, counts, ends_ms, true));
@@ -522,41 +526,53 @@ async fn search(
     let mut results = Vec::new();
     for (index, answer) in answers.into_iter().enumerate() {
         let id = searched[index].id.to_string();
-        results.push(match answer {
-            Answer::Found { first } => CellAnswer {
-                id,
-                result: BisectResult::Found,
-                commit: Some(info(first)),
-                after: None,
-                unbootable: Vec::new(),
-                before: seen.get(&(first - 1, index)).cloned(),
-                outcome_after: seen.get(&(first, index)).cloned(),
-            },
-            Answer::Range { last, first } => CellAnswer {
-                id,
-                result: BisectResult::Range,
-                commit: Some(info(first)),
-                after: Some(info(last)),
-                unbootable: (last + 1..first).map(|p| commits[p].short()).collect(),
-                before: seen.get(&(last, index)).cloned(),
-                outcome_after: seen.get(&(first, index)).cloned(),
-            },
-            Answer::Flaky { at } => {
-                progress.line(&format!(
-                    "warning: {id} is FLAKY: its runs disagreed at {}",
-                    commits[at].short()
-                ));
-                CellAnswer {
+        results.push(
+            match answer {
+                Answer::Found { first } => CellAnswer {
                     id,
-                    result: BisectResult::Flaky,
-                    commit: Some(info(at)),
+                    result: BisectResult::Found,
+                    commit: Some(info(first)),
                     after: None,
                     unbootable: Vec::new(),
-                    before: None,
-                    outcome_after: None,
+                    before: seen.get(&(first - 1, index)).cloned(),
+                    outcome_after: seen.get(&(first, index)).cloned(),
+                    pin: None,
+                    movement: None,
+                    changes: Vec::new(),
+                },
+                Answer::Range { last, first } => CellAnswer {
+                    id,
+                    result: BisectResult::Range,
+                    commit: Some(info(first)),
+                    after: Some(info(last)),
+                    unbootable: (last + 1..first).map(|p| commits[p].short()).collect(),
+                    before: seen.get(&(last, index)).cloned(),
+                    outcome_after: seen.get(&(first, index)).cloned(),
+                    pin: None,
+                    movement: None,
+                    changes: Vec::new(),
+                },
+                Answer::Flaky { at } => {
+                    progress.line(&format!(
+                        "warning: {id} is FLAKY: its runs disagreed at {}",
+                        commits[at].short()
+                    ));
+                    CellAnswer {
+                        id,
+                        result: BisectResult::Flaky,
+                        commit: Some(info(at)),
+                        after: None,
+                        unbootable: Vec::new(),
+                        before: None,
+                        outcome_after: None,
+                        pin: None,
+                        movement: None,
+                        changes: Vec::new(),
+                    }
                 }
             }
-        });
+            .against(PinJson::from(&searched[index].pin)),
+        );
     }
     Ok((results, dropped, counts, ends_ms, false))
 }

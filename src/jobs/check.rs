@@ -24,7 +24,7 @@ use crate::revisions::revision;
 use crate::runtime::{Checkout, runtime};
 use crate::spec::target::Target;
 use crate::spec::template::Vars;
-use crate::suite::{Cell, CellId, CleanupFilter, Pin, Suite};
+use crate::suite::{Cell, CellFilter, CellId, CleanupFilter, Pin, Suite};
 use crate::support::progress::Progress;
 
 /// Everything `replay check` was asked to do.
@@ -33,7 +33,7 @@ pub struct CheckOptions {
     pub run: crate::engine::run::RunOptions,
     pub target: Option<String>,
     pub rev: Option<String>,
-    pub cells: Vec<String>,
+    pub cells: CellFilter,
     pub url: Option<String>,
     pub database_url: Option<String>,
     pub master_key: Option<String>,
@@ -47,43 +47,12 @@ pub struct Checked {
     pub report: CheckReport,
 }
 
-/// The planned cells: all of them, or the ones `--cell` names.
-pub fn plan_cells(suite: &Suite, wanted: &[String]) -> Result<Vec<Cell>, Error> {
-    let all = suite.cells();
-    if wanted.is_empty() {
-        return Ok(all);
-    }
-    let mut cells = Vec::new();
-    for text in wanted {
-        let id = CellId::parse(text).ok_or_else(|| {
-            Error::usage(
-                format!("`{text}` is not a cell id"),
-                Some("cell ids are scenario/target/actor, e.g. key_update/self/owner".to_string()),
-            )
-        })?;
-        let Some(cell) = all.iter().find(|c| c.id == id) else {
-            let close: Vec<String> = all
-                .iter()
-                .filter(|c| c.id.scenario == id.scenario)
-                .take(5)
-                .map(|c| c.id.to_string())
-                .collect();
-            let hint = if close.is_empty() {
-                format!(
-                    "the scenarios are {}",
-                    suite.scenario_names().collect::<Vec<_>>().join(", ")
-                )
-            } else {
-                format!("cells of {} include {}", id.scenario, close.join(", "))
-            };
-            return Err(Error::usage(
-                format!("no pinned cell `{text}` in suite {}", suite.name),
-                Some(hint),
-            ));
-        };
-        cells.push(cell.clone());
-    }
-    Ok(cells)
+/// The planned cells: all of them, or those the filter selects (exit 2
+/// naming the filter when it selects none).
+pub fn plan_cells(suite: &Suite, filter: &CellFilter) -> Result<Vec<Cell>, Error> {
+    filter
+        .select(suite)
+        .map_err(|error| Error::usage(error.to_string(), Some(error.hint())))
 }
 
 pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<Checked, Error> {

@@ -7,9 +7,12 @@
 pub mod bisect;
 pub mod check;
 pub mod demo;
+pub mod diff;
 pub mod error;
 pub mod fix;
 pub mod gc;
+pub mod init;
+pub mod list;
 pub mod mutate;
 pub mod plan;
 

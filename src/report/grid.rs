@@ -162,6 +162,13 @@ pub fn grids(suite: &Suite, cells: &[CellReport], palette: &Palette) -> String {
                 cell.id,
                 cell.differences.join("; ")
             );
+            // Why, and how to ask again: the reason, the body, a curl line.
+            for line in cell.why() {
+                let _ = writeln!(out, "      {}", palette.dim.apply_to(line));
+            }
+            if let Some(curl) = cell.outcome.as_ref().and_then(|o| o.curl.as_ref()) {
+                let _ = writeln!(out, "      {curl}");
+            }
         }
         out.push('\n');
     }

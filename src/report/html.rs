@@ -122,6 +122,7 @@ table.facts { border-collapse: collapse; margin-bottom: 8px; }
 table.facts th { text-align: left; color: #555; font-weight: 600; padding: 2px 16px 2px 0; vertical-align: top; }
 table.facts td { padding: 2px 0; }
 .sha { background: #eee; padding: 0 4px; border-radius: 3px; }
+.tag { background: #e3ecfa; color: #1a3d7c; padding: 0 5px; border-radius: 3px; font-weight: 600; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 3px; font-weight: 700; }
 .badge.caught { background: #1f7a1f; color: #fff; }
 .badge.not-caught { background: #b01c1c; color: #fff; }
@@ -143,8 +144,12 @@ td.broke, .key.broke { background: #e57373; font-weight: 700; box-shadow: inset 
 td.found, .key.found { background: #d6efd6; }
 td.range, .key.range, td.interrupted { background: #ffe1a6; }
 td.flaky, .key.flaky { background: #e2e2e2; }
+td.fixed, .key.fixed { background: #d6efd6; }
+td.regressed, .key.regressed { background: #f6c9c9; font-weight: 700; }
+td.changed, td.both-match, .key.changed { background: #fff3c4; }
 ul.notes { margin: 4px 0 0; padding-left: 20px; font-size: 13px; }
 ul.notes code { font-size: 12px; }
+ul.notes code.curl { display: inline-block; white-space: pre-wrap; word-break: break-all; background: #f4f4f4; padding: 2px 4px; margin: 2px 0; }
 .legend { font-size: 13px; color: #444; margin: 8px 0; }
 .key { display: inline-block; padding: 1px 8px; margin-right: 6px; border: 1px solid #c8c8c8; border-radius: 3px; }
 .key.zero { background: #fff; color: #888; font-weight: normal; box-shadow: none; }
@@ -234,8 +239,16 @@ fn grid_table<C>(grid: &Grid<'_, C>, cell: impl Fn(&C) -> Markup) -> Markup {
 
 fn commit(info: &CommitInfo) -> Markup {
     html! {
+        @if let Some(tag) = &info.tag { span.tag { (tag) } " " }
         code.sha title=(info.commit) { (info.short) } " " (info.subject)
         span.muted { " (" (info.date.get(..10).unwrap_or(&info.date)) ")" }
+    }
+}
+
+/// A commit's tag before its sha, when it has one.
+fn tag_of(info: &Option<CommitInfo>) -> Markup {
+    html! {
+        @if let Some(tag) = info.as_ref().and_then(|c| c.tag.as_ref()) { span.tag { (tag) } " " }
     }
 }
 
@@ -273,6 +286,7 @@ fn check_page(report: &CheckReport) -> Result<Markup, HtmlError> {
             tr {
                 th { "revision" }
                 td {
+                    @if let Some(tag) = &report.revision.tag { span.tag { (tag) } " " }
                     (report.revision.label)
                     @if let Some(commit) = &report.revision.commit {
                         @if !commit.starts_with(&report.revision.label) {
@@ -362,21 +376,42 @@ fn check_cell(cell: &CellReport) -> Markup {
     }
 }
 
-/// The cells of a scenario that are not GREEN, with every difference.
+/// The cells of a scenario that are not GREEN, grouped by how they fail
+/// ("3 cells: status 404 (pinned 403) — reason "Route not found""), each
+/// with the start of its body and a curl line to ask again.
 fn check_notes(cells: &[CellReport], scenario: &str) -> Markup {
     let prefix = format!("{scenario}/");
-    let notes: Vec<&CellReport> = cells
+    let mut groups: IndexMap<(String, String), Vec<&CellReport>> = IndexMap::new();
+    for cell in cells
         .iter()
         .filter(|c| c.id.starts_with(&prefix) && c.verdict != Some(Verdict::Green))
-        .collect();
+    {
+        let verdict = cell.verdict.map_or("not run", Verdict::as_str).to_string();
+        groups
+            .entry((verdict, cell.failure_key()))
+            .or_default()
+            .push(cell);
+    }
     html! {
-        @if !notes.is_empty() {
+        @if !groups.is_empty() {
             ul.notes {
-                @for cell in notes {
-                    li {
-                        code { (cell.id) } " "
-                        strong { (cell.verdict.map_or("not run", Verdict::as_str)) }
-                        @if !cell.differences.is_empty() { ": " (cell.differences.join("; ")) }
+                @for ((verdict, key), members) in &groups {
+                    li.group data-cells=(members.len()) {
+                        strong { (verdict) } " " (plural(members.len(), "cell"))
+                        @if !key.is_empty() { ": " (key) }
+                        ul {
+                            @for cell in members {
+                                li {
+                                    code { (cell.id) }
+                                    @for line in cell.why().iter().filter(|l| l.starts_with("body ")) {
+                                        " " span.muted { (line) }
+                                    }
+                                    @if let Some(curl) = cell.outcome.as_ref().and_then(|o| o.curl.as_ref()) {
+                                        br; code.curl { (curl) }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -417,10 +452,11 @@ fn fix_page(record: &FixRecord) -> Result<Markup, HtmlError> {
     };
     let title = format!(
         "replay {}: {} — {verdict}",
-        record.fix.short, record.fix.subject
+        record.fix.name(),
+        record.fix.subject
     );
     let body = html! {
-        h1 { "replay " code.sha { (record.fix.short) } " " span class={ "badge " (verdict_class) } { (verdict) } }
+        h1 { "replay " @if let Some(tag) = &record.fix.tag { span.tag { (tag) } " " } code.sha { (record.fix.short) } " " span class={ "badge " (verdict_class) } { (verdict) } }
         table.facts {
             tr { th { "fix" } td { (commit(&record.fix)) } }
             tr { th { "parent" } td { (commit(&record.parent)) } }
@@ -554,8 +590,8 @@ fn fix_notes(cells: &[CellRecord], scenario: &str) -> Markup {
 fn bisect_page(record: &BisectRecord) -> Markup {
     let title = format!(
         "replay bisect {}..{}: {}",
-        record.good.short,
-        record.bad.short,
+        record.good.name(),
+        record.bad.name(),
         plural(record.cells.len(), "cell")
     );
     let p = &record.probes;
@@ -589,12 +625,17 @@ fn bisect_page(record: &BisectRecord) -> Markup {
                 span.key.found { "found" } "the first commit with the changed outcome "
                 span.key.range { "range" } "commits that could not boot hide which one "
                 span.key.flaky { "FLAKY" } "the cell's runs disagreed"
+                br;
+                span.key.fixed { "fixed" } "now matches its pin "
+                span.key.regressed { "regressed" } "no longer matches its pin "
+                span.key.changed { "changed" } "the pin matches neither side (or both)"
             }
             table.grid.bisect {
                 thead {
                     tr {
                         th scope="col" { "cell" }
                         th scope="col" { "before → after" }
+                        th scope="col" { "against the pin" }
                         th scope="col" { "changed at" }
                         th scope="col" { "subject" }
                     }
@@ -619,23 +660,36 @@ fn bisect_page(record: &BisectRecord) -> Markup {
 fn bisect_row(cell: &CellAnswer) -> Markup {
     let status = |o: &Option<CellOutcome>| status_text(o.as_ref().and_then(|o| o.status));
     let class = cell.result.as_str();
+    // A regression is drawn red, a fix green: never the same colour.
+    let cell_class = match cell.movement {
+        Some(movement) => format!("cell {class} {}", movement.as_str()),
+        None => format!("cell {class}"),
+    };
     let short = cell.commit.as_ref().map_or("?", |c| c.short.as_str());
     let full = cell.commit.as_ref().map_or("", |c| c.commit.as_str());
     html! {
         tr {
             th scope="row" { (cell.id) }
-            td class={ "cell " (class) } data-cell=(cell.id) title={ (cell.id) ": " (cell.result) } {
+            td class=(cell_class) data-cell=(cell.id) title={ (cell.id) ": " (cell.result) } {
                 @if class == "flaky" { "FLAKY" } @else { (status(&cell.before)) span.arrow { " → " } (status(&cell.outcome_after)) }
+            }
+            @let moved = cell.movement.map_or("", |m| m.as_str());
+            td class={ "movement " (moved) } data-movement=(moved) {
+                @if let Some(movement) = cell.movement { strong { (movement.label()) } }
+                @if !cell.changes.is_empty() {
+                    @if cell.movement.is_some() { br; }
+                    small { (cell.changes.join(", ")) }
+                }
             }
             @match class {
                 "found" => {
-                    td { code.sha title=(full) { (short) } }
+                    td { (tag_of(&cell.commit)) code.sha title=(full) { (short) } }
                     td { (cell.commit.as_ref().map_or("", |c| c.subject.as_str())) }
                 }
                 "range" | "interrupted" => {
                     td {
                         code.sha { (cell.after.as_ref().map_or("?", |c| c.short.as_str())) }
-                        " .. " code.sha title=(full) { (short) }
+                        " .. " (tag_of(&cell.commit)) code.sha title=(full) { (short) }
                     }
                     td {
                         @if class == "interrupted" {
@@ -831,5 +885,35 @@ mod tests {
         assert!(page.contains("1111111"));
         assert!(page.contains("its runs disagree at an end"));
         assert!(page.contains("3 booted"));
+    }
+
+    #[test]
+    fn a_bisect_draws_a_regression_apart_from_a_fix() {
+        let commit = |short: &str| json!({ "commit": format!("{short}000"), "short": short, "subject": "s", "date": "2026-01-08T03:00:00Z", "tag": "v1.2" });
+        let cell = |id: &str, pin: u16, movement: &str| {
+            json!({
+                "id": id, "result": "found", "commit": commit("ccccccc"),
+                "before": { "status": 403, "body": "" }, "outcome_after": { "status": 200, "body": "" },
+                "pin": { "status": pin }, "movement": movement, "changes": ["status 403 → 200"]
+            })
+        };
+        let document = json!({
+            "format_version": 1, "kind": "bisect",
+            "suite": { "name": "s", "hash": "h" }, "target": { "name": "twin", "hash": "h" },
+            "runtime": "local", "good": commit("aaaaaaa"), "bad": commit("bbbbbbb"),
+            "walk": "first-parent", "commits": 9, "repeat": 1, "parallel": 2,
+            "cells": [cell("a/t/x", 200, "fixed"), cell("a/t/y", 403, "regressed")],
+            "dropped": [],
+            "probes": { "ends": 2, "booted": 3, "cached": 1, "unbootable": 0, "rounds": 2, "bound": 8 },
+            "run": {}
+        });
+        let page = render(&document).unwrap();
+        assert_eq!(page.matches("class=\"cell found fixed\"").count(), 1);
+        assert_eq!(page.matches("class=\"cell found regressed\"").count(), 1);
+        assert!(page.contains("regressed (no longer matches pin)"));
+        assert!(page.contains("fixed (now matches pin)"));
+        assert!(page.contains("status 403 → 200"));
+        // The tags of the ends and of the culprit are shown.
+        assert!(page.contains("v1.2"), "{page}");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::endpoint_of;
 use crate::results::CheckReport;
@@ -256,6 +256,12 @@ pub fn bisect(record: &BisectRecord) -> String {
                     ));
                 }
                 BisectResult::Flaky => {}
+            }
+            if let Some(movement) = cell.movement {
+                case.add_property(Property::new("movement", movement.label()));
+            }
+            if !cell.changes.is_empty() {
+                case.add_property(Property::new("changes", cell.changes.join(", ")));
             }
             suite.add_test_case(case);
         }

@@ -106,6 +106,17 @@ pub fn check(report: &CheckReport) -> String {
                     cell.id,
                     escape(&cell.differences.join("; "))
                 );
+                for line in cell.why() {
+                    let _ = writeln!(out, "  - {}", escape(&line));
+                }
+                if let Some(curl) = cell
+                    .outcome
+                    .as_ref()
+                    .and_then(|o| o.curl.as_ref())
+                    .filter(|c| !c.contains('\n') && !c.contains("```"))
+                {
+                    let _ = writeln!(out, "\n  ```sh\n  {curl}\n  ```");
+                }
             }
         }
         out.push('\n');
@@ -202,7 +213,9 @@ pub fn bisect(record: &BisectRecord) -> String {
     if record.cells.is_empty() {
         out.push_str("The ends do not differ on any cell.\n");
     } else {
-        out.push_str("| cell | changed at | before → after | subject |\n|---|---|---|---|\n");
+        out.push_str(
+            "| cell | changed at | before → after | against the pin | subject |\n|---|---|---|---|---|\n",
+        );
         for cell in &record.cells {
             let status = |o: &Option<crate::results::outcome::CellOutcome>| {
                 o.as_ref()
@@ -234,9 +247,19 @@ pub fn bisect(record: &BisectRecord) -> String {
                     "search interrupted: one of these".into(),
                 ),
             };
+            let mut moved = cell
+                .movement
+                .map(|m| format!("**{}**", m.label()))
+                .unwrap_or_default();
+            if !cell.changes.is_empty() {
+                if !moved.is_empty() {
+                    moved.push_str(": ");
+                }
+                moved.push_str(&escape(&cell.changes.join(", ")));
+            }
             let _ = writeln!(
                 out,
-                "| `{}` | {at} | {} → {} | {subject} |",
+                "| `{}` | {at} | {} → {} | {moved} | {subject} |",
                 cell.id,
                 status(&cell.before),
                 status(&cell.outcome_after)

@@ -3,9 +3,11 @@
 //! Pure rendering of `results/` values; imports `results`, `suite` and `support`,
 //! never `engine`, `jobs` or `cli`.
 
+pub mod diff;
 pub mod grid;
 pub mod html;
 pub mod junit;
+pub mod listing;
 pub mod markdown;
 pub mod mutants;
 

@@ -19,6 +19,38 @@ pub struct CellReport {
     pub differences: Vec<String>,
 }
 
+impl CellReport {
+    /// Why the cell is not GREEN, beyond its differences with the pin: the
+    /// server's denial reason and the start of the response body.
+    pub fn why(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(outcome) = &self.outcome else {
+            return out;
+        };
+        if let Some(reason) = &outcome.reason {
+            out.push(format!("reason {reason:?}"));
+        }
+        let body = outcome.body.trim();
+        if !body.is_empty() && outcome.error.is_none() {
+            out.push(format!(
+                "body {}",
+                crate::support::redact::excerpt(&body.replace('\n', " "), 120)
+            ));
+        }
+        out
+    }
+
+    /// What the cell's failure looks like, for grouping cells that fail alike:
+    /// its differences and the reason, without ids or bodies.
+    pub fn failure_key(&self) -> String {
+        let mut key = self.differences.join("; ");
+        if let Some(reason) = self.outcome.as_ref().and_then(|o| o.reason.as_ref()) {
+            key.push_str(&format!(" — reason {reason:?}"));
+        }
+        key
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub cells: usize,
@@ -67,7 +99,11 @@ pub fn compare(cells: &[Cell], outcomes: &[Option<CellOutcome>]) -> (Vec<CellRep
                     .as_ref()
                     .map(|o| differences(&cell.pin, o))
                     .unwrap_or_default(),
-                outcome: outcome.clone(),
+                // The reproduction is kept for the cells to look into.
+                outcome: match verdict {
+                    Some(Verdict::Green) => outcome.clone().map(CellOutcome::without_curl),
+                    _ => outcome.clone(),
+                },
             }
         })
         .collect();
@@ -131,4 +167,41 @@ pub struct CheckReport {
     pub cells: Vec<CellReport>,
     pub caches: CheckCaches,
     pub timings: CheckTimings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_red_cell_says_why_with_the_reason_and_the_start_of_the_body() {
+        let cell = CellReport {
+            id: "a/t/x".into(),
+            verdict: Some(Verdict::Red),
+            pin: PinJson {
+                status: 403,
+                unknown: false,
+                responses: Default::default(),
+            },
+            outcome: Some(CellOutcome {
+                status: Some(404),
+                reason: Some("Route not found".into()),
+                body: format!("{{\"detail\":\n\"Route not found\"{}}}", " ".repeat(200)),
+                ..CellOutcome::default()
+            }),
+            differences: vec!["status 404 (pinned 403)".into()],
+        };
+        let why = cell.why();
+        assert_eq!(why[0], "reason \"Route not found\"");
+        assert!(
+            why[1].starts_with("body {\"detail\": \"Route not found\""),
+            "{}",
+            why[1]
+        );
+        assert!(why[1].ends_with('…'));
+        assert_eq!(
+            cell.failure_key(),
+            "status 404 (pinned 403) — reason \"Route not found\""
+        );
+    }
 }

@@ -30,6 +30,17 @@ impl From<&Pin> for PinJson {
     }
 }
 
+impl PinJson {
+    /// The pin it was made from, for comparing outcomes with it.
+    pub fn pin(&self) -> Pin {
+        Pin {
+            status: self.status,
+            unknown: self.unknown,
+            responses: self.responses.clone(),
+        }
+    }
+}
+
 /// A scenario, as reports name it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioInfo {

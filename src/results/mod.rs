@@ -8,12 +8,14 @@
 pub mod bisect;
 pub(crate) mod cell_cache;
 pub mod check;
+pub mod diff;
 pub mod info;
+pub mod listing;
 pub mod mutants;
 pub mod outcome;
 pub mod record;
 
-pub use bisect::{BisectRecord, BisectResult, CellAnswer, Dropped, ProbeCounts};
+pub use bisect::{BisectRecord, BisectResult, CellAnswer, Dropped, Movement, ProbeCounts};
 pub use check::{
     CellReport, CheckCaches, CheckReport, CheckTimings, RevisionInfo, Summary, compare,
 };

@@ -43,6 +43,11 @@ pub struct CellOutcome {
     /// records written before it was kept, and when the cell failed before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<SentRequest>,
+    /// The request under test as a `curl` command line, secrets and run
+    /// values as environment variables (`${REPLAY_URL}`, `${REPLAY_ACTORS_OWNER_KEY}`).
+    /// Reports keep it for the cells that are not GREEN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curl: Option<String>,
     #[serde(skip)]
     pub duration: Duration,
 }
@@ -62,6 +67,12 @@ pub struct SentRequest {
 }
 
 impl CellOutcome {
+    /// The outcome without its `curl` line (GREEN cells, fix and bisect records).
+    pub fn without_curl(mut self) -> Self {
+        self.curl = None;
+        self
+    }
+
     pub fn errored(message: impl Into<String>) -> Self {
         Self {
             error: Some(message.into()),

@@ -232,8 +232,10 @@ pub(crate) fn classify(
             id,
             pin: PinJson::from(&cell.pin),
             transition,
-            parent: before.clone(),
-            fix: after.clone(),
+            // A fix record keeps what the sides did, not how to ask again
+            // (`replay check --rev` of a side shows the request): records diff cleanly.
+            parent: before.clone().without_curl(),
+            fix: after.clone().without_curl(),
         });
     }
     (records, transitions, reasons)

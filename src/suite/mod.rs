@@ -4,11 +4,14 @@
 //! that does I/O), and is tested without Postgres or processes.
 
 mod accept;
+mod filter;
 mod load;
 mod model;
 mod raw;
+pub mod scaffold;
 
 pub use accept::{AcceptError, PinEdit, accept};
+pub use filter::{CellFilter, FilterError, glob};
 pub(crate) use load::as_set;
 pub use load::{SuiteError, load};
 pub(crate) use model::*;

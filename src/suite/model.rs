@@ -376,6 +376,36 @@ impl Suite {
         &self.scenarios[cell.scenario]
     }
 
+    /// The endpoint of a cell's scenario (`POST /key/update`), when it names one.
+    pub fn endpoint(&self, cell: &Cell) -> Option<&str> {
+        self.scenario(cell).endpoint.as_deref()
+    }
+
+    /// Where a cell is pinned: its scenario file and the line of its actor's
+    /// row under `[pins]` (else the `[pins]` line; `None` when neither is found).
+    pub fn pin_location(&self, cell: &Cell) -> (PathBuf, Option<usize>) {
+        let file = &self.scenario(cell).file;
+        let mut in_pins = false;
+        let mut pins_line = None;
+        for (number, line) in file.text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                in_pins = trimmed == "[pins]";
+                if in_pins {
+                    pins_line = Some(number + 1);
+                }
+                continue;
+            }
+            if in_pins {
+                let key = trimmed.split('=').next().unwrap_or("").trim();
+                if key.trim_matches('"') == cell.id.actor && trimmed.contains('=') {
+                    return (file.path.clone(), Some(number + 1));
+                }
+            }
+        }
+        (file.path.clone(), pins_line)
+    }
+
     pub fn scenario_names(&self) -> impl Iterator<Item = &str> {
         self.scenarios.iter().map(|s| s.name.as_str())
     }

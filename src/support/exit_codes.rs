@@ -50,6 +50,32 @@ macro_rules! exit_codes_help {
   130  interrupted
 "
     };
+    (list) => {
+        "Exit codes:
+  0    the cells are listed
+  2    bad input: malformed suite, a filter that selects no cell (it is named)
+"
+    };
+    (diff) => {
+        "Exit codes:
+  0    no cell's outcome changed between the two documents
+  1    some cell's outcome changed (they are listed): a result, not an error
+  2    bad input: not a document replay wrote, or two documents of different suites
+"
+    };
+    (init) => {
+        "Exit codes:
+  0    the suite is written (and loads)
+  2    bad input: the folder is not empty, an OpenAPI document that cannot be read
+"
+    };
+    (coverage) => {
+        "Exit codes:
+  0    covered at or above --fail-under (or no --fail-under)
+  1    coverage below --fail-under: a result to act on
+  2    bad input: malformed suite, an OpenAPI document that cannot be read
+"
+    };
     (report) => {
         "Exit codes:
   0    the page is written

@@ -178,6 +178,56 @@ impl Redactor {
     }
 }
 
+impl Redactor {
+    /// `text` as one double-quoted shell word in which every known value is
+    /// an environment-variable reference (`${REPLAY_ACTORS_OWNER_KEY}`) and
+    /// whatever a `redact` pattern matches is `${REPLAY_REDACTED}`: a command
+    /// line to copy that holds no secret and no value of one run.
+    pub(crate) fn shell_word(&self, text: &str) -> String {
+        // Mark each replacement with NULs (text never holds one), then quote
+        // the literal parts and reference the marked names.
+        let mut marked = text.replace('\0', "");
+        for (value, replacement) in &self.known {
+            if marked.contains(value.as_str()) {
+                let name = replacement.trim_start_matches('<').trim_end_matches('>');
+                marked = marked.replace(value.as_str(), &format!("\0{name}\0"));
+            }
+        }
+        for pattern in &self.patterns {
+            marked = pattern.replace_all(&marked, "\0redacted\0").into_owned();
+        }
+        let mut word = String::from("\"");
+        for (index, part) in marked.split('\0').enumerate() {
+            if index % 2 == 1 {
+                word.push_str(&format!("${{{}}}", env_name(part)));
+            } else {
+                for c in part.chars() {
+                    if matches!(c, '"' | '\\' | '$' | '`') {
+                        word.push('\\');
+                    }
+                    word.push(c);
+                }
+            }
+        }
+        word.push('"');
+        word
+    }
+}
+
+/// The environment variable that stands for a value named `name`:
+/// `actors.owner.key` → `REPLAY_ACTORS_OWNER_KEY`.
+pub(crate) fn env_name(name: &str) -> String {
+    let mut out = String::from("REPLAY_");
+    for c in name.chars() {
+        out.push(if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        });
+    }
+    out
+}
+
 /// The secrets of this process's run (master key, database password, actor
 /// keys and tokens): every line the tool prints and every file it writes goes
 /// through [`scrub`], whatever put a secret there (a target's argv in a

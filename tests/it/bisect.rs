@@ -72,6 +72,16 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
     let answer = &record["cells"][0];
     assert_eq!(answer["before"]["status"], 403);
     assert_eq!(answer["outcome_after"]["status"], 200);
+    // Pinned 403: letting team members delete is a regression, never told like a fix.
+    assert_eq!(answer["pin"]["status"], 403, "{answer}");
+    assert_eq!(answer["movement"], "regressed", "{answer}");
+    assert!(
+        answer["changes"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("status 403 → 200")),
+        "{answer}"
+    );
     let probes = &record["probes"];
     assert!(
         probes["booted"].as_u64().unwrap() <= probes["bound"].as_u64().unwrap(),
@@ -105,6 +115,28 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
     );
     assert_eq!(again["probes"]["booted"], 0, "{}", again["probes"]);
     assert!(again["probes"]["cached"].as_u64().unwrap() > 0);
+    // For people: the same answer says which way each cell moved (all cached, nothing boots).
+    let output = env
+        .replay()
+        .args([
+            "bisect",
+            "--good",
+            "teams-module~1",
+            "--bad",
+            "unbootable-repair",
+        ])
+        .args(["--target", "twin", "--probes", "1", "--repo"])
+        .arg(&repo)
+        .arg("--records")
+        .arg(env.tmp.path().join("replays"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("regressed (no longer matches pin): status 403 → 200"),
+        "{stdout}"
+    );
 
     // The fix, with the unbootable commit in the middle of the range: skipped.
     // (Forget the probes so far, so that the search has to go there.)
@@ -123,6 +155,9 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
         );
     }
     assert_eq!(record["probes"]["unbootable"], 1, "{}", record["probes"]);
+    for answer in record["cells"].as_array().unwrap() {
+        assert_eq!(answer["movement"], "fixed", "{answer}");
+    }
     env.assert_nothing_left();
 }
 
