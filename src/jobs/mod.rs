@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod fix;
 pub mod gc;
+pub mod images;
 pub mod mutate;
 pub mod plan;
 

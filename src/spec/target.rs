@@ -708,7 +708,7 @@ mod tests {
         let got = messages(target(&GOOD.replace("[ready]\n", &no_port)).unwrap_err());
         assert_eq!(got.len(), 1);
         assert!(got[0].contains("missing field `port`"), "{got:?}");
-        let t = target(&GOOD).unwrap();
+        let t = target(GOOD).unwrap();
         assert!(matches!(
             t.docker(),
             Err(TargetError::NoDockerRecipe { .. })

@@ -5,6 +5,7 @@ mod bisect;
 mod check;
 mod cleanup;
 mod cli;
+mod docker;
 mod docs;
 mod fix;
 mod format;
