@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// The labelled containers, networks and volumes of a run, seen by the docker CLI.
+/// The labelled containers, networks, volumes and images of a run, seen by
+/// the docker CLI. Images are caches shared by runs (base, revision and
+/// template images say so in `replay.cache`); one without it is the run's.
 fn docker_objects(run_id: &str) -> Vec<String> {
     let filter = format!("label=replay.run={run_id}");
     let mut found = Vec::new();
@@ -17,14 +19,67 @@ fn docker_objects(run_id: &str) -> Vec<String> {
         ("container", vec!["ps", "-a", "-q", "--filter", &filter]),
         ("network", vec!["network", "ls", "-q", "--filter", &filter]),
         ("volume", vec!["volume", "ls", "-q", "--filter", &filter]),
+        (
+            "image",
+            vec!["image", "ls", "-a", "-q", "--no-trunc", "--filter", &filter],
+        ),
     ] {
         let output = Command::new("docker").args(&args).output().unwrap();
         assert!(output.status.success(), "{}", text(&output).1);
         for id in text(&output).0.lines().filter(|l| !l.trim().is_empty()) {
+            if kind == "image" && !image_label(id, "replay.cache").is_empty() {
+                continue;
+            }
             found.push(format!("{kind} {id}"));
         }
     }
     found
+}
+
+/// One label of an image ("" when it has none).
+fn image_label(image: &str, label: &str) -> String {
+    let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
+    let output = Command::new("docker")
+        .args(["image", "inspect", "--format", &format, image])
+        .output()
+        .unwrap();
+    text(&output).0.trim().replace("<no value>", "")
+}
+
+/// What `docker inspect` shows of every container of a run.
+fn inspect_containers(run_id: &str) -> String {
+    let filter = format!("label=replay.run={run_id}");
+    let output = Command::new("docker")
+        .args(["ps", "-a", "-q", "--filter", &filter])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = text(&output)
+        .0
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert!(!ids.is_empty(), "the run has no container");
+    let output = Command::new("docker")
+        .arg("inspect")
+        .args(&ids)
+        .output()
+        .unwrap();
+    text(&output).0
+}
+
+/// The pid of a run's reaper (`replay __reap RUN_ID`), if it runs.
+fn reaper_of(run_id: &str) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.len() >= 3 && args[1] == b"__reap" && args[2] == run_id.as_bytes() {
+            return Some(pid);
+        }
+    }
+    None
 }
 
 /// Wait (up to `within`) until the run has nothing left on the engine.
@@ -222,6 +277,12 @@ fn docker_sigint_during_boot_and_sigkill_during_the_matrix_leave_nothing_on_the_
         assert!(Instant::now() < deadline, "no container appeared");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The run's secrets reach its containers as files: `docker inspect`
+    // shows neither the database URL (with the password) nor the master key.
+    let inspected = inspect_containers(&env.run_id);
+    assert!(!inspected.contains("postgresql://"), "{inspected}");
+    assert!(!inspected.contains("MASTER_KEY"), "{inspected}");
+    assert!(!inspected.contains("pgpass"), "{inspected}");
     assert_eq!(interrupt_and_wait(&mut child), 130);
     assert_no_docker_objects(&env.run_id, Duration::from_secs(5));
 
@@ -232,6 +293,77 @@ fn docker_sigint_during_boot_and_sigkill_during_the_matrix_leave_nothing_on_the_
     assert!(!docker_objects(&env.run_id).is_empty());
     child.kill().unwrap();
     child.wait().unwrap();
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(10));
+}
+
+#[test]
+fn docker_sigkill_of_the_tool_and_its_reaper_then_gc_leaves_nothing_on_the_engine() {
+    let env = Env::new("docker-kill-gc");
+    images(&env);
+    let mut command = env.replay();
+    command.args([
+        "check",
+        "--target",
+        "twin",
+        "--repo",
+        "testdata/twin",
+        "--runtime",
+        "docker",
+        "--jobs",
+        "1",
+    ]);
+    let (mut child, _, _) = start_until(command, "replay: running 113 cells");
+    let reaper = reaper_of(&env.run_id).expect("the run has a reaper");
+    // Both die at once: nothing of the run is left to tear down.
+    for pid in [reaper, child.id() as i32] {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
+    child.wait().unwrap();
+    assert!(
+        docker_objects(&env.run_id)
+            .iter()
+            .any(|o| o.starts_with("container")),
+        "the killed run left nothing to sweep"
+    );
+    let output = env.replay().args(["gc", "--keep-cache"]).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("of dead runs from the Docker engine"),
+        "{stderr}"
+    );
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(5));
+}
+
+#[test]
+fn docker_a_panic_after_boot_leaves_nothing_on_the_engine() {
+    let env = Env::new("docker-panic");
+    images(&env);
+    let output = env
+        .replay()
+        .env("REPLAY_FAULT", "panic-after-boot")
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--runtime",
+            "docker",
+        ])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("REPLAY_FAULT: panic after-boot"),
+        "{stderr}"
+    );
+    // The run cannot tear down in a panic; its reaper does.
     assert_no_docker_objects(&env.run_id, Duration::from_secs(10));
 }
 
@@ -302,4 +434,126 @@ fn a_target_without_a_docker_section_is_refused_under_docker_with_exit_2() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output).1);
+}
+
+#[test]
+fn docker_gc_and_the_start_up_sweep_remove_the_objects_of_dead_runs_only() {
+    let env = Env::new("docker-gc");
+    // A network and a container as a dead run (no such pid) would have left them.
+    let dead = format!("{}-dead", env.run_id);
+    let labels = |run: &str, pid: &str| {
+        vec![
+            "--label".to_string(),
+            "managed-by=replay".into(),
+            "--label".into(),
+            format!("replay.run={run}"),
+            "--label".into(),
+            format!("replay.pid={pid}"),
+            "--label".into(),
+            "replay.started=1".into(),
+        ]
+    };
+    let docker = |args: Vec<String>| {
+        let output = Command::new("docker").args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", text(&output).1);
+    };
+    let mut args = vec!["network".to_string(), "create".into()];
+    args.extend(labels(&dead, "999999999"));
+    args.push(format!("replay-{dead}"));
+    docker(args);
+    // One whose run is alive (this test's pid, but a start time that is not its own:
+    // a reused pid) is dead too; one with our real start time is alive.
+    let alive = format!("{}-alive", env.run_id);
+    let start = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start = start[start.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let mut args = vec!["network".to_string(), "create".into()];
+    let mut alive_labels = labels(&alive, &std::process::id().to_string());
+    alive_labels[7] = format!("replay.started={start}");
+    args.extend(alive_labels);
+    args.push(format!("replay-{alive}"));
+    docker(args);
+    assert_eq!(docker_objects(&dead).len(), 1);
+
+    let output = env.replay().args(["gc", "--keep-cache"]).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_no_docker_objects(&dead, Duration::from_secs(5));
+    assert_eq!(docker_objects(&alive).len(), 1, "{stderr}");
+    docker(vec![
+        "network".into(),
+        "rm".into(),
+        format!("replay-{alive}"),
+    ]);
+}
+
+#[test]
+fn docker_a_stalled_base_image_build_is_exit_3_naming_its_log_and_leaves_no_image() {
+    let env = Env::new("docker-stall");
+    images(&env);
+    let suite = env.suite_copy("litellm");
+    // A recipe no image exists for, and a deadline no mmdebstrap can meet.
+    edit(
+        &suite.join("targets/twin.toml"),
+        "packages = [\"python3\", \"python3-venv\", \"python3-psycopg2\"]",
+        "packages = [\"python3\", \"python3-venv\", \"python3-psycopg2\", \"less\"]",
+    );
+    let base_images = || {
+        let output = Command::new("docker")
+            .args([
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                "replay/base",
+            ])
+            .output()
+            .unwrap();
+        let mut tags: Vec<String> = text(&output).0.lines().map(String::from).collect();
+        tags.sort();
+        tags
+    };
+    let before = base_images();
+    let started = Instant::now();
+    let output = env
+        .replay()
+        .env("REPLAY_IMAGE_DEADLINE", "1")
+        .args(["images", "--target", "twin", "--suite"])
+        .arg(&suite)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("error: failed to build the base image replay/base:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mmdebstrap did not finish within 1s (REPLAY_IMAGE_DEADLINE), twice"),
+        "{stderr}"
+    );
+    // The log it names is there, with both attempts.
+    let log = stderr
+        .split("its log: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the error names the log");
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("attempt 2 of 2"), "{log}");
+    // It ended well before the two deadlines and the 20 s grace each could take.
+    assert!(started.elapsed() < Duration::from_secs(120));
+    // No image under the recipe's tag, nor a partial one, nor its mmdebstrap.
+    assert_eq!(base_images(), before);
+    let mmdebstrap = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("python3-psycopg2,less"))
+        })
+        .count();
+    assert_eq!(mmdebstrap, 0, "mmdebstrap still runs");
 }
