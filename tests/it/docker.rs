@@ -154,7 +154,7 @@ fn docker_check_of_the_twin_gives_the_same_cells_as_local_and_leaves_nothing() {
     assert_eq!(docker["runtime"], "docker");
     assert_eq!(local["runtime"], "local");
     assert_eq!(cells(&docker), cells(&local));
-    assert_eq!(cells(&docker).len(), 113);
+    assert_eq!(cells(&docker).len(), suite_cells("litellm"));
     assert_eq!(docker["summary"], local["summary"]);
     assert_no_docker_objects(&env.run_id, Duration::from_secs(5));
     env.assert_nothing_left();
@@ -225,8 +225,8 @@ fn docker_image_build_failure_exits_4_with_the_build_steps_output() {
     let suite = env.suite_copy("litellm");
     edit(
         &suite.join("targets/twin.toml"),
-        "  \"python3 -m venv {{env}}\",\n  \"{{env}}/bin/python -m pip",
-        "  \"python3 -c 'import sys; print(\\\"the build step says no\\\"); sys.exit(3)'\",\n  \"{{env}}/bin/python -m pip",
+        "run = [\"python3 -m venv {{env}}\", ",
+        "run = [\"python3 -c 'import sys; print(\\\"the build step says no\\\"); sys.exit(3)'\", ",
     );
     let output = check(&env, "docker", &suite);
     let (_, stderr) = text(&output);
@@ -245,8 +245,8 @@ fn docker_sigint_during_boot_and_sigkill_during_the_matrix_leave_nothing_on_the_
     // A twin that takes a while to come up, so that the interrupt lands during boot.
     edit(
         &suite.join("targets/twin.toml"),
-        "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"\nport = 4000",
-        "run = \"{{env}}/bin/python -c 'import time, runpy, sys; time.sleep(5); sys.argv = sys.argv[1:]; runpy.run_path(\\\"server.py\\\", run_name=\\\"__main__\\\")' server.py --host {{host}} --port {{port}}\"\nport = 4000",
+        "run = \"{{env}}/bin/python server.py --port {{port}} --host {{host}}\"\nport = 4000",
+        "run = \"{{env}}/bin/python -c 'import time, runpy, sys; time.sleep(5); sys.argv = sys.argv[1:]; runpy.run_path(\\\"server.py\\\", run_name=\\\"__main__\\\")' server.py --port {{port}} --host {{host}}\"\nport = 4000",
     );
     let command = |env: &Env| {
         let mut command = env.replay();
@@ -289,7 +289,7 @@ fn docker_sigint_during_boot_and_sigkill_during_the_matrix_leave_nothing_on_the_
     // SIGKILL while the cells run: nothing of the tool survives to tear down;
     // the reaper removes the run's containers and network.
     let env = Env::new("docker-sigkill");
-    let (mut child, _, _) = start_until(command(&env), "replay: running 113 cells");
+    let (mut child, _, _) = start_until(command(&env), "replay: running ");
     assert!(!docker_objects(&env.run_id).is_empty());
     child.kill().unwrap();
     child.wait().unwrap();
@@ -312,7 +312,7 @@ fn docker_sigkill_of_the_tool_and_its_reaper_then_gc_leaves_nothing_on_the_engin
         "--jobs",
         "1",
     ]);
-    let (mut child, _, _) = start_until(command, "replay: running 113 cells");
+    let (mut child, _, _) = start_until(command, "replay: running ");
     let reaper = reaper_of(&env.run_id).expect("the run has a reaper");
     // Both die at once: nothing of the run is left to tear down.
     for pid in [reaper, child.id() as i32] {
