@@ -19,7 +19,7 @@ use bollard::query_parameters::{
 };
 
 use super::engine::{
-    self, CACHE_LABEL, MANAGED_BY, MANAGED_BY_VALUE, RUN_LABEL, label_filter, run_alive,
+    self, CACHE_LABEL, MANAGED_BY, MANAGED_BY_VALUE, PID_LABEL, RUN_LABEL, label_filter, run_alive,
 };
 use super::remove_container;
 use crate::runtime::RuntimeError;
@@ -107,9 +107,14 @@ pub(crate) async fn remove_run(docker: &Docker, run_id: &str) -> Swept {
 
 /// Remove the containers, networks and volumes of runs that are dead.
 pub(crate) async fn sweep_dead(docker: &Docker) -> Swept {
-    // Containers carry their image's labels too (a base image's
-    // `replay.cache`): only the run's own labels say whose they are.
-    let swept = sweep(docker, &[(MANAGED_BY, MANAGED_BY_VALUE)], run_alive).await;
+    // Containers carry their image's labels too: the legacy builder's
+    // intermediate containers have a base image's `managed-by` and no run
+    // labels. They belong to a live build; only an object that names its
+    // run's pid is a run's, and it goes when that run is dead.
+    let swept = sweep(docker, &[(MANAGED_BY, MANAGED_BY_VALUE)], |labels| {
+        !labels.contains_key(PID_LABEL) || run_alive(labels)
+    })
+    .await;
     if swept.containers + swept.networks + swept.volumes > 0 {
         tracing::info!(?swept, "removed what dead runs left on the Docker engine");
     }
