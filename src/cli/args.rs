@@ -220,7 +220,11 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Replay the bundled twin's history and its fix on the local runtime (the embedded default).
-    Demo,
+    Demo {
+        /// Where revisions run.
+        #[arg(long, value_enum, default_value_t = RuntimeKind::Local, env = "REPLAY_RUNTIME")]
+        runtime: RuntimeKind,
+    },
     /// Boot one revision, run the pinned matrix, fail on any cell that differs from its pin.
     #[command(after_help = CHECK_HELP)]
     #[command(mut_arg("repo", |a| a.help("The server's repository: its working tree is checked, or the commit --rev names")))]
@@ -257,6 +261,12 @@ pub(crate) enum Command {
     Table(RecordsArgs),
     /// Remove the caches, and whatever killed runs left behind.
     Gc(GcArgs),
+    /// Build the Docker runtime's base images a suite's targets name (or list them).
+    #[command(after_help = IMAGES_HELP)]
+    Images(ImagesArgs),
+    /// The reaper of a Docker run: removes the run's containers when the run ends.
+    #[command(name = "__reap", hide = true)]
+    Reap { run_id: String },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -508,6 +518,34 @@ pub(crate) struct ManArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct ImagesArgs {
+    /// The suite folder whose targets name the images.
+    #[arg(
+        long,
+        env = "REPLAY_SUITE",
+        default_value = "matrices/litellm",
+        value_name = "DIR"
+    )]
+    pub suite: PathBuf,
+    /// Only this target's image (and Postgres's).
+    #[arg(long, env = "REPLAY_TARGET", value_name = "NAME")]
+    pub target: Option<String>,
+    /// List the images replay made (base and revision images) instead.
+    #[arg(long)]
+    pub list: bool,
+}
+
+const IMAGES_HELP: &str = "Examples:
+  replay images --suite matrices/litellm --target twin
+      Build the PostgreSQL 15 image and the twin's Python image from Debian packages.
+  replay images --list
+      The base and revision images replay made; `replay gc` removes them.
+
+A base image is tagged by a hash of its recipe ([docker.image]: suite and packages)
+and built once; check, fix and bisect --runtime docker build a missing one themselves.
+";
 
 #[derive(Debug, Args)]
 pub(crate) struct GcArgs {

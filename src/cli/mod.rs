@@ -301,11 +301,60 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             for dir in &report.caches {
                 eprintln!("replay: removed {}", dir.display());
             }
+            if let Some(swept) = crate::jobs::gc::docker(args.keep_cache).await {
+                let objects = swept.containers + swept.networks + swept.volumes;
+                if objects > 0 {
+                    eprintln!(
+                        "replay: removed {} container(s), {} network(s), {} volume(s) of dead runs from the Docker engine",
+                        swept.containers, swept.networks, swept.volumes
+                    );
+                }
+                if swept.images > 0 {
+                    eprintln!("replay: removed {} Docker image(s)", swept.images);
+                }
+            }
             if report.failed.is_empty() {
                 Ok(exit_codes::SUCCESS)
             } else {
                 Ok(exit_codes::ENVIRONMENT)
             }
+        }
+        Command::Images(args) => {
+            if args.list {
+                let images = crate::jobs::images::list().await?;
+                let mut text = String::new();
+                for image in &images {
+                    text.push_str(&format!(
+                        "{:<40} {:<9} {:>6} MB\n",
+                        image.reference, image.kind, image.size_mb
+                    ));
+                }
+                out(&text);
+                return Ok(exit_codes::SUCCESS);
+            }
+            let built = crate::jobs::images::build(
+                &args.suite,
+                args.target.as_deref(),
+                &cache_dir,
+                cli.quiet,
+                cancel,
+            )
+            .await?;
+            let mut text = String::new();
+            for image in &built {
+                text.push_str(&format!(
+                    "{} {} ({})\n",
+                    image.reference,
+                    if image.cached { "present" } else { "built" },
+                    image.packages.join(" ")
+                ));
+            }
+            out(&text);
+            Ok(exit_codes::SUCCESS)
+        }
+        Command::Reap { run_id } => {
+            crate::jobs::gc::reap(&run_id).await;
+            Ok(exit_codes::SUCCESS)
         }
         Command::TwinHistory {
             dir,
@@ -350,8 +399,8 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             out(&text);
             Ok(exit_codes::SUCCESS)
         }
-        Command::Demo => {
-            let replayed = crate::jobs::demo::run(&cache_dir, cli.quiet, cancel).await?;
+        Command::Demo { runtime } => {
+            let replayed = crate::jobs::demo::run(&cache_dir, cli.quiet, runtime, cancel).await?;
             output::emit(output::Document::Fix(&replayed), Format::Human, None)?;
             Ok(fix_exit_code(&replayed))
         }

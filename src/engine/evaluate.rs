@@ -20,7 +20,8 @@ use crate::engine::runner::{self, Matrix};
 use crate::engine::world::{WorldError, WorldState, database_message};
 use crate::results::outcome::CellOutcome;
 use crate::runtime::{
-    Build, Checkout, Database, KeptTemplate, Postgres, RunContext, Runtime, RuntimeError, Server,
+    Build, Checkout, Database, KeptTemplate, Postgres, RunContext, Runtime, RuntimeError,
+    RuntimeKind, Server,
 };
 use crate::spec::target::{Ready, Stage, Target};
 use crate::suite::{Cell, Suite};
@@ -127,7 +128,7 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         let redactor = Arc::new(world.redactor.clone());
         let preload = match preload {
-            Some(checkout) => Some(migrate_key(target, checkout)?),
+            Some(checkout) => Some(migrate_key(target, runtime.kind(), checkout)?),
             None => None,
         };
         let started_postgres = runtime
@@ -346,7 +347,7 @@ impl<'a> Engine<'a> {
     ) -> Result<(Database, Duration, Duration, bool), EngineError> {
         // The migrated database is the same for every run with the same
         // migrate key; the seeded one also depends on the suite's world.
-        let migrated_key = migrate_key(self.target, &build.checkout)?;
+        let migrated_key = migrate_key(self.target, self.runtime.kind(), &build.checkout)?;
         let key =
             crate::support::cache::key(&[migrated_key.as_bytes(), self.suite.hash.as_bytes()]);
         let cell = self
@@ -483,8 +484,12 @@ impl<'a> Engine<'a> {
 /// commands and the environment), the build environment's inputs, and the
 /// files the migrate stage names as its inputs. The Postgres version keys
 /// the cluster the template is kept in.
-pub(crate) fn migrate_key(target: &Target, checkout: &Checkout) -> Result<String, RuntimeError> {
-    let local = target.local()?;
+pub(crate) fn migrate_key(
+    target: &Target,
+    kind: RuntimeKind,
+    checkout: &Checkout,
+) -> Result<String, RuntimeError> {
+    let local = kind.stages(target)?;
     let sources = |recipe: &crate::spec::target::Recipe| -> Vec<Vec<u8>> {
         recipe
             .run
@@ -492,12 +497,16 @@ pub(crate) fn migrate_key(target: &Target, checkout: &Checkout) -> Result<String
             .map(|c| c.source.as_bytes().to_vec())
             .collect()
     };
-    let build_sources = sources(&local.build);
+    let build_sources = sources(local.build);
     let build_parts: Vec<&[u8]> = build_sources.iter().map(Vec::as_slice).collect();
     let dir = target.workdir(&checkout.dir);
     let build = crate::support::cache::files_key(&dir, &local.build.inputs, &build_parts);
-    let migrate_sources = sources(&local.migrate);
+    let migrate_sources = sources(local.migrate);
     let mut parts: Vec<&[u8]> = vec![b"migrate", target.hash.as_bytes(), build.as_bytes()];
+    // The local runtime's keys predate the others and stay as they were.
+    if kind != RuntimeKind::Local {
+        parts.push(kind.name().as_bytes());
+    }
     parts.extend(migrate_sources.iter().map(Vec::as_slice));
     Ok(crate::support::cache::files_key(
         &dir,

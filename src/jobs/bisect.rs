@@ -146,7 +146,7 @@ impl<'a> Prober<'a> {
                     self.run,
                     self.suite,
                     self.target,
-                    runtime(self.runtime_kind)?,
+                    runtime(self.runtime_kind, &self.run.id).await?,
                     self.progress,
                     Some(&checkout),
                 )
@@ -200,7 +200,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
     let suite = crate::suite::load(&options.run.suite)?;
     let cells = crate::jobs::check::plan_cells(&suite, &options.cells)?;
     let target = Target::find(&options.run.suite, &options.target)?;
-    target.local()?;
+    options.run.runtime.check_target(&target)?;
     let repo = revision::open(&options.run.repo)?;
     let good = revision::resolve(&repo, &options.good)?;
     let bad = revision::resolve(&repo, &options.bad)?;

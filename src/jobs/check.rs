@@ -74,7 +74,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     }
     let target_name = options.target.as_deref().ok_or_else(|| Error::usage("no target", Some("pass --target NAME (a file under the suite's targets/ folder), or --url for a server you started".to_string())))?;
     let target = Target::find(&options.run.suite, target_name)?;
-    target.local()?;
+    options.run.runtime.check_target(&target)?;
     let (checkout_source, commit) = match &options.rev {
         None => (
             Source::WorkingTree(revision::working_tree(&options.run.repo)?),
@@ -86,10 +86,13 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
             (Source::Commit(repo, commit.clone()), Some(commit))
         }
     };
-    let runtime = runtime(options.run.runtime)?;
     phases.lap("load");
 
     let run = super::start_run(&options.run, cancel, &progress)?;
+    let runtime = match runtime(options.run.runtime, &run.id).await {
+        Ok(runtime) => runtime,
+        Err(error) => return Err(fail(run, error.into())),
+    };
     phases.lap("run_dirs");
     progress.line(&format!(
         "run {} · suite {} ({} cells) · target {} · {} runtime",

@@ -21,6 +21,7 @@ pub const DEMO_FIX: &str = "update-fix";
 pub async fn run(
     cache_dir: &Path,
     quiet: bool,
+    runtime: RuntimeKind,
     cancel: CancellationToken,
 ) -> Result<Replayed, Error> {
     let setup = |context: &str| {
@@ -51,7 +52,7 @@ pub async fn run(
             suite: dir.path().join("matrices/litellm"),
             repo: history.dir.clone(),
             jobs: crate::engine::run::default_jobs(),
-            runtime: RuntimeKind::Local,
+            runtime,
             cache_dir: cache_dir.to_path_buf(),
             no_cache: false,
             keep_logs: false,

@@ -152,6 +152,9 @@ impl Error {
             Error::Target(TargetError::NotFound { available, .. }) if available.is_empty() => vec!["add a target file under the suite's targets/ folder".into()],
             Error::Target(TargetError::NotFound { available, .. }) => vec![format!("the targets of this suite are: {}", available.join(", "))],
             Error::Target(TargetError::NoLocalRecipe { .. }) => vec!["add [local.build], [local.migrate] and [local.boot] to the target".into()],
+            Error::Target(TargetError::NoDockerRecipe { .. }) => vec![
+                "add [docker.image], [docker.build], [docker.migrate] and [docker.boot] to the target (docs/format.md, \"Targets\"), or run it with --runtime local".into(),
+            ],
             Error::Revision(RevisionError::NotARepository { .. }) => vec!["pass --repo with the path of the server's git checkout".into()],
             Error::Revision(RevisionError::Unknown { .. }) => vec!["use a commit id (short is fine), a branch, a tag or an expression like HEAD~3; `git log --oneline` lists them".into()],
             Error::Revision(RevisionError::Ambiguous { .. }) => vec!["give more digits of the commit id".into()],
@@ -205,6 +208,12 @@ fn runtime_hints(error: &RuntimeError) -> Vec<String> {
             "raise [ready] timeout in the target if the server is just slow to start".into(),
         ],
         RuntimeError::Stage { .. } => vec!["the command's log is above; fix the revision or the target's recipe, or run with --no-cache to rebuild".into()],
+        RuntimeError::EngineUnreachable { .. } => vec![
+            "start a Docker engine: scripts/setup --docker installs docker.io and starts dockerd".into(),
+            "or run with --runtime local".into(),
+        ],
+        RuntimeError::BaseImage { .. } => vec!["the base image is built with mmdebstrap from this machine's apt sources: scripts/setup --docker installs it; check that the Debian mirror answers".into()],
+        RuntimeError::Docker { .. } => vec!["the engine's log says more (scripts/setup --docker prints where it is); `replay gc` removes what earlier runs left".into()],
         RuntimeError::Interrupted => vec![],
         _ => vec![],
     }

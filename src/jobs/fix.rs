@@ -66,7 +66,7 @@ pub async fn replay_fix(
     let suite = crate::suite::load(&options.run.suite)?;
     let cells = suite.cells();
     let target = Target::find(&options.run.suite, &options.target)?;
-    target.local()?;
+    options.run.runtime.check_target(&target)?;
     let repo = revision::open(&options.run.repo)?;
     let fix = revision::resolve(&repo, &options.rev)?;
     let parent = match &options.parent {
@@ -164,8 +164,8 @@ pub async fn replay_fix(
     let mut caches = serde_json::Map::new();
     let mut cluster_cached = serde_json::Value::Null;
     if sides.iter().any(|s| s.cached.is_none()) {
-        let runtime = runtime(options.run.runtime)?;
         let run = super::start_run(&options.run, cancel, &progress)?;
+        let runtime = runtime(options.run.runtime, &run.id).await?;
         let outcome = evaluate_sides(
             &run,
             &repo,

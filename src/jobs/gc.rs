@@ -84,7 +84,7 @@ pub async fn gc(cache_dir: &Path, keep_cache: bool) -> GcReport {
         .filter_map(|dir| read_owner(dir))
         .any(|owner| report.live.contains(&owner.run_id));
     if !keep_cache && !cache_in_use {
-        for name in ["cells", "envs", "logs", "postgres", "worktrees"] {
+        for name in ["cells", "docker", "envs", "logs", "postgres", "worktrees"] {
             let dir = cache_dir.join(name);
             if dir.exists() && std::fs::remove_dir_all(&dir).is_ok() {
                 report.caches.push(dir);
@@ -183,6 +183,23 @@ pub(crate) fn kill_run(run_id: &str) -> usize {
         }
     }
     killed
+}
+
+/// The Docker engine's part of `replay gc`: the containers, networks and
+/// volumes of dead runs and, unless `keep_cache`, the base and revision
+/// images. `None` when no engine answers (there is nothing to sweep then).
+pub async fn docker(keep_cache: bool) -> Option<crate::runtime::docker::cleanup::Swept> {
+    crate::runtime::docker::cleanup::gc(keep_cache).await.ok()
+}
+
+/// The reaper of a Docker run (`replay __reap RUN_ID`, started by the run).
+pub async fn reap(run_id: &str) {
+    crate::runtime::docker::cleanup::reap(run_id).await
+}
+
+/// The labelled containers, networks and volumes a run left on the engine (tests use it).
+pub async fn docker_leftovers(run_id: &str) -> Result<Vec<String>, crate::jobs::Error> {
+    Ok(crate::runtime::docker::cleanup::leftovers(run_id).await?)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod fix;
 pub mod gc;
 pub mod init;
 pub mod list;
+pub mod images;
 pub mod mutate;
 pub mod plan;
 

@@ -146,7 +146,7 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
     let started = Instant::now();
     let suite = crate::suite::load(&options.run.suite)?;
     let target = Target::find(&options.run.suite, &options.target)?;
-    target.local()?;
+    options.run.runtime.check_target(&target)?;
     let triage = Triage::load(&options.run.suite)?;
     let repo = revision::open(&options.run.repo)?;
     let base = revision::resolve(&repo, &options.rev)?;
@@ -392,7 +392,7 @@ impl<'a> Context<'a> {
                     self.run,
                     self.suite,
                     self.target,
-                    runtime(self.runtime_kind)?,
+                    runtime(self.runtime_kind, &self.run.id).await?,
                     self.progress,
                     None,
                 )

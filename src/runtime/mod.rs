@@ -10,6 +10,7 @@
 //! Imports `spec`, `revisions` and `support`; never `engine`, `results`, `jobs`,
 //! `report` or `cli`.
 
+pub(crate) mod docker;
 pub(crate) mod local;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::revisions::revision::Checkout;
-use crate::spec::target::{Stage, Target};
+use crate::spec::target::{Recipe, Stage, Target, TargetError};
 use crate::spec::template::Vars;
 use crate::support::files::absolute;
 use local::process::SpawnError;
@@ -29,6 +30,8 @@ use local::process::SpawnError;
 pub enum RuntimeKind {
     /// Processes and a throwaway Postgres cluster on this machine.
     Local,
+    /// Containers: an image per revision, a Postgres container, a private network.
+    Docker,
 }
 
 impl RuntimeKind {
@@ -36,8 +39,35 @@ impl RuntimeKind {
     pub fn name(self) -> &'static str {
         match self {
             RuntimeKind::Local => "local",
+            RuntimeKind::Docker => "docker",
         }
     }
+
+    /// Fail when the target has no recipe for this runtime.
+    pub fn check_target(self, target: &Target) -> Result<(), TargetError> {
+        self.stages(target).map(|_| ())
+    }
+
+    /// The target's build and migrate recipes on this runtime: with the
+    /// target's hash, what a migrated template database is keyed by.
+    pub(crate) fn stages(self, target: &Target) -> Result<Stages<'_>, TargetError> {
+        match self {
+            RuntimeKind::Local => target.local().map(|local| Stages {
+                build: &local.build,
+                migrate: &local.migrate,
+            }),
+            RuntimeKind::Docker => target.docker().map(|docker| Stages {
+                build: &docker.build,
+                migrate: &docker.migrate,
+            }),
+        }
+    }
+}
+
+/// A target's build and migrate recipes on one runtime.
+pub(crate) struct Stages<'t> {
+    pub build: &'t Recipe,
+    pub migrate: &'t Recipe,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +117,23 @@ pub enum RuntimeError {
     },
     #[error(transparent)]
     Target(#[from] crate::spec::target::TargetError),
+    #[error("no Docker engine answers at {host}: {reason}")]
+    EngineUnreachable { host: String, reason: String },
+    #[error("docker: failed to {action}")]
+    Docker {
+        action: String,
+        #[source]
+        source: Box<bollard::errors::Error>,
+    },
+    #[error("failed to build the base image {image} ({packages}): {why} (its log: {})", log.display())]
+    BaseImage {
+        image: String,
+        packages: String,
+        command: String,
+        why: String,
+        log: PathBuf,
+        tail: String,
+    },
     #[error("interrupted")]
     Interrupted,
 }
@@ -105,6 +152,9 @@ impl RuntimeError {
     pub fn log(&self) -> Option<(&Path, &str, &str)> {
         match self {
             Self::Postgres {
+                command, log, tail, ..
+            }
+            | Self::BaseImage {
                 command, log, tail, ..
             }
             | Self::Stage {
@@ -249,6 +299,8 @@ pub(crate) trait Runtime: Send + Sync {
         target: &Target,
         checkout: &Checkout,
     ) -> Result<Build, RuntimeError>;
+    /// Which backend this is (its recipes key the template database).
+    fn kind(&self) -> RuntimeKind;
     /// Run the target's migrate commands against `database`.
     async fn migrate(
         &self,
@@ -267,9 +319,15 @@ pub(crate) trait Runtime: Send + Sync {
     ) -> Result<Box<dyn Server>, RuntimeError>;
 }
 
-pub(crate) fn runtime(kind: RuntimeKind) -> Result<Box<dyn Runtime>, RuntimeError> {
+/// The backend of `kind`; the Docker one connects to the engine, starts the
+/// run's reaper and sweeps what dead runs left.
+pub(crate) async fn runtime(
+    kind: RuntimeKind,
+    run_id: &str,
+) -> Result<Box<dyn Runtime>, RuntimeError> {
     match kind {
         RuntimeKind::Local => Ok(Box::new(local::LocalRuntime::new()?)),
+        RuntimeKind::Docker => Ok(Box::new(docker::DockerRuntime::start(run_id).await?)),
     }
 }
 

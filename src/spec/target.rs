@@ -21,6 +21,7 @@ const PLACEHOLDERS: &[(&str, Stage)] = &[
     ("env", Stage::Build),
     ("target_dir", Stage::Build),
     ("master_key", Stage::Build),
+    ("wheels", Stage::Build),
     ("database_url", Stage::Migrate),
     ("host", Stage::Boot),
     ("port", Stage::Boot),
@@ -64,6 +65,8 @@ pub enum TargetError {
     },
     #[error("the target `{name}` has no [local] recipe")]
     NoLocalRecipe { name: String },
+    #[error("the target `{name}` has no [docker] recipe ({})", path.display())]
+    NoDockerRecipe { name: String, path: PathBuf },
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,7 +81,41 @@ struct RawTarget {
     #[serde(default)]
     pass_env: Vec<Spanned<String>>,
     local: Option<RawLocal>,
+    docker: Option<RawDocker>,
     ready: RawReady,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocker {
+    image: RawImage,
+    build: RawDockerBuild,
+    migrate: RawStage,
+    boot: RawDockerBoot,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImage {
+    suite: Option<String>,
+    packages: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDockerBuild {
+    #[serde(default)]
+    inputs: Vec<String>,
+    #[serde(default)]
+    wheels: Vec<String>,
+    run: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDockerBoot {
+    run: Spanned<String>,
+    port: u16,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +176,32 @@ pub(crate) struct LocalRecipe {
     pub boot: CommandLine,
 }
 
+/// The Docker runtime's recipe: a base image of Debian packages, then the same
+/// stages as [`LocalRecipe`], run inside containers.
+#[derive(Debug, Clone)]
+pub(crate) struct DockerRecipe {
+    pub image: ImageRecipe,
+    pub build: Recipe,
+    /// Requirement files whose wheels are downloaded on the host into the
+    /// build context (`{{wheels}}`), for containers that reach no package index.
+    pub wheels: Vec<String>,
+    pub migrate: Recipe,
+    pub boot: CommandLine,
+    /// The port the server listens on inside its container (`{{port}}`).
+    pub port: u16,
+}
+
+/// A base image: a minimal Debian root file system with these packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecipe {
+    /// The Debian suite (default: bookworm).
+    pub suite: String,
+    pub packages: Vec<String>,
+}
+
+/// The Debian suite base images are made from when a target names none.
+pub const DEFAULT_SUITE: &str = "bookworm";
+
 #[derive(Debug, Clone)]
 pub(crate) struct Ready {
     pub http: Option<String>,
@@ -156,6 +219,8 @@ pub struct Target {
     pub(crate) dir: PathBuf,
     /// Relative to the checkout; empty for the checkout itself.
     pub(crate) workdir: PathBuf,
+    /// The files beside the target that its commands name (`{{target_dir}}/NAME`).
+    pub(crate) helpers: Vec<PathBuf>,
     pub(crate) env: IndexMap<String, Template>,
     /// The ambient variables the target declares it depends on (`pass_env`),
     /// with their values when the target was loaded (`None`: unset). They key
@@ -163,6 +228,7 @@ pub struct Target {
     /// with another value is never reused.
     pub(crate) pass_env: Vec<(String, Option<String>)>,
     pub(crate) local: Option<LocalRecipe>,
+    pub(crate) docker: Option<DockerRecipe>,
     pub(crate) ready: Ready,
 }
 
@@ -237,24 +303,66 @@ impl Target {
                 None => pass_env.push((text.clone(), std::env::var(text).ok())),
             }
         }
-        let local = raw.local.map(|local| {
-            let stage = |raw: &RawStage, stage, problems: &mut Vec<Problem>| Recipe {
-                inputs: raw.inputs.clone(),
-                run: raw
-                    .run
-                    .iter()
-                    .filter_map(|line| command(&file, line, stage, problems))
-                    .collect(),
-            };
-            LocalRecipe {
-                build: stage(&local.build, Stage::Build, &mut problems),
-                migrate: stage(&local.migrate, Stage::Migrate, &mut problems),
-                boot: command(&file, &local.boot.run, Stage::Boot, &mut problems).unwrap_or(
+        let stage = |raw: &RawStage, stage, problems: &mut Vec<Problem>| Recipe {
+            inputs: raw.inputs.clone(),
+            run: raw
+                .run
+                .iter()
+                .filter_map(|line| command(&file, line, stage, problems))
+                .collect(),
+        };
+        let local = raw.local.map(|local| LocalRecipe {
+            build: stage(&local.build, Stage::Build, &mut problems),
+            migrate: stage(&local.migrate, Stage::Migrate, &mut problems),
+            boot: command(&file, &local.boot.run, Stage::Boot, &mut problems).unwrap_or(
+                CommandLine {
+                    source: String::new(),
+                    words: vec![],
+                },
+            ),
+        });
+        let docker = raw.docker.map(|docker| {
+            for package in &docker.image.packages {
+                let name = package.get_ref();
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.:".contains(c))
+                {
+                    problems.push(Problem {
+                        location: file.at(package.span()),
+                        message: format!("{name:?} is not a Debian package name"),
+                        hint: Some("e.g. packages = [\"python3\", \"python3-venv\"]".into()),
+                    });
+                }
+            }
+            DockerRecipe {
+                image: ImageRecipe {
+                    suite: docker.image.suite.unwrap_or_else(|| DEFAULT_SUITE.into()),
+                    packages: docker
+                        .image
+                        .packages
+                        .into_iter()
+                        .map(Spanned::into_inner)
+                        .collect(),
+                },
+                build: stage(
+                    &RawStage {
+                        inputs: docker.build.inputs.clone(),
+                        run: docker.build.run.clone(),
+                    },
+                    Stage::Build,
+                    &mut problems,
+                ),
+                wheels: docker.build.wheels.clone(),
+                migrate: stage(&docker.migrate, Stage::Migrate, &mut problems),
+                boot: command(&file, &docker.boot.run, Stage::Boot, &mut problems).unwrap_or(
                     CommandLine {
                         source: String::new(),
                         words: vec![],
                     },
                 ),
+                port: docker.boot.port,
             }
         });
         let timeout = match &raw.ready.timeout {
@@ -319,9 +427,10 @@ impl Target {
 
         let mut hasher = Sha256::new();
         hasher.update(file.text.as_bytes());
-        for helper in helper_files(&dir, &file.text) {
+        let helpers = helper_files(&dir, &file.text);
+        for helper in &helpers {
             hasher.update(helper.file_name().unwrap_or_default().as_encoded_bytes());
-            hasher.update(std::fs::read(&helper).unwrap_or_default());
+            hasher.update(std::fs::read(helper).unwrap_or_default());
         }
         hasher.update(ambient_key(&pass_env));
         Ok(Self {
@@ -331,9 +440,11 @@ impl Target {
             hash: hex::encode(hasher.finalize()),
             dir,
             workdir,
+            helpers,
             env,
             pass_env,
             local,
+            docker,
             ready: Ready {
                 http: raw.ready.http.map(Spanned::into_inner),
                 sql: raw.ready.sql,
@@ -372,6 +483,22 @@ fn ambient_key(pass_env: &[(String, Option<String>)]) -> Vec<u8> {
         }
     }
     key
+}
+
+impl Target {
+    pub(crate) fn docker(&self) -> Result<&DockerRecipe, TargetError> {
+        self.docker
+            .as_ref()
+            .ok_or_else(|| TargetError::NoDockerRecipe {
+                name: self.name.clone(),
+                path: self.path.clone(),
+            })
+    }
+
+    /// The recipe of the base image the target's revisions are built on, if it has `[docker]`.
+    pub fn docker_image(&self) -> Option<&ImageRecipe> {
+        self.docker.as_ref().map(|d| &d.image)
+    }
 }
 
 /// The target names in a targets folder.
@@ -546,6 +673,46 @@ mod tests {
         assert_eq!(twin.name, "twin");
         assert_eq!(twin.local().unwrap().build.inputs, ["requirements.txt"]);
         assert_eq!(twin.ready.http.as_deref(), Some("/health/liveliness"));
+        let docker = twin.docker().unwrap();
+        assert_eq!(
+            docker.image.packages,
+            ["python3", "python3-venv", "python3-psycopg2"]
+        );
+        assert_eq!(docker.image.suite, "bookworm");
+        assert_eq!(docker.wheels, ["requirements.txt"]);
+        assert_eq!(docker.port, 4000);
+        for suite in ["litellm", "twin-login"] {
+            let target = Target::find(&root.join("matrices").join(suite), "twin").unwrap();
+            assert!(target.docker().is_ok(), "{suite}");
+        }
+        let litellm = Target::find(&root.join("matrices/litellm"), "litellm").unwrap();
+        assert_eq!(litellm.helpers.len(), 1);
+        assert!(
+            litellm
+                .docker()
+                .unwrap()
+                .boot
+                .source
+                .contains("litellm_launcher.py boot")
+        );
+    }
+
+    #[test]
+    fn a_docker_section_names_debian_packages_and_a_port() {
+        let docker = "[docker.image]\npackages = [\"python3\", \"bad name\"]\n[docker.build]\nrun = [\"true\"]\n[docker.migrate]\nrun = [\"true\"]\n[docker.boot]\nrun = \"server\"\nport = 4000\n[ready]\n";
+        let got = messages(target(&GOOD.replace("[ready]\n", docker)).unwrap_err());
+        assert_eq!(got, ["12: \"bad name\" is not a Debian package name"]);
+        let no_port = docker
+            .replace("port = 4000\n", "")
+            .replace("\"bad name\"", "\"git\"");
+        let got = messages(target(&GOOD.replace("[ready]\n", &no_port)).unwrap_err());
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("missing field `port`"), "{got:?}");
+        let t = target(GOOD).unwrap();
+        assert!(matches!(
+            t.docker(),
+            Err(TargetError::NoDockerRecipe { .. })
+        ));
     }
 
     #[test]

@@ -25,6 +25,14 @@ use crate::support::{Env, copy_dir, repo_root};
 /// example's command line).
 const HELP_SKIPS: &[(&str, &str)] = &[
     (
+        "replay images --suite matrices/litellm --target twin",
+        "needs the Docker engine and builds base images (minutes cold); tests/it/docker.rs builds them",
+    ),
+    (
+        "replay images --list",
+        "needs the Docker engine; tests/it/docker.rs runs the Docker runtime",
+    ),
+    (
         "replay check --cell key_update/self/owner --url http://127.0.0.1:4000",
         "needs a server you started on 127.0.0.1:4000 and its database",
     ),

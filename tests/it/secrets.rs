@@ -202,8 +202,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
     let target = suite.join("targets/twin.toml");
     edit(
         &target,
-        r#"run = "{{env}}/bin/python server.py"#,
-        r#"run = "{{env}}/bin/python {{target_dir}}/leak.py {{master_key}} {{database_url}} -- server.py"#,
+        r#"run = "{{env}}/bin/python server.py --host"#,
+        r#"run = "{{env}}/bin/python {{target_dir}}/leak.py {{master_key}} {{database_url}} -- server.py --host"#,
     );
     edit(
         &target,

@@ -39,7 +39,7 @@ impl Env {
     pub fn private_cache(&mut self) {
         let cache = self.tmp.path().join("cache");
         std::fs::create_dir_all(&cache).unwrap();
-        for shared in ["envs", "postgres"] {
+        for shared in ["docker", "envs", "postgres"] {
             std::fs::create_dir_all(self.cache.join(shared)).unwrap();
             std::os::unix::fs::symlink(self.cache.join(shared), cache.join(shared)).unwrap();
         }

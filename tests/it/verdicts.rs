@@ -63,8 +63,8 @@ runpy.run_path("server.py", run_name="__main__")
     .unwrap();
     edit(
         &suite.join("targets/twin.toml"),
-        r#"run = "{{env}}/bin/python server.py"#,
-        r#"run = "{{env}}/bin/python {{target_dir}}/steered.py"#,
+        r#"run = "{{env}}/bin/python server.py --host"#,
+        r#"run = "{{env}}/bin/python {{target_dir}}/steered.py --host"#,
     );
     suite
 }

@@ -303,6 +303,10 @@ impl Runtime for LocalRuntime {
         })
     }
 
+    fn kind(&self) -> super::RuntimeKind {
+        super::RuntimeKind::Local
+    }
+
     async fn migrate(
         &self,
         run: &RunContext<'_>,
@@ -385,6 +389,14 @@ impl Runtime for LocalRuntime {
 
 /// Take an exclusive lock on `path`, waiting (cancellably) while another run holds it.
 async fn lock(path: &Path, run: &RunContext<'_>) -> Result<Flock<std::fs::File>, RuntimeError> {
+    lock_file(path, run.cancel).await
+}
+
+/// Take an exclusive lock on `path`, waiting (cancellably) while another process holds it.
+pub(crate) async fn lock_file(
+    path: &Path,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Flock<std::fs::File>, RuntimeError> {
     let io = |source| RuntimeError::Io {
         context: format!("lock {}", path.display()),
         source,
@@ -400,7 +412,7 @@ async fn lock(path: &Path, run: &RunContext<'_>) -> Result<Flock<std::fs::File>,
             Ok(lock) => return Ok(lock),
             Err((returned, nix::errno::Errno::EWOULDBLOCK)) => {
                 file = returned;
-                if run.cancel.is_cancelled() {
+                if cancel.is_cancelled() {
                     return Err(RuntimeError::Interrupted);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;

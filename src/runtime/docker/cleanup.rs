@@ -1,0 +1,254 @@
+//! Nothing a run made on the engine outlives it.
+//!
+//! - The run removes its containers and network when it ends (success, error,
+//!   Ctrl-C).
+//! - A reaper — the tool itself, re-executed as `replay __reap RUN_ID` in a
+//!   session of its own (`setsid`) — holds the read end of a pipe whose write
+//!   end only the run holds. When the run ends however it ends (a panic,
+//!   SIGKILL), the pipe closes and the reaper removes the run's objects.
+//! - A start-up sweep and `replay gc` remove the objects whose run is dead
+//!   (by the pid and start-time labels).
+
+use std::collections::HashMap;
+use std::process::Stdio;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveImageOptionsBuilder,
+};
+
+use super::engine::{
+    self, CACHE_LABEL, MANAGED_BY, MANAGED_BY_VALUE, PID_LABEL, RUN_LABEL, label_filter, run_alive,
+};
+use super::remove_container;
+use crate::runtime::RuntimeError;
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Swept {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+    pub images: usize,
+}
+
+/// Remove the labelled objects `keep` says no to.
+async fn sweep(
+    docker: &Docker,
+    filter: &[(&str, &str)],
+    keep: impl Fn(&HashMap<String, String>) -> bool,
+) -> Swept {
+    let mut swept = Swept::default();
+    let filters = label_filter(filter);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    if let Ok(containers) = docker.list_containers(Some(options)).await {
+        for container in containers {
+            let labels = container.labels.unwrap_or_default();
+            if keep(&labels) {
+                continue;
+            }
+            if let Some(id) = container.id {
+                remove_container(docker, &id).await;
+                swept.containers += 1;
+            }
+        }
+    }
+    let options = ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    if let Ok(networks) = docker.list_networks(Some(options)).await {
+        for network in networks {
+            if keep(&network.labels.unwrap_or_default()) {
+                continue;
+            }
+            if let Some(id) = network.id
+                && docker.remove_network(&id).await.is_ok()
+            {
+                swept.networks += 1;
+            }
+        }
+    }
+    let options = ListVolumesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    if let Ok(volumes) = docker.list_volumes(Some(options)).await {
+        for volume in volumes.volumes.unwrap_or_default() {
+            if keep(&volume.labels) {
+                continue;
+            }
+            if docker
+                .remove_volume(
+                    &volume.name,
+                    None::<bollard::query_parameters::RemoveVolumeOptions>,
+                )
+                .await
+                .is_ok()
+            {
+                swept.volumes += 1;
+            }
+        }
+    }
+    swept
+}
+
+/// Remove every container, network and volume of one run.
+pub(crate) async fn remove_run(docker: &Docker, run_id: &str) -> Swept {
+    sweep(
+        docker,
+        &[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)],
+        |_| false,
+    )
+    .await
+}
+
+/// Remove the containers, networks and volumes of runs that are dead.
+pub(crate) async fn sweep_dead(docker: &Docker) -> Swept {
+    // Containers carry their image's labels too: the legacy builder's
+    // intermediate containers have a base image's `managed-by` and no run
+    // labels. They belong to a live build; only an object that names its
+    // run's pid is a run's, and it goes when that run is dead.
+    let swept = sweep(docker, &[(MANAGED_BY, MANAGED_BY_VALUE)], |labels| {
+        !labels.contains_key(PID_LABEL) || run_alive(labels)
+    })
+    .await;
+    if swept.containers + swept.networks + swept.volumes > 0 {
+        tracing::info!(?swept, "removed what dead runs left on the Docker engine");
+    }
+    swept
+}
+
+/// `replay gc`: the dead runs' objects and, unless `keep_cache`, the images.
+pub async fn gc(keep_cache: bool) -> Result<Swept, RuntimeError> {
+    let docker = engine::connect().await?;
+    let mut swept = sweep_dead(&docker).await;
+    let images = super::images::list(&docker).await?;
+    for image in images {
+        // A base image whose import did not complete is never a cache.
+        if keep_cache && !image.reference.ends_with("-partial") {
+            continue;
+        }
+        {
+            let options = RemoveImageOptionsBuilder::default().force(true).build();
+            if docker
+                .remove_image(&image.reference, Some(options), None)
+                .await
+                .is_ok()
+            {
+                swept.images += 1;
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// Start the run's reaper: this program, in a session of its own, reading a
+/// pipe that closes when this process ends. `None` when it cannot start (the
+/// run's own teardown and the next start-up sweep still clean up).
+pub(crate) async fn spawn_reaper(run_id: &str) -> Option<tokio::process::ChildStdin> {
+    let exe = std::env::current_exe().ok()?;
+    let mut command = tokio::process::Command::new(exe);
+    command
+        .arg("__reap")
+        .arg(run_id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    match command.spawn() {
+        Ok(mut child) => child.stdin.take(),
+        Err(error) => {
+            tracing::warn!("cannot start the reaper: {error}");
+            None
+        }
+    }
+}
+
+/// The reaper's body: wait until the run's end of the pipe closes, then
+/// remove the run's objects.
+pub async fn reap(run_id: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0u8; 64];
+    while let Ok(n) = stdin.read(&mut buffer).await {
+        if n == 0 {
+            break;
+        }
+    }
+    let Ok(docker) = engine::connect().await else {
+        return;
+    };
+    // Twice: a container the run was creating as it died may appear late.
+    for _ in 0..2 {
+        remove_run(&docker, run_id).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// The labelled containers, networks and volumes of a run that are still there.
+pub async fn leftovers(run_id: &str) -> Result<Vec<String>, RuntimeError> {
+    let docker = engine::connect().await?;
+    let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)]);
+    let mut found = Vec::new();
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    for container in docker
+        .list_containers(Some(options))
+        .await
+        .map_err(engine::docker_error("list containers"))?
+    {
+        found.push(format!(
+            "container {}",
+            container.names.unwrap_or_default().join(",")
+        ));
+    }
+    let options = ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    for network in docker
+        .list_networks(Some(options))
+        .await
+        .map_err(engine::docker_error("list networks"))?
+    {
+        found.push(format!("network {}", network.name.unwrap_or_default()));
+    }
+    let options = ListVolumesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    for volume in docker
+        .list_volumes(Some(options))
+        .await
+        .map_err(engine::docker_error("list volumes"))?
+        .volumes
+        .unwrap_or_default()
+    {
+        found.push(format!("volume {}", volume.name));
+    }
+    // Images are caches (base, revision, template images), shared by runs;
+    // one with the run's label and no kind is the run's own.
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    for image in docker
+        .list_images(Some(options))
+        .await
+        .map_err(engine::docker_error("list images"))?
+    {
+        if !image.labels.contains_key(CACHE_LABEL) {
+            found.push(format!("image {}", image.id));
+        }
+    }
+    Ok(found)
+}

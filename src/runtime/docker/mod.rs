@@ -1,0 +1,1083 @@
+//! The Docker runtime (bollard): an image per revision, one Postgres container
+//! and the server containers on a private bridge network of the run.
+//!
+//! - Base images are built here from Debian packages ([`images`]); a revision's
+//!   image is built FROM the target's base image with the materialised checkout
+//!   as its context ([`context`]), tagged by the context's hash.
+//! - The host reaches containers only through ports published on 127.0.0.1; the
+//!   server reaches Postgres by its alias `db` on the network. That is why
+//!   [`Database`] carries two URLs.
+//! - Every container and network carries the run's labels ([`engine`]); the
+//!   run removes them when it ends, a reaper process removes them when the tool
+//!   dies, and a start-up sweep or `replay gc` removes those of dead runs
+//!   ([`cleanup`]).
+
+pub(crate) mod cleanup;
+pub(crate) mod context;
+pub(crate) mod engine;
+pub(crate) mod images;
+pub(crate) mod wheels;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+
+use super::{
+    Build, Checkout, Database, KeptTemplate, Postgres, PostgresStarted, RunContext, Runtime,
+    RuntimeError, RuntimeKind, Server, environment,
+};
+use crate::spec::target::{DockerRecipe, Stage, Target};
+use crate::spec::template::Vars;
+use crate::support::redact::Redactor;
+use engine::{CACHE_LABEL, MANAGED_BY, MANAGED_BY_VALUE, docker_error, run_labels};
+
+/// The run's network, once its Postgres is up.
+struct Network {
+    name: String,
+}
+
+pub(crate) struct DockerRuntime {
+    docker: Docker,
+    run_id: String,
+    network: Mutex<Option<Arc<Network>>>,
+    /// The write end of the reaper's pipe: closed when this process ends.
+    _reaper: Option<tokio::process::ChildStdin>,
+}
+
+impl DockerRuntime {
+    /// Connect, sweep what dead runs left, and start this run's reaper.
+    pub(crate) async fn start(run_id: &str) -> Result<Self, RuntimeError> {
+        let docker = engine::connect().await?;
+        cleanup::sweep_dead(&docker).await;
+        let reaper = cleanup::spawn_reaper(run_id).await;
+        Ok(Self {
+            docker,
+            run_id: run_id.to_string(),
+            network: Mutex::new(None),
+            _reaper: reaper,
+        })
+    }
+
+    fn network(&self) -> Result<Arc<Network>, RuntimeError> {
+        self.network
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| RuntimeError::Io {
+                context: "the run's network is not up (Postgres was not started)".into(),
+                source: std::io::Error::other("no network"),
+            })
+    }
+
+    fn labels(&self) -> HashMap<String, String> {
+        run_labels(&self.run_id)
+    }
+
+    /// The placeholders inside a revision's container.
+    fn vars(&self, run: &RunContext<'_>, with_secrets: bool) -> Vars {
+        let mut vars = Vars::default();
+        vars.set("checkout", context::SRC);
+        vars.set("env", context::ENV);
+        vars.set("target_dir", context::TARGET);
+        vars.set("wheels", context::WHEELS);
+        if with_secrets {
+            vars.set("master_key", run.master_key.to_string());
+        }
+        vars
+    }
+
+    /// Create and start a container on the run's network.
+    async fn run_container(&self, spec: ContainerSpec<'_>) -> Result<String, RuntimeError> {
+        let ContainerSpec {
+            name,
+            image,
+            cmd,
+            env,
+            files,
+            port,
+            aliases,
+            user,
+        } = spec;
+        let network = self.network()?;
+        let port_key = port.map(|p| format!("{p}/tcp"));
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(cmd),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            user: user.map(str::to_string),
+            labels: Some(self.labels()),
+            // API 1.41 publishes a port only when it is exposed too.
+            exposed_ports: port_key.clone().map(|k| vec![k]),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.name.clone()),
+                port_bindings: port_key.map(|k| {
+                    HashMap::from([(
+                        k,
+                        Some(vec![PortBinding {
+                            host_ip: Some("127.0.0.1".into()),
+                            host_port: Some(String::new()),
+                        }]),
+                    )])
+                }),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.name.clone(),
+                    EndpointSettings {
+                        aliases: Some(aliases),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(docker_error(format!("create the container {name}")))?;
+        // Secrets reach the container as files, copied in before it starts:
+        // `docker inspect` shows its environment and command, never them.
+        if !files.is_empty() {
+            let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+                .path("/")
+                .build();
+            let tar = files_tar(&files).map_err(|source| RuntimeError::Io {
+                context: format!("pack the files of the container {name}"),
+                source,
+            });
+            let uploaded = match tar {
+                Ok(tar) => self
+                    .docker
+                    .upload_to_container(&created.id, Some(options), bollard::body_full(tar.into()))
+                    .await
+                    .map_err(docker_error(format!(
+                        "copy files into the container {name}"
+                    ))),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = uploaded {
+                remove_container(&self.docker, &created.id).await;
+                return Err(error);
+            }
+        }
+        if let Err(error) = self.docker.start_container(&created.id, None).await {
+            remove_container(&self.docker, &created.id).await;
+            return Err(docker_error(format!("start the container {name}"))(error));
+        }
+        Ok(created.id)
+    }
+
+    /// The host port a container's `port` is published on (the engine fills it in shortly after start).
+    async fn host_port(&self, id: &str, port: u16) -> Result<u16, RuntimeError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let inspect = self
+                .docker
+                .inspect_container(id, None)
+                .await
+                .map_err(docker_error(format!("inspect the container {id}")))?;
+            let found = inspect
+                .network_settings
+                .and_then(|n| n.ports)
+                .and_then(|ports| ports.get(&format!("{port}/tcp")).cloned().flatten())
+                .and_then(|bindings| {
+                    bindings
+                        .into_iter()
+                        .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()))
+                });
+            if let Some(port) = found {
+                return Ok(port);
+            }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Io {
+                    context: format!("the engine published no host port for {port}/tcp of {id}"),
+                    source: std::io::Error::other("no port"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Run one command to its end in a container on the run's network.
+    async fn run_to_end(
+        &self,
+        run: &RunContext<'_>,
+        spec: ContainerSpec<'_>,
+        log: &Path,
+    ) -> Result<Option<i64>, RuntimeError> {
+        let id = self.run_container(spec).await?;
+        let logs = follow_logs(
+            self.docker.clone(),
+            id.clone(),
+            log.to_path_buf(),
+            self.redactor(run),
+        );
+        let status = tokio::select! {
+            status = wait_exit(&self.docker, &id) => Some(status),
+            _ = run.cancel.cancelled() => None,
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), logs).await;
+        remove_container(&self.docker, &id).await;
+        match status {
+            None => Err(RuntimeError::Interrupted),
+            Some(code) => Ok(code),
+        }
+    }
+
+    fn redactor(&self, run: &RunContext<'_>) -> Arc<Redactor> {
+        let mut redactor = (*run.redactor).clone();
+        redactor.know(run.db_password, "db_password");
+        Arc::new(redactor)
+    }
+}
+
+/// A file copied into a container before it starts.
+struct File {
+    /// Relative to `/`.
+    path: String,
+    contents: Vec<u8>,
+    mode: u32,
+    uid: u64,
+}
+
+/// The files and their folders, as the tar the engine extracts at `/`.
+fn files_tar(files: &[File]) -> std::io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut dirs: Vec<String> = Vec::new();
+    for file in files {
+        if let Some((dir, _)) = file.path.rsplit_once('/')
+            && !dirs.iter().any(|d| d == dir)
+        {
+            dirs.push(dir.to_string());
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            header.set_mode(0o700);
+            header.set_uid(file.uid);
+            header.set_gid(file.uid);
+            header.set_mtime(0);
+            header.set_cksum();
+            tar.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_size(file.contents.len() as u64);
+        header.set_mode(file.mode);
+        header.set_uid(file.uid);
+        header.set_gid(file.uid);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, &file.path, file.contents.as_slice())?;
+    }
+    tar.into_inner()
+}
+
+/// Where a command container's start script is copied (it removes itself).
+const START: &str = "run/replay/start";
+
+/// The start script of a command container: its environment (secrets
+/// included) and its command, as a file only the container's user reads.
+fn start_script(env: &[(String, String)], argv: &[String]) -> String {
+    let mut text = String::from("rm -f \"$0\"\n");
+    for (key, value) in env {
+        text.push_str(&format!("export {key}={}\n", shell_words::quote(value)));
+    }
+    text.push_str(&format!("exec {}\n", shell_words::join(argv)));
+    text
+}
+
+/// The container of one command: `sh` runs the start script copied into it.
+fn command_container(env: &[(String, String)], argv: &[String]) -> (Vec<String>, Vec<File>) {
+    (
+        vec!["sh".into(), format!("/{START}")],
+        vec![File {
+            path: START.into(),
+            contents: start_script(env, argv).into_bytes(),
+            mode: 0o400,
+            uid: context::USER_ID,
+        }],
+    )
+}
+
+/// A container to start on the run's network.
+struct ContainerSpec<'a> {
+    name: &'a str,
+    image: &'a str,
+    cmd: Vec<String>,
+    /// Seen by `docker inspect`: never a secret.
+    env: Vec<(String, String)>,
+    files: Vec<File>,
+    /// Published on 127.0.0.1 (an ephemeral host port).
+    port: Option<u16>,
+    aliases: Vec<String>,
+    user: Option<&'a str>,
+}
+
+/// Stream a container's output into `log` (redacted) until it ends.
+fn follow_logs(
+    docker: Docker,
+    id: String,
+    log: PathBuf,
+    redactor: Arc<Redactor>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        use std::io::Write;
+        let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        else {
+            return;
+        };
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = docker.logs(&id, Some(options));
+        let mut pending = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                let _ = writeln!(file, "{}", redactor.apply(line.trim_end_matches('\n')));
+            }
+        }
+        if !pending.is_empty() {
+            let _ = writeln!(file, "{}", redactor.apply(&pending));
+        }
+    })
+}
+
+/// Wait for a container to exit; its exit code (None when the engine cannot say).
+async fn wait_exit(docker: &Docker, id: &str) -> Option<i64> {
+    let mut stream = docker.wait_container(id, None);
+    match stream.next().await {
+        Some(Ok(response)) => Some(response.status_code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
+        _ => None,
+    }
+}
+
+async fn remove_container(docker: &Docker, id: &str) {
+    let options = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    let _ = docker.remove_container(id, Some(options)).await;
+}
+
+/// A file name for a revision's logs.
+fn log_name(label: &str, stage: &str) -> String {
+    let clean: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{clean}-{stage}.log")
+}
+
+/// A container name: the run id and what it is.
+fn container_name(run_id: &str, what: &str) -> String {
+    let clean: String = what
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("replay-{run_id}-{clean}")
+}
+
+struct DockerPostgres {
+    docker: Docker,
+    container: String,
+    network: String,
+    host_port: u16,
+    password: String,
+}
+
+#[async_trait]
+impl Postgres for DockerPostgres {
+    fn url(&self, database: &str) -> String {
+        format!(
+            "postgresql://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.host_port
+        )
+    }
+
+    fn server_url(&self, database: &str) -> String {
+        format!("postgresql://postgres:{}@db:5432/{database}", self.password)
+    }
+
+    async fn stop(self: Box<Self>, keep: Option<&KeptTemplate>) {
+        if let Some(keep) = keep
+            && let Err(why) = self.keep(keep).await
+        {
+            tracing::warn!("cannot keep the template {}: {why}", keep.database);
+        }
+        remove_container(&self.docker, &self.container).await;
+        let _ = self.docker.remove_network(&self.network).await;
+    }
+}
+
+impl DockerPostgres {
+    /// Keep the migrated template for later runs: drop every other database,
+    /// stop Postgres cleanly, and commit the container as the template's
+    /// image (the cluster's files are in its layer; no password file is).
+    async fn keep(&self, keep: &KeptTemplate) -> Result<(), String> {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&self.url("postgres"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let names: Vec<(String,)> = sqlx::query_as(
+            "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') AND datname <> $1",
+        )
+        .bind(&keep.database)
+        .fetch_all(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+        for (name,) in names {
+            let sql = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut connection)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        connection.close().await.ok();
+        // SIGINT: Postgres's fast shutdown, a consistent cluster on disk.
+        let options = bollard::query_parameters::KillContainerOptionsBuilder::default()
+            .signal("SIGINT")
+            .build();
+        self.docker
+            .kill_container(&self.container, Some(options))
+            .await
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(
+            Duration::from_secs(30),
+            wait_exit(&self.docker, &self.container),
+        )
+        .await
+        {
+            Ok(Some(0)) => {}
+            Ok(code) => return Err(format!("Postgres stopped with {code:?}")),
+            Err(_) => return Err("Postgres did not stop within 30s".into()),
+        }
+        let image = images::template_tag(&keep.key);
+        let (repo, tag) = image.split_once(':').expect("a tag has a colon");
+        let options = bollard::query_parameters::CommitContainerOptionsBuilder::default()
+            .container(&self.container)
+            .repo(repo)
+            .tag(tag)
+            .pause(false)
+            .build();
+        let config = bollard::models::ContainerConfig {
+            labels: Some(HashMap::from([
+                (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+                (CACHE_LABEL.to_string(), "template".to_string()),
+            ])),
+            ..Default::default()
+        };
+        self.docker
+            .commit_container(options, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+struct DockerServer {
+    docker: Docker,
+    id: String,
+    base_url: String,
+    command: String,
+    log: PathBuf,
+    exit: Arc<Mutex<Option<String>>>,
+    logs: Option<JoinHandle<()>>,
+    waiter: JoinHandle<()>,
+}
+
+#[async_trait]
+impl Server for DockerServer {
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn command(&self) -> &str {
+        &self.command
+    }
+
+    fn log(&self) -> &Path {
+        &self.log
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        self.exit.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        crate::runtime::local::process::log_tail(&self.log, lines)
+    }
+
+    async fn flush_log(&mut self) {
+        if let Some(logs) = self.logs.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), logs).await;
+        }
+    }
+
+    async fn stop(mut self: Box<Self>) {
+        remove_container(&self.docker, &self.id).await;
+        self.waiter.abort();
+        self.flush_log().await;
+    }
+}
+
+/// The Postgres container's start, as root: the run's password comes from a
+/// file copied in before the start (removed at once); a fresh cluster is
+/// initdb'd with it, a kept one (a template image) gets it in single-user
+/// mode. Every connection needs it (scram-sha-256), from the run's network
+/// only; then the server runs as `postgres`.
+const POSTGRES_SCRIPT: &str = r#"set -eu
+umask 077
+D=/var/lib/postgresql/replay
+as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+pw=$(cat /run/replay/pgpass)
+rm -rf /run/replay
+if [ ! -s "$D/PG_VERSION" ]; then
+  install -d -o postgres -g postgres -m 700 "$D"
+  f=$(mktemp)
+  printf '%s\n' "$pw" > "$f"
+  chown postgres "$f"
+  as_pg "$PG_BIN/initdb" -D "$D" --username=postgres --pwfile="$f" --auth=scram-sha-256 --encoding=UTF8 --no-locale --no-sync >/dev/null
+  rm -f "$f"
+else
+  printf "ALTER USER postgres PASSWORD '%s';\n" "$pw" | as_pg "$PG_BIN/postgres" --single -D "$D" postgres >/dev/null
+fi
+printf 'local all all scram-sha-256\nhost all all %s scram-sha-256\n' "$REPLAY_PG_NETWORK" > "$D/pg_hba.conf"
+chown postgres "$D/pg_hba.conf"
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$PG_BIN/postgres" -D "$D" -c listen_addresses='*' -c unix_socket_directories=/tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400
+"#;
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
+    }
+
+    async fn postgres(
+        &self,
+        run: &RunContext<'_>,
+        preload: Option<&str>,
+    ) -> Result<PostgresStarted, RuntimeError> {
+        let preparing = Instant::now();
+        let say = |line: &str| eprintln!("{line}");
+        let (base, cached) = images::ensure(
+            &self.docker,
+            &images::postgres_recipe(),
+            run.cache_dir,
+            run.logs,
+            run.cancel,
+            &say,
+        )
+        .await?;
+        // A template an earlier run kept: its image holds the migrated cluster.
+        let mut preloaded = None;
+        let mut image = base.clone();
+        if let Some(key) = preload.filter(|_| !run.no_cache) {
+            let kept = images::template_tag(key);
+            if images::exists(&self.docker, &kept).await? {
+                image = kept;
+                preloaded = Some(KeptTemplate::of(key));
+            }
+        }
+        let name = format!("replay-{}", run.id);
+        let created = self
+            .docker
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(self.labels()),
+                ..Default::default()
+            })
+            .await
+            .map_err(docker_error(format!("create the network {name}")))?;
+        let subnet = self
+            .docker
+            .inspect_network(&created.id, None)
+            .await
+            .ok()
+            .and_then(|n| n.ipam)
+            .and_then(|ipam| ipam.config)
+            .and_then(|configs| configs.into_iter().find_map(|c| c.subnet))
+            .unwrap_or_else(|| "samenet".into());
+        *self.network.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(Network { name: name.clone() }));
+        let copy = preparing.elapsed();
+        let starting = Instant::now();
+        let stop_network = || async {
+            let _ = self.docker.remove_network(&name).await;
+        };
+        let id = match self
+            .run_container(ContainerSpec {
+                name: &container_name(run.id, "postgres"),
+                image: &image,
+                cmd: vec!["sh".into(), "-c".into(), POSTGRES_SCRIPT.into()],
+                env: vec![
+                    ("REPLAY_PG_NETWORK".into(), subnet),
+                    ("PG_BIN".into(), images::POSTGRES_BIN.into()),
+                ],
+                files: vec![File {
+                    path: "run/replay/pgpass".into(),
+                    contents: run.db_password.as_bytes().to_vec(),
+                    mode: 0o400,
+                    uid: 0,
+                }],
+                port: Some(5432),
+                aliases: vec!["db".into()],
+                user: Some("0"),
+            })
+            .await
+        {
+            Ok(id) => id,
+            Err(error) => {
+                stop_network().await;
+                return Err(error);
+            }
+        };
+        let log = run.logs.join("postgres.log");
+        let logs = follow_logs(
+            self.docker.clone(),
+            id.clone(),
+            log.clone(),
+            self.redactor(run),
+        );
+        let postgres = DockerPostgres {
+            docker: self.docker.clone(),
+            container: id.clone(),
+            network: name.clone(),
+            host_port: 0,
+            password: run.db_password.to_string(),
+        };
+        let ready = async {
+            let host_port = match self.host_port(&id, 5432).await {
+                Ok(port) => port,
+                Err(error) => return Err((error, postgres)),
+            };
+            let postgres = DockerPostgres {
+                host_port,
+                ..postgres
+            };
+            // Readiness: a SQL probe from the host, through the published port.
+            let url = postgres.url("postgres");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if run.cancel.is_cancelled() {
+                    return Err((RuntimeError::Interrupted, postgres));
+                }
+                use sqlx::Connection;
+                if let Ok(connection) = sqlx::PgConnection::connect(&url).await {
+                    connection.close().await.ok();
+                    return Ok(postgres);
+                }
+                let exited = self
+                    .docker
+                    .inspect_container(&id, None)
+                    .await
+                    .ok()
+                    .and_then(|c| c.state)
+                    .is_some_and(|s| s.running == Some(false));
+                if exited || Instant::now() > deadline {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), logs).await;
+                    return Err((
+                        RuntimeError::Postgres {
+                            action: if exited {
+                                "start (the container exited)".into()
+                            } else {
+                                "start (not ready after 60s)".into()
+                            },
+                            command: format!("the Postgres container of {image}"),
+                            log: log.clone(),
+                            tail: crate::runtime::local::process::log_tail(&log, 20),
+                        },
+                        postgres,
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        match ready.await {
+            Ok(postgres) => Ok(PostgresStarted {
+                postgres: Box::new(postgres),
+                cached,
+                copy,
+                start: starting.elapsed(),
+                preloaded,
+            }),
+            Err((error, postgres)) => {
+                Box::new(postgres).stop(None).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn build(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        checkout: &Checkout,
+    ) -> Result<Build, RuntimeError> {
+        let started = Instant::now();
+        let recipe = target.docker()?;
+        let say = |line: &str| eprintln!("{line}");
+        let (base, _) = images::ensure(
+            &self.docker,
+            &recipe.image,
+            run.cache_dir,
+            run.logs,
+            run.cancel,
+            &say,
+        )
+        .await?;
+        let log = run.logs.join(log_name(&checkout.label, "build"));
+        let vars = self.vars(run, false);
+        let failed = |command: String, status: String| RuntimeError::Stage {
+            stage: Stage::Build,
+            revision: checkout.label.clone(),
+            command,
+            status,
+            log: log.clone(),
+            tail: crate::runtime::local::process::log_tail(&log, 20),
+        };
+        let workdir = target.workdir(&checkout.dir);
+        if !workdir.is_dir() {
+            return Err(failed(
+                format!("cd {}", target.workdir.display()),
+                format!(
+                    "the target's workdir `{}` is not a folder in this revision",
+                    target.workdir.display()
+                ),
+            ));
+        }
+        let mut argvs = Vec::new();
+        for line in &recipe.build.run {
+            argvs.push(line.render(&vars).map_err(|e| {
+                failed(
+                    line.source.clone(),
+                    format!("cannot be filled in inside a container: {e}"),
+                )
+            })?);
+        }
+        let inputs: Vec<String> = recipe
+            .build
+            .inputs
+            .iter()
+            .filter(|input| workdir.join(input).is_file())
+            .cloned()
+            .collect();
+        let wheels = if recipe.wheels.is_empty() {
+            None
+        } else {
+            Some(wheels::prepare(run, target, recipe, checkout, &log).await?)
+        };
+        let env = environment(target, &vars);
+        let passed: Vec<&str> = target.pass_env.iter().map(|(n, _)| n.as_str()).collect();
+        let dockerfile = context::dockerfile(&context::Recipe {
+            base: &base,
+            workdir: &target.workdir,
+            inputs: &inputs,
+            has_wheels: wheels.is_some(),
+            env: &env,
+            args: &passed,
+            run: &argvs,
+        });
+        let written = context::write(
+            &context::Parts {
+                dockerfile: &dockerfile,
+                checkout: &checkout.dir,
+                workdir: &target.workdir,
+                helpers: &target.helpers,
+                inputs: &inputs,
+                wheels: wheels.as_deref(),
+            },
+            &run.dir
+                .join("contexts")
+                .join(format!("{}.tar", log_name(&checkout.label, "context"))),
+        )?;
+        // The ambient variables the target passes change what it builds.
+        let name =
+            crate::support::cache::key(&[written.hash.as_bytes(), target.ambient_key().as_slice()]);
+        let image = format!("replay/rev:{}", &name[..20]);
+        let cached = !run.no_cache && images::exists(&self.docker, &image).await?;
+        if !cached {
+            let args: HashMap<String, String> = target
+                .pass_env
+                .iter()
+                .filter_map(|(n, v)| Some((n.clone(), v.clone()?)))
+                .collect();
+            let built = build_image(
+                &self.docker,
+                run,
+                &written.tar,
+                &image,
+                &args,
+                &log,
+                &self.redactor(run),
+            )
+            .await;
+            let _ = std::fs::remove_file(&written.tar);
+            if let Err((command, status)) = built {
+                if run.cancel.is_cancelled() {
+                    return Err(RuntimeError::Interrupted);
+                }
+                return Err(failed(command, status));
+            }
+        }
+        let _ = std::fs::remove_file(&written.tar);
+        Ok(Build {
+            checkout: checkout.clone(),
+            env_dir: PathBuf::from(image),
+            cache_hit: cached,
+            duration: started.elapsed(),
+        })
+    }
+
+    async fn migrate(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        build: &Build,
+        database: &Database,
+    ) -> Result<(), RuntimeError> {
+        let recipe = target.docker()?;
+        let image = build.env_dir.to_string_lossy().into_owned();
+        let mut vars = self.vars(run, true);
+        vars.set("database_url", database.server_url.clone());
+        let env = command_env(target, &vars);
+        let log = run.logs.join(log_name(&build.checkout.label, "migrate"));
+        for (n, line) in recipe.migrate.run.iter().enumerate() {
+            let failed = |status: String| RuntimeError::Stage {
+                stage: Stage::Migrate,
+                revision: build.checkout.label.clone(),
+                command: line.source.clone(),
+                status,
+                log: log.clone(),
+                tail: crate::runtime::local::process::log_tail(&log, 20),
+            };
+            let argv = line
+                .render(&vars)
+                .map_err(|e| failed(format!("cannot be filled in: {e}")))?;
+            let name = container_name(
+                run.id,
+                &format!("migrate-{}-{}-{n}", build.checkout.label, database.name),
+            );
+            let (cmd, files) = command_container(&env, &argv);
+            let spec = ContainerSpec {
+                name: &name,
+                image: &image,
+                cmd,
+                env: vec![],
+                files,
+                port: None,
+                aliases: vec![],
+                user: Some(context::USER),
+            };
+            match self.run_to_end(run, spec, &log).await? {
+                Some(0) => {}
+                Some(code) => return Err(failed(format!("exited with code {code}"))),
+                None => return Err(failed("the engine lost the container".into())),
+            }
+        }
+        Ok(())
+    }
+
+    async fn boot(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        build: &Build,
+        database: &Database,
+    ) -> Result<Box<dyn Server>, RuntimeError> {
+        let recipe: &DockerRecipe = target.docker()?;
+        let image = build.env_dir.to_string_lossy().into_owned();
+        let mut vars = self.vars(run, true);
+        vars.set("database_url", database.server_url.clone());
+        vars.set("host", "0.0.0.0");
+        vars.set("port", recipe.port.to_string());
+        let log = run.logs.join(log_name(&build.checkout.label, "boot"));
+        let failed = |command: String, status: String| RuntimeError::Stage {
+            stage: Stage::Boot,
+            revision: build.checkout.label.clone(),
+            command,
+            status,
+            log: log.clone(),
+            tail: crate::runtime::local::process::log_tail(&log, 20),
+        };
+        let argv = recipe.boot.render(&vars).map_err(|e| {
+            failed(
+                recipe.boot.source.clone(),
+                format!("cannot be filled in: {e}"),
+            )
+        })?;
+        let command = shell_words::join(&argv);
+        let name = container_name(
+            run.id,
+            &format!("server-{}-{}", build.checkout.label, database.name),
+        );
+        let (cmd, files) = command_container(&command_env(target, &vars), &argv);
+        let id = self
+            .run_container(ContainerSpec {
+                name: &name,
+                image: &image,
+                cmd,
+                env: vec![],
+                files,
+                port: Some(recipe.port),
+                aliases: vec![],
+                user: Some(context::USER),
+            })
+            .await?;
+        let logs = follow_logs(
+            self.docker.clone(),
+            id.clone(),
+            log.clone(),
+            self.redactor(run),
+        );
+        let exit = Arc::new(Mutex::new(None));
+        let waiter = {
+            let (docker, id, exit) = (self.docker.clone(), id.clone(), exit.clone());
+            tokio::spawn(async move {
+                let code = wait_exit(&docker, &id).await;
+                *exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(match code {
+                    Some(code) => format!("exit code {code}"),
+                    None => "gone".into(),
+                });
+            })
+        };
+        let host_port = match self.host_port(&id, recipe.port).await {
+            Ok(port) => port,
+            Err(error) => {
+                remove_container(&self.docker, &id).await;
+                return Err(error);
+            }
+        };
+        Ok(Box::new(DockerServer {
+            docker: self.docker.clone(),
+            id,
+            base_url: format!("http://127.0.0.1:{host_port}"),
+            command: format!("{command} (in {image})"),
+            log,
+            exit,
+            logs: Some(logs),
+            waiter,
+        }))
+    }
+}
+
+/// Build `image` from the context tar; the build's output goes to `log`.
+/// On failure: the step that failed and the engine's message.
+async fn build_image(
+    docker: &Docker,
+    run: &RunContext<'_>,
+    tar: &Path,
+    image: &str,
+    args: &HashMap<String, String>,
+    log: &Path,
+    redactor: &Redactor,
+) -> Result<(), (String, String)> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| {
+            (
+                "docker build".to_string(),
+                format!("cannot open the log: {e}"),
+            )
+        })?;
+    let context = tokio::fs::File::open(tar).await.map_err(|e| {
+        (
+            "docker build".to_string(),
+            format!("cannot read the context: {e}"),
+        )
+    })?;
+    let labels = HashMap::from([
+        (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+        (CACHE_LABEL.to_string(), "revision".to_string()),
+    ]);
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(image)
+        .rm(true)
+        .forcerm(true)
+        .nocache(run.no_cache)
+        .labels(&labels)
+        .buildargs(args)
+        .build();
+    let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(context));
+    let mut stream = docker.build_image(options, None, Some(body));
+    let mut step = String::from("docker build");
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            _ = run.cancel.cancelled() => return Err((step, "interrupted".into())),
+        };
+        let Some(item) = item else { break };
+        match item {
+            Ok(info) => {
+                if let Some(text) = info.stream {
+                    for line in text.lines() {
+                        if line.starts_with("Step ") {
+                            step = line.to_string();
+                        }
+                        let _ = writeln!(file, "{}", redactor.apply(line));
+                    }
+                }
+                if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                    let _ = writeln!(file, "{}", redactor.apply(&error));
+                    return Err((step, redactor.apply(&error)));
+                }
+            }
+            Err(error) => {
+                let message = match &error {
+                    bollard::errors::Error::DockerStreamError { error } => error.clone(),
+                    other => other.to_string(),
+                };
+                let _ = writeln!(file, "{}", redactor.apply(&message));
+                return Err((step, redactor.apply(&message)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A command container's environment: the target's `[env]` and the values
+/// of the ambient variables it passes (`pass_env`, those that are set).
+fn command_env(target: &Target, vars: &Vars) -> Vec<(String, String)> {
+    let mut env = environment(target, vars);
+    env.extend(
+        target
+            .pass_env
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), value.clone()?))),
+    );
+    env
+}

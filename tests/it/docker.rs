@@ -1,0 +1,558 @@
+//! The Docker runtime against the real engine (`scripts/setup --docker` starts
+//! one): the same answers as the local runtime, and nothing left behind on
+//! success, on error, on Ctrl-C and on SIGKILL. Every test that needs the
+//! engine says `docker` in its name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// The labelled containers, networks, volumes and images of a run, seen by
+/// the docker CLI. Images are caches shared by runs (base, revision and
+/// template images say so in `replay.cache`); one without it is the run's.
+fn docker_objects(run_id: &str) -> Vec<String> {
+    let filter = format!("label=replay.run={run_id}");
+    let mut found = Vec::new();
+    for (kind, args) in [
+        ("container", vec!["ps", "-a", "-q", "--filter", &filter]),
+        ("network", vec!["network", "ls", "-q", "--filter", &filter]),
+        ("volume", vec!["volume", "ls", "-q", "--filter", &filter]),
+        (
+            "image",
+            vec!["image", "ls", "-a", "-q", "--no-trunc", "--filter", &filter],
+        ),
+    ] {
+        let output = Command::new("docker").args(&args).output().unwrap();
+        assert!(output.status.success(), "{}", text(&output).1);
+        for id in text(&output).0.lines().filter(|l| !l.trim().is_empty()) {
+            if kind == "image" && !image_label(id, "replay.cache").is_empty() {
+                continue;
+            }
+            found.push(format!("{kind} {id}"));
+        }
+    }
+    found
+}
+
+/// One label of an image ("" when it has none).
+fn image_label(image: &str, label: &str) -> String {
+    let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
+    let output = Command::new("docker")
+        .args(["image", "inspect", "--format", &format, image])
+        .output()
+        .unwrap();
+    text(&output).0.trim().replace("<no value>", "")
+}
+
+/// What `docker inspect` shows of every container of a run.
+fn inspect_containers(run_id: &str) -> String {
+    let filter = format!("label=replay.run={run_id}");
+    let output = Command::new("docker")
+        .args(["ps", "-a", "-q", "--filter", &filter])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = text(&output)
+        .0
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert!(!ids.is_empty(), "the run has no container");
+    let output = Command::new("docker")
+        .arg("inspect")
+        .args(&ids)
+        .output()
+        .unwrap();
+    text(&output).0
+}
+
+/// The pid of a run's reaper (`replay __reap RUN_ID`), if it runs.
+fn reaper_of(run_id: &str) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.len() >= 3 && args[1] == b"__reap" && args[2] == run_id.as_bytes() {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Wait (up to `within`) until the run has nothing left on the engine.
+fn assert_no_docker_objects(run_id: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = docker_objects(run_id);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "left on the engine: {left:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The base images, built once (the first test to get here builds, the others wait).
+fn images(env: &Env) {
+    let output = env
+        .replay()
+        .args(["images", "--suite", "matrices/litellm", "--target", "twin"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+}
+
+fn check(env: &Env, runtime: &str, suite: &Path) -> std::process::Output {
+    env.replay()
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--format",
+            "json",
+            "--runtime",
+            runtime,
+            "--suite",
+        ])
+        .arg(suite)
+        .output()
+        .unwrap()
+}
+
+/// Each cell's verdict and observed status, in order.
+fn cells(report: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
+    report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_string(),
+                c["verdict"].as_str().unwrap_or_default().to_string(),
+                c["outcome"]["status"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn docker_check_of_the_twin_gives_the_same_cells_as_local_and_leaves_nothing() {
+    let env = Env::new("docker-check");
+    images(&env);
+    let suite = repo_root().join("matrices/litellm");
+    let local = check(&env, "local", &suite);
+    assert_eq!(local.status.code(), Some(0), "{}", text(&local).1);
+    let docker = check(&env, "docker", &suite);
+    let (_, stderr) = text(&docker);
+    assert_eq!(docker.status.code(), Some(0), "{stderr}");
+    let (local, docker) = (json(&local), json(&docker));
+    assert_eq!(docker["runtime"], "docker");
+    assert_eq!(local["runtime"], "local");
+    assert_eq!(cells(&docker), cells(&local));
+    assert_eq!(cells(&docker).len(), suite_cells("litellm"));
+    assert_eq!(docker["summary"], local["summary"]);
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(300));
+    env.assert_nothing_left();
+}
+
+/// The twin's history, generated by the tool into the test's folder.
+fn history(env: &Env) -> PathBuf {
+    let dir = env.tmp.path().join("twin");
+    let output = env.replay().arg("twin-history").arg(&dir).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    dir
+}
+
+#[test]
+fn docker_fix_and_bisect_of_the_twin_give_the_same_transitions_and_verdicts_as_local() {
+    let mut env = Env::new("docker-fix");
+    env.private_cache();
+    images(&env);
+    let repo = history(&env);
+    let run = |runtime: &str, args: &[&str]| {
+        let output = env
+            .replay()
+            .args(args)
+            .args(["--target", "twin", "--format", "json", "--runtime", runtime])
+            .arg("--repo")
+            .arg(&repo)
+            .arg("--records")
+            .arg(env.tmp.path().join(format!("replays-{runtime}")))
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&output);
+        (output.status.code(), json(&output), stderr)
+    };
+    let (code, local, stderr) = run("local", &["fix", "update-fix"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, docker, stderr) = run("docker", &["fix", "update-fix"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(docker["verdict"], "CAUGHT");
+    assert_eq!(docker["transitions"], local["transitions"]);
+    assert_eq!(docker["verdict"], local["verdict"]);
+    assert_eq!(docker["runtime"], "docker");
+    assert_eq!(local["runtime"], "local");
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(300));
+
+    let bisect = [
+        "bisect",
+        "--good",
+        "update-fix~1",
+        "--bad",
+        "update-fix",
+        "--cell",
+        "key_update/self/owner",
+    ];
+    let (code, local, stderr) = run("local", &bisect);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, docker, stderr) = run("docker", &bisect);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(docker["cells"], local["cells"]);
+    assert_eq!(docker["runtime"], "docker");
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(300));
+    env.assert_nothing_left();
+}
+
+#[test]
+fn docker_image_build_failure_exits_4_with_the_build_steps_output() {
+    let env = Env::new("docker-build-fails");
+    images(&env);
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("targets/twin.toml"),
+        "run = [\"python3 -m venv {{env}}\", ",
+        "run = [\"python3 -c 'import sys; print(\\\"the build step says no\\\"); sys.exit(3)'\", ",
+    );
+    let output = check(&env, "docker", &suite);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("failed to build working tree"), "{stderr}");
+    assert!(stderr.contains("the build step says no"), "{stderr}");
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(300));
+    env.assert_nothing_left();
+}
+
+#[test]
+fn docker_sigint_during_boot_and_sigkill_during_the_matrix_leave_nothing_on_the_engine() {
+    let env = Env::new("docker-signals");
+    images(&env);
+    let suite = env.suite_copy("litellm");
+    // A twin that takes a while to come up, so that the interrupt lands during boot.
+    edit(
+        &suite.join("targets/twin.toml"),
+        "run = \"{{env}}/bin/python server.py --port {{port}} --host {{host}}\"\nport = 4000",
+        "run = \"{{env}}/bin/python -c 'import time, runpy, sys; time.sleep(5); sys.argv = sys.argv[1:]; runpy.run_path(\\\"server.py\\\", run_name=\\\"__main__\\\")' server.py --port {{port}} --host {{host}}\"\nport = 4000",
+    );
+    let command = |env: &Env| {
+        let mut command = env.replay();
+        command
+            .args([
+                "check",
+                "--target",
+                "twin",
+                "--repo",
+                "testdata/twin",
+                "--runtime",
+                "docker",
+                "--jobs",
+                "1",
+                "--suite",
+            ])
+            .arg(&suite);
+        command
+    };
+
+    // SIGINT while the server container boots: the run tears down and exits 130.
+    let (mut child, _, _) = start_until(command(&env), "replay: booting working tree");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !docker_objects(&env.run_id)
+        .iter()
+        .any(|o| o.starts_with("container"))
+    {
+        assert!(Instant::now() < deadline, "no container appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The run's secrets reach its containers as files: `docker inspect`
+    // shows neither the database URL (with the password) nor the master key.
+    let inspected = inspect_containers(&env.run_id);
+    assert!(!inspected.contains("postgresql://"), "{inspected}");
+    assert!(!inspected.contains("MASTER_KEY"), "{inspected}");
+    assert_eq!(interrupt_and_wait(&mut child), 130);
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(300));
+
+    // SIGKILL while the cells run: nothing of the tool survives to tear down;
+    // the reaper removes the run's containers and network.
+    let env = Env::new("docker-sigkill");
+    let (mut child, _, _) = start_until(command(&env), "replay: running ");
+    assert!(!docker_objects(&env.run_id).is_empty());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(300));
+}
+
+#[test]
+fn docker_sigkill_of_the_tool_and_its_reaper_then_gc_leaves_nothing_on_the_engine() {
+    let env = Env::new("docker-kill-gc");
+    images(&env);
+    let mut command = env.replay();
+    command.args([
+        "check",
+        "--target",
+        "twin",
+        "--repo",
+        "testdata/twin",
+        "--runtime",
+        "docker",
+        "--jobs",
+        "1",
+    ]);
+    let (mut child, _, _) = start_until(command, "replay: running ");
+    let reaper = reaper_of(&env.run_id).expect("the run has a reaper");
+    // Both die at once: nothing of the run is left to tear down.
+    for pid in [reaper, child.id() as i32] {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
+    child.wait().unwrap();
+    assert!(
+        docker_objects(&env.run_id)
+            .iter()
+            .any(|o| o.starts_with("container")),
+        "the killed run left nothing to sweep"
+    );
+    let output = env.replay().args(["gc", "--keep-cache"]).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("of dead runs from the Docker engine"),
+        "{stderr}"
+    );
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(300));
+}
+
+#[test]
+fn docker_a_panic_after_boot_leaves_nothing_on_the_engine() {
+    let env = Env::new("docker-panic");
+    images(&env);
+    let output = env
+        .replay()
+        .env("REPLAY_FAULT", "panic-after-boot")
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--runtime",
+            "docker",
+        ])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("REPLAY_FAULT: panic after-boot"),
+        "{stderr}"
+    );
+    // The run cannot tear down in a panic; its reaper does.
+    assert_no_docker_objects(&env.run_id, Duration::from_secs(300));
+}
+
+#[test]
+fn no_docker_engine_exits_3_with_the_setup_hint() {
+    let env = Env::new("docker-none");
+    let output = env
+        .replay()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--runtime",
+            "docker",
+        ])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("error: no Docker engine answers at unix:///nonexistent/docker.sock"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: start a Docker engine: scripts/setup --docker"),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_target_without_a_docker_section_is_refused_under_docker_with_exit_2() {
+    let env = Env::new("docker-no-section");
+    let suite = env.suite_copy("litellm");
+    let path = suite.join("targets/twin.toml");
+    let text_before = std::fs::read_to_string(&path).unwrap();
+    let start = text_before.find("[docker.image]").unwrap();
+    let end = text_before.find("[ready]").unwrap();
+    std::fs::write(
+        &path,
+        format!("{}{}", &text_before[..start], &text_before[end..]),
+    )
+    .unwrap();
+    let output = check(&env, "docker", &suite);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: the target `twin` has no [docker] recipe"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: add [docker.image]"), "{stderr}");
+    // The environment variable chooses the runtime too.
+    let output = env
+        .replay()
+        .env("REPLAY_RUNTIME", "docker")
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--suite",
+        ])
+        .arg(&suite)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output).1);
+}
+
+#[test]
+fn docker_gc_and_the_start_up_sweep_remove_the_objects_of_dead_runs_only() {
+    let env = Env::new("docker-gc");
+    // A network and a container as a dead run (no such pid) would have left them.
+    let dead = format!("{}-dead", env.run_id);
+    let labels = |run: &str, pid: &str| {
+        vec![
+            "--label".to_string(),
+            "managed-by=replay".into(),
+            "--label".into(),
+            format!("replay.run={run}"),
+            "--label".into(),
+            format!("replay.pid={pid}"),
+            "--label".into(),
+            "replay.started=1".into(),
+        ]
+    };
+    let docker = |args: Vec<String>| {
+        let output = Command::new("docker").args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", text(&output).1);
+    };
+    let mut args = vec!["network".to_string(), "create".into()];
+    args.extend(labels(&dead, "999999999"));
+    args.push(format!("replay-{dead}"));
+    docker(args);
+    // One whose run is alive (this test's pid, but a start time that is not its own:
+    // a reused pid) is dead too; one with our real start time is alive.
+    let alive = format!("{}-alive", env.run_id);
+    let start = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start = start[start.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let mut args = vec!["network".to_string(), "create".into()];
+    let mut alive_labels = labels(&alive, &std::process::id().to_string());
+    alive_labels[7] = format!("replay.started={start}");
+    args.extend(alive_labels);
+    args.push(format!("replay-{alive}"));
+    docker(args);
+    assert_eq!(docker_objects(&dead).len(), 1);
+
+    let output = env.replay().args(["gc", "--keep-cache"]).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_no_docker_objects(&dead, Duration::from_secs(300));
+    assert_eq!(docker_objects(&alive).len(), 1, "{stderr}");
+    docker(vec![
+        "network".into(),
+        "rm".into(),
+        format!("replay-{alive}"),
+    ]);
+}
+
+#[test]
+fn docker_a_stalled_base_image_build_is_exit_3_naming_its_log_and_leaves_no_image() {
+    let env = Env::new("docker-stall");
+    images(&env);
+    let suite = env.suite_copy("litellm");
+    // A recipe no image exists for, and a deadline no mmdebstrap can meet.
+    edit(
+        &suite.join("targets/twin.toml"),
+        "packages = [\"python3\", \"python3-venv\", \"python3-psycopg2\"]",
+        "packages = [\"python3\", \"python3-venv\", \"python3-psycopg2\", \"less\"]",
+    );
+    let base_images = || {
+        let output = Command::new("docker")
+            .args([
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                "replay/base",
+            ])
+            .output()
+            .unwrap();
+        let mut tags: Vec<String> = text(&output).0.lines().map(String::from).collect();
+        tags.sort();
+        tags
+    };
+    let before = base_images();
+    let started = Instant::now();
+    let output = env
+        .replay()
+        .env("REPLAY_IMAGE_DEADLINE", "1")
+        .args(["images", "--target", "twin", "--suite"])
+        .arg(&suite)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("error: failed to build the base image replay/base:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mmdebstrap did not finish within 1s (REPLAY_IMAGE_DEADLINE), twice"),
+        "{stderr}"
+    );
+    // The log it names is there, with both attempts.
+    let log = stderr
+        .split("its log: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the error names the log");
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("attempt 2 of 2"), "{log}");
+    // It ended well before the two deadlines and the 20 s grace each could take.
+    assert!(started.elapsed() < Duration::from_secs(300));
+    // No image under the recipe's tag, nor a partial one, nor its mmdebstrap.
+    assert_eq!(base_images(), before);
+    let mmdebstrap = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("python3-psycopg2,less"))
+        })
+        .count();
+    assert_eq!(mmdebstrap, 0, "mmdebstrap still runs");
+}
