@@ -11,9 +11,9 @@ pub mod diff;
 pub mod error;
 pub mod fix;
 pub mod gc;
+pub mod images;
 pub mod init;
 pub mod list;
-pub mod images;
 pub mod mutate;
 pub mod plan;
 
