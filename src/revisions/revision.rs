@@ -466,7 +466,13 @@ pub(crate) fn materialise(
     }
     let tree = repo.find_tree(tree).map_err(fail)?;
     let mut options = git2::build::CheckoutBuilder::new();
-    options.target_dir(dir).force().recreate_missing(true);
+    // A checkout into another folder still rewrites the repository's index to
+    // the tree unless told not to: the user's staged work would be lost.
+    options
+        .target_dir(dir)
+        .force()
+        .recreate_missing(true)
+        .update_index(false);
     repo.checkout_tree(tree.as_object(), Some(&mut options))
         .map_err(fail)?;
     Ok(Checkout {
@@ -530,6 +536,52 @@ pub(crate) mod tests {
             );
         }
         repo
+    }
+
+    #[test]
+    fn materialising_a_revision_leaves_the_repositorys_index_and_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with(
+            dir.path(),
+            &[
+                ("first", &[("a.txt", "one")]),
+                ("second", &[("a.txt", "two"), ("b.txt", "new")]),
+            ],
+        );
+        // The user's own work: a staged file and an edited one.
+        std::fs::write(dir.path().join("staged.txt"), "mine").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("staged.txt")).unwrap();
+        index.write().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "edited").unwrap();
+        let index_before = std::fs::read(repo.path().join("index")).unwrap();
+
+        let first = resolve(&repo, "HEAD~1").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let checkout = materialise(&repo, first.tree, &out.path().join("first"), "first").unwrap();
+
+        assert_eq!(
+            std::fs::read_to_string(checkout.dir.join("a.txt")).unwrap(),
+            "one"
+        );
+        assert!(!checkout.dir.join("b.txt").exists());
+        assert_eq!(
+            std::fs::read(repo.path().join("index")).unwrap(),
+            index_before,
+            "the repository's index was rewritten"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a.txt")).unwrap(),
+            "edited"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("b.txt")).unwrap(),
+            "new"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("staged.txt")).unwrap(),
+            "mine"
+        );
     }
 
     #[test]
