@@ -2,6 +2,7 @@
 
 pub(crate) mod postgres;
 pub(crate) mod process;
+pub(crate) mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
