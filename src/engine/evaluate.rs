@@ -71,6 +71,12 @@ pub enum EngineError {
         #[source]
         source: WorldError,
     },
+    /// SQL of the suite that the migrated schema refuses (found before any boot).
+    #[error("the suite's SQL does not fit the schema of {revision} ({} refused)", crate::support::words::count(problems.len(), "statement"))]
+    Sql {
+        revision: String,
+        problems: Vec<crate::spec::source::Problem>,
+    },
 }
 
 impl EngineError {
@@ -78,7 +84,7 @@ impl EngineError {
         match self {
             EngineError::Runtime(error) => error.is_revision_failure(),
             EngineError::World { .. } => true,
-            EngineError::Revision(_) => false,
+            EngineError::Revision(_) | EngineError::Sql { .. } => false,
         }
     }
 }
@@ -420,6 +426,23 @@ impl<'a> Engine<'a> {
                     &format!("{} actors", self.suite.world.actors.len()),
                     seed,
                 );
+                // Before any boot: the suite's SQL against this schema.
+                let problems = crate::engine::prepare::prepare_sql(
+                    self.suite,
+                    &database.url,
+                    &build.checkout.label,
+                )
+                .await
+                .map_err(|source| RuntimeError::Database {
+                    context: format!("prepare the suite's SQL on {name}"),
+                    source,
+                })?;
+                if !problems.is_empty() {
+                    return Err(EngineError::Sql {
+                        revision: build.checkout.label.clone(),
+                        problems,
+                    });
+                }
                 Ok::<_, EngineError>((name, migrate, seed))
             })
             .await?

@@ -114,6 +114,7 @@ impl Error {
             Error::Record(_) => exit_codes::ENVIRONMENT,
             Error::Mutate(_) => exit_codes::BAD_INPUT,
             Error::Revision(_) => exit_codes::ENVIRONMENT,
+            Error::Engine(EngineError::Sql { .. }) => exit_codes::BAD_INPUT,
             Error::Engine(EngineError::Runtime(RuntimeError::Interrupted)) | Error::Interrupted => {
                 exit_codes::INTERRUPTED
             }
@@ -128,7 +129,8 @@ impl Error {
     pub fn problems(&self) -> &[Problem] {
         match self {
             Error::Suite(SuiteError::Invalid { problems, .. })
-            | Error::Target(TargetError::Invalid { problems, .. }) => problems,
+            | Error::Target(TargetError::Invalid { problems, .. })
+            | Error::Engine(EngineError::Sql { problems, .. }) => problems,
             _ => &[],
         }
     }

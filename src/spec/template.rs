@@ -138,6 +138,29 @@ impl Template {
         }
     }
 
+    /// The statement of [`Template::render_sql`] without its values: the SQL
+    /// with `$n` in place of each expression, and how many parameters it has.
+    pub(crate) fn sql_statement(&self) -> (String, usize) {
+        let mut sql = String::new();
+        let mut seen: Vec<&Expr> = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => sql.push_str(text),
+                Part::Expr(expr) => {
+                    let index = match seen.iter().position(|e| *e == expr) {
+                        Some(index) => index,
+                        None => {
+                            seen.push(expr);
+                            seen.len() - 1
+                        }
+                    };
+                    sql.push_str(&format!("${}", index + 1));
+                }
+            }
+        }
+        (sql, seen.len())
+    }
+
     /// SQL with every expression replaced by a `$n` parameter; the parameters are
     /// returned as text, in order. The same expression twice is one parameter.
     pub(crate) fn render_sql(&self, vars: &Vars) -> Result<(String, Vec<String>), RenderError> {
@@ -288,6 +311,7 @@ mod tests {
         )
         .unwrap();
         let (sql, params) = t.render_sql(&vars()).unwrap();
+        assert_eq!(t.sql_statement(), (sql.clone(), params.len()));
         assert_eq!(sql, "SELECT $1 || x FROM t WHERE a = $2 OR b = $1");
         assert_eq!(params, ["rp1-", "rp1-owner"]);
     }

@@ -1,0 +1,49 @@
+//! What a run reads is checked before time is spent on it: the suite's SQL
+//! is prepared against the migrated schema before any server boots, a
+//! target's inputs exist, names are unique, and the build key covers what the
+//! build runs.
+
+use crate::support::*;
+
+fn check(env: &Env, suite: &std::path::Path) -> std::process::Command {
+    let mut command = env.replay();
+    command
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--suite",
+        ])
+        .arg(suite);
+    command
+}
+
+#[test]
+fn a_typo_in_a_checks_sql_is_bad_input_before_any_boot() {
+    let env = Env::new("sql-typo");
+    let suite = env.suite_copy("litellm");
+    let scenario = suite.join("scenarios/key_delete.toml");
+    edit(
+        &scenario,
+        r#"sql = '''SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE token"#,
+        r#"sql = '''SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE tokn"#,
+    );
+    let output = check(&env, &suite).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    // The file and line of the statement, the check, and Postgres's words.
+    assert!(
+        stderr.contains(&format!(
+            "{}:35: check `row_kept`: column \"tokn\" does not exist",
+            scenario.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: fix the SQL"), "{stderr}");
+    // Found before any server was booted, and no cell ran.
+    assert!(!stderr.contains("booting"), "{stderr}");
+    assert!(!stderr.contains("running "), "{stderr}");
+    env.assert_nothing_left();
+}
