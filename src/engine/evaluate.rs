@@ -508,25 +508,20 @@ impl<'a> Engine<'a> {
 /// the cluster the template is kept in.
 pub(crate) fn migrate_key(target: &Target, checkout: &Checkout) -> Result<String, RuntimeError> {
     let local = target.local()?;
-    let sources = |recipe: &crate::spec::target::Recipe| -> Vec<Vec<u8>> {
-        recipe
+    let build = crate::runtime::build_key(target, checkout)?;
+    let mut parts: Vec<Vec<u8>> = vec![
+        b"migrate".to_vec(),
+        target.hash.as_bytes().to_vec(),
+        build.into_bytes(),
+    ];
+    parts.extend(
+        local
+            .migrate
             .run
             .iter()
-            .map(|c| c.source.as_bytes().to_vec())
-            .collect()
-    };
-    let build_sources = sources(&local.build);
-    let build_parts: Vec<&[u8]> = build_sources.iter().map(Vec::as_slice).collect();
-    let dir = target.workdir(&checkout.dir);
-    let build = crate::support::cache::files_key(&dir, &local.build.inputs, &build_parts);
-    let migrate_sources = sources(&local.migrate);
-    let mut parts: Vec<&[u8]> = vec![b"migrate", target.hash.as_bytes(), build.as_bytes()];
-    parts.extend(migrate_sources.iter().map(Vec::as_slice));
-    Ok(crate::support::cache::files_key(
-        &dir,
-        &local.migrate.inputs,
-        &parts,
-    ))
+            .map(|c| c.source.as_bytes().to_vec()),
+    );
+    crate::runtime::stage_key(target, checkout, Stage::Migrate, &parts)
 }
 
 pub(crate) fn context<'a>(

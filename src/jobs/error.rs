@@ -114,7 +114,10 @@ impl Error {
             Error::Record(_) => exit_codes::ENVIRONMENT,
             Error::Mutate(_) => exit_codes::BAD_INPUT,
             Error::Revision(_) => exit_codes::ENVIRONMENT,
-            Error::Engine(EngineError::Sql { .. }) => exit_codes::BAD_INPUT,
+            Error::Engine(EngineError::Sql { .. })
+            | Error::Engine(EngineError::Runtime(RuntimeError::MissingInput { .. })) => {
+                exit_codes::BAD_INPUT
+            }
             Error::Engine(EngineError::Runtime(RuntimeError::Interrupted)) | Error::Interrupted => {
                 exit_codes::INTERRUPTED
             }
@@ -208,6 +211,10 @@ fn runtime_hints(error: &RuntimeError) -> Vec<String> {
         ],
         RuntimeError::Stage { .. } => vec!["the command's log is above; fix the revision or the target's recipe, or run with --no-cache to rebuild".into()],
         RuntimeError::Interrupted => vec![],
+        RuntimeError::MissingInput { key, pattern, .. } => vec![format!(
+            "fix the path in {key}, or move `{pattern}` to {} if some revisions do not have it",
+            key.replace(".inputs", ".optional_inputs")
+        )],
         _ => vec![],
     }
 }

@@ -103,6 +103,15 @@ impl Template {
     }
 
     /// Every name the template reads.
+    /// The text of a template without placeholders.
+    pub(crate) fn literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Text(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     pub(crate) fn vars(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|part| match part {
             Part::Expr(expr) => Some(expr.var()),

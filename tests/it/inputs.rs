@@ -47,3 +47,41 @@ fn a_typo_in_a_checks_sql_is_bad_input_before_any_boot() {
     assert!(!stderr.contains("running "), "{stderr}");
     env.assert_nothing_left();
 }
+
+#[test]
+fn a_build_input_that_is_missing_is_bad_input_naming_the_target_and_key() {
+    let env = Env::new("missing-input");
+    let suite = env.suite_copy("litellm");
+    let target = suite.join("targets/twin.toml");
+    edit(
+        &target,
+        "inputs = [\"requirements.txt\"]",
+        "inputs = [\"requirments.txt\"]",
+    );
+    let output = check(&env, &suite).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:20: local.build.inputs names `requirments.txt`, which working tree does not have",
+            target.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("or move `requirments.txt` to local.build.optional_inputs"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("booting"), "{stderr}");
+
+    // Optional: a revision without it builds, and globs name files too.
+    edit(
+        &target,
+        "inputs = [\"requirments.txt\"]",
+        "inputs = [\"requirements*.txt\"]\noptional_inputs = [\"poetry.lock\"]",
+    );
+    let output = check(&env, &suite).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    env.assert_nothing_left();
+}
