@@ -85,3 +85,30 @@ fn a_build_input_that_is_missing_is_bad_input_naming_the_target_and_key() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     env.assert_nothing_left();
 }
+
+#[test]
+fn two_scenarios_with_one_name_are_refused_naming_both_files() {
+    let env = Env::new("same-name");
+    let suite = env.suite_copy("litellm");
+    let first = suite.join("scenarios/key_delete.toml");
+    let second = suite.join("scenarios/key_delete_again.toml");
+    let original = std::fs::read_to_string(&first).unwrap();
+    // The same endpoint and the same cells, under a file of another name.
+    std::fs::write(&second, format!("name = \"key_delete\"\n{original}")).unwrap();
+    let output = check(&env, &suite).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: {}: duplicate cell: scenario `key_delete` is also defined in {}",
+            second.display(),
+            first.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: give one of them another `name`"),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+}
