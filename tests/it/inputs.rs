@@ -112,3 +112,48 @@ fn two_scenarios_with_one_name_are_refused_naming_both_files() {
     );
     env.assert_nothing_left();
 }
+
+#[test]
+fn a_check_is_compared_raw_though_the_redact_pattern_hides_both_values() {
+    // LiteLLM's suite redacts every 64-hex string: the stored token hash and
+    // an expected one both read `<redacted>` in the record. The check still
+    // compares the values themselves: another hash is RED.
+    let env = Env::new("raw-compare");
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("scenarios/key_delete.toml"),
+        "denied = 1\n",
+        &format!(
+            "denied = 1\n\n[[check]]\nname = \"token_is_other\"\nsql = '''SELECT token FROM \"LiteLLM_VerificationToken\" WHERE token = {{{{sha256(target_key)}}}}'''\ndenied = \"{}\"\n",
+            "0123456789abcdef".repeat(4)
+        ),
+    );
+    let mut command = check(&env, &suite);
+    command.args([
+        "--cell",
+        "key_delete/owner/internal_user",
+        "--format",
+        "json",
+    ]);
+    let output = command.output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report = json(&output);
+    assert_eq!(
+        cells_with(&report, "RED"),
+        ["key_delete/owner/internal_user"],
+        "{stdout}"
+    );
+    // Both hashes are hidden in what is printed, and still differ.
+    let checks = &report["cells"][0]["outcome"]["checks"];
+    let check = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "token_is_other")
+        .unwrap();
+    assert_eq!(check["observed"], "<redacted>", "{check}");
+    assert_eq!(check["expected"], "<redacted>", "{check}");
+    assert_eq!(check["passed"], false, "{check}");
+    env.assert_nothing_left();
+}
