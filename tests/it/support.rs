@@ -73,12 +73,13 @@ impl Env {
         to
     }
 
-    /// Processes that carry this test's run id or work inside its temp
-    /// folder (Postgres's own processes overwrite their environment), and
-    /// folders the run left.
+    /// Processes that carry this test's run id or work inside the tool's
+    /// scratch folder (Postgres's own processes overwrite their environment),
+    /// and folders the run left. (A test's own fixtures, such as the Postgres
+    /// of an attach test, live beside it and are not the run's.)
     pub fn leftovers(&self) -> Vec<String> {
         let mut found = processes_of_run(&self.run_id);
-        for process in processes_in(self.tmp.path()) {
+        for process in processes_in(&self.scratch()) {
             if !found.contains(&process) {
                 found.push(process);
             }
