@@ -285,8 +285,8 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             for (run, why) in &report.failed {
                 eprintln!("warning: kept what run {run} left behind: {why}");
             }
-            for run in &report.live {
-                eprintln!("replay: run {run} is still running; left its folders alone");
+            for (run, why) in &report.live {
+                eprintln!("replay: run {run} is still running ({why}); left its folders alone");
             }
             if !report.live.is_empty() && !args.keep_cache && report.caches.is_empty() {
                 eprintln!("replay: kept the caches, which a live run uses");

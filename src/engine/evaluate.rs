@@ -72,6 +72,12 @@ pub enum EngineError {
         #[source]
         source: WorldError,
     },
+    /// SQL of the suite that the migrated schema refuses (found before any boot).
+    #[error("the suite's SQL does not fit the schema of {revision} ({} refused)", crate::support::words::count(problems.len(), "statement"))]
+    Sql {
+        revision: String,
+        problems: Vec<crate::spec::source::Problem>,
+    },
 }
 
 impl EngineError {
@@ -79,7 +85,7 @@ impl EngineError {
         match self {
             EngineError::Runtime(error) => error.is_revision_failure(),
             EngineError::World { .. } => true,
-            EngineError::Revision(_) => false,
+            EngineError::Revision(_) | EngineError::Sql { .. } => false,
         }
     }
 }
@@ -421,6 +427,23 @@ impl<'a> Engine<'a> {
                     &format!("{} actors", self.suite.world.actors.len()),
                     seed,
                 );
+                // Before any boot: the suite's SQL against this schema.
+                let problems = crate::engine::prepare::prepare_sql(
+                    self.suite,
+                    &database.url,
+                    &build.checkout.label,
+                )
+                .await
+                .map_err(|source| RuntimeError::Database {
+                    context: format!("prepare the suite's SQL on {name}"),
+                    source,
+                })?;
+                if !problems.is_empty() {
+                    return Err(EngineError::Sql {
+                        revision: build.checkout.label.clone(),
+                        problems,
+                    });
+                }
                 Ok::<_, EngineError>((name, migrate, seed))
             })
             .await?
@@ -489,30 +512,24 @@ pub(crate) fn migrate_key(
     kind: RuntimeKind,
     checkout: &Checkout,
 ) -> Result<String, RuntimeError> {
-    let local = kind.stages(target)?;
-    let sources = |recipe: &crate::spec::target::Recipe| -> Vec<Vec<u8>> {
-        recipe
+    let stages = kind.stages(target)?;
+    let build = crate::runtime::build_key(target, kind, checkout)?;
+    let mut parts: Vec<Vec<u8>> = vec![
+        b"migrate".to_vec(),
+        target.hash.as_bytes().to_vec(),
+        build.into_bytes(),
+    ];
+    if kind != RuntimeKind::Local {
+        parts.push(kind.name().as_bytes().to_vec());
+    }
+    parts.extend(
+        stages
+            .migrate
             .run
             .iter()
-            .map(|c| c.source.as_bytes().to_vec())
-            .collect()
-    };
-    let build_sources = sources(local.build);
-    let build_parts: Vec<&[u8]> = build_sources.iter().map(Vec::as_slice).collect();
-    let dir = target.workdir(&checkout.dir);
-    let build = crate::support::cache::files_key(&dir, &local.build.inputs, &build_parts);
-    let migrate_sources = sources(local.migrate);
-    let mut parts: Vec<&[u8]> = vec![b"migrate", target.hash.as_bytes(), build.as_bytes()];
-    // The local runtime's keys predate the others and stay as they were.
-    if kind != RuntimeKind::Local {
-        parts.push(kind.name().as_bytes());
-    }
-    parts.extend(migrate_sources.iter().map(Vec::as_slice));
-    Ok(crate::support::cache::files_key(
-        &dir,
-        &local.migrate.inputs,
-        &parts,
-    ))
+            .map(|c| c.source.as_bytes().to_vec()),
+    );
+    crate::runtime::stage_key(target, kind, checkout, Stage::Migrate, &parts)
 }
 
 pub(crate) fn context<'a>(

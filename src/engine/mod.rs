@@ -8,6 +8,7 @@
 pub mod bisect_search;
 mod evaluate;
 pub(crate) mod http;
+pub(crate) mod prepare;
 pub mod run;
 pub(crate) mod runner;
 pub mod world;

@@ -347,6 +347,9 @@ impl Drop for Run {
 /// The registry stays locked (returned) until the caller exits.
 pub(crate) fn hard_stop() -> std::sync::MutexGuard<'static, Vec<(PathBuf, bool)>> {
     kill_all_groups();
+    // And what left those groups: Postgres's own processes lead sessions of
+    // their own (a backend copying a database writes on after the postmaster died).
+    crate::runtime::local::sweep::kill_children(std::time::Duration::from_secs(2));
     // Held until the process exits: the run's teardown waits, never races.
     let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
     for (dir, scratch) in std::mem::take(&mut *registered) {

@@ -134,7 +134,7 @@ async fn cell_steps(
         fill_targets(&mut vars, &mut pending, false)?;
         let step = match step {
             SetupStep::Http(step) => step,
-            SetupStep::Sql { sql, captures } => {
+            SetupStep::Sql { sql, captures, .. } => {
                 let what = format!("setup step {} (SQL)", number + 1);
                 let row = query_row(matrix.pool, sql, &vars)
                     .await

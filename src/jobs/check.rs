@@ -322,6 +322,20 @@ async fn check_url(
         })?;
     let base_url = url.trim_end_matches('/');
     reachable(database_url, &client, url).await?;
+    // Before the first write: the suite's SQL against the server's schema.
+    let problems = crate::engine::prepare::prepare_sql(&suite, database_url, url)
+        .await
+        .map_err(|source| crate::runtime::RuntimeError::Database {
+            context: "prepare the suite's SQL".into(),
+            source,
+        })?;
+    if !problems.is_empty() {
+        return Err(EngineError::Sql {
+            revision: url.into(),
+            problems,
+        }
+        .into());
+    }
     // Before the first write: what the run will write, and how to delete it,
     // so that `replay gc` can delete it if this process is killed.
     let deletes = cleanup_plan(&suite, &run.prefix)

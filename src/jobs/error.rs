@@ -114,6 +114,10 @@ impl Error {
             Error::Record(_) => exit_codes::ENVIRONMENT,
             Error::Mutate(_) => exit_codes::BAD_INPUT,
             Error::Revision(_) => exit_codes::ENVIRONMENT,
+            Error::Engine(EngineError::Sql { .. })
+            | Error::Engine(EngineError::Runtime(RuntimeError::MissingInput { .. })) => {
+                exit_codes::BAD_INPUT
+            }
             Error::Engine(EngineError::Runtime(RuntimeError::Interrupted)) | Error::Interrupted => {
                 exit_codes::INTERRUPTED
             }
@@ -128,7 +132,8 @@ impl Error {
     pub fn problems(&self) -> &[Problem] {
         match self {
             Error::Suite(SuiteError::Invalid { problems, .. })
-            | Error::Target(TargetError::Invalid { problems, .. }) => problems,
+            | Error::Target(TargetError::Invalid { problems, .. })
+            | Error::Engine(EngineError::Sql { problems, .. }) => problems,
             _ => &[],
         }
     }
@@ -215,6 +220,10 @@ fn runtime_hints(error: &RuntimeError) -> Vec<String> {
         RuntimeError::BaseImage { .. } => vec!["the base image is built with mmdebstrap from this machine's apt sources: scripts/setup --docker installs it; check that the Debian mirror answers".into()],
         RuntimeError::Docker { .. } => vec!["the engine's log says more (scripts/setup --docker prints where it is); `replay gc` removes what earlier runs left".into()],
         RuntimeError::Interrupted => vec![],
+        RuntimeError::MissingInput { key, pattern, .. } => vec![format!(
+            "fix the path in {key}, or move `{pattern}` to {} if some revisions do not have it",
+            key.replace(".inputs", ".optional_inputs")
+        )],
         _ => vec![],
     }
 }

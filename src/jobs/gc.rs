@@ -3,14 +3,15 @@
 //! Every run writes `owner.json` (its id and pid) into its scratch and log
 //! folders, and every process it starts carries `REPLAY_RUN_ID` in its
 //! environment. A folder whose owner is no longer running belongs to a killed
-//! run: its processes are killed (found by that variable) and the folder goes.
+//! run: its processes are killed (found by that variable, and everything
+//! below them: Postgres's own processes hide it), gc waits until they are
+//! gone, and only then removes the folder — and says so only when it went.
 
 use std::path::{Path, PathBuf};
-
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
+use std::time::{Duration, Instant};
 
 use crate::engine::run::{AttachCleanup, Owner, RunLock, lock_path, start_time};
+use crate::runtime::local::sweep;
 
 #[derive(Debug, Default)]
 pub struct GcReport {
@@ -22,17 +23,35 @@ pub struct GcReport {
     pub rows: Vec<(String, String, u64)>,
     /// Runs whose leftovers could not all be removed (kept for the next gc): run id, why.
     pub failed: Vec<(String, String)>,
-    /// Live runs, whose folders (and the caches they use) were left alone.
-    pub live: Vec<String>,
+    /// Live runs, whose folders (and the caches they use) were left alone: run id, why live.
+    pub live: Vec<(String, String)>,
     /// Cache folders removed.
     pub caches: Vec<PathBuf>,
 }
 
+/// How long a killed run's processes get to be gone, and its folders to go.
+const SWEEP: Duration = Duration::from_secs(10);
+/// How long a lock whose owner is dead may stay held (a child forked by the
+/// run, on its way to `exec`, holds a copy for a moment) before the run
+/// counts as live.
+const LOCK_GRACE: Duration = Duration::from_secs(3);
+
 pub async fn gc(cache_dir: &Path, keep_cache: bool) -> GcReport {
+    gc_in(
+        &crate::support::files::scratch_roots(),
+        cache_dir,
+        keep_cache,
+    )
+    .await
+}
+
+/// [`gc`] over the scratch folders below `scratch_roots` (the tests give
+/// their own, and leave the machine's alone).
+async fn gc_in(scratch_roots: &[PathBuf], cache_dir: &Path, keep_cache: bool) -> GcReport {
     let mut report = GcReport::default();
-    let scratch = crate::support::files::scratch_roots();
-    let mut cleaned: Vec<String> = Vec::new();
-    for dir in scratch
+    // A run's folders (scratch and logs), by run id, in the order found.
+    let mut runs: Vec<(Owner, Vec<PathBuf>)> = Vec::new();
+    for dir in scratch_roots
         .iter()
         .flat_map(|root| leftover_dirs(root, "replay-"))
         .chain(leftover_dirs(&cache_dir.join("logs"), ""))
@@ -40,41 +59,31 @@ pub async fn gc(cache_dir: &Path, keep_cache: bool) -> GcReport {
         let Some(owner) = read_owner(&dir) else {
             continue;
         };
-        // Hold the run's lock while removing its folder, so that a run
-        // starting with the same id meanwhile waits for us or is refused.
-        let lock = if running(&owner) {
-            None
-        } else {
-            RunLock::try_take(&lock_path(&dir)).ok().flatten()
-        };
-        let Some(lock) = lock else {
-            if !report.live.contains(&owner.run_id) {
-                report.live.push(owner.run_id);
-            }
-            continue;
-        };
-        report.killed += kill_run(&owner.run_id);
-        if let Some(attach) = &owner.attach
-            && !cleaned.contains(&owner.run_id)
-        {
-            match delete_rows(attach).await {
-                Ok(rows) => {
-                    report
-                        .rows
-                        .push((owner.run_id.clone(), attach.prefix.clone(), rows));
-                    cleaned.push(owner.run_id.clone());
+        match runs.iter_mut().find(|(o, _)| o.run_id == owner.run_id) {
+            Some((known, dirs)) => {
+                if known.attach.is_none() {
+                    known.attach = owner.attach.clone();
                 }
-                Err(message) => {
-                    // The folder (and its owner file) stays for the next gc.
-                    report.failed.push((owner.run_id.clone(), message));
-                    continue;
-                }
+                dirs.push(dir);
             }
+            None => runs.push((owner, vec![dir])),
         }
-        let _ = std::fs::remove_dir_all(&dir);
-        drop(lock);
-        if !report.runs.contains(&owner.run_id) {
-            report.runs.push(owner.run_id);
+    }
+    for (owner, dirs) in runs {
+        let run_id = owner.run_id.clone();
+        match sweep_run(owner, &dirs).await {
+            Swept::Live(why) => report.live.push((run_id, why)),
+            Swept::Failed { killed, why } => {
+                report.killed += killed;
+                report.failed.push((run_id, why));
+            }
+            Swept::Removed { killed, rows } => {
+                report.killed += killed;
+                if let Some((prefix, rows)) = rows {
+                    report.rows.push((run_id.clone(), prefix, rows));
+                }
+                report.runs.push(run_id);
+            }
         }
     }
     // A live run builds into, boots from and writes logs into the caches:
@@ -82,7 +91,7 @@ pub async fn gc(cache_dir: &Path, keep_cache: bool) -> GcReport {
     let cache_in_use = leftover_dirs(&cache_dir.join("logs"), "")
         .iter()
         .filter_map(|dir| read_owner(dir))
-        .any(|owner| report.live.contains(&owner.run_id));
+        .any(|owner| report.live.iter().any(|(id, _)| *id == owner.run_id));
     if !keep_cache && !cache_in_use {
         for name in ["cells", "docker", "envs", "logs", "postgres", "worktrees"] {
             let dir = cache_dir.join(name);
@@ -92,6 +101,121 @@ pub async fn gc(cache_dir: &Path, keep_cache: bool) -> GcReport {
         }
     }
     report
+}
+
+enum Swept {
+    /// The run is alive (why): nothing was touched.
+    Live(String),
+    /// Its processes were killed, but something stays (why), for the next gc.
+    Failed { killed: usize, why: String },
+    /// Everything it left is gone: processes, rows (prefix, count), folders.
+    Removed {
+        killed: usize,
+        rows: Option<(String, u64)>,
+    },
+}
+
+/// Remove what one run left, unless it is alive: kill its processes and wait
+/// until they are gone, delete an attach run's rows, then remove its folders
+/// — holding the run's locks throughout, so that a run starting with the same
+/// id meanwhile is refused.
+async fn sweep_run(mut owner: Owner, dirs: &[PathBuf]) -> Swept {
+    let mut locks = Vec::new();
+    for dir in dirs {
+        let path = lock_path(dir);
+        let deadline = Instant::now() + LOCK_GRACE;
+        let lock = loop {
+            if let Some(why) = running(&owner) {
+                return Swept::Live(why);
+            }
+            match RunLock::try_take(&path) {
+                Ok(Some(lock)) => break lock,
+                Ok(None) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // A new run with this id writes its own owner file.
+                    if let Some(now) = read_owner(dir) {
+                        owner.pid = now.pid;
+                        owner.start_time = now.start_time;
+                    }
+                }
+                Ok(None) => {
+                    let holders = sweep::holders_of(&path);
+                    let by = if holders.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" by {}", holders.join(", "))
+                    };
+                    return Swept::Live(format!("its lock {} is held{by}", path.display()));
+                }
+                Err(e) => {
+                    return Swept::Live(format!("cannot take its lock {}: {e}", path.display()));
+                }
+            }
+        };
+        locks.push(lock);
+    }
+    let run_id = owner.run_id.clone();
+    let killed = tokio::task::spawn_blocking(move || sweep::kill_run(&run_id, SWEEP))
+        .await
+        .unwrap_or_default();
+    if !killed.survivors.is_empty() {
+        return Swept::Failed {
+            killed: killed.count,
+            why: format!(
+                "its processes survived SIGKILL: {}",
+                killed.survivors.join(", ")
+            ),
+        };
+    }
+    let mut rows = None;
+    if let Some(attach) = &owner.attach {
+        match delete_rows(attach).await {
+            Ok(count) => rows = Some((attach.prefix.clone(), count)),
+            // The folders (and the owner file) stay for the next gc.
+            Err(why) => {
+                return Swept::Failed {
+                    killed: killed.count,
+                    why,
+                };
+            }
+        }
+    }
+    for dir in dirs {
+        if let Err(why) = remove_dir(dir).await {
+            return Swept::Failed {
+                killed: killed.count,
+                why,
+            };
+        }
+    }
+    drop(locks);
+    Swept::Removed {
+        killed: killed.count,
+        rows,
+    }
+}
+
+/// Remove a folder, again for a moment while it fails (a process on its way
+/// out may still write into it); why not, naming what still uses it.
+async fn remove_dir(dir: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + SWEEP;
+    loop {
+        let error = match std::fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(_) if !dir.exists() => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            let users = sweep::users_of(dir);
+            let used = if users.is_empty() {
+                String::new()
+            } else {
+                format!(" (in use by {})", users.join(", "))
+            };
+            return Err(format!("cannot remove {}: {error}{used}", dir.display()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Delete an attach run's rows, with the password from the variable the run
@@ -130,59 +254,21 @@ fn read_owner(dir: &Path) -> Option<Owner> {
     serde_json::from_slice(&std::fs::read(dir.join("owner.json")).ok()?).ok()
 }
 
-/// Is the process that wrote this owner file still running? The same pid
-/// and the same start time; an owner file without a start time (an older
-/// replay) falls back to the pid and a command line naming replay.
-fn running(owner: &Owner) -> bool {
+/// Is the process that wrote this owner file still running, and as what?
+/// The same pid and the same start time, and not a zombie (killed, waiting to
+/// be reaped); an owner file without a start time (an older replay) falls
+/// back to the pid and a command line naming replay.
+fn running(owner: &Owner) -> Option<String> {
     let pid = owner.pid;
-    if kill(Pid::from_raw(pid as i32), None).is_err() {
-        return false;
+    if sweep::is_gone(pid as i32) {
+        return None;
     }
-    match owner.start_time {
+    let alive = match owner.start_time {
         Some(started) => start_time(pid) == Some(started),
         None => std::fs::read(format!("/proc/{pid}/cmdline"))
             .is_ok_and(|c| String::from_utf8_lossy(&c).contains("replay")),
-    }
-}
-
-/// Kill every process (and its group) whose environment names this run.
-pub(crate) fn kill_run(run_id: &str) -> usize {
-    let needle = format!("REPLAY_RUN_ID={run_id}");
-    let me = std::process::id() as i32;
-    let my_group = nix::unistd::getpgrp();
-    let mut killed = 0;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
     };
-    for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if environ
-            .split(|b| *b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            let pid = Pid::from_raw(pid);
-            // The groups replay starts are led by the process it started;
-            // never signal a group that is not, or that holds this process.
-            if let Ok(pgid) = nix::unistd::getpgid(Some(pid))
-                && pgid == pid
-                && pgid != my_group
-            {
-                let _ = killpg(pgid, Signal::SIGKILL);
-            }
-            if kill(pid, Signal::SIGKILL).is_ok() {
-                killed += 1;
-            }
-        }
-    }
-    killed
+    alive.then(|| format!("its process runs ({})", sweep::describe(pid as i32)))
 }
 
 /// The Docker engine's part of `replay gc`: the containers, networks and
@@ -204,6 +290,11 @@ pub async fn docker_leftovers(run_id: &str) -> Result<Vec<String>, crate::jobs::
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::process::CommandExt;
+
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
     use super::*;
 
     fn owner_file(dir: &Path, pid: u32, start_time: Option<u64>) {
@@ -226,12 +317,11 @@ mod tests {
         owner_file(&dead, 999_999, Some(1));
         let me = std::process::id();
         owner_file(&live, me, start_time(me));
-        let report = gc(cache.path(), true).await;
+        let report = gc_in(&[], cache.path(), true).await;
         assert!(report.runs.contains(&"dead-run".to_string()));
         assert!(!dead.exists());
         assert!(live.exists());
-        // (Runs of others on this machine may be live too: /tmp is shared.)
-        assert!(report.live.contains(&"live-run".to_string()));
+        assert!(report.live.iter().any(|(id, _)| id == "live-run"));
     }
 
     #[tokio::test]
@@ -242,7 +332,7 @@ mod tests {
         let dir = cache.path().join("logs").join("reused");
         let me = std::process::id();
         owner_file(&dir, me, start_time(me).map(|t| t + 1));
-        let report = gc(cache.path(), true).await;
+        let report = gc_in(&[], cache.path(), true).await;
         assert!(report.runs.contains(&"reused".to_string()));
         assert!(!dir.exists());
     }
@@ -256,10 +346,99 @@ mod tests {
         owner_file(&dir, 999_999, Some(1));
         let _lock = RunLock::try_take(&lock_path(&dir)).unwrap().unwrap();
         std::fs::create_dir_all(cache.path().join("envs")).unwrap();
-        let report = gc(cache.path(), false).await;
+        let report = gc_in(&[], cache.path(), false).await;
         assert!(dir.exists());
         assert!(cache.path().join("envs").exists());
         assert!(report.caches.is_empty(), "{:?}", report.caches);
-        assert!(report.live.contains(&"locked".to_string()));
+        let (_, why) = report.live.iter().find(|(id, _)| id == "locked").unwrap();
+        // Named: who holds it.
+        let me = format!("held by pid {}", std::process::id());
+        assert!(why.contains(&me), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_a_moment_after_its_owner_died_is_waited_for() {
+        // A child the run forked holds a copy of the lock until it execs:
+        // for a moment after the run was killed. The run is dead, not live.
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().join("logs").join("forked");
+        owner_file(&dir, 999_999, Some(1));
+        let lock = RunLock::try_take(&lock_path(&dir)).unwrap().unwrap();
+        let holder = std::thread::spawn(move || {
+            // The child's way from fork to exec, made long.
+            std::thread::sleep(Duration::from_millis(300));
+            drop(lock);
+        });
+        let report = gc_in(&[], cache.path(), true).await;
+        holder.join().unwrap();
+        assert!(report.runs.contains(&"forked".to_string()), "{report:?}");
+        assert!(!dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_killed_owner_not_reaped_yet_is_not_live() {
+        // Killed and not yet reaped by its parent (or by init, in a container
+        // whose first process reaps nothing): a zombie, with its pid and its
+        // start time still there. The run is dead.
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().join("logs").join("zombie");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let started = start_time(pid);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sweep::is_gone(pid as i32) {
+            assert!(Instant::now() < deadline, "{pid} never exited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        owner_file(&dir, pid, started);
+        let report = gc_in(&[], cache.path(), true).await;
+        child.wait().unwrap();
+        assert!(report.runs.contains(&"zombie".to_string()), "{report:?}");
+        assert!(!dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_process_below_the_run_that_hides_it_is_killed_before_the_folder_goes() {
+        // As Postgres's checkpointer or a backend copying a database: a child
+        // of a process of the run, in a session of its own, its environment
+        // not naming the run, writing into the run's folder. It dies before
+        // the folder goes, and gc waits for it.
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().join("logs").join("hidden");
+        owner_file(&dir, 999_999, Some(1));
+        let pid_file = cache.path().join("writer.pid");
+        let writer = format!(
+            "echo $$ > {}; while :; do mkdir -p d; echo x > d/$RANDOM; done",
+            pid_file.display()
+        );
+        let mut parent = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("env -i setsid sh -c '{writer}' & wait"))
+            .env("REPLAY_RUN_ID", "hidden")
+            .current_dir(&dir)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let writer: i32 = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "the writer never started");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let report = gc_in(&[], cache.path(), true).await;
+        let alive = !sweep::is_gone(writer);
+        if alive {
+            let _ = kill(Pid::from_raw(writer), Signal::SIGKILL);
+        }
+        let _ = kill(Pid::from_raw(parent.id() as i32), Signal::SIGKILL);
+        parent.wait().unwrap();
+        assert!(!alive, "the writer below the run survived gc");
+        assert!(report.runs.contains(&"hidden".to_string()), "{report:?}");
+        assert!(!dir.exists());
     }
 }

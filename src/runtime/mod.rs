@@ -136,6 +136,127 @@ pub enum RuntimeError {
     },
     #[error("interrupted")]
     Interrupted,
+    /// A stage's input that the revision does not have (a typo, or a file
+    /// some revisions lack: then it belongs in `optional_inputs`).
+    #[error("{location}: {key} names `{pattern}`, which {revision} does not have")]
+    MissingInput {
+        location: crate::spec::source::Location,
+        key: String,
+        pattern: String,
+        revision: String,
+    },
+}
+
+/// The key of a checkout's build environment: the build commands, the
+/// variables the target passes through, the files beside the target that the
+/// commands name (a launcher), the programs they run from `PATH` (a new
+/// Python is a new environment), and the contents of the build inputs.
+pub(crate) fn build_key(
+    target: &Target,
+    kind: RuntimeKind,
+    checkout: &Checkout,
+) -> Result<String, RuntimeError> {
+    let recipe = kind.stages(target)?.build;
+    let mut parts: Vec<Vec<u8>> = recipe
+        .run
+        .iter()
+        .map(|c| c.source.as_bytes().to_vec())
+        .collect();
+    // Each part only when there is something, so that targets without it
+    // keep their keys.
+    for extra in [
+        target.ambient_key(),
+        recipe.helpers.clone(),
+        programs_key(&recipe.run, std::env::var_os("PATH")),
+    ] {
+        if !extra.is_empty() {
+            parts.push(extra);
+        }
+    }
+    stage_key(target, kind, checkout, Stage::Build, &parts)
+}
+
+/// The key of a stage's inputs in a checkout, over `parts`: an input the
+/// checkout lacks (and that is not optional) is [`RuntimeError::MissingInput`].
+pub(crate) fn stage_key(
+    target: &Target,
+    kind: RuntimeKind,
+    checkout: &Checkout,
+    stage: Stage,
+    parts: &[Vec<u8>],
+) -> Result<String, RuntimeError> {
+    let stages = kind.stages(target)?;
+    let recipe = match stage {
+        Stage::Migrate => stages.migrate,
+        _ => stages.build,
+    };
+    let files: Vec<(&str, bool)> = recipe
+        .inputs
+        .iter()
+        .map(|i| (i.pattern.as_str(), i.optional))
+        .collect();
+    let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    crate::support::cache::files_key(&target.workdir(&checkout.dir), &files, &parts).map_err(
+        |missing| {
+            let input = recipe.inputs.iter().find(|i| i.pattern == missing.name);
+            RuntimeError::MissingInput {
+                location: input.map_or_else(
+                    || crate::spec::source::Location::file(&target.path),
+                    |i| i.location.clone(),
+                ),
+                key: crate::spec::target::Recipe::inputs_key(stage, false),
+                pattern: missing.name,
+                revision: checkout.label.clone(),
+            }
+        },
+    )
+}
+
+/// What identifies the programs the commands run from `PATH` or by absolute
+/// path: the file each resolves to, its size and its modification time
+/// (`{{env}}/bin/python` is made by the build and named by the build's own key).
+fn programs_key(
+    run: &[crate::spec::target::CommandLine],
+    path: Option<std::ffi::OsString>,
+) -> Vec<u8> {
+    use std::os::unix::fs::MetadataExt;
+    let mut key = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for command in run {
+        let Some(program) = command.program() else {
+            continue;
+        };
+        if seen.contains(&program) {
+            continue;
+        }
+        seen.push(program);
+        let found = if program.contains('/') {
+            Some(PathBuf::from(program)).filter(|p| p.is_absolute())
+        } else {
+            path.as_ref().and_then(|path| {
+                std::env::split_paths(path)
+                    .map(|dir| dir.join(program))
+                    .find(|p| p.is_file())
+            })
+        };
+        let Some(found) = found else {
+            // A path inside the checkout (an input of its own), or not found.
+            continue;
+        };
+        let resolved = std::fs::canonicalize(&found).unwrap_or(found);
+        let line = match std::fs::metadata(&resolved) {
+            Ok(meta) => format!(
+                "program {program} = {} {} {}.{}\n",
+                resolved.display(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            ),
+            Err(_) => format!("program {program} = {}\n", resolved.display()),
+        };
+        key.extend(line.into_bytes());
+    }
+    key
 }
 
 impl RuntimeError {
@@ -356,4 +477,73 @@ pub(crate) fn environment(target: &Target, vars: &Vars) -> Vec<(String, String)>
         .iter()
         .filter_map(|(key, value)| Some((key.clone(), value.render(vars).ok()?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The LiteLLM target and its launcher, copied to a folder of their own.
+    fn litellm_target(dir: &Path) -> Target {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("matrices/litellm/targets");
+        for name in ["litellm.toml", "litellm_launcher.py"] {
+            std::fs::copy(from.join(name), dir.join(name)).unwrap();
+        }
+        Target::load(&dir.join("litellm.toml")).unwrap()
+    }
+
+    fn checkout(dir: &Path) -> Checkout {
+        std::fs::write(dir.join("pyproject.toml"), "[project]\n").unwrap();
+        std::fs::create_dir_all(dir.join("litellm/proxy")).unwrap();
+        std::fs::write(dir.join("litellm/proxy/schema.prisma"), "").unwrap();
+        Checkout {
+            dir: dir.to_path_buf(),
+            label: "working tree".into(),
+        }
+    }
+
+    #[test]
+    fn the_build_key_covers_the_launcher_beside_the_target() {
+        let target_dir = tempfile::tempdir().unwrap();
+        let repo = tempfile::tempdir().unwrap();
+        let checkout = checkout(repo.path());
+        let before = build_key(
+            &litellm_target(target_dir.path()),
+            RuntimeKind::Local,
+            &checkout,
+        )
+        .unwrap();
+        // An edited launcher (another prisma pinned) is another environment.
+        let launcher = target_dir.path().join("litellm_launcher.py");
+        let text = std::fs::read_to_string(&launcher).unwrap();
+        std::fs::write(&launcher, format!("{text}\n# prisma==0.15.0\n")).unwrap();
+        let target = Target::load(&target_dir.path().join("litellm.toml")).unwrap();
+        assert_ne!(
+            before,
+            build_key(&target, RuntimeKind::Local, &checkout).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_build_key_covers_the_programs_the_build_runs() {
+        let target_dir = tempfile::tempdir().unwrap();
+        let target = litellm_target(target_dir.path());
+        let run = &target.local().unwrap().build.run;
+        assert_eq!(run[0].program(), Some("python3"));
+        let bin = tempfile::tempdir().unwrap();
+        let python = bin.path().join("python3");
+        std::fs::write(&python, "#!/bin/sh\nexec /usr/bin/python3 \"$@\"\n").unwrap();
+        let path = Some(bin.path().as_os_str().to_owned());
+        let one = programs_key(run, path.clone());
+        assert!(
+            String::from_utf8_lossy(&one).contains(&python.display().to_string()),
+            "{}",
+            String::from_utf8_lossy(&one)
+        );
+        assert_eq!(one, programs_key(run, path.clone()));
+        // Another python3 first on PATH, or the same one replaced (upgraded).
+        assert_ne!(one, programs_key(run, std::env::var_os("PATH")));
+        std::fs::write(&python, "#!/bin/sh\nexec /usr/bin/python3.99 \"$@\"\n").unwrap();
+        assert_ne!(one, programs_key(run, path));
+    }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::spec::source::{Problem, SourceFile, toml_problem};
+use crate::spec::source::{Location, Problem, SourceFile, toml_problem};
 use crate::spec::template::{RenderError, Template, Vars};
 
 /// The placeholders target commands may use, and from which stage on.
@@ -105,7 +105,7 @@ struct RawImage {
 #[serde(deny_unknown_fields)]
 struct RawDockerBuild {
     #[serde(default)]
-    inputs: Vec<String>,
+    inputs: Vec<Spanned<String>>,
     #[serde(default)]
     wheels: Vec<String>,
     run: Vec<Spanned<String>>,
@@ -130,7 +130,9 @@ struct RawLocal {
 #[serde(deny_unknown_fields)]
 struct RawStage {
     #[serde(default)]
-    inputs: Vec<String>,
+    inputs: Vec<Spanned<String>>,
+    #[serde(default)]
+    optional_inputs: Vec<Spanned<String>>,
     run: Vec<Spanned<String>>,
 }
 
@@ -156,17 +158,52 @@ pub(crate) struct CommandLine {
 }
 
 impl CommandLine {
+    /// The program, when it is written without placeholders (`python3`,
+    /// `/usr/bin/node`); `None` for `{{env}}/bin/python`, which the build makes.
+    pub(crate) fn program(&self) -> Option<&str> {
+        self.words.first().and_then(Template::literal)
+    }
+
     /// The program and its arguments, with placeholders filled in.
     pub(crate) fn render(&self, vars: &Vars) -> Result<Vec<String>, RenderError> {
         self.words.iter().map(|w| w.render(vars)).collect()
     }
 }
 
+/// One entry of a stage's `inputs` or `optional_inputs`: a path or a glob,
+/// relative to the checkout's workdir.
+#[derive(Debug, Clone)]
+pub(crate) struct Input {
+    pub pattern: String,
+    /// From `optional_inputs`: a revision may lack it.
+    pub optional: bool,
+    /// Where the target names it.
+    pub location: Location,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Recipe {
     /// Files (relative to the checkout) whose contents key this stage's cache.
-    pub inputs: Vec<String>,
+    pub inputs: Vec<Input>,
     pub run: Vec<CommandLine>,
+    /// The files beside the target that these commands name as
+    /// `{{target_dir}}/NAME` (a launcher), names and contents: part of the key.
+    pub helpers: Vec<u8>,
+}
+
+impl Recipe {
+    /// Where the stage's `inputs` are written: `local.build.inputs`.
+    pub(crate) fn inputs_key(stage: Stage, optional: bool) -> String {
+        format!(
+            "local.{}.{}",
+            stage.as_str(),
+            if optional {
+                "optional_inputs"
+            } else {
+                "inputs"
+            }
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -304,12 +341,24 @@ impl Target {
             }
         }
         let stage = |raw: &RawStage, stage, problems: &mut Vec<Problem>| Recipe {
-            inputs: raw.inputs.clone(),
+            inputs: inputs(&file, raw, stage, problems),
             run: raw
                 .run
                 .iter()
                 .filter_map(|line| command(&file, line, stage, problems))
                 .collect(),
+            helpers: {
+                let mut helpers = Vec::new();
+                let sources: Vec<&str> = raw.run.iter().map(|r| r.get_ref().as_str()).collect();
+                for helper in helper_files(&dir, &sources.join("\n")) {
+                    helpers.extend(b"helper ");
+                    helpers.extend(helper.file_name().unwrap_or_default().as_encoded_bytes());
+                    helpers.extend(b"\n");
+                    helpers.extend(std::fs::read(&helper).unwrap_or_default());
+                    helpers.extend(b"\n");
+                }
+                helpers
+            },
         };
         let local = raw.local.map(|local| LocalRecipe {
             build: stage(&local.build, Stage::Build, &mut problems),
@@ -349,6 +398,7 @@ impl Target {
                 build: stage(
                     &RawStage {
                         inputs: docker.build.inputs.clone(),
+                        optional_inputs: vec![],
                         run: docker.build.run.clone(),
                     },
                     Stage::Build,
@@ -538,6 +588,64 @@ fn helper_files(dir: &Path, text: &str) -> Vec<PathBuf> {
     files
 }
 
+/// A stage's `inputs` and `optional_inputs`: relative paths or globs, inside
+/// the checkout, each named once.
+fn inputs(
+    file: &SourceFile,
+    raw: &RawStage,
+    stage: Stage,
+    problems: &mut Vec<Problem>,
+) -> Vec<Input> {
+    let mut found: Vec<Input> = Vec::new();
+    let listed = raw
+        .inputs
+        .iter()
+        .map(|i| (i, false))
+        .chain(raw.optional_inputs.iter().map(|i| (i, true)));
+    for (input, optional) in listed {
+        let key = Recipe::inputs_key(stage, optional);
+        let text = input.get_ref();
+        let inside = !text.is_empty()
+            && Path::new(text).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+        let problem = if !inside {
+            Some((
+                format!("{key}: {text:?} is not a path inside the checkout"),
+                "write a path relative to the checkout (or workdir), without `..`, e.g. \"requirements.txt\" or \"migrations\"".to_string(),
+            ))
+        } else if let Err(e) = glob::Pattern::new(text) {
+            Some((
+                format!("{key}: {text:?} is not a valid glob: {}", e.msg),
+                "globs take *, ? and [abc], e.g. \"migrations/*.sql\"".to_string(),
+            ))
+        } else if found.iter().any(|f| f.pattern == *text) {
+            Some((
+                format!("{key}: {text:?} is listed twice"),
+                "name each input once, in `inputs` or in `optional_inputs`".to_string(),
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some((message, hint)) => problems.push(Problem {
+                location: file.at(input.span()),
+                message,
+                hint: Some(hint),
+            }),
+            None => found.push(Input {
+                pattern: text.clone(),
+                optional,
+                location: file.at(input.span()),
+            }),
+        }
+    }
+    found
+}
+
 fn placeholders(
     file: &SourceFile,
     text: &Spanned<String>,
@@ -671,7 +779,15 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let twin = Target::find(&root.join("matrices/litellm"), "twin").unwrap();
         assert_eq!(twin.name, "twin");
-        assert_eq!(twin.local().unwrap().build.inputs, ["requirements.txt"]);
+        let inputs: Vec<&str> = twin
+            .local()
+            .unwrap()
+            .build
+            .inputs
+            .iter()
+            .map(|i| i.pattern.as_str())
+            .collect();
+        assert_eq!(inputs, ["requirements.txt"]);
         assert_eq!(twin.ready.http.as_deref(), Some("/health/liveliness"));
         let docker = twin.docker().unwrap();
         assert_eq!(
@@ -775,6 +891,76 @@ mod tests {
         let got = messages(target(&GOOD.replace("\"5s\"", "5")).unwrap_err());
         assert_eq!(got.len(), 1);
         assert!(got[0].starts_with("13: `timeout`: "), "{got:?}");
+    }
+
+    #[test]
+    fn inputs_are_paths_or_globs_inside_the_checkout_named_once() {
+        let text = GOOD.replace(
+            "inputs = [\"req.txt\"]",
+            "inputs = [\"req.txt\", \"../up.txt\", \"m/[a.sql\"]\noptional_inputs = [\"req.txt\", \"poetry.lock\", \"migrations/*.sql\"]",
+        );
+        let messages = messages(target(&text).unwrap_err());
+        assert_eq!(
+            messages,
+            [
+                "5: local.build.inputs: \"../up.txt\" is not a path inside the checkout",
+                "5: local.build.inputs: \"m/[a.sql\" is not a valid glob: invalid range pattern",
+                "6: local.build.optional_inputs: \"req.txt\" is listed twice",
+            ]
+        );
+        let good = GOOD.replace(
+            "inputs = [\"req.txt\"]",
+            "inputs = [\"req.txt\"]\noptional_inputs = [\"poetry.lock\", \"migrations/*.sql\"]",
+        );
+        let target = target(&good).unwrap();
+        let inputs: Vec<(&str, bool)> = target
+            .local()
+            .unwrap()
+            .build
+            .inputs
+            .iter()
+            .map(|i| (i.pattern.as_str(), i.optional))
+            .collect();
+        assert_eq!(
+            inputs,
+            [
+                ("req.txt", false),
+                ("poetry.lock", true),
+                ("migrations/*.sql", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_build_names_the_helpers_its_commands_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            GOOD.replace(
+                "python3 -m venv {{env}}",
+                "python3 {{target_dir}}/launcher.py",
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("launcher.py"), "one").unwrap();
+        let one = Target::load(&path)
+            .unwrap()
+            .local()
+            .unwrap()
+            .build
+            .helpers
+            .clone();
+        assert!(!one.is_empty());
+        std::fs::write(dir.path().join("launcher.py"), "two").unwrap();
+        let two = Target::load(&path)
+            .unwrap()
+            .local()
+            .unwrap()
+            .build
+            .helpers
+            .clone();
+        assert_ne!(one, two);
     }
 
     #[test]

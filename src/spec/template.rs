@@ -142,6 +142,15 @@ impl Template {
     }
 
     /// Every name the template reads.
+    /// The text of a template without placeholders.
+    pub(crate) fn literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Text(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     pub(crate) fn vars(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|part| match part {
             Part::Expr(expr) => Some(expr.var()),
@@ -175,6 +184,29 @@ impl Template {
             [Part::Expr(expr)] => expr.eval(vars),
             _ => self.render(vars).map(Value::String),
         }
+    }
+
+    /// The statement of [`Template::render_sql`] without its values: the SQL
+    /// with `$n` in place of each expression, and how many parameters it has.
+    pub(crate) fn sql_statement(&self) -> (String, usize) {
+        let mut sql = String::new();
+        let mut seen: Vec<&Expr> = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => sql.push_str(text),
+                Part::Expr(expr) => {
+                    let index = match seen.iter().position(|e| *e == expr) {
+                        Some(index) => index,
+                        None => {
+                            seen.push(expr);
+                            seen.len() - 1
+                        }
+                    };
+                    sql.push_str(&format!("${}", index + 1));
+                }
+            }
+        }
+        (sql, seen.len())
     }
 
     /// SQL with every expression replaced by a `$n` parameter; the parameters are
@@ -327,6 +359,7 @@ mod tests {
         )
         .unwrap();
         let (sql, params) = t.render_sql(&vars()).unwrap();
+        assert_eq!(t.sql_statement(), (sql.clone(), params.len()));
         assert_eq!(sql, "SELECT $1 || x FROM t WHERE a = $2 OR b = $1");
         assert_eq!(params, ["rp1-", "rp1-owner"]);
     }

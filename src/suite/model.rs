@@ -198,6 +198,8 @@ pub(crate) enum SetupStep {
     /// first returned row (an object by column name).
     Sql {
         sql: Template,
+        /// Where the statement is written (errors name it).
+        location: crate::spec::source::Location,
         captures: Vec<(String, String)>,
     },
 }
@@ -230,6 +232,8 @@ pub(crate) struct Pages {
 #[derive(Debug)]
 pub(crate) struct Check {
     pub name: String,
+    /// Where it is written: its `sql` (or its name), for errors.
+    pub location: crate::spec::source::Location,
     pub kind: CheckKind,
     pub allowed: Option<Expected>,
     pub denied: Option<Expected>,

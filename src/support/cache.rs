@@ -30,21 +30,56 @@ pub fn default_dir() -> PathBuf {
     std::env::temp_dir().join("replay-cache")
 }
 
-/// The key of a set of files under `root`. A folder counts as every file below
-/// it (names relative to `root` and contents, sorted by name); a missing path
-/// counts as empty, by name.
-pub(crate) fn files_key(root: &Path, files: &[String], extra: &[&[u8]]) -> String {
+/// The key of a set of files under `root`, each named by a path or a glob
+/// (`*`, `?`, `[abc]`), with whether it may be missing. A folder counts as
+/// every file below it (names relative to `root` and contents, sorted by
+/// name); a glob as every path it matches, sorted. A missing path (a glob
+/// that matches nothing) counts by name when it is optional, and is an error
+/// naming it when it is not.
+pub(crate) fn files_key(
+    root: &Path,
+    files: &[(&str, bool)],
+    extra: &[&[u8]],
+) -> Result<String, MissingInput> {
     let mut contents: Vec<(String, Vec<u8>)> = Vec::new();
-    for name in files {
-        let path = root.join(name);
-        if path.is_dir() {
-            let mut below = Vec::new();
-            files_below(root, &path, &mut below);
-            below.sort();
-            contents.push((format!("{name}/"), Vec::new()));
-            contents.extend(below);
+    for &(name, optional) in files {
+        let paths: Vec<PathBuf> = if name.contains(['*', '?', '[']) {
+            let pattern = format!("{}/{name}", glob::Pattern::escape(&root.to_string_lossy()));
+            let mut matched: Vec<PathBuf> = glob::glob(&pattern)
+                .map(|paths| paths.flatten().collect())
+                .unwrap_or_default();
+            matched.sort();
+            matched
         } else {
-            contents.push((name.clone(), std::fs::read(&path).unwrap_or_default()));
+            let path = root.join(name);
+            if path.symlink_metadata().is_ok() {
+                vec![path]
+            } else {
+                Vec::new()
+            }
+        };
+        if paths.is_empty() {
+            if !optional {
+                return Err(MissingInput { name: name.into() });
+            }
+            contents.push((format!("{name} (absent)"), Vec::new()));
+            continue;
+        }
+        for path in paths {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                let mut below = Vec::new();
+                files_below(root, &path, &mut below);
+                below.sort();
+                contents.push((format!("{relative}/"), Vec::new()));
+                contents.extend(below);
+            } else {
+                contents.push((relative, std::fs::read(&path).unwrap_or_default()));
+            }
         }
     }
     let mut parts: Vec<&[u8]> = extra.to_vec();
@@ -52,7 +87,14 @@ pub(crate) fn files_key(root: &Path, files: &[String], extra: &[&[u8]]) -> Strin
         parts.push(name.as_bytes());
         parts.push(content);
     }
-    key(&parts)
+    Ok(key(&parts))
+}
+
+/// An input that is not there (and not optional).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is not there")]
+pub(crate) struct MissingInput {
+    pub name: String,
 }
 
 /// Every file below `dir`, named relative to `root`, with its contents.
@@ -90,20 +132,15 @@ mod tests {
     fn file_keys_follow_contents() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("req.txt"), "a==1\n").unwrap();
-        let one = files_key(dir.path(), &["req.txt".into()], &[b"recipe"]);
-        assert_eq!(
-            one,
-            files_key(dir.path(), &["req.txt".into()], &[b"recipe"])
-        );
+        let req = [("req.txt", false)];
+        let one = files_key(dir.path(), &req, &[b"recipe"]).unwrap();
+        assert_eq!(one, files_key(dir.path(), &req, &[b"recipe"]).unwrap());
         assert_ne!(
             one,
-            files_key(dir.path(), &["req.txt".into()], &[b"other recipe"])
+            files_key(dir.path(), &req, &[b"other recipe"]).unwrap()
         );
         std::fs::write(dir.path().join("req.txt"), "a==2\n").unwrap();
-        assert_ne!(
-            one,
-            files_key(dir.path(), &["req.txt".into()], &[b"recipe"])
-        );
+        assert_ne!(one, files_key(dir.path(), &req, &[b"recipe"]).unwrap());
     }
 
     #[test]
@@ -111,16 +148,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("migrations/v1")).unwrap();
         std::fs::write(dir.path().join("migrations/v1/a.sql"), "create table a();").unwrap();
-        let folder = ["migrations".to_string()];
-        let one = files_key(dir.path(), &folder, &[]);
-        assert_ne!(
-            one,
-            files_key(tempfile::tempdir().unwrap().path(), &folder, &[])
-        );
+        let folder = [("migrations", false)];
+        let one = files_key(dir.path(), &folder, &[]).unwrap();
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::create_dir(empty.path().join("migrations")).unwrap();
+        assert_ne!(one, files_key(empty.path(), &folder, &[]).unwrap());
         std::fs::write(dir.path().join("migrations/v1/a.sql"), "create table b();").unwrap();
-        let two = files_key(dir.path(), &folder, &[]);
+        let two = files_key(dir.path(), &folder, &[]).unwrap();
         assert_ne!(one, two);
         std::fs::write(dir.path().join("migrations/b.sql"), "").unwrap();
-        assert_ne!(two, files_key(dir.path(), &folder, &[]));
+        assert_ne!(two, files_key(dir.path(), &folder, &[]).unwrap());
+    }
+
+    #[test]
+    fn a_missing_input_is_an_error_unless_it_is_optional() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            files_key(dir.path(), &[("requirments.txt", false)], &[]),
+            Err(MissingInput {
+                name: "requirments.txt".into()
+            })
+        );
+        // Optional: absent counts by name, and differs from an empty file.
+        let absent = files_key(dir.path(), &[("poetry.lock", true)], &[]).unwrap();
+        std::fs::write(dir.path().join("poetry.lock"), "").unwrap();
+        assert_ne!(
+            absent,
+            files_key(dir.path(), &[("poetry.lock", true)], &[]).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_glob_counts_as_every_path_it_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let glob = [("migrations/*.sql", false)];
+        // Matching nothing is missing.
+        assert!(files_key(dir.path(), &glob, &[]).is_err());
+        std::fs::create_dir(dir.path().join("migrations")).unwrap();
+        std::fs::write(dir.path().join("migrations/1.sql"), "a").unwrap();
+        std::fs::write(dir.path().join("migrations/notes.txt"), "x").unwrap();
+        let one = files_key(dir.path(), &glob, &[]).unwrap();
+        // What it does not match does not count; what it matches does.
+        std::fs::write(dir.path().join("migrations/notes.txt"), "y").unwrap();
+        assert_eq!(one, files_key(dir.path(), &glob, &[]).unwrap());
+        std::fs::write(dir.path().join("migrations/2.sql"), "b").unwrap();
+        let two = files_key(dir.path(), &glob, &[]).unwrap();
+        assert_ne!(one, two);
+        std::fs::write(dir.path().join("migrations/1.sql"), "c").unwrap();
+        assert_ne!(two, files_key(dir.path(), &glob, &[]).unwrap());
     }
 }

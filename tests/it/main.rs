@@ -11,6 +11,7 @@ mod docs;
 mod fix;
 mod format;
 mod html;
+mod inputs;
 mod layout;
 mod mutate;
 mod report;

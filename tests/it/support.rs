@@ -73,9 +73,17 @@ impl Env {
         to
     }
 
-    /// Processes that carry this test's run id, and folders the run left.
+    /// Processes that carry this test's run id or work inside the tool's
+    /// scratch folder (Postgres's own processes overwrite their environment),
+    /// and folders the run left. (A test's own fixtures, such as the Postgres
+    /// of an attach test, live beside it and are not the run's.)
     pub fn leftovers(&self) -> Vec<String> {
         let mut found = processes_of_run(&self.run_id);
+        for process in processes_in(&self.scratch()) {
+            if !found.contains(&process) {
+                found.push(process);
+            }
+        }
         for entry in std::fs::read_dir(self.scratch()).unwrap() {
             found.push(format!("temp folder {}", entry.unwrap().path().display()));
         }
@@ -133,6 +141,31 @@ pub fn processes_of_run(run_id: &str) -> Vec<String> {
                 String::from_utf8_lossy(&cmdline).replace('\0', " ")
             ));
         }
+    }
+    found
+}
+
+/// Live processes whose working folder is inside `dir`.
+pub fn processes_in(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name();
+        if !pid.to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if !std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if stat.contains(") Z ") {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        found.push(format!(
+            "pid {}: {}",
+            pid.to_string_lossy(),
+            String::from_utf8_lossy(&cmdline).replace('\0', " ")
+        ));
     }
     found
 }

@@ -785,13 +785,33 @@ impl Runtime for DockerRuntime {
                 )
             })?);
         }
-        let inputs: Vec<String> = recipe
-            .build
-            .inputs
-            .iter()
-            .filter(|input| workdir.join(input).is_file())
-            .cloned()
-            .collect();
+        // Every file an input names (a glob: each file it matches) that the
+        // revision has; a required one it lacks was refused by the build key.
+        let mut inputs: Vec<String> = Vec::new();
+        for input in &recipe.build.inputs {
+            if input.pattern.contains(['*', '?', '[']) {
+                let pattern = format!(
+                    "{}/{}",
+                    glob::Pattern::escape(&workdir.to_string_lossy()),
+                    input.pattern
+                );
+                let mut matched: Vec<String> = glob::glob(&pattern)
+                    .map(|paths| paths.flatten().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|path| path.is_file())
+                    .filter_map(|path| {
+                        path.strip_prefix(&workdir)
+                            .ok()
+                            .map(|p| p.to_string_lossy().into_owned())
+                    })
+                    .collect();
+                matched.sort();
+                inputs.extend(matched);
+            } else if workdir.join(&input.pattern).is_file() {
+                inputs.push(input.pattern.clone());
+            }
+        }
         let wheels = if recipe.wheels.is_empty() {
             None
         } else {

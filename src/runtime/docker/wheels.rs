@@ -18,7 +18,15 @@ pub(crate) async fn prepare(
     log: &Path,
 ) -> Result<PathBuf, RuntimeError> {
     let workdir = target.workdir(&checkout.dir);
-    let key = crate::support::cache::files_key(&workdir, &recipe.wheels, &[b"wheels-v1"]);
+    let wheels: Vec<(&str, bool)> = recipe.wheels.iter().map(|w| (w.as_str(), false)).collect();
+    let key = crate::support::cache::files_key(&workdir, &wheels, &[b"wheels-v1"]).map_err(
+        |missing| RuntimeError::MissingInput {
+            location: crate::spec::source::Location::file(&target.path),
+            key: "docker.build.wheels".into(),
+            pattern: missing.name,
+            revision: checkout.label.clone(),
+        },
+    )?;
     let root = run.cache_dir.join("docker").join("wheels");
     let io = |context: String| move |source| RuntimeError::Io { context, source };
     std::fs::create_dir_all(&root).map_err(io(format!("create {}", root.display())))?;

@@ -2,6 +2,7 @@
 
 pub(crate) mod postgres;
 pub(crate) mod process;
+pub(crate) mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -244,17 +245,7 @@ impl Runtime for LocalRuntime {
     ) -> Result<Build, RuntimeError> {
         let started = Instant::now();
         let recipe = &target.local()?.build;
-        let ambient = target.ambient_key();
-        let mut recipe_text: Vec<&[u8]> = recipe.run.iter().map(|c| c.source.as_bytes()).collect();
-        // The ambient variables the target passes through change what it builds.
-        if !ambient.is_empty() {
-            recipe_text.push(&ambient);
-        }
-        let key = crate::support::cache::files_key(
-            &target.workdir(&checkout.dir),
-            &recipe.inputs,
-            &recipe_text,
-        );
+        let key = super::build_key(target, super::RuntimeKind::Local, checkout)?;
         // Without the cache, the run builds into a folder of its own, still
         // shared by its revisions with the same inputs.
         let envs = if run.no_cache {

@@ -207,6 +207,7 @@ impl Loader {
         let mut checks = Vec::new();
         for check in raw.check {
             unique(self, &check.name, "check");
+            let location = file.at(check.sql.as_ref().map_or(check.name.span(), |s| s.span()));
             let reason = check.reason.as_ref().is_some_and(|r| *r.get_ref());
             let kind = match (&check.sql, &check.response) {
                 (None, None) if reason => CheckKind::Reason,
@@ -284,6 +285,7 @@ impl Loader {
             let denied = expected(self, &check.denied, false);
             checks.push(Check {
                 name: check.name.into_inner(),
+                location,
                 kind,
                 allowed,
                 denied,
@@ -516,6 +518,7 @@ impl Loader {
             let captures = self.captures(file, step.capture, captures_into, Phase::Cell, false, "");
             return Some(SetupStep::Sql {
                 sql: template,
+                location: file.at(sql.span()),
                 captures,
             });
         }

@@ -1,0 +1,159 @@
+//! What a run reads is checked before time is spent on it: the suite's SQL
+//! is prepared against the migrated schema before any server boots, a
+//! target's inputs exist, names are unique, and the build key covers what the
+//! build runs.
+
+use crate::support::*;
+
+fn check(env: &Env, suite: &std::path::Path) -> std::process::Command {
+    let mut command = env.replay();
+    command
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--suite",
+        ])
+        .arg(suite);
+    command
+}
+
+#[test]
+fn a_typo_in_a_checks_sql_is_bad_input_before_any_boot() {
+    let env = Env::new("sql-typo");
+    let suite = env.suite_copy("litellm");
+    let scenario = suite.join("scenarios/key_delete.toml");
+    edit(
+        &scenario,
+        r#"sql = '''SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE token"#,
+        r#"sql = '''SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE tokn"#,
+    );
+    let output = check(&env, &suite).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    // The file and line of the statement, the check, and Postgres's words.
+    assert!(
+        stderr.contains(&format!(
+            "{}:35: check `row_kept`: column \"tokn\" does not exist",
+            scenario.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: fix the SQL"), "{stderr}");
+    // Found before any server was booted, and no cell ran.
+    assert!(!stderr.contains("booting"), "{stderr}");
+    assert!(!stderr.contains("running "), "{stderr}");
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_build_input_that_is_missing_is_bad_input_naming_the_target_and_key() {
+    let env = Env::new("missing-input");
+    let suite = env.suite_copy("litellm");
+    let target = suite.join("targets/twin.toml");
+    edit(
+        &target,
+        "inputs = [\"requirements.txt\"]",
+        "inputs = [\"requirments.txt\"]",
+    );
+    let output = check(&env, &suite).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:20: local.build.inputs names `requirments.txt`, which working tree does not have",
+            target.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("or move `requirments.txt` to local.build.optional_inputs"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("booting"), "{stderr}");
+
+    // Optional: a revision without it builds, and globs name files too.
+    edit(
+        &target,
+        "inputs = [\"requirments.txt\"]",
+        "inputs = [\"requirements*.txt\"]\noptional_inputs = [\"poetry.lock\"]",
+    );
+    let output = check(&env, &suite).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    env.assert_nothing_left();
+}
+
+#[test]
+fn two_scenarios_with_one_name_are_refused_naming_both_files() {
+    let env = Env::new("same-name");
+    let suite = env.suite_copy("litellm");
+    let first = suite.join("scenarios/key_delete.toml");
+    let second = suite.join("scenarios/key_delete_again.toml");
+    let original = std::fs::read_to_string(&first).unwrap();
+    // The same endpoint and the same cells, under a file of another name.
+    std::fs::write(&second, format!("name = \"key_delete\"\n{original}")).unwrap();
+    let output = check(&env, &suite).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: {}: duplicate cell: scenario `key_delete` is also defined in {}",
+            second.display(),
+            first.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: give one of them another `name`"),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_check_is_compared_raw_though_the_redact_pattern_hides_both_values() {
+    // LiteLLM's suite redacts every 64-hex string: the stored token hash and
+    // an expected one both read `<redacted>` in the record. The check still
+    // compares the values themselves: another hash is RED.
+    let env = Env::new("raw-compare");
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("scenarios/key_delete.toml"),
+        "denied = 1\n",
+        &format!(
+            "denied = 1\n\n[[check]]\nname = \"token_is_other\"\nsql = '''SELECT token FROM \"LiteLLM_VerificationToken\" WHERE token = {{{{sha256(target_key)}}}}'''\ndenied = \"{}\"\n",
+            "0123456789abcdef".repeat(4)
+        ),
+    );
+    let mut command = check(&env, &suite);
+    command.args([
+        "--cell",
+        "key_delete/owner/internal_user",
+        "--format",
+        "json",
+    ]);
+    let output = command.output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report = json(&output);
+    assert_eq!(
+        cells_with(&report, "RED"),
+        ["key_delete/owner/internal_user"],
+        "{stdout}"
+    );
+    // Both hashes are hidden in what is printed, and still differ.
+    let checks = &report["cells"][0]["outcome"]["checks"];
+    let check = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "token_is_other")
+        .unwrap();
+    assert_eq!(check["observed"], "<redacted>", "{check}");
+    assert_eq!(check["expected"], "<redacted>", "{check}");
+    assert_eq!(check["passed"], false, "{check}");
+    env.assert_nothing_left();
+}
