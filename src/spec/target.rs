@@ -1050,7 +1050,8 @@ mod tests {
             [
                 "PRISMA_QUERY_ENGINE_BINARY",
                 "PRISMA_SCHEMA_ENGINE_BINARY",
-                "REPLAY_LITELLM_PRISMA"
+                "REPLAY_LITELLM_PRISMA",
+                "REPLAY_LITELLM_UV"
             ]
         );
     }

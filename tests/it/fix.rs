@@ -70,7 +70,16 @@ fn the_update_fix_is_caught_with_exactly_its_six_cells_in_both_modes_and_a_secon
     .unwrap();
     assert_eq!(written, record);
     let table = std::fs::read_to_string(records.join("litellm/README.md")).unwrap();
-    assert!(table.contains(&format!("| `{short}` | 2026-01-08 | extend /key/update admin check to non-budget fields | POST /key/update | 6 | CAUGHT | whole |")), "{table}");
+    let row = table
+        .lines()
+        .find(|line| line.contains(&format!("({short})` | 2026-01-08 |")))
+        .unwrap_or_else(|| panic!("no row for {short}: {table}"));
+    assert!(row.starts_with(&format!("| `update-fix ({short})` | 2026-01-08 | extend /key/update admin check to non-budget fields | POST /key/update | 6 | ")), "{table}");
+    assert!(
+        row.contains("200 → 403 (fix)") || row.contains("fix"),
+        "{table}"
+    );
+    assert!(row.ends_with("| CAUGHT | whole |"), "{table}");
 
     // Overlay: keys.py from the parent and from the fix, on the fix. The fix
     // changed only keys.py, so each side is the same tree as before: cached.
