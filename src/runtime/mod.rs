@@ -190,10 +190,13 @@ pub(crate) fn stage_key(
         Stage::Migrate => stages.migrate,
         _ => stages.build,
     };
+    // A revision without the target's workdir fails at its build, saying
+    // so (exit 4): its inputs are not each reported missing.
+    let lacks_workdir = !target.workdir(&checkout.dir).is_dir();
     let files: Vec<(&str, bool)> = recipe
         .inputs
         .iter()
-        .map(|i| (i.pattern.as_str(), i.optional))
+        .map(|i| (i.pattern.as_str(), i.optional || lacks_workdir))
         .collect();
     let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
     crate::support::cache::files_key(&target.workdir(&checkout.dir), &files, &parts).map_err(

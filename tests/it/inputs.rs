@@ -55,8 +55,8 @@ fn a_build_input_that_is_missing_is_bad_input_naming_the_target_and_key() {
     let target = suite.join("targets/twin.toml");
     edit(
         &target,
-        "inputs = [\"requirements.txt\"]",
-        "inputs = [\"requirments.txt\"]",
+        "virtualenv.\ninputs = [\"requirements.txt\"]",
+        "virtualenv.\ninputs = [\"requirments.txt\"]",
     );
     let output = check(&env, &suite).output().unwrap();
     let (_, stderr) = text(&output);
