@@ -15,6 +15,7 @@ mod inputs;
 mod layout;
 mod mutate;
 mod report;
+mod repository;
 mod secrets;
 mod suites;
 mod support;
