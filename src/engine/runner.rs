@@ -97,13 +97,38 @@ async fn cell_steps(
     redactor: &mut Redactor,
 ) -> Result<(), String> {
     let scenario = matrix.suite.scenario(cell);
-    let world = matrix.world;
-    let mut vars = world.vars.clone();
-    let prefix = vars.get("prefix").map(to_text).unwrap_or_default();
+    let actor = &cell.id.actor;
+    let prefix = matrix
+        .world
+        .vars
+        .get("prefix")
+        .map(to_text)
+        .unwrap_or_default();
     let scratch = format!("{prefix}scratch-{index}");
+    // A scratch actor is made fresh for this cell, in its own namespace: the
+    // cell runs in a world of its own, which knows the fresh actor's secrets.
+    let made;
+    let world = if matrix.suite.world.scratch.contains_key(actor) {
+        made = matrix
+            .world
+            .made_for_cell(
+                matrix.suite,
+                actor,
+                &scratch,
+                matrix.client,
+                matrix.base_url,
+                matrix.pool,
+            )
+            .await
+            .map_err(|e| format!("making scratch actor `{actor}`: {e}"))?;
+        *redactor = made.redactor.clone();
+        &made
+    } else {
+        matrix.world
+    };
+    let mut vars = world.vars.clone();
     redactor.know(&scratch, "scratch");
     vars.set("scratch", scratch);
-    let actor = &cell.id.actor;
     for field in ["name", "id", "key", "key_sha256"] {
         if let Some(value) = vars.get(&format!("actors.{actor}.{field}")).cloned() {
             vars.set(format!("actor.{field}"), value);
@@ -154,7 +179,17 @@ async fn cell_steps(
             }
         };
         let rendered = http::render(&step.request, &vars).map_err(|e| e.to_string())?;
-        let bearer = world.bearers.get(&step.actor).map(String::as_str);
+        let bearer = match world.bearers.get(&step.actor) {
+            Some(bearer) => Some(bearer.as_str()),
+            None if matrix.suite.is_anonymous(&step.actor) => None,
+            None => {
+                return Err(format!(
+                    "setup step {}: actor `{}` has no credentials in this cell (a scratch actor exists only in its own cells)",
+                    number + 1,
+                    step.actor
+                ));
+            }
+        };
         let what = format!(
             "setup step {} ({} {} as {})",
             number + 1,

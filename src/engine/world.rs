@@ -65,6 +65,10 @@ impl WorldState {
         let mut bearers = IndexMap::new();
         for (name, actor) in &suite.world.actors {
             vars.set(format!("actors.{name}.name"), name.as_str());
+            if actor.scratch {
+                // Made fresh for each of its cells: `made_for_cell`.
+                continue;
+            }
             let key = match actor.credential {
                 Credential::Generated => fresh_key("sk-"),
                 Credential::Master => master_key.to_string(),
@@ -85,7 +89,16 @@ impl WorldState {
     /// Fill in the actor ids whose names are known by now (an id may name a
     /// value captured by an API step, known only once the server runs).
     fn render_ids(&mut self, suite: &Suite) {
+        self.render_ids_with(suite, None);
+    }
+
+    /// [`WorldState::render_ids`], with the scratch actor being made (the
+    /// others have no id outside their cells).
+    fn render_ids_with(&mut self, suite: &Suite, making: Option<&str>) {
         for (name, actor) in &suite.world.actors {
+            if actor.scratch && making != Some(name.as_str()) {
+                continue;
+            }
             if let Some(template) = &actor.id
                 && let Ok(id) = template.render_value(&self.vars)
             {
@@ -154,6 +167,63 @@ impl WorldState {
         Ok(world)
     }
 
+    /// The world of one cell of scratch actor `actor`: the actor made fresh
+    /// (a new key, its seed statements on the tool's own connection, its
+    /// `[[api]]` steps and its login), its names by the cell's `scratch`.
+    pub(crate) async fn made_for_cell(
+        &self,
+        suite: &Suite,
+        actor: &str,
+        scratch: &str,
+        client: &reqwest::Client,
+        base_url: &str,
+        pool: &sqlx::PgPool,
+    ) -> Result<Self, WorldError> {
+        let mut world = self.clone();
+        world.vars.set("scratch", scratch);
+        world.redactor.know(scratch, "scratch");
+        let (Some(making), Some(spec)) = (
+            suite.world.scratch.get(actor),
+            suite.world.actors.get(actor),
+        ) else {
+            return Ok(world);
+        };
+        if let Credential::Generated = spec.credential {
+            let key = fresh_key("sk-");
+            set_key(&mut world.vars, &mut world.redactor, actor, &key);
+            world.bearers.insert(actor.to_string(), key);
+        }
+        world.render_ids_with(suite, Some(actor));
+        for (index, template) in &making.seed {
+            let (sql, params) = template.render_sql(&world.vars)?;
+            // The SQL is the suite author's; every value in it is a bound parameter.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for param in params {
+                query = query.bind(param);
+            }
+            query.execute(pool).await.map_err(|e| WorldError::Seed {
+                index: *index,
+                message: world.redactor.apply(&database_message(&e)),
+            })?;
+        }
+        for step in &making.order {
+            match step {
+                WorldStep::Login(name) => {
+                    world
+                        .log_in_all(suite, &mut vec![name.as_str()], client, base_url)
+                        .await?
+                }
+                WorldStep::Api(index) => {
+                    world
+                        .api_step(&suite.world.api[*index], index + 1, client, base_url)
+                        .await?
+                }
+            }
+            world.render_ids_with(suite, Some(actor));
+        }
+        Ok(world)
+    }
+
     /// Log these actors in, at once where one does not need what another's
     /// login makes (password hashing makes logins slow; they wait on the
     /// server, not on each other).
@@ -202,7 +272,7 @@ impl WorldState {
                     self.vars.set(var, value);
                 }
             }
-            self.render_ids(suite);
+            self.render_ids_with(suite, logins_of_scratch(suite, &now));
         }
         Ok(())
     }
@@ -326,6 +396,14 @@ impl WorldState {
         }
         Ok(LoggedIn { bearer, learnt })
     }
+}
+
+/// The scratch actor among `logins`, when they are the making of one.
+fn logins_of_scratch<'a>(suite: &Suite, logins: &[&'a str]) -> Option<&'a str> {
+    logins
+        .iter()
+        .copied()
+        .find(|name| suite.world.actors.get(*name).is_some_and(|a| a.scratch))
 }
 
 /// What a login brought: the bearer, and what `whoami` learnt (by var name).

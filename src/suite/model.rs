@@ -50,6 +50,19 @@ pub(crate) struct World {
     pub api: Vec<HttpStep>,
     /// What runs on the server, in order: the API steps, each login just
     /// before the first step that needs it, the other logins at the end.
+    /// The steps that make a scratch actor are not in it.
+    pub order: Vec<WorldStep>,
+    /// How each scratch actor is made, again for every cell of it.
+    pub scratch: IndexMap<String, Making>,
+}
+
+/// How a scratch actor is made for one cell: the seed statements that make it
+/// (on the tool's own connection), then its `[[api]]` steps and its login, in
+/// the order the world would run them.
+#[derive(Debug, Default)]
+pub(crate) struct Making {
+    /// (the statement's number among world.toml's `[[seed]]`s, 1-based; its SQL)
+    pub seed: Vec<(usize, Template)>,
     pub order: Vec<WorldStep>,
 }
 
@@ -66,6 +79,8 @@ pub(crate) enum WorldStep {
 pub(crate) struct Actor {
     pub id: Option<Template>,
     pub credential: Credential,
+    /// Made fresh for each cell of the actor (`scratch = true`).
+    pub scratch: bool,
 }
 
 impl Actor {

@@ -55,6 +55,9 @@ pub(super) struct Actor {
     pub key: Option<Str>,
     pub login: Option<Spanned<Login>>,
     pub whoami: Option<Spanned<Whoami>>,
+    /// Made fresh for each cell of the actor, by the world steps that say
+    /// they make it (`makes`).
+    pub scratch: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +84,8 @@ pub(super) struct Whoami {
 #[serde(deny_unknown_fields)]
 pub(super) struct Seed {
     pub sql: Str,
+    /// The actor this statement makes (run per cell for a scratch actor).
+    pub makes: Option<Str>,
 }
 
 /// An HTTP request made as a named actor, with captures from its JSON response:
@@ -98,6 +103,8 @@ pub(super) struct Step {
     pub expect: Option<Spanned<i64>>,
     #[serde(default)]
     pub capture: Captures,
+    /// In world.toml: the actor this step makes (run per cell for a scratch actor).
+    pub makes: Option<Str>,
 }
 
 /// A scenario `[[setup]]` step: an HTTP request made as an actor (the keys of

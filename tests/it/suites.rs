@@ -2,7 +2,8 @@
 //! `matrices/twin-keys` (anonymous callers, reason and response matchers, `"?"`
 //! pins), `matrices/twin-setup` (SQL setup steps, targets from setup captures)
 //! `matrices/twin-world` (login actors that build the world and learn their ids)
-//! and `matrices/twin-records` (integer ids named in records, the request sent).
+//! `matrices/twin-records` (integer ids named in records, the request sent) and
+//! `matrices/twin-scratch` (scratch actors, made fresh for each of their cells).
 
 use crate::support::*;
 
@@ -306,5 +307,63 @@ fn integer_ids_the_database_makes_up_are_named_so_two_runs_record_the_same() {
             "{id}"
         );
     }
+    env.assert_nothing_left();
+}
+
+#[test]
+fn scratch_actors_are_made_fresh_for_each_cell_so_deleting_their_own_key_breaks_no_other() {
+    let env = Env::new("suite-scratch");
+    let suite = env.suite_copy("twin-scratch");
+    // One cell at a time, in file order: key_delete runs before key_info.
+    let output = check(&env, &suite, &["--format", "json", "--jobs", "1"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report = json(&output);
+    assert_eq!(
+        report["summary"]["green"],
+        5,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    // Carol deleted her key, and the key is rejected afterwards; her next cell
+    // has a key of its own, and an id of its own, named by the cell's scratch.
+    let deleted = cell(&report, "key_delete/any/carol");
+    assert_eq!(deleted["outcome"]["followups"][0]["observed"], 401);
+    assert_eq!(
+        deleted["outcome"]["request"]["json"],
+        serde_json::json!({"keys": ["<actors.carol.key>"]})
+    );
+    let info = cell(&report, "key_info/any/carol");
+    assert_eq!(info["outcome"]["checks"][0]["observed"], "<scratch>-carol");
+    // Dave is a user the admin creates for the cell; he logs in and learns his id.
+    let dave = cell(&report, "key_info/any/dave");
+    assert_eq!(dave["outcome"]["status"], 200);
+    assert_eq!(dave["outcome"]["checks"][0]["passed"], true);
+    assert!(
+        !stdout.contains("sk-") && !stderr.contains("sk-"),
+        "{stdout}"
+    );
+
+    // The same world without `scratch`: one carol and one dave for the run,
+    // whose keys are gone once key_delete ran.
+    let world = suite.join("world.toml");
+    let text_of = std::fs::read_to_string(&world).unwrap();
+    std::fs::write(
+        &world,
+        text_of
+            .replace("scratch = true\n", "")
+            .replace("{{scratch}}", "{{prefix}}"),
+    )
+    .unwrap();
+    let output = check(&env, &suite, &["--format", "json", "--jobs", "1"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
+    let report = json(&output);
+    let mut red = cells_with(&report, "RED");
+    red.sort();
+    assert_eq!(red, ["key_info/any/carol", "key_info/any/dave"]);
+    assert_eq!(
+        cell(&report, "key_info/any/carol")["outcome"]["status"],
+        401
+    );
     env.assert_nothing_left();
 }

@@ -553,6 +553,7 @@ impl Loader {
             form: step.form,
             expect: step.expect,
             capture: step.capture,
+            makes: None,
         };
         self.step(
             file,

@@ -1,6 +1,6 @@
 //! world.toml: values, actors (keys, logins, ids), seed SQL and [[api]] steps.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use indexmap::IndexMap;
@@ -64,6 +64,31 @@ impl Loader {
             name(&mut names, key.clone(), *phase);
         }
 
+        // Scratch actors, and the world names only the making of one knows.
+        let scratch_actors: HashSet<String> = raw
+            .actors
+            .iter()
+            .filter(|(_, a)| {
+                // One that cannot be (reported below) is left a plain actor.
+                a.scratch.as_ref().is_some_and(|s| *s.get_ref())
+                    && !a.anonymous.as_ref().is_some_and(|s| *s.get_ref())
+                    && a.key.as_ref().is_none_or(|k| k.get_ref() != "master")
+            })
+            .map(|(n, _)| n.get_ref().clone())
+            .collect();
+        let api_makes =
+            self.makes_of_steps(file, &raw.actors, &raw.seed, &raw.api, &scratch_actors);
+        let mut owners: HashMap<String, String> = HashMap::new();
+        for (step, makes) in raw.api.iter().zip(&api_makes) {
+            if let Some(actor) = makes {
+                for (capture, _) in &step.capture {
+                    owners.insert(format!("world.{}", capture.get_ref()), actor.clone());
+                }
+            }
+        }
+        let scope =
+            |names: &Names, making: Option<&str>| scoped(names, &scratch_actors, &owners, making);
+
         let mut actors = IndexMap::new();
         let mut pending_ids = Vec::new();
         // The templates of each login (and whoami), checked once it is known
@@ -74,6 +99,25 @@ impl Loader {
         for (actor_name, actor) in raw.actors {
             let actor_name_text = actor_name.get_ref().clone();
             let anonymous = actor.anonymous.as_ref().is_some_and(|a| *a.get_ref());
+            let scratch = scratch_actors.contains(&actor_name_text);
+            if let Some(flag) = actor.scratch.as_ref().filter(|s| *s.get_ref()) {
+                let master = actor.key.as_ref().is_some_and(|k| k.get_ref() == "master");
+                let why = if anonymous {
+                    Some("it is anonymous: there is nothing to make")
+                } else if master {
+                    Some("its key is the server's master key, which is the same in every cell")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    self.problem(
+                        file.at(flag.span()),
+                        format!("actor `{actor_name_text}` cannot be a scratch actor: {why}"),
+                        Some("scratch = true makes an actor with a generated key or a login fresh for each of its cells; drop `scratch`".into()),
+                    );
+                    continue;
+                }
+            }
             if let (Some(flag), true) = (&actor.anonymous, anonymous)
                 && (actor.key.is_some() || actor.login.is_some())
             {
@@ -211,7 +255,14 @@ impl Loader {
                 }
                 _ => Credential::Generated,
             };
-            actors.insert(actor_name_text, Actor { id, credential });
+            actors.insert(
+                actor_name_text,
+                Actor {
+                    id,
+                    credential,
+                    scratch,
+                },
+            );
         }
         for (key, actor) in &produced {
             if let Some(name) = names.get_mut(key) {
@@ -317,6 +368,10 @@ impl Loader {
         }
         for (actor, templates) in &login_templates {
             let phase = login_phase.get(actor).copied().unwrap_or(Phase::Login);
+            let names = scope(
+                &names,
+                Some(actor.as_str()).filter(|a| scratch_actors.contains(*a)),
+            );
             for (span, template) in templates {
                 self.names_in(file, span.clone(), template, &names, phase, false);
             }
@@ -324,7 +379,29 @@ impl Loader {
 
         // An actor's id is known once every name it uses is.
         for (actor_name, template, span) in pending_ids {
-            self.names_in(file, span, &template, &names, Phase::Cell, false);
+            let scoped_names = scope(
+                &names,
+                Some(actor_name.as_str()).filter(|a| scratch_actors.contains(*a)),
+            );
+            self.names_in(
+                file,
+                span.clone(),
+                &template,
+                &scoped_names,
+                Phase::Cell,
+                false,
+            );
+            if scratch_actors.contains(&actor_name)
+                && !template
+                    .vars()
+                    .any(|v| v == "scratch" || owners.get(v) == Some(&actor_name))
+            {
+                self.problem(
+                    file.at(span),
+                    format!("scratch actor `{actor_name}` has the same id in every cell"),
+                    Some(format!("a scratch actor is made again for each of its cells: write its id with {{{{scratch}}}} (unique per cell), e.g. id = \"{{{{scratch}}}}-{actor_name}\"")),
+                );
+            }
             let phase = template
                 .vars()
                 .filter_map(|v| names.get(v))
@@ -334,17 +411,32 @@ impl Loader {
             name(&mut names, format!("actors.{actor_name}.id"), phase);
         }
 
+        let mut making: IndexMap<String, Making> = actors
+            .iter()
+            .filter(|(_, a)| a.scratch)
+            .map(|(n, _)| (n.clone(), Making::default()))
+            .collect();
         let mut seed = Vec::new();
-        for step in raw.seed {
+        for (index, step) in raw.seed.into_iter().enumerate() {
             let Some(template) = self.template(file, step.sql.get_ref(), step.sql.span()) else {
                 continue;
             };
+            let makes = step
+                .makes
+                .as_ref()
+                .map(|m| m.get_ref().as_str())
+                .filter(|m| making.contains_key(*m));
+            let names = scope(&names, makes);
             self.names_in(file, step.sql.span(), &template, &names, Phase::Seed, false);
-            seed.push(template);
+            match makes.and_then(|m| making.get_mut(m)) {
+                Some(made) => made.seed.push((index + 1, template)),
+                None => seed.push(template),
+            }
         }
 
         let mut api = Vec::new();
         for (index, step) in raw.api.into_iter().enumerate() {
+            let names = scope(&names, api_makes[index].as_deref());
             // Captures were named up front (with their phase), so this step's
             // own captures go to a scratch map.
             if let Some(step) = self.step(
@@ -359,6 +451,36 @@ impl Loader {
                 api.push(step);
             }
         }
+        // A scratch actor's steps run for each of its cells, not in the world.
+        let order = order
+            .into_iter()
+            .filter(|step| {
+                let owner = match step {
+                    WorldStep::Api(index) => api_makes[*index].as_ref(),
+                    WorldStep::Login(actor) => Some(actor).filter(|a| making.contains_key(*a)),
+                };
+                match owner.and_then(|actor| making.get_mut(actor)) {
+                    Some(made) => {
+                        made.order.push(step.clone());
+                        false
+                    }
+                    None => true,
+                }
+            })
+            .collect();
+        for (name, made) in &making {
+            if made.seed.is_empty()
+                && made.order.is_empty()
+                && matches!(actors[name].credential, Credential::Generated)
+            {
+                self.problem(
+                    file.whole(),
+                    format!("scratch actor `{name}` is made by no step"),
+                    Some(format!("mark the [[seed]] or [[api]] steps that make it with makes = \"{name}\": they run again for each of its cells")),
+                );
+            }
+        }
+        let names = scope(&names, None);
         Some((
             World {
                 values,
@@ -366,10 +488,98 @@ impl Loader {
                 seed,
                 api,
                 order,
+                scratch: making,
             },
             names,
         ))
     }
+}
+
+impl Loader {
+    /// The scratch actor each `[[api]]` step makes (`None`: a step of the
+    /// world), after checking every `makes` of world.toml and that no other
+    /// step acts as a scratch actor.
+    fn makes_of_steps(
+        &mut self,
+        file: &SourceFile,
+        actors: &IndexMap<raw::Str, raw::Actor>,
+        seed: &[raw::Seed],
+        api: &[raw::Step],
+        scratch: &HashSet<String>,
+    ) -> Vec<Option<String>> {
+        let makes = seed
+            .iter()
+            .map(|s| &s.makes)
+            .chain(api.iter().map(|s| &s.makes));
+        for name in makes.flatten() {
+            if !actors.keys().any(|a| a.get_ref() == name.get_ref()) {
+                let known: Vec<&str> = actors.keys().map(|a| a.get_ref().as_str()).collect();
+                self.problem(
+                    file.at(name.span()),
+                    format!("`makes = {:?}` is not an actor", name.get_ref()),
+                    Some(format!("the actors are {}", known.join(", "))),
+                );
+            }
+        }
+        let mut out = Vec::new();
+        for step in api {
+            let makes = step
+                .makes
+                .as_ref()
+                .map(|m| m.get_ref().clone())
+                .filter(|m| scratch.contains(m));
+            let actor = step.as_.get_ref();
+            if scratch.contains(actor) && makes.as_ref() != Some(actor) {
+                self.problem(
+                    file.at(step.as_.span()),
+                    format!("`as = {actor:?}`: `{actor}` is a scratch actor, made again for each of its cells"),
+                    Some(format!("a world step may act as a scratch actor only while making it: add makes = {actor:?}, or run this step as another actor")),
+                );
+            }
+            out.push(makes);
+        }
+        out
+    }
+}
+
+/// `names` as seen while making the scratch actor `making` (or in the rest of
+/// the world, `None`): what only the making of another scratch actor knows (its
+/// key, id and captures) is known only inside a cell; the making itself also
+/// knows `{{scratch}}`.
+fn scoped(
+    names: &Names,
+    scratch: &HashSet<String>,
+    owners: &HashMap<String, String>,
+    making: Option<&str>,
+) -> Names {
+    let owner = |var: &str| -> Option<String> {
+        if let Some((actor, field)) = var
+            .strip_prefix("actors.")
+            .and_then(|rest| rest.split_once('.'))
+            && field != "name"
+            && scratch.contains(actor)
+        {
+            return Some(actor.to_string());
+        }
+        owners.get(var).cloned()
+    };
+    let mut out = names.clone();
+    for (var, name) in out.iter_mut() {
+        if owner(var).is_some_and(|o| Some(o.as_str()) != making) {
+            name.phase = Phase::Cell;
+        }
+    }
+    if making.is_some() {
+        out.insert(
+            "scratch".into(),
+            Name {
+                phase: Phase::Seed,
+                allowed_only: false,
+                login: None,
+            },
+        );
+    }
+    out
 }
 
 /// The names a raw step's templates read (templates that do not parse are
@@ -544,6 +754,109 @@ mod tests {
         let got = world_of(cycle).unwrap_err();
         assert!(
             got.iter().any(|p| p.contains("need each other's tokens")),
+            "{got:?}"
+        );
+    }
+
+    const SCRATCH: &str = "[actors.admin]\nkey = \"master\"\n[actors.carol]\nscratch = true\nid = \"{{scratch}}-carol\"\n[actors.dave]\nscratch = true\nlogin = { method = \"POST\", path = \"/login\", json = { u = \"{{scratch}}-dave\" }, token = \"/token\" }\nwhoami = { path = \"/me\", capture = { id = \"/id\" } }\n[[seed]]\nmakes = \"carol\"\nsql = \"INSERT INTO k VALUES ({{actors.carol.key_sha256}}, {{actors.carol.id}})\"\n[[api]]\nmakes = \"dave\"\nas = \"admin\"\nmethod = \"POST\"\npath = \"/user/new\"\njson = { u = \"{{scratch}}-dave\" }\ncapture = { dave_row = \"/id\" }\n[[api]]\nas = \"admin\"\nmethod = \"GET\"\npath = \"/health\"\n";
+
+    fn scratch_world(world: &str) -> Result<crate::suite::Suite, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
+        std::fs::write(dir.path().join("suite.toml"), SUITE).unwrap();
+        std::fs::write(dir.path().join("world.toml"), world).unwrap();
+        std::fs::write(
+            dir.path().join("scenarios/s.toml"),
+            "[request]\nmethod = \"GET\"\npath = \"/x/{{actor.id}}/{{actor.key}}\"\n[pins]\ncarol = [200]\ndave = [200]\n",
+        )
+        .unwrap();
+        crate::suite::load(dir.path()).map_err(|e| match e {
+            crate::suite::SuiteError::Invalid { problems, .. } => problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.location.line.unwrap_or(0), p.message))
+                .collect(),
+            other => vec![other.to_string()],
+        })
+    }
+
+    #[test]
+    fn a_scratch_actor_is_made_by_the_steps_that_say_so_not_by_the_world() {
+        use crate::suite::WorldStep::*;
+        let suite = scratch_world(SCRATCH).unwrap();
+        // The world runs only its own step; carol's seed and dave's step and
+        // login are theirs, made again for each of their cells.
+        assert_eq!(suite.world.order, [Api(1)]);
+        assert!(suite.world.seed.is_empty());
+        let carol = &suite.world.scratch["carol"];
+        assert_eq!(carol.seed.len(), 1);
+        assert_eq!(carol.seed[0].0, 1);
+        assert!(carol.order.is_empty());
+        assert_eq!(
+            suite.world.scratch["dave"].order,
+            [Api(0), Login("dave".into())]
+        );
+        assert!(suite.world.actors["carol"].scratch);
+        assert!(!suite.world.actors["admin"].scratch);
+    }
+
+    #[test]
+    fn a_scratch_actors_names_are_its_own() {
+        // The world's own steps cannot use them.
+        let world = format!(
+            "{SCRATCH}[[seed]]\nsql = \"SELECT {{{{actors.carol.key_sha256}}}}\"\n[[api]]\nas = \"admin\"\nmethod = \"GET\"\npath = \"/u/{{{{world.dave_row}}}}\"\n"
+        );
+        let got = scratch_world(&world).unwrap_err();
+        assert_eq!(
+            got,
+            [
+                "25: `{{actors.carol.key_sha256}}` is not known yet here: it is only known inside a cell",
+                "29: `{{world.dave_row}}` is not known yet here: it is only known inside a cell",
+            ]
+        );
+        // Only a step that makes a scratch actor acts as it.
+        let world = format!(
+            "{SCRATCH}[[api]]\nas = \"carol\"\nmethod = \"GET\"\npath = \"/x\"\n[[api]]\nmakes = \"nobody\"\nas = \"admin\"\nmethod = \"GET\"\npath = \"/x\"\n"
+        );
+        let got = scratch_world(&world).unwrap_err();
+        assert_eq!(
+            got,
+            [
+                "29: `makes = \"nobody\"` is not an actor",
+                "25: `as = \"carol\"`: `carol` is a scratch actor, made again for each of its cells",
+            ]
+        );
+        // `{{scratch}}` exists only in the making of a scratch actor.
+        let plain = SCRATCH.replacen("scratch = true\n", "", 1);
+        let got = scratch_world(&plain).unwrap_err();
+        assert!(
+            got.iter().any(|p| p == "4: `{{scratch}}` is not defined"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_scratch_actor_must_be_one_that_can_be_made_again() {
+        let got =
+            scratch_world(&SCRATCH.replace("{{scratch}}-carol", "{{prefix}}carol")).unwrap_err();
+        assert_eq!(
+            got,
+            ["5: scratch actor `carol` has the same id in every cell"]
+        );
+        let got = scratch_world(&SCRATCH.replace("makes = \"carol\"\n", "")).unwrap_err();
+        assert!(
+            got.iter()
+                .any(|p| p == "0: scratch actor `carol` is made by no step"),
+            "{got:?}"
+        );
+        let got = scratch_world(&SCRATCH.replace(
+            "[actors.admin]\nkey = \"master\"\n",
+            "[actors.admin]\nkey = \"master\"\nscratch = true\n",
+        ))
+        .unwrap_err();
+        assert!(
+            got[0].starts_with(
+                "3: actor `admin` cannot be a scratch actor: its key is the server's master key"
+            ),
             "{got:?}"
         );
     }
