@@ -20,5 +20,6 @@ mod suites;
 mod support;
 mod trust;
 mod url;
+mod variants;
 mod verdicts;
 mod workflows;
