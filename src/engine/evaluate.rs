@@ -58,6 +58,9 @@ pub struct Evaluation {
     pub timings: Timings,
     pub caches: CacheHits,
     pub interrupted: bool,
+    /// The target's `[[variant]]` this revision was built with; `None` for
+    /// the target's own recipe.
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +137,11 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         let redactor = Arc::new(world.redactor.clone());
         let preload = match preload {
-            Some(checkout) => Some(migrate_key(target, runtime.kind(), checkout)?),
+            // A checkout no variant fits preloads nothing; evaluating it says why.
+            Some(checkout) => match runtime.kind().resolve(target, checkout) {
+                Ok(resolved) => Some(migrate_key(&resolved, runtime.kind(), checkout)?),
+                Err(_) => None,
+            },
             None => None,
         };
         let started_postgres = runtime
@@ -209,10 +216,16 @@ impl<'a> Engine<'a> {
         let redact = |e: RuntimeError| e.redacted(|t| self.world.redactor.apply(t));
         let mut timings = Timings::default();
         let tracker = self.progress.revision(&checkout.label);
+        let target = self.runtime.kind().resolve(self.target, checkout)?;
+        let target: &Target = &target;
+        if let Some(variant) = &target.variant {
+            self.progress
+                .line(&format!("{}: variant `{variant}`", checkout.label));
+        }
         tracker.stage("build");
         let build = self
             .runtime
-            .build(&run, self.target, checkout)
+            .build(&run, target, checkout)
             .await
             .map_err(redact)?;
         timings.build_ms = build.duration.as_millis();
@@ -231,7 +244,7 @@ impl<'a> Engine<'a> {
         );
 
         tracker.stage("migrate and seed");
-        let (template, migrate, seed, template_hit) = self.template(&run, &build).await?;
+        let (template, migrate, seed, template_hit) = self.template(&run, target, &build).await?;
         timings.migrate_ms = migrate.as_millis();
         timings.seed_ms = seed.as_millis();
         let cloning = Instant::now();
@@ -243,13 +256,13 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         let mut server = self
             .runtime
-            .boot(&run, self.target, &build, &database)
+            .boot(&run, target, &build, &database)
             .await
             .map_err(redact)?;
         let result = async {
             wait_ready(
                 server.as_mut(),
-                &self.target.ready,
+                &target.ready,
                 &self.client,
                 &database,
                 &checkout.label,
@@ -342,6 +355,7 @@ impl<'a> Engine<'a> {
                 build: build.cache_hit,
                 template: template_hit,
             },
+            variant: target.variant.clone(),
         })
     }
 
@@ -349,11 +363,12 @@ impl<'a> Engine<'a> {
     async fn template(
         &self,
         run: &RunContext<'_>,
+        target: &Target,
         build: &Build,
     ) -> Result<(Database, Duration, Duration, bool), EngineError> {
         // The migrated database is the same for every run with the same
         // migrate key; the seeded one also depends on the suite's world.
-        let migrated_key = migrate_key(self.target, self.runtime.kind(), &build.checkout)?;
+        let migrated_key = migrate_key(target, self.runtime.kind(), &build.checkout)?;
         let key =
             crate::support::cache::key(&[migrated_key.as_bytes(), self.suite.hash.as_bytes()]);
         let cell = self
@@ -388,7 +403,7 @@ impl<'a> Engine<'a> {
                         .await?;
                     let started = Instant::now();
                     self.runtime
-                        .migrate(run, self.target, build, &database)
+                        .migrate(run, target, build, &database)
                         .await
                         .map_err(|e| e.redacted(|t| self.world.redactor.apply(t)))?;
                     let migrate = started.elapsed();

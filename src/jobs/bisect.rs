@@ -216,6 +216,16 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             .collect::<Result<_, _>>()?
     };
     let labels: Vec<String> = commits.iter().map(|c| c.short()).collect();
+    // The `[[variant]]` of the target each commit is built with (its tree's
+    // files decide): the record names it for the ends and the answers.
+    let docker = options.run.runtime == crate::runtime::RuntimeKind::Docker;
+    let variant_of: std::collections::HashMap<String, String> = labels
+        .iter()
+        .zip(&trees)
+        .filter_map(|(label, tree)| {
+            super::fix::variant_at(&repo, *tree, &target, docker).map(|v| (label.clone(), v))
+        })
+        .collect();
     let runtime_name = options.run.runtime.name();
     let progress = Progress::new(options.run.quiet);
     progress.line(&format!(
@@ -272,6 +282,19 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
         .filter_map(|a| a.commit.as_ref().map(|c| c.commit.clone()))
         .collect::<std::collections::BTreeSet<_>>()
         .len();
+    let mut variants = std::collections::BTreeMap::new();
+    let named = [good.short(), bad.short()].into_iter().chain(
+        answers
+            .iter()
+            .flat_map(|a| [a.commit.as_ref(), a.after.as_ref()])
+            .flatten()
+            .map(|c| c.short.clone()),
+    );
+    for short in named {
+        if let Some(variant) = variant_of.get(&short) {
+            variants.insert(short, variant.clone());
+        }
+    }
     let record = BisectRecord {
         format_version: FORMAT_VERSION,
         kind: "bisect".into(),
@@ -297,6 +320,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             ..counts
         },
         interrupted,
+        variants,
         run: json!({ "timings": {
             "total_ms": started.elapsed().as_millis(),
             "ends_ms": ends_ms,

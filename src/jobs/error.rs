@@ -220,6 +220,11 @@ fn runtime_hints(error: &RuntimeError) -> Vec<String> {
         RuntimeError::BaseImage { .. } => vec!["the base image is built with mmdebstrap from this machine's apt sources: scripts/setup --docker installs it; check that the Debian mirror answers".into()],
         RuntimeError::Docker { .. } => vec!["the engine's log says more (scripts/setup --docker prints where it is); `replay gc` removes what earlier runs left".into()],
         RuntimeError::Interrupted => vec![],
+        RuntimeError::NoVariant { conditions, .. } => {
+            let mut hints: Vec<String> = conditions.iter().map(|c| format!("variant {c}")).collect();
+            hints.push("add a [[variant]] whose `exists`/`absent` this revision meets, or give the target a recipe of its own to use as the default (docs/format.md, \"[[variant]]\")".into());
+            hints
+        }
         RuntimeError::MissingInput { key, pattern, .. } => vec![format!(
             "fix the path in {key}, or move `{pattern}` to {} if some revisions do not have it",
             key.replace(".inputs", ".optional_inputs")

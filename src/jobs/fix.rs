@@ -82,6 +82,8 @@ pub async fn replay_fix(
                 base: None,
                 parent_tree: parent.tree.to_string(),
                 fix_tree: fix.tree.to_string(),
+                parent_variant: None,
+                fix_variant: None,
             },
             parent.tree,
             fix.tree,
@@ -112,9 +114,15 @@ pub async fn replay_fix(
             base: Some(CommitInfo::of(&base)),
             parent_tree: parent_tree.to_string(),
             fix_tree: fix_tree.to_string(),
+            parent_variant: None,
+            fix_variant: None,
         };
         (revisions, parent_tree, fix_tree, Some(base))
     };
+    let mut revisions = revisions;
+    let docker = options.run.runtime == crate::runtime::RuntimeKind::Docker;
+    revisions.parent_variant = variant_at(&repo, parent_tree, &target, docker);
+    revisions.fix_variant = variant_at(&repo, fix_tree, &target, docker);
     let cache = CellCache::new(&options.run.cache_dir, !options.run.no_cache);
     let suffix = if base.is_some() { "-overlay" } else { "" };
     let side = |label: String, tree: Oid| {
@@ -475,4 +483,20 @@ fn endpoints(suite: &Suite, cells: &[Cell], transitions: &record::Transitions) -
         }
     }
     out
+}
+
+/// The `[[variant]]` of `target` that the git tree `tree` is built with (its
+/// files decide, before anything is materialised); `None` for the target's
+/// own recipe, and for a tree no variant fits (its build then says why).
+pub(super) fn variant_at(
+    repo: &git2::Repository,
+    tree: Oid,
+    target: &Target,
+    docker: bool,
+) -> Option<String> {
+    let exists = |path: &str| revision::tree_has(repo, tree, path);
+    target
+        .for_revision(docker, &exists)
+        .ok()
+        .and_then(|t| t.variant.clone())
 }

@@ -229,6 +229,11 @@ pub struct BisectRecord {
     /// The search was interrupted: each cell's answer is the range measured so far.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// The target's `[[variant]]` each named commit (the ends, and each
+    /// answer's commits) was built with, by short id; a commit built with the
+    /// target's own recipe is not listed.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub variants: std::collections::BTreeMap<String, String>,
     pub run: serde_json::Value,
 }
 

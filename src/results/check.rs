@@ -120,6 +120,9 @@ pub struct RevisionInfo {
     /// A tag that points at the commit; absent when none does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// The target's `[[variant]]` it was built with; absent for the target's own recipe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -106,6 +106,12 @@ pub struct Revisions {
     /// The git tree booted at the parent side and at the fix side.
     pub parent_tree: String,
     pub fix_tree: String,
+    /// The target's `[[variant]]` each side is built with (chosen by the
+    /// files of its tree); absent for the target's own recipe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix_variant: Option<String>,
 }
 
 /// One cell at both sides.
@@ -669,6 +675,8 @@ mod tests {
                 base: None,
                 parent_tree: "a".into(),
                 fix_tree: "b".into(),
+                parent_variant: None,
+                fix_variant: None,
             },
             scenarios: vec![],
             verdict,

@@ -249,6 +249,15 @@ pub(crate) fn overlay(
     Ok(tree)
 }
 
+/// Whether the tree `tree` holds `path` (a file or a folder): what a
+/// target's `[[variant]]` conditions ask of a revision before it is
+/// materialised.
+pub(crate) fn tree_has(repo: &Repository, tree: Oid, path: &str) -> bool {
+    let path = path.trim_start_matches("./").trim_end_matches('/');
+    repo.find_tree(tree)
+        .is_ok_and(|tree| path.is_empty() || tree.get_path(Path::new(path)).is_ok())
+}
+
 /// `base` with the file at `path` replaced by `contents` (its mode kept; a new
 /// file is an ordinary one). The blob and trees are written into the
 /// repository's object store, so the result is an ordinary tree: the same

@@ -43,9 +43,32 @@ impl RuntimeKind {
         }
     }
 
-    /// Fail when the target has no recipe for this runtime.
+    /// Fail when the target has no recipe for this runtime (of its own, or
+    /// in one of its variants).
     pub fn check_target(self, target: &Target) -> Result<(), TargetError> {
+        if target.has_recipe(self == RuntimeKind::Docker) {
+            return Ok(());
+        }
         self.stages(target).map(|_| ())
+    }
+
+    /// The target as it builds this checkout on this runtime: its first
+    /// `[[variant]]` whose condition the checkout's files meet, else its own
+    /// recipe ([`RuntimeError::NoVariant`] when it has none).
+    pub(crate) fn resolve<'t>(
+        self,
+        target: &'t Target,
+        checkout: &Checkout,
+    ) -> Result<std::borrow::Cow<'t, Target>, RuntimeError> {
+        let exists = |path: &str| checkout.dir.join(path).exists();
+        target
+            .for_revision(self == RuntimeKind::Docker, &exists)
+            .map_err(|none| RuntimeError::NoVariant {
+                target: none.target,
+                path: none.path,
+                revision: checkout.label.clone(),
+                conditions: none.conditions,
+            })
     }
 
     /// The target's build and migrate recipes on this runtime: with the
@@ -136,6 +159,16 @@ pub enum RuntimeError {
     },
     #[error("interrupted")]
     Interrupted,
+    /// A revision that meets no `[[variant]]` of a target without a recipe of
+    /// its own: it cannot be built (exit 4).
+    #[error("{revision} meets the condition of no [[variant]] of the target `{target}` ({}), which has no recipe of its own", path.display())]
+    NoVariant {
+        target: String,
+        path: PathBuf,
+        revision: String,
+        /// Each variant's condition, in file order.
+        conditions: Vec<String>,
+    },
     /// A stage's input that the revision does not have (a typo, or a file
     /// some revisions lack: then it belongs in `optional_inputs`).
     #[error("{location}: {key} names `{pattern}`, which {revision} does not have")]
@@ -166,6 +199,7 @@ pub(crate) fn build_key(
     // keep their keys.
     for extra in [
         target.ambient_key(),
+        target.variant_key(),
         recipe.helpers.clone(),
         programs_key(&recipe.run, std::env::var_os("PATH")),
     ] {
@@ -269,7 +303,10 @@ impl RuntimeError {
 
     /// Did the revision itself fail (as opposed to this machine)?
     pub fn is_revision_failure(&self) -> bool {
-        matches!(self, Self::Stage { .. } | Self::NotReady { .. })
+        matches!(
+            self,
+            Self::Stage { .. } | Self::NotReady { .. } | Self::NoVariant { .. }
+        )
     }
 
     /// The log that tells more, and its last lines.

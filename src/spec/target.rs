@@ -83,6 +83,43 @@ struct RawTarget {
     local: Option<RawLocal>,
     docker: Option<RawDocker>,
     ready: RawReady,
+    /// `[[variant]]`s: other recipes for revisions whose files say so.
+    #[serde(default)]
+    variant: Vec<RawVariant>,
+}
+
+/// `[[variant]]`: what changes for the revisions that have (or lack) some
+/// files; every stage it leaves out is the target's own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: Spanned<String>,
+    #[serde(default)]
+    exists: Vec<Spanned<String>>,
+    #[serde(default)]
+    absent: Vec<Spanned<String>>,
+    workdir: Option<Spanned<String>>,
+    #[serde(default)]
+    env: IndexMap<String, Spanned<String>>,
+    local: Option<RawVariantLocal>,
+    docker: Option<RawVariantDocker>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariantLocal {
+    build: Option<RawStage>,
+    migrate: Option<RawStage>,
+    boot: Option<RawBoot>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariantDocker {
+    image: Option<RawImage>,
+    build: Option<RawDockerBuild>,
+    migrate: Option<RawStage>,
+    boot: Option<RawDockerBoot>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,14 +131,14 @@ struct RawDocker {
     boot: RawDockerBoot,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawImage {
     suite: Option<String>,
     packages: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDockerBuild {
     #[serde(default)]
@@ -111,7 +148,7 @@ struct RawDockerBuild {
     run: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDockerBoot {
     run: Spanned<String>,
@@ -126,7 +163,7 @@ struct RawLocal {
     boot: RawBoot,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStage {
     #[serde(default)]
@@ -136,7 +173,7 @@ struct RawStage {
     run: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBoot {
     run: Spanned<String>,
@@ -267,6 +304,61 @@ pub struct Target {
     pub(crate) local: Option<LocalRecipe>,
     pub(crate) docker: Option<DockerRecipe>,
     pub(crate) ready: Ready,
+    /// The `[[variant]]`s, in file order: the first whose condition a
+    /// revision meets is its recipe.
+    pub(crate) variants: Vec<Variant>,
+    /// The variant this target was resolved to for one revision
+    /// ([`Target::for_revision`]); `None` for the target's own recipe.
+    pub variant: Option<String>,
+}
+
+/// One `[[variant]]`: a condition on the revision's files and the recipe
+/// (whole, the target's own stages filled in) for the revisions that meet it.
+#[derive(Debug, Clone)]
+pub(crate) struct Variant {
+    pub name: String,
+    /// Paths (relative to the checkout) that must all exist.
+    pub exists: Vec<String>,
+    /// Paths that must all be absent.
+    pub absent: Vec<String>,
+    workdir: Option<PathBuf>,
+    env: IndexMap<String, Template>,
+    local: Option<LocalRecipe>,
+    docker: Option<DockerRecipe>,
+}
+
+impl Variant {
+    /// Whether a revision whose files `exists` answers for meets the condition.
+    pub(crate) fn matches(&self, exists: &dyn Fn(&str) -> bool) -> bool {
+        self.exists.iter().all(|p| exists(p)) && !self.absent.iter().any(|p| exists(p))
+    }
+
+    /// The condition as people write it: `exists server/app.py, absent setup.py`.
+    pub(crate) fn condition(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.exists.is_empty() {
+            parts.push(format!("exists {}", self.exists.join(", ")));
+        }
+        if !self.absent.is_empty() {
+            parts.push(format!("absent {}", self.absent.join(", ")));
+        }
+        format!("`{}`: {}", self.name, parts.join("; "))
+    }
+}
+
+/// The first variant a revision meets (first match wins), by its index.
+pub(crate) fn select_variant(variants: &[Variant], exists: &dyn Fn(&str) -> bool) -> Option<usize> {
+    variants.iter().position(|v| v.matches(exists))
+}
+
+/// A revision that meets no variant's condition, of a target with no recipe
+/// of its own for the runtime.
+#[derive(Debug, Clone)]
+pub struct NoVariant {
+    pub target: String,
+    pub path: PathBuf,
+    /// Each variant's condition, in file order.
+    pub conditions: Vec<String>,
 }
 
 impl Target {
@@ -360,18 +452,22 @@ impl Target {
                 helpers
             },
         };
-        let local = raw.local.map(|local| LocalRecipe {
-            build: stage(&local.build, Stage::Build, &mut problems),
-            migrate: stage(&local.migrate, Stage::Migrate, &mut problems),
-            boot: command(&file, &local.boot.run, Stage::Boot, &mut problems).unwrap_or(
-                CommandLine {
-                    source: String::new(),
-                    words: vec![],
-                },
-            ),
-        });
-        let docker = raw.docker.map(|docker| {
-            for package in &docker.image.packages {
+        let boot_line = |line: &Spanned<String>, problems: &mut Vec<Problem>| {
+            command(&file, line, Stage::Boot, problems).unwrap_or(CommandLine {
+                source: String::new(),
+                words: vec![],
+            })
+        };
+        let local_recipe =
+            |build: &RawStage, migrate: &RawStage, boot: &RawBoot, problems: &mut Vec<Problem>| {
+                LocalRecipe {
+                    build: stage(build, Stage::Build, problems),
+                    migrate: stage(migrate, Stage::Migrate, problems),
+                    boot: boot_line(&boot.run, problems),
+                }
+            };
+        let image_recipe = |image: &RawImage, problems: &mut Vec<Problem>| {
+            for package in &image.packages {
                 let name = package.get_ref();
                 if name.is_empty()
                     || !name
@@ -385,36 +481,155 @@ impl Target {
                     });
                 }
             }
-            DockerRecipe {
-                image: ImageRecipe {
-                    suite: docker.image.suite.unwrap_or_else(|| DEFAULT_SUITE.into()),
-                    packages: docker
-                        .image
-                        .packages
-                        .into_iter()
-                        .map(Spanned::into_inner)
-                        .collect(),
-                },
+            ImageRecipe {
+                suite: image.suite.clone().unwrap_or_else(|| DEFAULT_SUITE.into()),
+                packages: image.packages.iter().map(|p| p.get_ref().clone()).collect(),
+            }
+        };
+        let docker_recipe =
+            |image: ImageRecipe,
+             build: &RawDockerBuild,
+             migrate: &RawStage,
+             boot: &RawDockerBoot,
+             problems: &mut Vec<Problem>| DockerRecipe {
+                image,
                 build: stage(
                     &RawStage {
-                        inputs: docker.build.inputs.clone(),
+                        inputs: build.inputs.clone(),
                         optional_inputs: vec![],
-                        run: docker.build.run.clone(),
+                        run: build.run.clone(),
                     },
                     Stage::Build,
-                    &mut problems,
+                    problems,
                 ),
-                wheels: docker.build.wheels.clone(),
-                migrate: stage(&docker.migrate, Stage::Migrate, &mut problems),
-                boot: command(&file, &docker.boot.run, Stage::Boot, &mut problems).unwrap_or(
-                    CommandLine {
-                        source: String::new(),
-                        words: vec![],
-                    },
-                ),
-                port: docker.boot.port,
-            }
+                wheels: build.wheels.clone(),
+                migrate: stage(migrate, Stage::Migrate, problems),
+                boot: boot_line(&boot.run, problems),
+                port: boot.port,
+            };
+        let local = raw
+            .local
+            .as_ref()
+            .map(|local| local_recipe(&local.build, &local.migrate, &local.boot, &mut problems));
+        let docker = raw.docker.as_ref().map(|docker| {
+            let image = image_recipe(&docker.image, &mut problems);
+            docker_recipe(
+                image,
+                &docker.build,
+                &docker.migrate,
+                &docker.boot,
+                &mut problems,
+            )
         });
+        let mut variants: Vec<Variant> = Vec::new();
+        for variant in &raw.variant {
+            let name = variant.name.get_ref();
+            let at = file.at(variant.name.span());
+            let problem = |problems: &mut Vec<Problem>, message: String, hint: &str| {
+                problems.push(Problem {
+                    location: at.clone(),
+                    message,
+                    hint: Some(hint.into()),
+                })
+            };
+            if variants.iter().any(|v| &v.name == name) {
+                problem(
+                    &mut problems,
+                    format!("two variants are named `{name}`"),
+                    "give each [[variant]] a name of its own",
+                );
+            }
+            if variant.exists.is_empty() && variant.absent.is_empty() {
+                problem(
+                    &mut problems,
+                    format!("variant `{name}` has no condition"),
+                    "name the files that tell its revisions apart: exists = [\"backend/pyproject.toml\"] (all must exist) or absent = [\"setup.py\"] (all must be missing)",
+                );
+            }
+            for path in variant.exists.iter().chain(&variant.absent) {
+                let text = path.get_ref();
+                if text.is_empty() || !inside_checkout(Path::new(text)) {
+                    problems.push(Problem {
+                        location: file.at(path.span()),
+                        message: format!(
+                            "variant `{name}`: {text:?} is not a path inside the checkout"
+                        ),
+                        hint: Some(
+                            "write a path relative to the checkout's root, without `..`".into(),
+                        ),
+                    });
+                }
+            }
+            let workdir = variant
+                .workdir
+                .as_ref()
+                .and_then(|dir| workdir_of(&file, dir, &mut problems));
+            let mut env = IndexMap::new();
+            for (key, value) in &variant.env {
+                if let Some(template) = placeholders(&file, value, Stage::Boot, &mut problems) {
+                    env.insert(key.clone(), template);
+                }
+            }
+            let own_local = raw.local.as_ref();
+            let local = match &variant.local {
+                None => None,
+                Some(v) => {
+                    let build = v.build.as_ref().or(own_local.map(|l| &l.build));
+                    let migrate = v.migrate.as_ref().or(own_local.map(|l| &l.migrate));
+                    let boot = v.boot.as_ref().or(own_local.map(|l| &l.boot));
+                    match (build, migrate, boot) {
+                        (Some(build), Some(migrate), Some(boot)) => {
+                            Some(local_recipe(build, migrate, boot, &mut problems))
+                        }
+                        _ => {
+                            problem(
+                                &mut problems,
+                                format!(
+                                    "variant `{name}` has [variant.local] without all of build, migrate and boot, and the target has no [local] to take the others from"
+                                ),
+                                "give the variant [variant.local.build], [variant.local.migrate] and [variant.local.boot], or the target a [local] recipe of its own",
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            let own_docker = raw.docker.as_ref();
+            let docker = match &variant.docker {
+                None => None,
+                Some(v) => {
+                    let image = v.image.as_ref().or(own_docker.map(|d| &d.image));
+                    let build = v.build.as_ref().or(own_docker.map(|d| &d.build));
+                    let migrate = v.migrate.as_ref().or(own_docker.map(|d| &d.migrate));
+                    let boot = v.boot.as_ref().or(own_docker.map(|d| &d.boot));
+                    match (image, build, migrate, boot) {
+                        (Some(image), Some(build), Some(migrate), Some(boot)) => {
+                            let image = image_recipe(image, &mut problems);
+                            Some(docker_recipe(image, build, migrate, boot, &mut problems))
+                        }
+                        _ => {
+                            problem(
+                                &mut problems,
+                                format!(
+                                    "variant `{name}` has [variant.docker] without all of image, build, migrate and boot, and the target has no [docker] to take the others from"
+                                ),
+                                "give the variant the missing [variant.docker.*] tables, or the target a [docker] recipe of its own",
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            variants.push(Variant {
+                name: name.clone(),
+                exists: variant.exists.iter().map(|p| p.get_ref().clone()).collect(),
+                absent: variant.absent.iter().map(|p| p.get_ref().clone()).collect(),
+                workdir,
+                env,
+                local,
+                docker,
+            });
+        }
         let timeout = match &raw.ready.timeout {
             None => Duration::from_secs(60),
             Some(text) => match parse_duration(text.get_ref()) {
@@ -447,30 +662,11 @@ impl Target {
                 hint: Some("e.g. http = \"/health\"".into()),
             });
         }
-        let mut workdir = PathBuf::new();
-        if let Some(dir) = &raw.workdir {
-            let path = Path::new(dir.get_ref());
-            let inside = path.components().all(|c| {
-                matches!(
-                    c,
-                    std::path::Component::Normal(_) | std::path::Component::CurDir
-                )
-            });
-            if !inside || dir.get_ref().is_empty() {
-                problems.push(Problem {
-                    location: file.at(dir.span()),
-                    message: format!(
-                        "`workdir = {:?}` is not a folder inside the checkout",
-                        dir.get_ref()
-                    ),
-                    hint: Some(
-                        "write a relative path without `..`, e.g. workdir = \"backend\"".into(),
-                    ),
-                });
-            } else {
-                workdir = path.to_path_buf();
-            }
-        }
+        let workdir = raw
+            .workdir
+            .as_ref()
+            .and_then(|dir| workdir_of(&file, dir, &mut problems))
+            .unwrap_or_default();
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
@@ -500,6 +696,8 @@ impl Target {
                 sql: raw.ready.sql,
                 timeout,
             },
+            variants,
+            variant: None,
         })
     }
 
@@ -511,6 +709,72 @@ impl Target {
     /// What the ambient variables of `pass_env` add to a cache key.
     pub(crate) fn ambient_key(&self) -> Vec<u8> {
         ambient_key(&self.pass_env)
+    }
+
+    /// What the chosen variant adds to a cache key (build, stage, image):
+    /// empty for the target's own recipe, so targets without variants keep
+    /// their keys.
+    pub(crate) fn variant_key(&self) -> Vec<u8> {
+        match &self.variant {
+            Some(name) => format!("variant {name}\n").into_bytes(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether some recipe (the target's own or a variant's) runs on this
+    /// runtime: `docker` for `[docker]`, else `[local]`.
+    pub(crate) fn has_recipe(&self, docker: bool) -> bool {
+        let own = |local: &Option<LocalRecipe>, d: &Option<DockerRecipe>| {
+            if docker { d.is_some() } else { local.is_some() }
+        };
+        own(&self.local, &self.docker) || self.variants.iter().any(|v| own(&v.local, &v.docker))
+    }
+
+    /// The target as it builds one revision: the first variant whose
+    /// condition the revision's files meet (`exists` answers for a path
+    /// relative to the checkout), else the target's own recipe; `docker` says
+    /// which runtime's recipe must be there. A target without variants is
+    /// itself.
+    pub(crate) fn for_revision(
+        &self,
+        docker: bool,
+        exists: &dyn Fn(&str) -> bool,
+    ) -> Result<std::borrow::Cow<'_, Target>, NoVariant> {
+        if self.variants.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        }
+        let Some(index) = select_variant(&self.variants, exists) else {
+            let own = if docker {
+                self.docker.is_some()
+            } else {
+                self.local.is_some()
+            };
+            if own {
+                return Ok(std::borrow::Cow::Borrowed(self));
+            }
+            return Err(NoVariant {
+                target: self.name.clone(),
+                path: self.path.clone(),
+                conditions: self.variants.iter().map(Variant::condition).collect(),
+            });
+        };
+        let chosen = &self.variants[index];
+        let mut target = self.clone();
+        target.variant = Some(chosen.name.clone());
+        if let Some(workdir) = &chosen.workdir {
+            target.workdir = workdir.clone();
+        }
+        for (key, value) in &chosen.env {
+            target.env.insert(key.clone(), value.clone());
+        }
+        if chosen.local.is_some() {
+            target.local = chosen.local.clone();
+        }
+        if chosen.docker.is_some() {
+            target.docker = chosen.docker.clone();
+        }
+        target.variants = Vec::new();
+        Ok(std::borrow::Cow::Owned(target))
     }
 
     pub(crate) fn local(&self) -> Result<&LocalRecipe, TargetError> {
@@ -549,6 +813,37 @@ impl Target {
     pub fn docker_image(&self) -> Option<&ImageRecipe> {
         self.docker.as_ref().map(|d| &d.image)
     }
+}
+
+/// A relative path that stays inside the checkout (no `..`, not absolute).
+fn inside_checkout(path: &Path) -> bool {
+    path.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    })
+}
+
+/// A `workdir`: a folder inside the checkout, or a problem.
+fn workdir_of(
+    file: &SourceFile,
+    dir: &Spanned<String>,
+    problems: &mut Vec<Problem>,
+) -> Option<PathBuf> {
+    let path = Path::new(dir.get_ref());
+    if !inside_checkout(path) || dir.get_ref().is_empty() {
+        problems.push(Problem {
+            location: file.at(dir.span()),
+            message: format!(
+                "`workdir = {:?}` is not a folder inside the checkout",
+                dir.get_ref()
+            ),
+            hint: Some("write a relative path without `..`, e.g. workdir = \"backend\"".into()),
+        });
+        return None;
+    }
+    Some(path.to_path_buf())
 }
 
 /// The target names in a targets folder.
@@ -1084,5 +1379,90 @@ mod tests {
                 "{bad}: {got:?}"
             );
         }
+    }
+
+    const VARIANTS: &str = "[[variant]]\nname = \"nested\"\nexists = [\"server/server.py\"]\nworkdir = \"server\"\n[variant.env]\nSETTINGS = \"nested\"\n[variant.local.build]\ninputs = [\"requirements-server.txt\"]\nrun = [\"python3 -m venv {{env}}\"]\n[[variant]]\nname = \"uv\"\nexists = [\"uv.lock\"]\nabsent = [\"server\"]\n[variant.local.boot]\nrun = \"uv run server.py\"\n";
+
+    #[test]
+    fn the_first_variant_a_revision_meets_wins_else_the_targets_own() {
+        let t = target(&format!("{GOOD}{VARIANTS}")).unwrap();
+        let names: Vec<&str> = t.variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["nested", "uv"]);
+        let files = |present: &'static [&'static str]| move |p: &str| present.contains(&p);
+        // Both conditions met: the first in file order wins.
+        let both = files(&["server/server.py", "uv.lock"]);
+        assert_eq!(select_variant(&t.variants, &both), Some(0));
+        let nested = t.for_revision(false, &both).unwrap();
+        assert_eq!(nested.variant.as_deref(), Some("nested"));
+        assert_eq!(nested.workdir(Path::new("/c")), Path::new("/c/server"));
+        let local = nested.local().unwrap();
+        assert_eq!(local.build.inputs[0].pattern, "requirements-server.txt");
+        // The stages the variant leaves out are the target's own.
+        assert!(local.boot.source.contains("server.py --port"));
+        assert!(nested.env.contains_key("SETTINGS") && nested.env.contains_key("DB"));
+        assert_eq!(nested.variant_key(), b"variant nested\n");
+        // `absent`: a revision with uv.lock and a server/ folder is not `uv`.
+        let uv_and_folder = files(&["uv.lock", "server"]);
+        assert_eq!(select_variant(&t.variants, &uv_and_folder), None);
+        let uv = t.for_revision(false, &files(&["uv.lock"])).unwrap();
+        assert_eq!(uv.variant.as_deref(), Some("uv"));
+        assert_eq!(uv.local().unwrap().boot.source, "uv run server.py");
+        assert_eq!(uv.workdir(Path::new("/c")), Path::new("/c"));
+        // No match: the target's own recipe, with no variant to name.
+        let own = t.for_revision(false, &files(&[])).unwrap();
+        assert_eq!(own.variant, None);
+        assert!(own.variant_key().is_empty());
+        assert_eq!(own.local().unwrap().build.inputs[0].pattern, "req.txt");
+        // A target without variants is itself, whatever the files.
+        let plain = target(GOOD).unwrap();
+        assert!(matches!(
+            plain.for_revision(false, &files(&["uv.lock"])).unwrap(),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_revision_no_variant_fits_fails_when_the_target_has_no_recipe_of_its_own() {
+        let full = "[[variant]]\nname = \"flat\"\nexists = [\"server.py\"]\n[variant.local.build]\nrun = [\"true\"]\n[variant.local.migrate]\nrun = [\"true\"]\n[variant.local.boot]\nrun = \"server\"\n[[variant]]\nname = \"nested\"\nexists = [\"server/server.py\"]\nworkdir = \"server\"\n[variant.local.build]\nrun = [\"true\"]\n[variant.local.migrate]\nrun = [\"true\"]\n[variant.local.boot]\nrun = \"server\"\n";
+        let t = target(&format!("name = \"t\"\n[ready]\n{full}")).unwrap();
+        assert!(t.has_recipe(false));
+        assert!(!t.has_recipe(true));
+        let none = t.for_revision(false, &|_: &str| false).unwrap_err();
+        assert_eq!(
+            none.conditions,
+            [
+                "`flat`: exists server.py",
+                "`nested`: exists server/server.py"
+            ]
+        );
+        let flat = t.for_revision(false, &|p: &str| p == "server.py").unwrap();
+        assert_eq!(flat.variant.as_deref(), Some("flat"));
+    }
+
+    #[test]
+    fn variants_are_checked_when_the_target_loads() {
+        let got = messages(
+            target(
+                "name = \"t\"\n[ready]\n[[variant]]\nname = \"a\"\n[variant.local.boot]\nrun = \"x\"\n[[variant]]\nname = \"a\"\nexists = [\"../up\"]\nworkdir = \"/abs\"\n"
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(
+            got,
+            [
+                "4: variant `a` has no condition",
+                "4: variant `a` has [variant.local] without all of build, migrate and boot, and the target has no [local] to take the others from",
+                "8: two variants are named `a`",
+                "9: variant `a`: \"../up\" is not a path inside the checkout",
+                "10: `workdir = \"/abs\"` is not a folder inside the checkout",
+            ]
+        );
+        let got = messages(
+            target(&format!(
+                "{GOOD}[[variant]]\nname = \"a\"\nexists = [\"x\"]\nbuild = 1\n"
+            ))
+            .unwrap_err(),
+        );
+        assert!(got[0].contains("unknown field `build`"), "{got:?}");
     }
 }

@@ -21,5 +21,6 @@ mod suites;
 mod support;
 mod trust;
 mod url;
+mod variants;
 mod verdicts;
 mod workflows;

@@ -842,8 +842,16 @@ impl Runtime for DockerRuntime {
                 .join(format!("{}.tar", log_name(&checkout.label, "context"))),
         )?;
         // The ambient variables the target passes change what it builds.
-        let name =
-            crate::support::cache::key(&[written.hash.as_bytes(), target.ambient_key().as_slice()]);
+        let name = {
+            // The variant only when there is one, so that other images keep their names.
+            let ambient = target.ambient_key();
+            let variant = target.variant_key();
+            let mut parts: Vec<&[u8]> = vec![written.hash.as_bytes(), ambient.as_slice()];
+            if !variant.is_empty() {
+                parts.push(variant.as_slice());
+            }
+            crate::support::cache::key(&parts)
+        };
         let image = format!("replay/rev:{}", &name[..20]);
         let cached = !run.no_cache && images::exists(&self.docker, &image).await?;
         if !cached {
