@@ -60,10 +60,10 @@ pub(crate) struct DockerRuntime {
 
 impl DockerRuntime {
     /// Connect, sweep what dead runs left, and start this run's reaper.
-    pub(crate) async fn start(run_id: &str) -> Result<Self, RuntimeError> {
+    pub(crate) async fn start(run_id: &str, cache_dir: &Path) -> Result<Self, RuntimeError> {
         let docker = engine::connect().await?;
         cleanup::sweep_dead(&docker).await;
-        let reaper = cleanup::spawn_reaper(run_id).await;
+        let reaper = cleanup::spawn_reaper(run_id, cache_dir).await;
         Ok(Self {
             docker,
             run_id: run_id.to_string(),
