@@ -179,6 +179,27 @@ mod tests {
     }
 
     #[test]
+    fn the_key_of_a_fixed_set_of_inputs_stays_what_it_was() {
+        // Keys name cache entries: a change here throws every cache away.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("migrations/v1")).unwrap();
+        std::fs::write(dir.path().join("migrations/v1/a.sql"), "create table a();").unwrap();
+        std::fs::write(dir.path().join("migrations/2.sql"), "b").unwrap();
+        std::fs::write(dir.path().join("migrations/1.sql"), "a").unwrap();
+        std::fs::write(dir.path().join("req.txt"), "a==1\n").unwrap();
+        let inputs = [
+            ("req.txt", false),
+            ("migrations/*.sql", false),
+            ("migrations", false),
+            ("poetry.lock", true),
+        ];
+        assert_eq!(
+            files_key(dir.path(), &inputs, &[b"recipe"]).unwrap(),
+            "1cd9f06c65ed2b22046b072c4d8491ed142b0395d66fd3c0dba46acd524e3e89"
+        );
+    }
+
+    #[test]
     fn a_glob_counts_as_every_path_it_matches() {
         let dir = tempfile::tempdir().unwrap();
         let glob = [("migrations/*.sql", false)];
