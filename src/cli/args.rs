@@ -14,18 +14,24 @@ const VERSION: &str = concat!(
     ")"
 );
 
-const MAIN_HELP: &str = concat!(
+/// An `after_help` text: examples and notes, a blank line, then the exit
+/// codes of a command (`exit_codes_help!`; none named: the general table).
+macro_rules! help_with_exit_codes {
+    ($text:literal $(, $codes:ident)? $(,)?) => {
+        concat!($text, "\n", crate::exit_codes_help!($($codes)?))
+    };
+}
+
+const MAIN_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay demo
       Check the bundled twin of LiteLLM's key endpoints on this machine.
   replay check --suite matrices/litellm --target twin --repo testdata/twin
       Boot the working tree of testdata/twin and compare every cell with its pin.
-
 ",
-    crate::exit_codes_help!()
 );
 
-const FIX_HELP: &str = concat!(
+const FIX_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay twin-history /tmp/twin
       Make the twin's git history (it has fixes and regressions in it) to try this on.
@@ -39,12 +45,11 @@ const FIX_HELP: &str = concat!(
 
 The record goes to <records>/<suite>/<short-sha>.json and the replay table to
 <records>/<suite>/README.md. A second replay of the same trees boots nothing.
-
 ",
-    crate::exit_codes_help!(fix)
+    fix,
 );
 
-const BISECT_HELP: &str = concat!(
+const BISECT_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay twin-history /tmp/twin
       Make the twin's git history to try this on.
@@ -59,9 +64,8 @@ Each answer says which way the cell moved against its pin: fixed (now matches pi
 regressed (no longer matches pin) or changed (pin matches neither), and what changed.
 Probes are cached by tree: a second bisect over an overlapping range reuses them.
 The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
-
 ",
-    crate::exit_codes_help!(bisect)
+    bisect,
 );
 
 const PLAN_HELP: &str = "Examples:
@@ -91,7 +95,7 @@ The generated history's first commit is the twin's last (every cell GREEN); each
 K cells, each at its flip commit. `scripts/bench` measures that bisect.
 ";
 
-const LIST_HELP: &str = concat!(
+const LIST_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay list --suite matrices/litellm
       Every pinned cell: its id (scenario/target/actor), endpoint and pin.
@@ -101,12 +105,11 @@ const LIST_HELP: &str = concat!(
       The filters narrow each other; as JSON (with each cell's file and line).
 
 The same filters choose the cells of `replay check` and `replay bisect`.
-
 ",
-    crate::exit_codes_help!(list)
+    list,
 );
 
-const DIFF_HELP: &str = concat!(
+const DIFF_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay check --suite matrices/litellm --target twin --repo testdata/twin --format json > a.json
   replay diff tests/data/check-report.json a.json || [ $? -eq 1 ]
@@ -114,12 +117,11 @@ const DIFF_HELP: &str = concat!(
       values changed, its verdict at each side, and both values (exit 1: they differ).
   replay diff replays/litellm/46e6f4a.json replays/litellm/7d1494a.json --format json || [ $? -eq 1 ]
       Two fix records (their fix sides), as JSON.
-
 ",
-    crate::exit_codes_help!(diff)
+    diff,
 );
 
-const INIT_HELP: &str = concat!(
+const INIT_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay init matrices/my-api
       suite.toml, world.toml (the master key and an anonymous caller), scenarios/get_health.toml
@@ -128,9 +130,8 @@ const INIT_HELP: &str = concat!(
       One scenario per operation of the document (method and path), every pin \"?\".
   replay list --suite matrices/from-openapi
       The scaffold loads like any suite; `replay check --accept` pins what the server does.
-
 ",
-    crate::exit_codes_help!(init)
+    init,
 );
 
 const MAN_HELP: &str = "Examples:
@@ -139,7 +140,7 @@ const MAN_HELP: &str = "Examples:
   replay man --dir man/man1
       Every page into a folder; then `MANPATH=$PWD/man man replay-fix` reads one.
 ";
-const REPORT_HELP: &str = concat!(
+const REPORT_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay report replays/litellm/7d1494a.json --html 7d1494a.html
       A fix record: parent and fix side by side, the cells it caught marked.
@@ -150,12 +151,11 @@ const REPORT_HELP: &str = concat!(
       A bisect record (of the twin's history): each cell with the commit that changed it.
 
 The page is one file: its CSS is inline, it has no script and loads nothing.
-
 ",
-    crate::exit_codes_help!(report)
+    report,
 );
 
-const CHECK_HELP: &str = concat!(
+const CHECK_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay check --suite matrices/litellm --target twin --repo testdata/twin
       Boot the working tree of testdata/twin and compare every cell with its pin.
@@ -175,12 +175,11 @@ Environment:
   REPLAY_RUN_ID     name of the run (default: random, one live run per id); its processes carry it
   REPLAY_LOG        diagnostics on stderr (e.g. debug)
   NO_COLOR          no colours
-
 ",
-    crate::exit_codes_help!(check)
+    check,
 );
 
-const MUTATE_HELP: &str = concat!(
+const MUTATE_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay twin-history /tmp/twin
       Make the twin's git history to try this on.
@@ -194,9 +193,7 @@ const MUTATE_HELP: &str = concat!(
 A mutant is the base commit with one change in one file; its tree id is its
 identity, so its cells are cached like any revision's. The record goes to
 <records>/<suite>/mutants-<rev>.json.
-
 ",
-    crate::exit_codes_help!()
 );
 
 #[derive(Debug, Parser)]

@@ -301,6 +301,12 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             for dir in &report.caches {
                 eprintln!("replay: removed {}", dir.display());
             }
+            for dir in &report.builds {
+                eprintln!(
+                    "replay: removed what a killed base-image build left: {}",
+                    dir.display()
+                );
+            }
             if let Some(swept) = crate::jobs::gc::docker(args.keep_cache).await {
                 let objects = swept.containers + swept.networks + swept.volumes;
                 if objects > 0 {
@@ -353,7 +359,7 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             Ok(exit_codes::SUCCESS)
         }
         Command::Reap { run_id } => {
-            crate::jobs::gc::reap(&run_id).await;
+            crate::jobs::gc::reap(&run_id, &cache_dir).await;
             Ok(exit_codes::SUCCESS)
         }
         Command::TwinHistory {

@@ -232,7 +232,8 @@ impl Drop for RunDir {
         // A kept folder keeps its owner file (with a pid that is gone by
         // then), so that `replay gc` removes it once nobody needs it.
         if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
+            // Never into what a command of the run mounted below it.
+            let _ = crate::support::mounts::remove_tree(&self.path);
         }
         drop(self.lock.take());
         drop(registered);
@@ -357,7 +358,7 @@ pub(crate) fn hard_stop() -> std::sync::MutexGuard<'static, Vec<(PathBuf, bool)>
             // A killed process may still be on its way out and hold files open;
             // removal is retried for a moment.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            while std::fs::remove_dir_all(&dir).is_err()
+            while crate::support::mounts::remove_tree(&dir).is_err()
                 && dir.exists()
                 && std::time::Instant::now() < deadline
             {

@@ -146,7 +146,7 @@ impl<'a> Prober<'a> {
                     self.run,
                     self.suite,
                     self.target,
-                    runtime(self.runtime_kind, &self.run.id).await?,
+                    runtime(self.runtime_kind, &self.run.id, &self.run.cache_dir).await?,
                     self.progress,
                     Some(&checkout),
                 )

@@ -89,7 +89,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     phases.lap("load");
 
     let run = super::start_run(&options.run, cancel, &progress)?;
-    let runtime = match runtime(options.run.runtime, &run.id).await {
+    let runtime = match runtime(options.run.runtime, &run.id, &run.cache_dir).await {
         Ok(runtime) => runtime,
         Err(error) => return Err(fail(run, error.into())),
     };

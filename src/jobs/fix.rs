@@ -173,7 +173,7 @@ pub async fn replay_fix(
     let mut cluster_cached = serde_json::Value::Null;
     if sides.iter().any(|s| s.cached.is_none()) {
         let run = super::start_run(&options.run, cancel, &progress)?;
-        let runtime = runtime(options.run.runtime, &run.id).await?;
+        let runtime = runtime(options.run.runtime, &run.id, &run.cache_dir).await?;
         let outcome = evaluate_sides(
             &run,
             &repo,

@@ -27,6 +27,8 @@ pub struct GcReport {
     pub live: Vec<(String, String)>,
     /// Cache folders removed.
     pub caches: Vec<PathBuf>,
+    /// What killed base-image builds left (their chroots, unmounted first), removed.
+    pub builds: Vec<PathBuf>,
 }
 
 /// How long a killed run's processes get to be gone, and its folders to go.
@@ -86,16 +88,28 @@ async fn gc_in(scratch_roots: &[PathBuf], cache_dir: &Path, keep_cache: bool) ->
             }
         }
     }
+    // A build killed with its run (or `replay images`) leaves mmdebstrap's
+    // chroot, the host's /proc, /sys and /dev/shm maybe still mounted in it.
+    for build in crate::runtime::docker::images::sweep_dead_builds(cache_dir) {
+        match build.removed {
+            Ok(()) => report.builds.push(build.scratch),
+            Err(why) => report
+                .failed
+                .push((format!("base-image build {}", build.scratch.display()), why)),
+        }
+    }
     // A live run builds into, boots from and writes logs into the caches:
-    // they stay while any run that uses this cache folder is alive.
+    // they stay while any run that uses this cache folder is alive (or a base
+    // image is being built into it).
     let cache_in_use = leftover_dirs(&cache_dir.join("logs"), "")
         .iter()
         .filter_map(|dir| read_owner(dir))
-        .any(|owner| report.live.iter().any(|(id, _)| *id == owner.run_id));
+        .any(|owner| report.live.iter().any(|(id, _)| *id == owner.run_id))
+        || crate::runtime::docker::images::building(cache_dir);
     if !keep_cache && !cache_in_use {
         for name in ["cells", "docker", "envs", "logs", "postgres", "worktrees"] {
             let dir = cache_dir.join(name);
-            if dir.exists() && std::fs::remove_dir_all(&dir).is_ok() {
+            if dir.exists() && crate::support::mounts::remove_tree(&dir).is_ok() {
                 report.caches.push(dir);
             }
         }
@@ -200,7 +214,7 @@ async fn sweep_run(mut owner: Owner, dirs: &[PathBuf]) -> Swept {
 async fn remove_dir(dir: &Path) -> Result<(), String> {
     let deadline = Instant::now() + SWEEP;
     loop {
-        let error = match std::fs::remove_dir_all(dir) {
+        let error = match crate::support::mounts::remove_tree(dir) {
             Ok(()) => return Ok(()),
             Err(_) if !dir.exists() => return Ok(()),
             Err(e) => e,
@@ -278,9 +292,12 @@ pub async fn docker(keep_cache: bool) -> Option<crate::runtime::docker::cleanup:
     crate::runtime::docker::cleanup::gc(keep_cache).await.ok()
 }
 
-/// The reaper of a Docker run (`replay __reap RUN_ID`, started by the run).
-pub async fn reap(run_id: &str) {
-    crate::runtime::docker::cleanup::reap(run_id).await
+/// The reaper of a Docker run (`replay __reap RUN_ID`, started by the run):
+/// the run's objects on the engine, then what a base-image build it was
+/// running when it died left in `cache_dir`.
+pub async fn reap(run_id: &str, cache_dir: &Path) {
+    crate::runtime::docker::cleanup::reap(run_id).await;
+    crate::runtime::docker::images::sweep_dead_builds(cache_dir);
 }
 
 /// The labelled containers, networks and volumes a run left on the engine (tests use it).
@@ -395,6 +412,64 @@ mod tests {
         child.wait().unwrap();
         assert!(report.runs.contains(&"zombie".to_string()), "{report:?}");
         assert!(!dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_killed_base_image_build_is_unmounted_killed_and_removed_and_a_live_one_kept() {
+        // As mmdebstrap leaves its chroot when it is killed at the image
+        // deadline: the host's /dev/shm bind-mounted below it, a process still
+        // working in it. Needs root (mount).
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("not root: cannot mount, this test checks nothing");
+            return;
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let rootfs = cache.path().join("docker/rootfs");
+        let dead = rootfs.join("replay-base-dead.scratch");
+        let live = rootfs.join("replay-base-live.scratch");
+        let host = tempfile::tempdir_in("/dev/shm").unwrap();
+        std::fs::write(host.path().join("sentinel"), b"host file").unwrap();
+        let point = dead.join("mmdebstrap.abc/dev/shm");
+        std::fs::create_dir_all(&point).unwrap();
+        std::fs::create_dir_all(&live).unwrap();
+        std::fs::write(rootfs.join("replay-base-dead.tar"), b"partial").unwrap();
+        nix::mount::mount(
+            Some(host.path()),
+            &point,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        let mut orphan = std::process::Command::new("sleep")
+            .arg("600")
+            .current_dir(dead.join("mmdebstrap.abc"))
+            .spawn()
+            .unwrap();
+        let live_lock = crate::runtime::local::lock_file(
+            &cache.path().join("docker/replay-base-live.lock"),
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let report = gc_in(&[], cache.path(), true).await;
+        let orphan_gone = sweep::is_gone(orphan.id() as i32);
+        let _ = orphan.kill();
+        orphan.wait().unwrap();
+        let _ = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH);
+        assert_eq!(
+            std::fs::read(host.path().join("sentinel")).unwrap(),
+            b"host file",
+            "gc deleted the files of the bind-mounted folder"
+        );
+        assert!(orphan_gone, "the build's process survived gc");
+        assert_eq!(report.builds.len(), 1, "{report:?}");
+        assert_eq!(report.builds[0], dead);
+        assert!(!dead.exists());
+        assert!(!rootfs.join("replay-base-dead.tar").exists());
+        // A build whose recipe lock is held is running: left alone.
+        assert!(live.exists());
+        drop(live_lock);
     }
 
     #[tokio::test]

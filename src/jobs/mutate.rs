@@ -392,7 +392,7 @@ impl<'a> Context<'a> {
                     self.run,
                     self.suite,
                     self.target,
-                    runtime(self.runtime_kind, &self.run.id).await?,
+                    runtime(self.runtime_kind, &self.run.id, &self.run.cache_dir).await?,
                     self.progress,
                     None,
                 )

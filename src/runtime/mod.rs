@@ -481,14 +481,18 @@ pub(crate) trait Runtime: Send + Sync {
 }
 
 /// The backend of `kind`; the Docker one connects to the engine, starts the
-/// run's reaper and sweeps what dead runs left.
+/// run's reaper (which also cleans up a base-image build into `cache_dir`
+/// that dies with the run) and sweeps what dead runs left.
 pub(crate) async fn runtime(
     kind: RuntimeKind,
     run_id: &str,
+    cache_dir: &Path,
 ) -> Result<Box<dyn Runtime>, RuntimeError> {
     match kind {
         RuntimeKind::Local => Ok(Box::new(local::LocalRuntime::new()?)),
-        RuntimeKind::Docker => Ok(Box::new(docker::DockerRuntime::start(run_id).await?)),
+        RuntimeKind::Docker => Ok(Box::new(
+            docker::DockerRuntime::start(run_id, cache_dir).await?,
+        )),
     }
 }
 

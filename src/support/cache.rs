@@ -42,22 +42,8 @@ pub(crate) fn files_key(
     extra: &[&[u8]],
 ) -> Result<String, MissingInput> {
     let mut contents: Vec<(String, Vec<u8>)> = Vec::new();
-    for &(name, optional) in files {
-        let paths: Vec<PathBuf> = if name.contains(['*', '?', '[']) {
-            let pattern = format!("{}/{name}", glob::Pattern::escape(&root.to_string_lossy()));
-            let mut matched: Vec<PathBuf> = glob::glob(&pattern)
-                .map(|paths| paths.flatten().collect())
-                .unwrap_or_default();
-            matched.sort();
-            matched
-        } else {
-            let path = root.join(name);
-            if path.symlink_metadata().is_ok() {
-                vec![path]
-            } else {
-                Vec::new()
-            }
-        };
+    let names: Vec<&str> = files.iter().map(|&(name, _)| name).collect();
+    for (&(name, optional), paths) in files.iter().zip(expand_inputs(root, &names)) {
         if paths.is_empty() {
             if !optional {
                 return Err(MissingInput { name: name.into() });
@@ -88,6 +74,32 @@ pub(crate) fn files_key(
         parts.push(content);
     }
     Ok(key(&parts))
+}
+
+/// The paths each input names under `root`, one list per input, in order: a
+/// glob (`*`, `?`, `[abc]`) as every path it matches, sorted; a plain name as
+/// itself when it is there (a dangling symlink is). An empty list: missing.
+pub(crate) fn expand_inputs(root: &Path, inputs: &[&str]) -> Vec<Vec<PathBuf>> {
+    inputs
+        .iter()
+        .map(|name| {
+            if name.contains(['*', '?', '[']) {
+                let pattern = format!("{}/{name}", glob::Pattern::escape(&root.to_string_lossy()));
+                let mut matched: Vec<PathBuf> = glob::glob(&pattern)
+                    .map(|paths| paths.flatten().collect())
+                    .unwrap_or_default();
+                matched.sort();
+                matched
+            } else {
+                let path = root.join(name);
+                if path.symlink_metadata().is_ok() {
+                    vec![path]
+                } else {
+                    Vec::new()
+                }
+            }
+        })
+        .collect()
 }
 
 /// An input that is not there (and not optional).
@@ -175,6 +187,27 @@ mod tests {
         assert_ne!(
             absent,
             files_key(dir.path(), &[("poetry.lock", true)], &[]).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_key_of_a_fixed_set_of_inputs_stays_what_it_was() {
+        // Keys name cache entries: a change here throws every cache away.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("migrations/v1")).unwrap();
+        std::fs::write(dir.path().join("migrations/v1/a.sql"), "create table a();").unwrap();
+        std::fs::write(dir.path().join("migrations/2.sql"), "b").unwrap();
+        std::fs::write(dir.path().join("migrations/1.sql"), "a").unwrap();
+        std::fs::write(dir.path().join("req.txt"), "a==1\n").unwrap();
+        let inputs = [
+            ("req.txt", false),
+            ("migrations/*.sql", false),
+            ("migrations", false),
+            ("poetry.lock", true),
+        ];
+        assert_eq!(
+            files_key(dir.path(), &inputs, &[b"recipe"]).unwrap(),
+            "1cd9f06c65ed2b22046b072c4d8491ed142b0395d66fd3c0dba46acd524e3e89"
         );
     }
 

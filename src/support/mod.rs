@@ -9,6 +9,7 @@ pub(crate) mod embedded;
 pub mod exit_codes;
 pub(crate) mod files;
 pub(crate) mod markdown;
+pub mod mounts;
 pub(crate) mod progress;
 pub(crate) mod redact;
 pub(crate) mod words;

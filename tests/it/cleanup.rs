@@ -147,3 +147,41 @@ fn gc_removes_what_a_killed_run_left_behind() {
         "--keep-cache kept the caches"
     );
 }
+
+#[test]
+fn a_killed_tests_temp_folder_goes_with_its_mounts_and_the_mounted_files_stay() {
+    // A test terminated at its timeout runs no destructor: its folder stays,
+    // maybe with a killed image build's chroot mounts in it (the host's
+    // /dev/shm). The next test removes it, unmounting first. Needs root.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: cannot mount, this test checks nothing");
+        return;
+    }
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let left = std::env::temp_dir().join(format!("replay-it-{dead_pid}-left"));
+    let point = left.join("scratch/mmdebstrap.x/dev/shm");
+    std::fs::create_dir_all(&point).unwrap();
+    let host = tempfile::tempdir_in("/dev/shm").unwrap();
+    std::fs::write(host.path().join("sentinel"), b"host file").unwrap();
+    nix::mount::mount(
+        Some(host.path()),
+        &point,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .unwrap();
+    let env = Env::new("swept");
+    let still_mounted = !mounts_below(&left).is_empty();
+    let _ = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH);
+    assert_eq!(
+        std::fs::read(host.path().join("sentinel")).unwrap(),
+        b"host file",
+        "the mounted folder's files were deleted"
+    );
+    assert!(!still_mounted, "the killed test's mount stayed");
+    assert!(!left.exists(), "the killed test's folder stayed");
+    env.assert_nothing_left();
+}

@@ -24,8 +24,12 @@ pub struct Env {
 
 impl Env {
     pub fn new(name: &str) -> Self {
+        sweep_dead_tests();
+        // Named by this test process: a test killed at its timeout (nextest
+        // terminates it; no destructor runs) leaves its folder, and the next
+        // test removes it.
         let tmp = tempfile::Builder::new()
-            .prefix("replay-it-")
+            .prefix(&format!("{TMP_PREFIX}{}-", std::process::id()))
             .tempdir()
             .unwrap();
         let run_id = format!("it-{name}-{}", std::process::id());
@@ -87,6 +91,9 @@ impl Env {
         for entry in std::fs::read_dir(self.scratch()).unwrap() {
             found.push(format!("temp folder {}", entry.unwrap().path().display()));
         }
+        for point in mounts_below(self.tmp.path()) {
+            found.push(format!("mount {}", point.display()));
+        }
         found
     }
 
@@ -111,7 +118,49 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(self.cache.join("logs").join(&self.run_id));
+        // What a killed build mounted below the test's folder (mmdebstrap's
+        // chroot: the host's /proc, /sys, /dev/shm) is unmounted first, and
+        // the removal never walks into another file system: `remove_dir_all`
+        // would delete the host's files through the bind mount.
+        if let Err(error) = replay::support::mounts::remove_tree(self.tmp.path()) {
+            self.tmp.disable_cleanup(true);
+            eprintln!("kept {}: {error}", self.tmp.path().display());
+        }
     }
+}
+
+const TMP_PREFIX: &str = "replay-it-";
+
+/// Remove the temp folders of test processes that are gone (killed at a
+/// timeout), unless a process still works in one: unmounting what is
+/// mounted there first, never walking into another file system.
+fn sweep_dead_tests() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(TMP_PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() || !processes_in(&entry.path()).is_empty() {
+            continue;
+        }
+        let _ = replay::support::mounts::remove_tree(&entry.path());
+    }
+}
+
+/// Mount points at or below `dir`.
+pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    replay::support::mounts::below(
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        &dir,
+    )
 }
 
 /// Live processes whose environment holds `REPLAY_RUN_ID=<run_id>`.

@@ -5,8 +5,8 @@
 //!
 //! The twin is slowed through the target, never through testdata/twin (whose
 //! files make the commit ids of the generated history): a test's copy of the
-//! suite wraps the target's commands, and a `cp` first on PATH slows the copy
-//! of the cached cluster.
+//! suite wraps the target's commands, and a debug build pauses its copy
+//! of the cached cluster on `REPLAY_TEST_PAUSE_COPY`.
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -132,16 +132,31 @@ fn check_interrupted(name: &str, phase: Phase, signals: &[Signal]) -> Vec<String
             command.args(["--jobs", "1"]);
         }
     }
+    if let Phase::Postgres = phase {
+        // The cluster is copied in the tool's own process: a debug build
+        // pauses the copy, once its folders are made, and says so.
+        command.env("REPLAY_TEST_PAUSE_COPY", env.tmp.path().join("never"));
+    }
     let marker = match phase {
+        Phase::Postgres => "replay: test pause: copying".to_string(),
         Phase::Matrix => format!("replay: running {} cells", suite_cells("litellm")),
         _ => "replay: run ".to_string(),
     };
-    let (mut child, _, rest) = start_until(command, &marker);
+    let (mut child, seen, rest) = start_until(command, &marker);
     match phase {
-        // The cluster is made (a private cache: initdb) and copied in the
-        // tool's own process now, so there is no child to wait for: the
-        // signal goes at once, while the run sets its cluster up.
-        Phase::Postgres => {}
+        // The signal lands while the copy is under way: its folders are
+        // there, its files not yet.
+        Phase::Postgres => {
+            let line = seen.last().unwrap();
+            let into = line
+                .split("copying into ")
+                .nth(1)
+                .and_then(|rest| rest.split(" (waiting").next())
+                .unwrap_or_else(|| panic!("{line}"));
+            let into = Path::new(into);
+            assert!(into.is_dir(), "{line}");
+            assert!(!into.join("PG_VERSION").exists(), "{line}");
+        }
         Phase::Build => wait_for_process(&env, ": sleep 120"),
         Phase::Boot => wait_for_process(&env, "time.sleep"),
         Phase::Matrix => std::thread::sleep(Duration::from_millis(200)),

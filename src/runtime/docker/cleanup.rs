@@ -148,10 +148,15 @@ pub async fn gc(keep_cache: bool) -> Result<Swept, RuntimeError> {
 /// Start the run's reaper: this program, in a session of its own, reading a
 /// pipe that closes when this process ends. `None` when it cannot start (the
 /// run's own teardown and the next start-up sweep still clean up).
-pub(crate) async fn spawn_reaper(run_id: &str) -> Option<tokio::process::ChildStdin> {
+pub(crate) async fn spawn_reaper(
+    run_id: &str,
+    cache_dir: &std::path::Path,
+) -> Option<tokio::process::ChildStdin> {
     let exe = std::env::current_exe().ok()?;
     let mut command = tokio::process::Command::new(exe);
     command
+        .arg("--cache-dir")
+        .arg(cache_dir)
         .arg("__reap")
         .arg(run_id)
         .stdin(Stdio::piped())

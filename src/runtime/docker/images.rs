@@ -145,7 +145,7 @@ pub(crate) async fn ensure(
         context: format!("create {}", locks.display()),
         source,
     })?;
-    let lock_path = locks.join(format!("{}.lock", image.replace(['/', ':'], "-")));
+    let lock_path = locks.join(format!("{}.lock", file_name(&image)));
     let _lock = crate::runtime::local::lock_file(&lock_path, cancel).await?;
     if exists(docker, &image).await? {
         return Ok((image, true));
@@ -186,11 +186,14 @@ async fn build(
     logs: &Path,
     cancel: &CancellationToken,
 ) -> Result<(), RuntimeError> {
-    let log = logs.join(format!("image-{}.log", image.replace(['/', ':'], "-")));
-    let tar = work.join(format!("{}.tar", image.replace(['/', ':'], "-")));
+    let log = logs.join(format!("image-{}.log", file_name(image)));
+    let tar = work.join(format!("{}.tar", file_name(image)));
+    let scratch = work.join(format!("{}{SCRATCH}", file_name(image)));
     let io = |context: String| move |source| RuntimeError::Io { context, source };
     std::fs::create_dir_all(work).map_err(io(format!("create {}", work.display())))?;
     std::fs::File::create(&log).map_err(io(format!("create {}", log.display())))?;
+    // What a build of this recipe that was killed left (we hold its lock now).
+    clean_build(&scratch, &tar).map_err(io(format!("clean {}", scratch.display())))?;
     let mut argv = vec![
         "mmdebstrap".to_string(),
         "--variant=minbase".into(),
@@ -223,8 +226,15 @@ async fn build(
     let mut done = false;
     for attempt in 1..=2 {
         let _ = std::fs::remove_file(&tar);
+        std::fs::create_dir_all(&scratch).map_err(io(format!("create {}", scratch.display())))?;
         note(&format!("attempt {attempt} of 2: {command}"));
-        match mmdebstrap(&argv, &log, deadline, cancel).await {
+        let outcome = mmdebstrap(&argv, &scratch, &log, deadline, cancel).await;
+        // A stopped mmdebstrap may leave its chroot's mounts (the host's /proc,
+        // /sys, /dev/pts, /dev/shm): unmounted before its folder goes.
+        if let Err(error) = crate::support::mounts::remove_tree(&scratch) {
+            note(&format!("cannot remove {}: {error}", scratch.display()));
+        }
+        match outcome {
             Attempt::Done => {
                 done = true;
                 break;
@@ -259,9 +269,11 @@ enum Attempt {
 }
 
 /// One mmdebstrap run, stopped at `deadline`: SIGTERM first (it unmounts
-/// what it mounted in its chroot), its whole group killed 20 s later.
+/// what it mounted in its chroot), its whole group killed 20 s later. Its
+/// chroot goes into `scratch` (its `TMPDIR`), which the caller removes.
 async fn mmdebstrap(
     argv: &[String],
+    scratch: &Path,
     log: &Path,
     deadline: Duration,
     cancel: &CancellationToken,
@@ -272,6 +284,7 @@ async fn mmdebstrap(
     };
     let mut child = match tokio::process::Command::new(&argv[0])
         .args(&argv[1..])
+        .env("TMPDIR", scratch)
         .stdin(Stdio::null())
         .stdout(
             log_file
@@ -371,6 +384,101 @@ async fn import(
     let tagged = docker.tag_image(&partial_ref, Some(options)).await;
     remove_partial().await;
     tagged.map_err(|e| Some(format!("cannot tag {partial_ref} as {image}: {e}")))
+}
+
+/// A build's files are named after its image: `replay-base-<hex>`.
+fn file_name(image: &str) -> String {
+    image.replace(['/', ':'], "-")
+}
+
+/// The suffix of a build's scratch folder, beside its tar in `docker/rootfs`.
+const SCRATCH: &str = ".scratch";
+
+/// Remove what a build left (the caller holds the recipe's lock, so its
+/// builder is gone): the processes still working there (mmdebstrap leads its
+/// own process group and outlives a killed tool), the mounts in its chroot,
+/// its scratch folder and its partial tar.
+fn clean_build(scratch: &Path, tar: &Path) -> std::io::Result<()> {
+    if !scratch.exists() && !tar.exists() {
+        return Ok(());
+    }
+    let killed = crate::runtime::local::sweep::kill_build(
+        scratch,
+        &tar.to_string_lossy(),
+        Duration::from_secs(10),
+    );
+    if !killed.survivors.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "the build's processes survived SIGKILL: {}",
+            killed.survivors.join(", ")
+        )));
+    }
+    crate::support::mounts::remove_tree(scratch)?;
+    match std::fs::remove_file(tar) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// What [`sweep_dead_builds`] did with one build's leftovers.
+#[derive(Debug)]
+pub struct DeadBuild {
+    pub scratch: PathBuf,
+    /// `Err(why)`: something stays, for the next gc.
+    pub removed: Result<(), String>,
+}
+
+/// `replay gc` and a Docker run's reaper: remove what killed base-image
+/// builds left in `cache_dir` (a build whose recipe lock is held is live and
+/// left alone).
+pub(crate) fn sweep_dead_builds(cache_dir: &Path) -> Vec<DeadBuild> {
+    let locks = cache_dir.join("docker");
+    let work = locks.join("rootfs");
+    let Ok(entries) = std::fs::read_dir(&work) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(SCRATCH).map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    let mut swept = Vec::new();
+    for name in names {
+        let Some(_lock) = try_lock(&locks.join(format!("{name}.lock"))) else {
+            continue;
+        };
+        let scratch = work.join(format!("{name}{SCRATCH}"));
+        let removed = clean_build(&scratch, &work.join(format!("{name}.tar")))
+            .map_err(|e| format!("cannot remove {}: {e}", scratch.display()));
+        swept.push(DeadBuild { scratch, removed });
+    }
+    swept
+}
+
+/// Is a base image being built into `cache_dir` now (a recipe lock held)?
+pub(crate) fn building(cache_dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(cache_dir.join("docker")) else {
+        return false;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+        .any(|p| try_lock(&p).is_none())
+}
+
+/// The lock at `path` when nobody holds it.
+fn try_lock(path: &Path) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
 }
 
 fn kill_group(pid: u32) {

@@ -60,10 +60,10 @@ pub(crate) struct DockerRuntime {
 
 impl DockerRuntime {
     /// Connect, sweep what dead runs left, and start this run's reaper.
-    pub(crate) async fn start(run_id: &str) -> Result<Self, RuntimeError> {
+    pub(crate) async fn start(run_id: &str, cache_dir: &Path) -> Result<Self, RuntimeError> {
         let docker = engine::connect().await?;
         cleanup::sweep_dead(&docker).await;
-        let reaper = cleanup::spawn_reaper(run_id).await;
+        let reaper = cleanup::spawn_reaper(run_id, cache_dir).await;
         Ok(Self {
             docker,
             run_id: run_id.to_string(),
@@ -787,31 +787,22 @@ impl Runtime for DockerRuntime {
         }
         // Every file an input names (a glob: each file it matches) that the
         // revision has; a required one it lacks was refused by the build key.
-        let mut inputs: Vec<String> = Vec::new();
-        for input in &recipe.build.inputs {
-            if input.pattern.contains(['*', '?', '[']) {
-                let pattern = format!(
-                    "{}/{}",
-                    glob::Pattern::escape(&workdir.to_string_lossy()),
-                    input.pattern
-                );
-                let mut matched: Vec<String> = glob::glob(&pattern)
-                    .map(|paths| paths.flatten().collect::<Vec<_>>())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|path| path.is_file())
-                    .filter_map(|path| {
-                        path.strip_prefix(&workdir)
-                            .ok()
-                            .map(|p| p.to_string_lossy().into_owned())
-                    })
-                    .collect();
-                matched.sort();
-                inputs.extend(matched);
-            } else if workdir.join(&input.pattern).is_file() {
-                inputs.push(input.pattern.clone());
-            }
-        }
+        let patterns: Vec<&str> = recipe
+            .build
+            .inputs
+            .iter()
+            .map(|input| input.pattern.as_str())
+            .collect();
+        let inputs: Vec<String> = crate::support::cache::expand_inputs(&workdir, &patterns)
+            .into_iter()
+            .flatten()
+            .filter(|path| path.is_file())
+            .filter_map(|path| {
+                path.strip_prefix(&workdir)
+                    .ok()
+                    .map(|p| p.to_string_lossy().into_owned())
+            })
+            .collect();
         let wheels = if recipe.wheels.is_empty() {
             None
         } else {

@@ -647,6 +647,8 @@ fn copy_tree_now(from: &Path, to: &Path, cancel: &CancellationToken) -> std::io:
             }
         }
     }
+    #[cfg(debug_assertions)]
+    pause_for_tests(to, cancel);
     let next = AtomicUsize::new(0);
     let failed: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
     std::thread::scope(|scope| {
@@ -685,6 +687,26 @@ fn copy_tree_now(from: &Path, to: &Path, cancel: &CancellationToken) -> std::io:
         ));
     }
     Ok(())
+}
+
+/// A test hook, in debug builds only: with `REPLAY_TEST_PAUSE_COPY=FILE`, a
+/// copy that has made its folders says so on stderr and waits (until FILE
+/// exists, or Ctrl-C), so that a test can signal the tool while it provably
+/// copies a cluster (the copy runs in this process: no child to wait for).
+#[cfg(debug_assertions)]
+fn pause_for_tests(to: &Path, cancel: &CancellationToken) {
+    let Some(file) = std::env::var_os("REPLAY_TEST_PAUSE_COPY").filter(|f| !f.is_empty()) else {
+        return;
+    };
+    let file = PathBuf::from(file);
+    eprintln!(
+        "replay: test pause: copying into {} (waiting for {})",
+        to.display(),
+        file.display()
+    );
+    while !file.exists() && !cancel.is_cancelled() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// One file (or symbolic link) of [`copy_tree`].

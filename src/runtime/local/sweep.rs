@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 struct Proc {
     ppid: i32,
     pgid: i32,
-    /// Its environment names the run.
+    /// Its environment names the run (or it is marked otherwise: [`kill_build`]).
     names_run: bool,
 }
 
@@ -61,8 +61,20 @@ pub(crate) fn describe(pid: i32) -> String {
     }
 }
 
-fn scan(run_id: &str) -> BTreeMap<i32, Proc> {
+/// Does the process whose `/proc` folder this is belong to what is swept?
+type Marks<'a> = &'a dyn Fn(&Path) -> bool;
+
+/// Its environment holds `REPLAY_RUN_ID=<run_id>`.
+fn names_run(proc_dir: &Path, run_id: &str) -> bool {
     let needle = format!("REPLAY_RUN_ID={run_id}");
+    std::fs::read(proc_dir.join("environ")).is_ok_and(|environ| {
+        environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes())
+    })
+}
+
+fn scan(marks: Marks<'_>) -> BTreeMap<i32, Proc> {
     let mut procs = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return procs;
@@ -85,11 +97,7 @@ fn scan(run_id: &str) -> BTreeMap<i32, Proc> {
         ) else {
             continue;
         };
-        let names_run = std::fs::read(entry.path().join("environ")).is_ok_and(|environ| {
-            environ
-                .split(|b| *b == 0)
-                .any(|var| var == needle.as_bytes())
-        });
+        let names_run = marks(&entry.path());
         procs.insert(
             pid,
             Proc {
@@ -151,16 +159,33 @@ fn of_run(
 /// each to be gone: first stop them (a stopped postmaster forks no new
 /// backend), again until a scan finds no new one, then kill them all.
 pub(crate) fn kill_run(run_id: &str, deadline: Duration) -> Killed {
-    kill_tree(run_id, None, deadline)
+    kill_tree(&|proc_dir| names_run(proc_dir, run_id), None, deadline)
+}
+
+/// Kill what a killed base-image build left running, and everything below:
+/// mmdebstrap (its own process group, so it outlives the tool) is the
+/// process whose command line holds `mention` (its output file), and what it
+/// runs in its chroot has its root or working folder inside `dir`.
+pub(crate) fn kill_build(dir: &Path, mention: &str, deadline: Duration) -> Killed {
+    let marks = |proc_dir: &Path| {
+        let inside = |link: &str| {
+            std::fs::read_link(proc_dir.join(link)).is_ok_and(|to| to.starts_with(dir))
+        };
+        inside("root")
+            || inside("cwd")
+            || std::fs::read(proc_dir.join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(mention))
+    };
+    kill_tree(&marks, None, deadline)
 }
 
 /// Kill every process below this one (the third Ctrl-C: the groups the run
 /// started, and Postgres's processes, which leave the postmaster's group).
 pub(crate) fn kill_children(deadline: Duration) -> Killed {
-    kill_tree("", Some(std::process::id() as i32), deadline)
+    kill_tree(&|_| false, Some(std::process::id() as i32), deadline)
 }
 
-fn kill_tree(run_id: &str, children_of: Option<i32>, deadline: Duration) -> Killed {
+fn kill_tree(marks: Marks<'_>, children_of: Option<i32>, deadline: Duration) -> Killed {
     let until = Instant::now() + deadline;
     let my_group = nix::unistd::getpgrp().as_raw();
     let mut killed = Killed::default();
@@ -170,7 +195,7 @@ fn kill_tree(run_id: &str, children_of: Option<i32>, deadline: Duration) -> Kill
         let mut stopped: BTreeSet<i32> = BTreeSet::new();
         let mut procs;
         loop {
-            procs = scan(run_id);
+            procs = scan(marks);
             let spare = me_and_mine(&procs);
             let found = of_run(&procs, children_of, &spare);
             let new: Vec<i32> = found.difference(&stopped).copied().collect();
