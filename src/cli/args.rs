@@ -133,6 +133,25 @@ const INIT_HELP: &str = concat!(
     crate::exit_codes_help!(init)
 );
 
+const COVERAGE_HELP: &str = concat!(
+    "Examples:
+  replay coverage --suite matrices/litellm --openapi tests/data/openapi.json
+      Covered / total endpoints of the document, the ones no scenario covers, and per
+      scenario the actor × target cells left unpinned (\"-\") or not pinned yet (\"?\").
+  replay coverage --suite matrices/litellm --openapi tests/data/openapi.json --fail-under 80
+      For CI: exit 1 when fewer than 80% of the document's endpoints are covered (6 of 7 are).
+  replay coverage --suite matrices/litellm --openapi tests/data/openapi.json --fail-under 90 || [ $? -eq 1 ]
+      Under 90%: the report is printed all the same, and the exit code is 1.
+  replay coverage --suite matrices/litellm --format json
+      Without a document: the cells left unpinned, as JSON.
+
+An endpoint is covered by a scenario whose request has its method and a path of its
+template (`/key/{key}` by `/key/{{target.key}}`), and that pins a cell with a status.
+
+",
+    crate::exit_codes_help!(coverage)
+);
+
 const MAN_HELP: &str = "Examples:
   replay man check > replay-check.1
       The page of one command.
@@ -254,6 +273,9 @@ pub(crate) enum Command {
     /// Compare two check reports or fix records: the cells whose outcome changed, and how.
     #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
+    /// Which endpoints of an OpenAPI document no scenario covers, and which cells are left unpinned.
+    #[command(after_help = COVERAGE_HELP)]
+    Coverage(CoverageArgs),
     /// Scaffold a new suite: suite.toml, world.toml, a scenario (or one per OpenAPI operation), a target.
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
@@ -672,4 +694,32 @@ pub(crate) struct InitArgs {
     /// An OpenAPI (or Swagger) document in JSON: one scenario per operation, pins "?".
     #[arg(long, value_name = "FILE")]
     pub openapi: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CoverageArgs {
+    /// The suite folder (suite.toml, world.toml, scenarios/, targets/).
+    #[arg(
+        long,
+        env = "REPLAY_SUITE",
+        default_value = "matrices/litellm",
+        value_name = "DIR"
+    )]
+    pub suite: PathBuf,
+    /// The server's OpenAPI (or Swagger) document in JSON: the endpoints to cover.
+    #[arg(long, env = "REPLAY_OPENAPI", value_name = "FILE")]
+    pub openapi: Option<PathBuf>,
+    /// Exit 1 when fewer than PERCENT of the document's endpoints are covered (0 to 100).
+    #[arg(long, env = "REPLAY_FAIL_UNDER", value_name = "PERCENT", requires = "openapi", value_parser = percent)]
+    pub fail_under: Option<f64>,
+    /// How the coverage is printed on stdout.
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{text}` is not a percentage from 0 to 100")),
+    }
 }

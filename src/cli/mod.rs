@@ -250,6 +250,34 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                 exit_codes::SUCCESS
             })
         }
+        Command::Coverage(args) => {
+            let coverage = crate::jobs::coverage::coverage(&args.suite, args.openapi.as_deref())?;
+            out(&match args.format {
+                args::ListFormat::Json => {
+                    let mut text =
+                        serde_json::to_string_pretty(&coverage).expect("JSON serialises");
+                    text.push('\n');
+                    text
+                }
+                args::ListFormat::Human => crate::report::coverage::human(&coverage),
+            });
+            match args.fail_under {
+                Some(percent) if coverage.under(percent) => {
+                    eprintln!(
+                        "error: {} of {} endpoints covered ({:.1}%), under --fail-under {percent}%",
+                        coverage.summary.covered,
+                        coverage.summary.endpoints,
+                        coverage.summary.percent.unwrap_or(0.0)
+                    );
+                    eprintln!(
+                        "hint: add a scenario (with a pinned cell) for each uncovered endpoint: {}",
+                        coverage.uncovered.join(", ")
+                    );
+                    Ok(exit_codes::RESULT)
+                }
+                _ => Ok(exit_codes::SUCCESS),
+            }
+        }
         Command::Init(args) => {
             let done = crate::jobs::init::init(&args.dir, args.openapi.as_deref())?;
             out(&done

@@ -3,6 +3,7 @@
 //! Pure rendering of `results/` values; imports `results`, `suite` and `support`,
 //! never `engine`, `jobs` or `cli`.
 
+pub mod coverage;
 pub mod diff;
 pub mod grid;
 pub mod html;
