@@ -182,6 +182,9 @@ const CHECK_HELP: &str = concat!(
       Make the twin's git history (it has fixes and regressions in it) to try this on.
   replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev HEAD~3 --format json
       The same at a commit of that history, as JSON on stdout.
+  replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev update-fix --cell 'key_info/*/*' \\
+      --format sarif > drift.sarif || [ $? -eq 1 ]
+      SARIF 2.1.0 for code scanning: a result per RED cell at the line of its pin (one is RED there).
   replay check --cell key_update/self/owner --url http://127.0.0.1:4000 --database-url postgresql://127.0.0.1/litellm
       Run one cell against a server you started; the rows it writes are removed after.
   replay check --suite matrices/litellm --target twin --repo testdata/twin --accept
@@ -326,6 +329,9 @@ pub(crate) enum Format {
     Junit,
     /// Markdown: a grid per endpoint with the changed cells marked (for $GITHUB_STEP_SUMMARY).
     Markdown,
+    /// SARIF 2.1.0 (check only), for code scanning: a result per RED or ERROR cell at the line
+    /// of its pin, paths relative to the root of the git checkout that holds the suite.
+    Sarif,
 }
 
 /// What every command that boots revisions takes.
@@ -360,7 +366,8 @@ pub(crate) struct RunArgs {
     /// Keep the logs of the run (build, migrate, boot, Postgres) even when it succeeds.
     #[arg(long, env = "REPLAY_KEEP_LOGS")]
     pub keep_logs: bool,
-    /// Also write every format into DIR: report.json, junit.xml, summary.md, report.html.
+    /// Also write every format into DIR: report.json, junit.xml, summary.md, report.html
+    /// (and report.sarif for check).
     #[arg(long, env = "REPLAY_REPORT_DIR", value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
 }

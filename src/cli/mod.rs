@@ -521,6 +521,7 @@ async fn run_fix(
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
+    output::sarif_is_for_check(args.run.format, "fix")?;
     let options = FixOptions {
         run: run_options(&args.run, cache_dir, quiet),
         rev: args.rev.clone(),
@@ -552,6 +553,7 @@ async fn run_bisect(
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
+    output::sarif_is_for_check(args.run.format, "bisect")?;
     let options = crate::jobs::bisect::BisectOptions {
         run: run_options(&args.run, cache_dir, quiet),
         good: args.good.clone(),
@@ -590,7 +592,7 @@ async fn run_mutate(
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
-    if args.run.format == Format::Junit {
+    if matches!(args.run.format, Format::Junit | Format::Sarif) {
         return Err(Error::usage(
             "replay mutate prints human, json or markdown",
             Some("pass --format human, --format json or --format markdown".to_string()),

@@ -11,6 +11,7 @@ pub mod junit;
 pub mod listing;
 pub mod markdown;
 pub mod mutants;
+pub mod sarif;
 
 use crate::results::info::ScenarioInfo;
 
