@@ -134,6 +134,25 @@ const INIT_HELP: &str = help_with_exit_codes!(
     init,
 );
 
+const COVERAGE_HELP: &str = concat!(
+    "Examples:
+  replay coverage --suite matrices/litellm --openapi tests/data/openapi.json
+      Covered / total endpoints of the document, the ones no scenario covers, and per
+      scenario the actor × target cells left unpinned (\"-\") or not pinned yet (\"?\").
+  replay coverage --suite matrices/litellm --openapi tests/data/openapi.json --fail-under 80
+      For CI: exit 1 when fewer than 80% of the document's endpoints are covered (6 of 7 are).
+  replay coverage --suite matrices/litellm --openapi tests/data/openapi.json --fail-under 90 || [ $? -eq 1 ]
+      Under 90%: the report is printed all the same, and the exit code is 1.
+  replay coverage --suite matrices/litellm --format json
+      Without a document: the cells left unpinned, as JSON.
+
+An endpoint is covered by a scenario whose request has its method and a path of its
+template (`/key/{key}` by `/key/{{target.key}}`), and that pins a cell with a status.
+
+",
+    crate::exit_codes_help!(coverage)
+);
+
 const MAN_HELP: &str = "Examples:
   replay man check > replay-check.1
       The page of one command.
@@ -163,6 +182,9 @@ const CHECK_HELP: &str = help_with_exit_codes!(
       Make the twin's git history (it has fixes and regressions in it) to try this on.
   replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev HEAD~3 --format json
       The same at a commit of that history, as JSON on stdout.
+  replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev update-fix --cell 'key_info/*/*' \\
+      --format sarif > drift.sarif || [ $? -eq 1 ]
+      SARIF 2.1.0 for code scanning: a result per RED cell at the line of its pin (one is RED there).
   replay check --cell key_update/self/owner --url http://127.0.0.1:4000 --database-url postgresql://127.0.0.1/litellm
       Run one cell against a server you started; the rows it writes are removed after.
   replay check --suite matrices/litellm --target twin --repo testdata/twin --accept
@@ -251,6 +273,9 @@ pub(crate) enum Command {
     /// Compare two check reports or fix records: the cells whose outcome changed, and how.
     #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
+    /// Which endpoints of an OpenAPI document no scenario covers, and which cells are left unpinned.
+    #[command(after_help = COVERAGE_HELP)]
+    Coverage(CoverageArgs),
     /// Scaffold a new suite: suite.toml, world.toml, a scenario (or one per OpenAPI operation), a target.
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
@@ -301,6 +326,9 @@ pub(crate) enum Format {
     Junit,
     /// Markdown: a grid per endpoint with the changed cells marked (for $GITHUB_STEP_SUMMARY).
     Markdown,
+    /// SARIF 2.1.0 (check only), for code scanning: a result per RED or ERROR cell at the line
+    /// of its pin, paths relative to the root of the git checkout that holds the suite.
+    Sarif,
 }
 
 /// What every command that boots revisions takes.
@@ -335,7 +363,8 @@ pub(crate) struct RunArgs {
     /// Keep the logs of the run (build, migrate, boot, Postgres) even when it succeeds.
     #[arg(long, env = "REPLAY_KEEP_LOGS")]
     pub keep_logs: bool,
-    /// Also write every format into DIR: report.json, junit.xml, summary.md, report.html.
+    /// Also write every format into DIR: report.json, junit.xml, summary.md, report.html
+    /// (and report.sarif for check).
     #[arg(long, env = "REPLAY_REPORT_DIR", value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
 }
@@ -669,4 +698,32 @@ pub(crate) struct InitArgs {
     /// An OpenAPI (or Swagger) document in JSON: one scenario per operation, pins "?".
     #[arg(long, value_name = "FILE")]
     pub openapi: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CoverageArgs {
+    /// The suite folder (suite.toml, world.toml, scenarios/, targets/).
+    #[arg(
+        long,
+        env = "REPLAY_SUITE",
+        default_value = "matrices/litellm",
+        value_name = "DIR"
+    )]
+    pub suite: PathBuf,
+    /// The server's OpenAPI (or Swagger) document in JSON: the endpoints to cover.
+    #[arg(long, env = "REPLAY_OPENAPI", value_name = "FILE")]
+    pub openapi: Option<PathBuf>,
+    /// Exit 1 when fewer than PERCENT of the document's endpoints are covered (0 to 100).
+    #[arg(long, env = "REPLAY_FAIL_UNDER", value_name = "PERCENT", requires = "openapi", value_parser = percent)]
+    pub fail_under: Option<f64>,
+    /// How the coverage is printed on stdout.
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{text}` is not a percentage from 0 to 100")),
+    }
 }

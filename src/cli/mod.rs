@@ -250,6 +250,34 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                 exit_codes::SUCCESS
             })
         }
+        Command::Coverage(args) => {
+            let coverage = crate::jobs::coverage::coverage(&args.suite, args.openapi.as_deref())?;
+            out(&match args.format {
+                args::ListFormat::Json => {
+                    let mut text =
+                        serde_json::to_string_pretty(&coverage).expect("JSON serialises");
+                    text.push('\n');
+                    text
+                }
+                args::ListFormat::Human => crate::report::coverage::human(&coverage),
+            });
+            match args.fail_under {
+                Some(percent) if coverage.under(percent) => {
+                    eprintln!(
+                        "error: {} of {} endpoints covered ({:.1}%), under --fail-under {percent}%",
+                        coverage.summary.covered,
+                        coverage.summary.endpoints,
+                        coverage.summary.percent.unwrap_or(0.0)
+                    );
+                    eprintln!(
+                        "hint: add a scenario (with a pinned cell) for each uncovered endpoint: {}",
+                        coverage.uncovered.join(", ")
+                    );
+                    Ok(exit_codes::RESULT)
+                }
+                _ => Ok(exit_codes::SUCCESS),
+            }
+        }
         Command::Init(args) => {
             let done = crate::jobs::init::init(&args.dir, args.openapi.as_deref())?;
             out(&done
@@ -499,6 +527,7 @@ async fn run_fix(
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
+    output::sarif_is_for_check(args.run.format, "fix")?;
     let options = FixOptions {
         run: run_options(&args.run, cache_dir, quiet),
         rev: args.rev.clone(),
@@ -530,6 +559,7 @@ async fn run_bisect(
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
+    output::sarif_is_for_check(args.run.format, "bisect")?;
     let options = crate::jobs::bisect::BisectOptions {
         run: run_options(&args.run, cache_dir, quiet),
         good: args.good.clone(),
@@ -568,7 +598,7 @@ async fn run_mutate(
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
-    if args.run.format == Format::Junit {
+    if matches!(args.run.format, Format::Junit | Format::Sarif) {
         return Err(Error::usage(
             "replay mutate prints human, json or markdown",
             Some("pass --format human, --format json or --format markdown".to_string()),

@@ -55,12 +55,44 @@ impl Document<'_> {
         }
     }
 
+    /// SARIF for a check; fix and bisect refuse `--format sarif` before they
+    /// run (`sarif_is_for_check`), and write no .sarif into --report-dir.
+    fn sarif(&self) -> Option<String> {
+        let Document::Check(checked) = self else {
+            return None;
+        };
+        let root = crate::revisions::revision::worktree_root(&checked.suite.dir)
+            .or_else(|| std::env::current_dir().ok())
+            .and_then(|r| r.canonicalize().ok());
+        let files: std::collections::HashMap<String, (String, Option<usize>)> = checked
+            .cells
+            .iter()
+            .map(|cell| {
+                let (file, line) = checked.suite.pin_location(cell);
+                let absolute = file.canonicalize().unwrap_or(file.clone());
+                let relative = root
+                    .as_ref()
+                    .and_then(|r| absolute.strip_prefix(r).ok())
+                    .unwrap_or(&file);
+                let uri = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                (cell.id.to_string(), (uri, line))
+            })
+            .collect();
+        let locate = |id: &str| files.get(id).cloned();
+        Some(crate::report::sarif::check(&checked.report, &locate))
+    }
+
     pub(crate) fn render(&self, format: Format, palette: &Palette) -> String {
         match format {
             Format::Human => self.human(palette),
             Format::Json => self.json(),
             Format::Junit => self.junit(),
             Format::Markdown => self.markdown(),
+            Format::Sarif => self.sarif().unwrap_or_else(|| self.json()),
         }
     }
 
@@ -73,7 +105,8 @@ impl Document<'_> {
         })
     }
 
-    /// Write every format into `dir`: report.json, junit.xml, summary.md, report.html.
+    /// Write every format into `dir`: report.json, junit.xml, summary.md,
+    /// report.html, and for a check report.sarif.
     pub(crate) fn write_all(&self, dir: &Path) -> Result<(), Error> {
         let json = self.json();
         for (name, text) in [
@@ -81,7 +114,10 @@ impl Document<'_> {
             ("report.json", json),
             ("junit.xml", self.junit()),
             ("summary.md", self.markdown()),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.sarif().map(|sarif| ("report.sarif", sarif)))
+        {
             let path = dir.join(name);
             crate::support::files::write_atomically(&path, text.as_bytes())
                 .map_err(|source| Error::Write { path, source })?;
@@ -191,6 +227,19 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
                 status(&cell.fix),
                 cell.pin.status
             ));
+            // How to ask a side that is not GREEN again (the record keeps it too).
+            match (&cell.parent.curl, &cell.fix.curl) {
+                (Some(a), Some(b)) if a == b => {
+                    text.push_str(&format!("      both sides: {a}\n"));
+                }
+                (parent, fix) => {
+                    for (side, curl) in [("parent", parent), ("fix", fix)] {
+                        if let Some(curl) = curl {
+                            text.push_str(&format!("      {side}: {curl}\n"));
+                        }
+                    }
+                }
+            }
         }
     }
     text.push_str(&format!(
@@ -391,6 +440,18 @@ fn movement_line(cell: &crate::results::CellAnswer) -> Option<String> {
         (None, false) => Some(changes),
         (None, true) => None,
     }
+}
+
+/// `--format sarif` is for `replay check`: other commands refuse it before
+/// they boot anything.
+pub(crate) fn sarif_is_for_check(format: Format, command: &str) -> Result<(), Error> {
+    if format == Format::Sarif {
+        return Err(Error::usage(
+            format!("replay {command} prints human, json, junit or markdown; SARIF is for replay check"),
+            Some("pass another --format (the RED cells of one revision are `replay check --format sarif`)".to_string()),
+        ));
+    }
+    Ok(())
 }
 
 /// With `--format json`, a command that ends in an error still prints one

@@ -212,7 +212,7 @@ mod tests {
     use crate::spec::template::Template;
 
     #[test]
-    fn a_curl_line_names_secrets_by_environment_variable() {
+    fn a_curl_line_names_secrets_by_environment_variable_and_a_fix_record_keeps_it() {
         let mut redactor = Redactor::new(vec![regex::Regex::new("sk-gen-[a-z0-9]+").unwrap()]);
         redactor.know("sk-0123456789abcdef", "actors.owner.key");
         redactor.know("replay-abcd1234-", "prefix");
@@ -231,6 +231,30 @@ mod tests {
             r#"curl -sS -X POST "${REPLAY_URL}""/key/update?key=${REPLAY_REDACTED}" -H "Authorization: Bearer ${REPLAY_ACTORS_OWNER_KEY}" -H "Content-Type: application/json" --data "{\"key_alias\":\"${REPLAY_PREFIX}x\",\"note\":\"it's \\\"\$5\\\"\"}""#
         );
         assert!(!line.contains("sk-0123") && !line.contains("abcd1234"));
+        // A fix record keeps it for the side that is not GREEN (here the
+        // parent's 200 where 403 is pinned), and it reads back unchanged.
+        let cell = crate::suite::Cell {
+            id: crate::suite::CellId::parse("key_update/self/owner").unwrap(),
+            scenario: 0,
+            pin: crate::suite::Pin {
+                status: 403,
+                unknown: false,
+                responses: Default::default(),
+            },
+        };
+        let side = |status| crate::results::outcome::CellOutcome {
+            status: Some(status),
+            curl: Some(line.clone()),
+            ..Default::default()
+        };
+        let (records, _, _) = crate::results::record::classify(&[cell], &[side(200)], &[side(403)]);
+        let record: crate::results::record::CellRecord =
+            serde_json::from_str(&serde_json::to_string(&records[0]).unwrap()).unwrap();
+        assert_eq!(record.fix.curl, None, "a GREEN side has no curl line");
+        let line = record
+            .parent
+            .curl
+            .expect("the RED side keeps its curl line");
         // The shell reads it back as the request it was.
         let out = std::process::Command::new("bash")
             .arg("-c")

@@ -6,6 +6,7 @@
 
 pub mod bisect;
 pub mod check;
+pub mod coverage;
 pub mod demo;
 pub mod diff;
 pub mod error;

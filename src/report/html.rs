@@ -273,9 +273,14 @@ fn check_page(report: &CheckReport) -> Result<Markup, HtmlError> {
         .as_ref()
         .map_or("a running server", |t| t.name.as_str());
     let s = &report.summary;
+    // Named as everywhere else: `v1.84.0 (ab50285)` when a tag points at it.
     let title = format!(
         "replay check: {} on {target} at {}",
-        report.suite.name, report.revision.label
+        report.suite.name,
+        crate::revisions::revision::display_name(
+            &report.revision.label,
+            report.revision.tag.as_deref()
+        )
     );
     let t = &report.timings;
     let body = html! {
@@ -847,6 +852,29 @@ mod tests {
         assert!(page.contains("<span class=\"code\">200</span><small>pinned 403</small>"));
         assert!(page.contains("a running server"));
         assert!(page.contains("interrupted"));
+    }
+
+    #[test]
+    fn a_check_page_title_names_the_tag_of_its_revision() {
+        let document = json!({
+            "format_version": 1,
+            "kind": "check",
+            "suite": { "name": "s", "hash": "h" },
+            "runtime": "local",
+            "revision": { "label": "ab50285", "commit": "ab50285000", "tag": "v1.84.0" },
+            "summary": { "cells": 1, "green": 1, "red": 0, "error": 0, "not_run": 0 },
+            "interrupted": false,
+            "cells": [
+                check_cell_json("a/t/x", json!("GREEN"), 200, json!({ "status": 200, "body": "" })),
+            ],
+            "caches": { "cluster": true, "build": true, "template": true },
+            "timings": { "total_ms": 1, "postgres_ms": 0, "build_ms": 0, "migrate_ms": 0, "seed_ms": 0,
+                         "boot_ms": 0, "matrix_ms": 0, "overhead_ms": 0, "cells_per_second": 0.0 }
+        });
+        let page = render(&document).unwrap();
+        let title = "replay check: s on a running server at v1.84.0 (ab50285)";
+        assert!(page.contains(&format!("<title>{title}</title>")), "{page}");
+        assert!(page.contains(&format!("<h1>{title}</h1>")), "{page}");
     }
 
     #[test]

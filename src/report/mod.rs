@@ -3,6 +3,7 @@
 //! Pure rendering of `results/` values; imports `results`, `suite` and `support`,
 //! never `engine`, `jobs` or `cli`.
 
+pub mod coverage;
 pub mod diff;
 pub mod grid;
 pub mod html;
@@ -10,6 +11,7 @@ pub mod junit;
 pub mod listing;
 pub mod markdown;
 pub mod mutants;
+pub mod sarif;
 
 use crate::results::info::ScenarioInfo;
 

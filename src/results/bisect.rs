@@ -74,8 +74,10 @@ impl CellAnswer {
     /// Fill `pin`, `movement` and `changes` from the pin and the outcomes
     /// before and after the change.
     pub fn against(mut self, pin: PinJson) -> Self {
-        self.before = self.before.map(CellOutcome::without_curl);
-        self.outcome_after = self.outcome_after.map(CellOutcome::without_curl);
+        // The side that does not match the pin keeps its curl line.
+        let pinned = pin.pin();
+        self.before = self.before.map(|o| o.kept_for(&pinned));
+        self.outcome_after = self.outcome_after.map(|o| o.kept_for(&pinned));
         if let (Some(before), Some(after)) = (&self.before, &self.outcome_after) {
             self.movement = movement(&pin, before, after);
             self.changes = changes(before, after);

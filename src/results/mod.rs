@@ -8,6 +8,7 @@
 pub mod bisect;
 pub(crate) mod cell_cache;
 pub mod check;
+pub mod coverage;
 pub mod diff;
 pub mod info;
 pub mod listing;

@@ -45,7 +45,7 @@ pub struct CellOutcome {
     pub request: Option<SentRequest>,
     /// The request under test as a `curl` command line, secrets and run
     /// values as environment variables (`${REPLAY_URL}`, `${REPLAY_ACTORS_OWNER_KEY}`).
-    /// Reports keep it for the cells that are not GREEN.
+    /// Reports and records keep it for the cells (or sides) that are not GREEN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub curl: Option<String>,
     #[serde(skip)]
@@ -67,10 +67,20 @@ pub struct SentRequest {
 }
 
 impl CellOutcome {
-    /// The outcome without its `curl` line (GREEN cells, fix and bisect records).
+    /// The outcome without its `curl` line (GREEN cells).
     pub fn without_curl(mut self) -> Self {
         self.curl = None;
         self
+    }
+
+    /// The outcome as a record keeps it: with its `curl` line when it is not
+    /// GREEN against `pin` (a way to ask that side again), without when it is.
+    pub fn kept_for(self, pin: &Pin) -> Self {
+        if verdict(pin, &self) == Verdict::Green {
+            self.without_curl()
+        } else {
+            self
+        }
     }
 
     pub fn errored(message: impl Into<String>) -> Self {

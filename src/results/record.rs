@@ -238,10 +238,11 @@ pub(crate) fn classify(
             id,
             pin: PinJson::from(&cell.pin),
             transition,
-            // A fix record keeps what the sides did, not how to ask again
-            // (`replay check --rev` of a side shows the request): records diff cleanly.
-            parent: before.clone().without_curl(),
-            fix: after.clone().without_curl(),
+            // A side that is not GREEN keeps how to ask it again: its curl
+            // line, whose secrets and run values are environment variables
+            // (the same at every run, so records still diff cleanly).
+            parent: before.clone().kept_for(&cell.pin),
+            fix: after.clone().kept_for(&cell.pin),
         });
     }
     (records, transitions, reasons)

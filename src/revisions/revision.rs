@@ -120,6 +120,15 @@ pub(crate) fn open(path: &Path) -> Result<Repository, RevisionError> {
     })
 }
 
+/// The root of the git working tree that holds `path` (a suite folder), when
+/// one does: what paths in code-scanning reports are relative to.
+pub(crate) fn worktree_root(path: &Path) -> Option<std::path::PathBuf> {
+    Repository::discover(path)
+        .ok()?
+        .workdir()
+        .map(Path::to_path_buf)
+}
+
 /// Resolve a revision (a short or long sha, a branch, a tag, `HEAD~2`).
 pub(crate) fn resolve(repo: &Repository, rev: &str) -> Result<Commit, RevisionError> {
     let dir = repo.workdir().unwrap_or(repo.path()).to_path_buf();

@@ -141,6 +141,11 @@ impl Template {
         }
     }
 
+    /// The text as written, placeholders and all (`/key/{{target_key}}/regenerate`).
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
     /// Every name the template reads.
     /// The text of a template without placeholders.
     pub(crate) fn literal(&self) -> Option<&str> {

@@ -217,3 +217,79 @@ fn a_fix_junit_fails_exactly_when_the_fix_is_not_caught() {
     let (failures, errors, _) = junit_counts(&junit::fix(&errored));
     assert_eq!((failures, errors), (1, 1));
 }
+
+/// `--format sarif`: SARIF 2.1.0 with one result per RED cell, at the line of
+/// its pin in its scenario file (relative to the root of this checkout, which
+/// holds the suite), and the same document as report.sarif in --report-dir.
+/// At `update-fix` of the twin's history, key_info/owner_key/org_admin is RED.
+#[test]
+fn sarif_has_a_result_per_red_cell_at_its_pin_line() {
+    let env = crate::support::Env::new("sarif");
+    let repo = env.tmp.path().join("twin");
+    let made = env
+        .replay()
+        .arg("twin-history")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", crate::support::text(&made).1);
+    let dir = env.tmp.path().join("report");
+    let output = env
+        .replay()
+        .args(["check", "--target", "twin", "--rev", "update-fix"])
+        .args(["--cell", "key_info/*/*", "--format", "sarif", "--repo"])
+        .arg(&repo)
+        .arg("--report-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::support::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let sarif: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "replay");
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    let result = &results[0];
+    assert_eq!(result["ruleId"], "key_info");
+    assert_eq!(result["level"], "error");
+    let message = result["message"]["text"].as_str().unwrap();
+    assert!(
+        message.starts_with("key_info/owner_key/org_admin is RED: status 200 (pinned 403)"),
+        "{message}"
+    );
+    let physical = &result["locations"][0]["physicalLocation"];
+    let uri = physical["artifactLocation"]["uri"].as_str().unwrap();
+    assert_eq!(uri, "matrices/litellm/scenarios/key_info.toml");
+    let line = physical["region"]["startLine"].as_u64().unwrap() as usize;
+    let text = std::fs::read_to_string(repo_root().join(uri)).unwrap();
+    let row = text.lines().nth(line - 1).unwrap();
+    assert!(row.starts_with("org_admin "), "line {line}: {row}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("report.sarif")).unwrap(),
+        stdout
+    );
+    // SARIF is the drift of one revision: fix and bisect refuse it before booting.
+    let refused = env
+        .replay()
+        .args([
+            "fix",
+            "update-fix",
+            "--target",
+            "twin",
+            "--format",
+            "sarif",
+            "--repo",
+        ])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        crate::support::text(&refused)
+            .1
+            .contains("SARIF is for replay check")
+    );
+    env.assert_nothing_left();
+}
