@@ -39,8 +39,24 @@ pub struct Timings {
     pub clone_ms: u128,
     /// The world's API steps and logins on the booted server.
     pub world_ms: u128,
-    /// Stopping the server.
+    /// Stopping the server (0 when it is stopped with Postgres, at the
+    /// run's end: see [`Use`]).
     pub stop_ms: u128,
+}
+
+/// How a run uses its engine; what it can skip follows from that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// Revisions after revisions (bisect, mutate): each server is stopped as
+    /// soon as its cells ran, each revision gets a copy of its template.
+    Many,
+    /// Each revision once, then the engine stops (a fix: two sides): the
+    /// servers are stopped together with Postgres, at once.
+    Once,
+    /// One revision, then the engine stops (a check): [`Use::Once`], and the
+    /// revision's database is its seeded template itself (made for this run
+    /// in the run's own cluster, used by nothing else), not a copy of it.
+    Single,
 }
 
 /// Which caches a revision hit.
@@ -116,6 +132,16 @@ pub(crate) struct Engine<'a> {
     databases: AtomicUsize,
     progress: &'a Progress,
     redactor: Arc<crate::support::redact::Redactor>,
+    usage: Use,
+    /// Servers whose cells ran, stopped with Postgres by [`Engine::stop`]
+    /// (not [`Use::Many`]).
+    finished: std::sync::Mutex<Vec<Box<dyn Server>>>,
+}
+
+/// How long [`Engine::stop`] took: the servers it stopped and Postgres, at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stopped {
+    pub total: Duration,
 }
 
 impl<'a> Engine<'a> {
@@ -126,6 +152,7 @@ impl<'a> Engine<'a> {
         runtime: Box<dyn Runtime>,
         progress: &'a Progress,
         preload: Option<&Checkout>,
+        usage: Use,
     ) -> Result<Self, EngineError> {
         let mut world = WorldState::new(suite, &run.prefix, &run.master_key).map_err(|source| {
             EngineError::World {
@@ -184,6 +211,8 @@ impl<'a> Engine<'a> {
             databases: AtomicUsize::new(0),
             progress,
             redactor,
+            usage,
+            finished: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -248,7 +277,7 @@ impl<'a> Engine<'a> {
         timings.migrate_ms = migrate.as_millis();
         timings.seed_ms = seed.as_millis();
         let cloning = Instant::now();
-        let database = self.clone_database(&template).await?;
+        let database = self.revision_database(template).await?;
         timings.clone_ms = cloning.elapsed().as_millis();
 
         self.progress.line(&format!("booting {}", checkout.label));
@@ -332,9 +361,18 @@ impl<'a> Engine<'a> {
             Ok::<_, EngineError>(outcomes)
         }
         .await;
-        let stopping = Instant::now();
-        server.stop().await;
-        timings.stop_ms = stopping.elapsed().as_millis();
+        if self.usage == Use::Many {
+            let stopping = Instant::now();
+            server.stop().await;
+            timings.stop_ms = stopping.elapsed().as_millis();
+        } else {
+            // Stopped with Postgres, at once, by `stop` (the engine's owner
+            // calls it next; a panic drops the server, which kills it).
+            self.finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(server);
+        }
         if stop.is_some()
             && let Err(error) = self
                 .admin(&format!(
@@ -472,9 +510,14 @@ impl<'a> Engine<'a> {
         Ok((self.postgres().database(&name), migrate, seed, hit))
     }
 
-    /// A fresh database for one revision, cloned from its template.
-    async fn clone_database(&self, template: &Database) -> Result<Database, EngineError> {
+    /// A fresh database for one revision: a copy of its template, or with
+    /// [`Use::Single`] the template itself (seeded in this run, used by no one
+    /// else: the copy would be the same rows, and one more database to write).
+    async fn revision_database(&self, template: Database) -> Result<Database, EngineError> {
         let number = self.databases.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.usage == Use::Single && number == 1 {
+            return Ok(template);
+        }
         let name = format!("revision_{number}");
         let started = Instant::now();
         self.admin(&format!(
@@ -501,19 +544,23 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Stop the run's Postgres (and remove its data); how long that took.
-    /// A template migrated in this run is kept for later runs first (not
-    /// when the run was interrupted).
-    pub(crate) async fn stop(mut self) -> Duration {
+    /// Stop the servers whose stop waited for this and the run's Postgres
+    /// (removing its data), at once; how long that took. A template migrated
+    /// in this run is kept for later runs first (not when the run was
+    /// interrupted).
+    pub(crate) async fn stop(mut self) -> Stopped {
         let started = Instant::now();
         let keep = match self.run.cancel.is_cancelled() {
             true => None,
             false => self.kept.lock().expect("not poisoned").take(),
         };
+        let servers = std::mem::take(&mut *self.finished.lock().unwrap_or_else(|e| e.into_inner()));
         if let Some(postgres) = self.postgres.take() {
-            postgres.stop(keep.as_ref()).await;
+            postgres.stop_with(servers, keep.as_ref()).await;
         }
-        started.elapsed()
+        Stopped {
+            total: started.elapsed(),
+        }
     }
 }
 
@@ -627,7 +674,8 @@ async fn wait_ready(
                 tail: server.log_tail(20),
             });
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // A refused connection is cheap; every wait here is boot time.
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

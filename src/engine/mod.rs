@@ -13,5 +13,5 @@ pub mod run;
 pub(crate) mod runner;
 pub mod world;
 
-pub(crate) use evaluate::Engine;
 pub use evaluate::{CacheHits, EngineError, Evaluation, Timings};
+pub(crate) use evaluate::{Engine, Use};

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::bisect_search::{Answer, Next, Observation, Probe, Search, log2_ceil};
 use crate::engine::run::Run;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Use};
 use crate::jobs::error::Error;
 use crate::results::cell_cache::CellCache;
 use crate::results::outcome::CellOutcome;
@@ -149,6 +149,7 @@ impl<'a> Prober<'a> {
                     runtime(self.runtime_kind, &self.run.id, &self.run.cache_dir).await?,
                     self.progress,
                     Some(&checkout),
+                    Use::Many,
                 )
                 .await
             })

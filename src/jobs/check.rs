@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::run::{AttachCleanup, CleanupDelete, Run};
 use crate::engine::runner::{self, Matrix};
 use crate::engine::world::{WorldState, database_message};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Use};
 use crate::jobs::error::Error;
 use crate::results::outcome::{CellOutcome, Verdict};
 use crate::results::{
@@ -113,7 +113,16 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     };
     phases.lap("materialise");
     let postgres_started = Instant::now();
-    let engine = Engine::start(&run, &suite, &target, runtime, &progress, Some(&checkout)).await;
+    let engine = Engine::start(
+        &run,
+        &suite,
+        &target,
+        runtime,
+        &progress,
+        Some(&checkout),
+        Use::Single,
+    )
+    .await;
     let engine = match engine {
         Ok(engine) => engine,
         Err(error) => return Err(fail(run, error.into())),
@@ -124,7 +133,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     phases.lap_rest();
     let evaluation = engine.evaluate(&checkout, &cells, options.run.jobs).await;
     let cluster_cached = engine.cluster_cached;
-    let postgres_stop = engine.stop().await;
+    let stopped = engine.stop().await;
     if let Ok(evaluation) = &evaluation {
         let t = &evaluation.timings;
         for (name, ms) in [
@@ -135,12 +144,12 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
             ("boot", t.boot_ms),
             ("world", t.world_ms),
             ("matrix", t.matrix_ms),
-            ("server_stop", t.stop_ms),
         ] {
             phases.add(name, ms);
         }
     }
-    phases.add("postgres_stop", postgres_stop.as_millis());
+    // The server and Postgres, stopped at once.
+    phases.add("stop", stopped.total.as_millis());
     phases.lap_rest();
     let evaluation = match evaluation {
         Ok(evaluation) => evaluation,

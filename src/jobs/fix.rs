@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::run::Run;
-use crate::engine::{Engine, EngineError, Evaluation};
+use crate::engine::{Engine, EngineError, Evaluation, Use};
 use crate::jobs::error::Error;
 use crate::results::cell_cache::CellCache;
 use crate::results::outcome::CellOutcome;
@@ -319,7 +319,7 @@ async fn evaluate_sides(
         .flatten()
         .next()
         .map(|(checkout, _)| checkout);
-    let engine = Engine::start(run, suite, target, runtime, progress, first).await?;
+    let engine = Engine::start(run, suite, target, runtime, progress, first, Use::Once).await?;
     let result = async {
         let same_tree = sides[0].tree == sides[1].tree;
         let evaluate = |index: usize| {

@@ -19,7 +19,7 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::run::Run;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Use};
 use crate::jobs::bisect::signature;
 use crate::jobs::error::Error;
 use crate::jobs::plan::Shard;
@@ -395,6 +395,7 @@ impl<'a> Context<'a> {
                     runtime(self.runtime_kind, &self.run.id, &self.run.cache_dir).await?,
                     self.progress,
                     None,
+                    Use::Many,
                 )
                 .await
             })

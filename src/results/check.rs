@@ -146,8 +146,8 @@ pub struct CheckTimings {
     pub cells_per_second: f64,
     /// Where the whole time went, in order, phase by phase (`load`,
     /// `run_dirs`, `materialise`, `cluster_copy`, `postgres_start`, `build`,
-    /// `migrate`, `seed`, `clone`, `boot`, `world`, `matrix`, `server_stop`,
-    /// `postgres_stop`, `run_dirs_remove`, and `other`: what none of them holds).
+    /// `migrate`, `seed`, `clone`, `boot`, `world`, `matrix`, `stop` (the
+    /// server and Postgres at once), `run_dirs_remove`, and `other`: what none of them holds).
     #[serde(default)]
     pub phases: indexmap::IndexMap<String, u128>,
 }

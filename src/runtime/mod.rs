@@ -379,6 +379,22 @@ pub(crate) trait Postgres: Send + Sync {
     /// that migrated (never seeded) template database, for later runs to start
     /// from; a failure to keep it is only logged.
     async fn stop(self: Box<Self>, keep: Option<&KeptTemplate>);
+    /// Stop `servers` (their cells ran) and then this, at once when nothing
+    /// is kept: the cluster is thrown away, so neither waits for the other.
+    /// A template is kept from a cluster that no server uses any more.
+    async fn stop_with(
+        self: Box<Self>,
+        servers: Vec<Box<dyn Server>>,
+        keep: Option<&KeptTemplate>,
+    ) {
+        let servers = futures::future::join_all(servers.into_iter().map(|s| s.stop()));
+        if keep.is_some() {
+            servers.await;
+            self.stop(keep).await;
+        } else {
+            futures::join!(servers, self.stop(None));
+        }
+    }
 }
 
 /// A migrated template database worth keeping across runs: its cache key

@@ -399,7 +399,7 @@ fn a_migrated_template_is_kept_across_runs_and_a_changed_migration_input_is_a_mi
             "clone",
             "boot",
             "matrix",
-            "postgres_stop",
+            "stop",
             "other",
         ] {
             assert!(phases.contains_key(name), "no phase {name}: {phases:?}");

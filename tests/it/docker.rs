@@ -556,3 +556,96 @@ fn docker_a_stalled_base_image_build_is_exit_3_naming_its_log_and_leaves_no_imag
         .count();
     assert_eq!(mmdebstrap, 0, "mmdebstrap still runs");
 }
+
+/// An untagged image as the engine loads it from `docker save`'s format: one
+/// empty layer, `labels`, dated 2001 (before any live run).
+fn load_dangling_image(dir: &Path, labels: &[(&str, &str)]) -> String {
+    use sha2::Digest;
+    let layer = tar::Builder::new(Vec::new()).into_inner().unwrap();
+    let diff_id = hex::encode(sha2::Sha256::digest(&layer));
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2001-01-01T00:00:00Z",
+        "config": { "Labels": labels },
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{diff_id}")] },
+        "history": [{ "created": "2001-01-01T00:00:00Z" }],
+    }))
+    .unwrap();
+    let id = hex::encode(sha2::Sha256::digest(&config));
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        { "Config": format!("{id}.json"), "RepoTags": null, "Layers": ["layer/layer.tar"] }
+    ]))
+    .unwrap();
+    let mut archive = tar::Builder::new(Vec::new());
+    for (name, bytes) in [
+        (format!("{id}.json"), &config),
+        ("layer/layer.tar".to_string(), &layer),
+        ("manifest.json".to_string(), &manifest),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, name, bytes.as_slice())
+            .unwrap();
+    }
+    let path = dir.join(format!("{id}.tar"));
+    std::fs::write(&path, archive.into_inner().unwrap()).unwrap();
+    let output = Command::new("docker")
+        .args(["load", "--quiet", "--input"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    format!("sha256:{id}")
+}
+
+fn image_exists(id: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", id])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn docker_gc_removes_the_dangling_images_with_the_tools_labels_and_no_others() {
+    let env = Env::new("docker-dangling");
+    let dir = tempfile::tempdir().unwrap();
+    // What an interrupted build leaves: its last step, untagged, with the base image's labels.
+    let ours = load_dangling_image(
+        dir.path(),
+        &[
+            ("managed-by", "replay"),
+            ("replay.cache", "base"),
+            ("replay.test", &env.run_id),
+        ],
+    );
+    let theirs = load_dangling_image(dir.path(), &[("replay.test", &env.run_id)]);
+    assert!(image_exists(&ours) && image_exists(&theirs));
+
+    let output = env.replay().args(["gc", "--keep-cache"]).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        !image_exists(&ours),
+        "the tool's dangling image is left: {stderr}"
+    );
+    assert!(
+        image_exists(&theirs),
+        "an image without the tool's labels went"
+    );
+    assert!(stderr.contains("Docker image"), "{stderr}");
+    let output = Command::new("docker")
+        .args(["rmi", &theirs])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+}

@@ -121,12 +121,20 @@ pub(crate) async fn sweep_dead(docker: &Docker) -> Swept {
     swept
 }
 
-/// `replay gc`: the dead runs' objects and, unless `keep_cache`, the images.
+/// `replay gc`: the dead runs' objects, the dangling images and, unless
+/// `keep_cache`, the images.
 pub async fn gc(keep_cache: bool) -> Result<Swept, RuntimeError> {
+    let started = unix_now();
     let docker = engine::connect().await?;
     let mut swept = sweep_dead(&docker).await;
+    swept.images += remove_dangling(&docker, started).await?;
     let images = super::images::list(&docker).await?;
     for image in images {
+        if image.reference == "<none>:<none>" || image.reference.starts_with("sha256:") {
+            // Dangling: the engine refused it above (a container uses it) or a
+            // live run may build on it.
+            continue;
+        }
         // A base image whose import did not complete is never a cache.
         if keep_cache && !image.reference.ends_with("-partial") {
             continue;
@@ -143,6 +151,68 @@ pub async fn gc(keep_cache: bool) -> Result<Swept, RuntimeError> {
         }
     }
     Ok(swept)
+}
+
+/// Seconds since the epoch, as the engine dates its objects.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Remove the dangling (untagged) images that carry the tool's labels: what
+/// an interrupted build left (its steps' images inherit the base image's
+/// labels), or a cache image whose tag a newer build took. Nothing can use
+/// them by name; none is removed by force (the engine refuses an image a
+/// container uses). A live run may be building on its last step's image
+/// (untagged until the build ends), so only images older than every live
+/// run — and than this sweep — go: a run starts its Postgres container before
+/// it builds. How many went.
+pub(crate) async fn remove_dangling(docker: &Docker, now: i64) -> Result<usize, RuntimeError> {
+    let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE)]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(engine::docker_error("list containers"))?;
+    let live_since = containers
+        .iter()
+        .filter(|c| c.labels.as_ref().is_some_and(run_alive))
+        .filter_map(|c| c.created)
+        .min()
+        .unwrap_or(now)
+        .min(now);
+    let mut filters = filters;
+    filters.insert("dangling".into(), vec!["true".into()]);
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let images = docker
+        .list_images(Some(options))
+        .await
+        .map_err(engine::docker_error("list images"))?;
+    let mut removed = 0;
+    for image in images {
+        // The engine dates in whole seconds: a second of margin.
+        if image.created >= live_since - 1 {
+            continue;
+        }
+        if docker
+            .remove_image(
+                &image.id,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+            .is_ok()
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Start the run's reaper: this program, in a session of its own, reading a

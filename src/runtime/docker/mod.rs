@@ -413,15 +413,40 @@ struct DockerPostgres {
     network: String,
     host_port: u16,
     password: String,
+    /// The cache's credential: what a kept template image's cluster holds.
+    credential: String,
+}
+
+/// The cache's credential for template images (a random password in a file
+/// only the tool's user can read, as the local runtime's cluster cache has).
+fn template_credential(cache_dir: &Path) -> Result<String, RuntimeError> {
+    crate::runtime::local::postgres::entry_credential(&cache_dir.join("docker").join("postgres"))
+}
+
+/// The template image of a migrated template `key` whose cluster holds
+/// `credential`: named by both (a cache with another credential keeps its
+/// own), the credential by a hash only.
+fn template_image(key: &str, credential: &str) -> String {
+    images::template_tag(&crate::support::cache::key(&[
+        key.as_bytes(),
+        b"credential",
+        crate::support::cache::key(&[credential.as_bytes()]).as_bytes(),
+    ]))
+}
+
+impl DockerPostgres {
+    fn url_with(&self, password: &str, database: &str) -> String {
+        format!(
+            "postgresql://postgres:{password}@127.0.0.1:{}/{database}",
+            self.host_port
+        )
+    }
 }
 
 #[async_trait]
 impl Postgres for DockerPostgres {
     fn url(&self, database: &str) -> String {
-        format!(
-            "postgresql://postgres:{}@127.0.0.1:{}/{database}",
-            self.password, self.host_port
-        )
+        self.url_with(&self.password, database)
     }
 
     fn server_url(&self, database: &str) -> String {
@@ -429,12 +454,32 @@ impl Postgres for DockerPostgres {
     }
 
     async fn stop(self: Box<Self>, keep: Option<&KeptTemplate>) {
-        if let Some(keep) = keep
-            && let Err(why) = self.keep(keep).await
-        {
-            tracing::warn!("cannot keep the template {}: {why}", keep.database);
+        self.stop_with(Vec::new(), keep).await;
+    }
+
+    /// The servers' containers and Postgres's go at once (a template is kept
+    /// once no server uses the cluster), then the network: the engine refuses
+    /// to remove a network a container is still attached to.
+    async fn stop_with(
+        self: Box<Self>,
+        servers: Vec<Box<dyn Server>>,
+        keep: Option<&KeptTemplate>,
+    ) {
+        let servers = futures::future::join_all(servers.into_iter().map(|s| s.stop()));
+        let postgres = async {
+            if let Some(keep) = keep
+                && let Err(why) = self.keep(keep).await
+            {
+                tracing::warn!("cannot keep the template {}: {why}", keep.database);
+            }
+            remove_container(&self.docker, &self.container).await;
+        };
+        if keep.is_some() {
+            servers.await;
+            postgres.await;
+        } else {
+            futures::join!(servers, postgres);
         }
-        remove_container(&self.docker, &self.container).await;
         let _ = self.docker.remove_network(&self.network).await;
     }
 }
@@ -462,6 +507,10 @@ impl DockerPostgres {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        // The kept cluster holds the cache's credential, never this run's password.
+        crate::runtime::local::postgres::set_password(&mut connection, &self.credential)
+            .await
+            .map_err(|e| e.to_string())?;
         connection.close().await.ok();
         // SIGINT: Postgres's fast shutdown, a consistent cluster on disk.
         let options = bollard::query_parameters::KillContainerOptionsBuilder::default()
@@ -481,7 +530,7 @@ impl DockerPostgres {
             Ok(code) => return Err(format!("Postgres stopped with {code:?}")),
             Err(_) => return Err("Postgres did not stop within 30s".into()),
         }
-        let image = images::template_tag(&keep.key);
+        let image = template_image(&keep.key, &self.credential);
         let (repo, tag) = image.split_once(':').expect("a tag has a colon");
         let options = bollard::query_parameters::CommitContainerOptionsBuilder::default()
             .container(&self.container)
@@ -550,26 +599,27 @@ impl Server for DockerServer {
     }
 }
 
-/// The Postgres container's start, as root: the run's password comes from a
-/// file copied in before the start (removed at once); a fresh cluster is
-/// initdb'd with it, a kept one (a template image) gets it in single-user
-/// mode. Every connection needs it (scram-sha-256), from the run's network
-/// only; then the server runs as `postgres`.
+/// The Postgres container's start, as root. A fresh cluster is initdb'd with
+/// the run's password, from a file copied in before the start (removed at
+/// once). A kept one (a template image) holds the cache's credential instead
+/// (see [`template_image`]): the tool's first connection, from the host,
+/// gives `postgres` the run's password before anyone else gets an address, as
+/// the local runtime does (no single-user start of the cluster). Every
+/// connection needs a password (scram-sha-256), from the run's network only;
+/// the server runs as `postgres`.
 const POSTGRES_SCRIPT: &str = r#"set -eu
 umask 077
 D=/var/lib/postgresql/replay
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
-pw=$(cat /run/replay/pgpass)
-rm -rf /run/replay
 if [ ! -s "$D/PG_VERSION" ]; then
+  pw=$(cat /run/replay/pgpass)
+  rm -rf /run/replay
   install -d -o postgres -g postgres -m 700 "$D"
   f=$(mktemp)
   printf '%s\n' "$pw" > "$f"
   chown postgres "$f"
   as_pg "$PG_BIN/initdb" -D "$D" --username=postgres --pwfile="$f" --auth=scram-sha-256 --encoding=UTF8 --no-locale --no-sync >/dev/null
   rm -f "$f"
-else
-  printf "ALTER USER postgres PASSWORD '%s';\n" "$pw" | as_pg "$PG_BIN/postgres" --single -D "$D" postgres >/dev/null
 fi
 printf 'local all all scram-sha-256\nhost all all %s scram-sha-256\n' "$REPLAY_PG_NETWORK" > "$D/pg_hba.conf"
 chown postgres "$D/pg_hba.conf"
@@ -599,10 +649,11 @@ impl Runtime for DockerRuntime {
         )
         .await?;
         // A template an earlier run kept: its image holds the migrated cluster.
+        let credential = template_credential(run.cache_dir)?;
         let mut preloaded = None;
         let mut image = base.clone();
         if let Some(key) = preload.filter(|_| !run.no_cache) {
-            let kept = images::template_tag(key);
+            let kept = template_image(key, &credential);
             if images::exists(&self.docker, &kept).await? {
                 image = kept;
                 preloaded = Some(KeptTemplate::of(key));
@@ -644,12 +695,16 @@ impl Runtime for DockerRuntime {
                     ("REPLAY_PG_NETWORK".into(), subnet),
                     ("PG_BIN".into(), images::POSTGRES_BIN.into()),
                 ],
-                files: vec![File {
-                    path: "run/replay/pgpass".into(),
-                    contents: run.db_password.as_bytes().to_vec(),
-                    mode: 0o400,
-                    uid: 0,
-                }],
+                // A kept cluster gets the run's password over the first connection.
+                files: match preloaded {
+                    Some(_) => vec![],
+                    None => vec![File {
+                        path: "run/replay/pgpass".into(),
+                        contents: run.db_password.as_bytes().to_vec(),
+                        mode: 0o400,
+                        uid: 0,
+                    }],
+                },
                 port: Some(5432),
                 aliases: vec!["db".into()],
                 user: Some("0"),
@@ -675,6 +730,7 @@ impl Runtime for DockerRuntime {
             network: name.clone(),
             host_port: 0,
             password: run.db_password.to_string(),
+            credential: credential.clone(),
         };
         let ready = async {
             let host_port = match self.host_port(&id, 5432).await {
@@ -685,25 +741,84 @@ impl Runtime for DockerRuntime {
                 host_port,
                 ..postgres
             };
-            // Readiness: a SQL probe from the host, through the published port.
-            let url = postgres.url("postgres");
+            // Readiness: a SQL probe from the host, through the published
+            // port, every few milliseconds (a refused connection is cheap);
+            // the container's exit is watched by one request to the engine,
+            // not asked for at every probe.
+            let url = match preloaded {
+                Some(_) => postgres.url_with(&credential, "postgres"),
+                None => postgres.url("postgres"),
+            };
             let deadline = Instant::now() + Duration::from_secs(60);
+            let exit = wait_exit(&self.docker, &id);
+            tokio::pin!(exit);
+            let (mut watching, mut exited) = (true, false);
             loop {
                 if run.cancel.is_cancelled() {
                     return Err((RuntimeError::Interrupted, postgres));
                 }
                 use sqlx::Connection;
-                if let Ok(connection) = sqlx::PgConnection::connect(&url).await {
-                    connection.close().await.ok();
-                    return Ok(postgres);
+                match sqlx::PgConnection::connect(&url).await {
+                    Ok(mut connection) => {
+                        let set = match preloaded {
+                            Some(_) => {
+                                crate::runtime::local::postgres::set_password(
+                                    &mut connection,
+                                    run.db_password,
+                                )
+                                .await
+                            }
+                            None => Ok(()),
+                        };
+                        connection.close().await.ok();
+                        return match set {
+                            Ok(()) => Ok(postgres),
+                            Err(error) => Err((
+                                RuntimeError::Postgres {
+                                    action: format!("set the run's password ({error})"),
+                                    command: format!("the Postgres container of {image}"),
+                                    log: log.clone(),
+                                    tail: crate::runtime::local::process::log_tail(&log, 20),
+                                },
+                                postgres,
+                            )),
+                        };
+                    }
+                    // Listening, but the credential is refused: waiting will not help.
+                    Err(sqlx::Error::Database(error))
+                        if error.code().as_deref() == Some("28P01") =>
+                    {
+                        return Err((
+                            RuntimeError::Postgres {
+                                action: "start (the template image refuses the cache's credential; `replay gc` removes the images)".into(),
+                                command: format!("the Postgres container of {image}"),
+                                log: log.clone(),
+                                tail: crate::runtime::local::process::log_tail(&log, 20),
+                            },
+                            postgres,
+                        ));
+                    }
+                    Err(_) => {}
                 }
-                let exited = self
-                    .docker
-                    .inspect_container(&id, None)
-                    .await
-                    .ok()
-                    .and_then(|c| c.state)
-                    .is_some_and(|s| s.running == Some(false));
+                if watching {
+                    tokio::select! {
+                        code = &mut exit => match code {
+                            Some(_) => exited = true,
+                            // The engine cannot say: ask it at every probe.
+                            None => watching = false,
+                        },
+                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                    }
+                } else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    exited = self
+                        .docker
+                        .inspect_container(&id, None)
+                        .await
+                        .ok()
+                        .and_then(|c| c.state)
+                        .is_some_and(|s| s.running == Some(false));
+                }
                 if exited || Instant::now() > deadline {
                     let _ = tokio::time::timeout(Duration::from_secs(2), logs).await;
                     return Err((
@@ -720,7 +835,6 @@ impl Runtime for DockerRuntime {
                         postgres,
                     ));
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
         match ready.await {

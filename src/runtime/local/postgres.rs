@@ -337,7 +337,9 @@ impl Cluster {
                     tail: postmaster.log_tail(20),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            // A refused connection costs microseconds: poll often, the
+            // server is usually up within a few tens of milliseconds.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -470,7 +472,7 @@ const CREDENTIAL_FILE: &str = "credential";
 /// The cache entry's credential (made on first use): a random password in a
 /// file only the tool's user can read. Written whole before it is linked into
 /// place, so a concurrent run reads either nothing or all of it.
-fn entry_credential(entry: &Path) -> Result<String, RuntimeError> {
+pub(crate) fn entry_credential(entry: &Path) -> Result<String, RuntimeError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let io = |context: String| move |source| RuntimeError::Io { context, source };
@@ -502,7 +504,7 @@ fn entry_credential(entry: &Path) -> Result<String, RuntimeError> {
 /// Give `postgres` a new password over `connection`, as a scram verifier: the
 /// password itself never reaches the server, and a failing statement is not
 /// written to the server's log.
-async fn set_password(
+pub(crate) async fn set_password(
     connection: &mut sqlx::PgConnection,
     password: &str,
 ) -> Result<(), sqlx::Error> {
