@@ -253,6 +253,10 @@ pub(crate) struct Run {
     pub logs: RunDir,
     /// The log folder's path was printed already.
     logs_named: bool,
+    /// `-q`: stderr holds only errors. A RED result is none (and an error
+    /// that has a log names it), so the kept logs go unmentioned unless the
+    /// run was interrupted.
+    quiet: bool,
 }
 
 impl Run {
@@ -303,6 +307,7 @@ impl Run {
             scratch,
             logs,
             logs_named: false,
+            quiet: false,
         })
     }
 }
@@ -324,6 +329,7 @@ impl Run {
             progress.line(&format!("logs {}", run.logs.path().display()));
             run.logs_named = true;
         }
+        run.quiet = options.quiet;
         Ok(run)
     }
 }
@@ -331,7 +337,8 @@ impl Run {
 impl Drop for Run {
     fn drop(&mut self) {
         // A failed or interrupted run keeps its logs: say where (once).
-        if self.logs.kept() && !self.logs_named {
+        let silent = self.quiet && !self.cancel.is_cancelled();
+        if self.logs.kept() && !self.logs_named && !silent {
             eprintln!(
                 "replay: logs kept in {} (`replay gc` removes them)",
                 self.logs.path().display()

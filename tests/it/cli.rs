@@ -63,6 +63,25 @@ fn quiet_silences_stderr_and_stderr_off_a_terminal_is_plain_text() {
         stdout.contains("key_update"),
         "the result still goes to stdout: {stdout}"
     );
+    // A RED result is no error either: the kept logs go unmentioned.
+    let history = env.tmp.path().join("twin");
+    let made = env
+        .replay()
+        .arg("twin-history")
+        .arg(&history)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", crate::support::text(&made).1);
+    let red = env
+        .replay()
+        .args(["-q", "check", "--target", "twin", "--rev", "update-fix^"])
+        .args(["--cell", "key_update/self/owner", "--repo"])
+        .arg(&history)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::support::text(&red);
+    assert_eq!(red.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(stderr, "", "-q prints nothing but errors, also on RED");
     let loud = run(false);
     let (_, stderr) = crate::support::text(&loud);
     assert!(loud.status.success(), "{stderr}");
