@@ -75,7 +75,11 @@ fn reaper_of(run_id: &str) -> Option<i32> {
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.len() >= 3 && args[1] == b"__reap" && args[2] == run_id.as_bytes() {
+        // `replay [--cache-dir DIR] __reap RUN_ID`
+        if args
+            .windows(2)
+            .any(|pair| pair[0] == b"__reap" && pair[1] == run_id.as_bytes())
+        {
             return Some(pid);
         }
     }
