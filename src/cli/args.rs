@@ -53,7 +53,7 @@ const BISECT_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay twin-history /tmp/twin
       Make the twin's git history to try this on.
-  replay bisect --good HEAD~36 --bad HEAD --target twin --repo /tmp/twin
+  replay bisect --good HEAD~37 --bad HEAD --target twin --repo /tmp/twin
       Find, for every cell that differs between the ends, the commit that changed it.
   replay bisect --good teams-module --bad unbootable-repair --cell key_delete/owner/internal_user \\
       --target twin --repo /tmp/twin
@@ -180,7 +180,7 @@ const CHECK_HELP: &str = help_with_exit_codes!(
       Boot the working tree of testdata/twin and compare every cell with its pin.
   replay twin-history /tmp/twin
       Make the twin's git history (it has fixes and regressions in it) to try this on.
-  replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev HEAD~3 --format json
+  replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev HEAD~4 --format json
       The same at a commit of that history, as JSON on stdout.
   replay check --suite matrices/litellm --target twin --repo /tmp/twin --rev update-fix --cell 'key_info/*/*' \\
       --format sarif > drift.sarif || [ $? -eq 1 ]

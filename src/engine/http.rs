@@ -2,9 +2,76 @@
 
 use serde_json::{Map, Value};
 
+use base64::Engine as _;
+
 use crate::spec::template::{RenderError, Vars};
-use crate::suite::{Body, HttpRequest, JsonTemplate};
+use crate::suite::{AuthScheme, Body, HttpRequest, JsonTemplate};
 use crate::support::redact::Redactor;
+
+/// What an actor's requests carry: its key (or token), sent as its suite or
+/// its `auth` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Credentials {
+    /// `Authorization: Bearer <key>`.
+    Bearer(String),
+    /// `<name>: <value>` (the value is the prefix and the key).
+    Header { name: String, value: String },
+    /// `Cookie: <name>=<value>`.
+    Cookie { name: String, value: String },
+    /// `Authorization: Basic base64(<user>:<password>)`.
+    Basic { user: String, password: String },
+}
+
+impl Credentials {
+    /// `key` sent the way `scheme` says. Basic auth's templates are rendered
+    /// with `vars`, in which `{{actor.*}}` is the actor who sends them; its
+    /// password is `key` unless it has a template of its own (`own_password`:
+    /// a followup sends its token as the password whatever the suite says).
+    pub(crate) fn new(
+        scheme: &AuthScheme,
+        key: &str,
+        vars: &Vars,
+        own_password: bool,
+    ) -> Result<Self, RenderError> {
+        Ok(match scheme {
+            AuthScheme::Bearer => Self::Bearer(key.to_string()),
+            AuthScheme::Header { name, prefix } => Self::Header {
+                name: name.clone(),
+                value: format!("{prefix}{key}"),
+            },
+            AuthScheme::Cookie { name } => Self::Cookie {
+                name: name.clone(),
+                value: key.to_string(),
+            },
+            AuthScheme::Basic { user, password } => Self::Basic {
+                user: user.render(vars)?,
+                password: match password {
+                    Some(template) if own_password => template.render(vars)?,
+                    _ => key.to_string(),
+                },
+            },
+        })
+    }
+
+    /// The secrets these credentials send besides the key itself, with the
+    /// name each is redacted by (after `actors.NAME.`): basic auth's password
+    /// when it is not the key, and the encoded `user:password` a server may
+    /// echo or log.
+    pub(crate) fn secrets(&self) -> Vec<(String, &'static str)> {
+        match self {
+            Self::Basic { user, password } => vec![
+                (password.clone(), "password"),
+                (basic_token(user, password), "basic"),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What basic auth sends after `Basic `.
+fn basic_token(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
 
 /// What came back.
 #[derive(Debug, Clone)]
@@ -28,6 +95,8 @@ impl Exchange {
 pub(crate) enum HttpError {
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error("the actor's key holds a character a header cannot carry")]
+    Credentials,
     #[error("{method} {path}: {message}")]
     Transport {
         method: &'static str,
@@ -107,7 +176,11 @@ pub(crate) fn render_json(json: &JsonTemplate, vars: &Vars) -> Result<Value, Ren
 /// The request as a `curl` command line: the server is `${REPLAY_URL}`, and
 /// every secret or run-specific value the redactor knows (keys, tokens, the
 /// prefix, captures) is an environment-variable reference, never literal.
-pub(crate) fn curl(request: &Rendered, bearer: Option<&str>, redactor: &Redactor) -> String {
+pub(crate) fn curl(
+    request: &Rendered,
+    credentials: Option<&Credentials>,
+    redactor: &Redactor,
+) -> String {
     let mut url = request.path.clone();
     if !request.query.is_empty() {
         let query: Vec<String> = request
@@ -124,9 +197,24 @@ pub(crate) fn curl(request: &Rendered, bearer: Option<&str>, redactor: &Redactor
         request.method.to_string(),
         format!("\"${{REPLAY_URL}}\"{}", redactor.shell_word(&url)),
     ];
-    if let Some(bearer) = bearer {
-        words.push("-H".into());
-        words.push(redactor.shell_word(&format!("Authorization: Bearer {bearer}")));
+    match credentials {
+        None => {}
+        Some(Credentials::Bearer(key)) => {
+            words.push("-H".into());
+            words.push(redactor.shell_word(&format!("Authorization: Bearer {key}")));
+        }
+        Some(Credentials::Header { name, value }) => {
+            words.push("-H".into());
+            words.push(redactor.shell_word(&format!("{name}: {value}")));
+        }
+        Some(Credentials::Cookie { name, value }) => {
+            words.push("--cookie".into());
+            words.push(redactor.shell_word(&format!("{name}={value}")));
+        }
+        Some(Credentials::Basic { user, password }) => {
+            words.push("-u".into());
+            words.push(redactor.shell_word(&format!("{user}:{password}")));
+        }
     }
     match &request.body {
         RenderedBody::None => {}
@@ -163,7 +251,7 @@ pub(crate) async fn send(
     client: &reqwest::Client,
     base_url: &str,
     request: &Rendered,
-    bearer: Option<&str>,
+    credentials: Option<&Credentials>,
     extra_query: &[(String, String)],
 ) -> Result<Exchange, HttpError> {
     let method =
@@ -173,25 +261,44 @@ pub(crate) async fn send(
     if !query.is_empty() {
         builder = builder.query(&query);
     }
-    if let Some(bearer) = bearer {
-        builder = builder.bearer_auth(bearer);
-    }
-    builder = match &request.body {
-        RenderedBody::None => builder,
-        RenderedBody::Json(value) => builder.json(value),
-        RenderedBody::Form(fields) => builder.form(fields),
-    };
     let transport = |error: reqwest::Error| HttpError::Transport {
         method: request.method,
         path: request.path.clone(),
         // reqwest's message names the URL, which may hold a key in its query.
         message: describe(&error),
     };
+    builder = match credentials {
+        None => builder,
+        Some(Credentials::Bearer(key)) => builder.bearer_auth(key),
+        Some(Credentials::Basic { user, password }) => builder.basic_auth(user, Some(password)),
+        Some(Credentials::Header { name, value }) => {
+            builder.header(name.as_str(), sensitive(value)?)
+        }
+        Some(Credentials::Cookie { name, value }) => builder.header(
+            reqwest::header::COOKIE,
+            sensitive(&format!("{name}={value}"))?,
+        ),
+    };
+    builder = match &request.body {
+        RenderedBody::None => builder,
+        RenderedBody::Json(value) => builder.json(value),
+        RenderedBody::Form(fields) => builder.form(fields),
+    };
     let response = builder.send().await.map_err(transport)?;
     let status = response.status().as_u16();
     let body = response.text().await.map_err(transport)?;
     let json = serde_json::from_str(&body).ok();
     Ok(Exchange { status, body, json })
+}
+
+/// A header value that holds a secret: never shown by reqwest's own
+/// formatting. One that cannot be a header value (a key with a line break)
+/// is an error that does not show it either.
+fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue, HttpError> {
+    let mut value =
+        reqwest::header::HeaderValue::from_str(value).map_err(|_| HttpError::Credentials)?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 fn describe(error: &reqwest::Error) -> String {
@@ -225,7 +332,11 @@ mod tests {
                 "note": "it's \"$5\"",
             })),
         };
-        let line = curl(&request, Some("sk-0123456789abcdef"), &redactor);
+        let line = curl(
+            &request,
+            Some(&Credentials::Bearer("sk-0123456789abcdef".into())),
+            &redactor,
+        );
         assert_eq!(
             line,
             r#"curl -sS -X POST "${REPLAY_URL}""/key/update?key=${REPLAY_REDACTED}" -H "Authorization: Bearer ${REPLAY_ACTORS_OWNER_KEY}" -H "Content-Type: application/json" --data "{\"key_alias\":\"${REPLAY_PREFIX}x\",\"note\":\"it's \\\"\$5\\\"\"}""#
@@ -268,6 +379,105 @@ mod tests {
             String::from_utf8_lossy(&out.stdout),
             "-sS\n-X\nPOST\nhttp://h/key/update?key=R\n-H\nAuthorization: Bearer K\n-H\nContent-Type: application/json\n--data\n{\"key_alias\":\"p-x\",\"note\":\"it's \\\"$5\\\"\"}\n"
         );
+    }
+
+    #[test]
+    fn each_kind_of_credential_is_sent_and_shown_by_its_names() {
+        let key = "sk-0123456789abcdef";
+        let mut redactor = Redactor::new(Vec::new());
+        redactor.know(key, "actors.bob.key");
+        redactor.know("replay-abcd1234-", "prefix");
+        let request = Rendered {
+            method: "GET",
+            path: "/key/info".into(),
+            query: Vec::new(),
+            body: RenderedBody::None,
+        };
+        let mut vars = Vars::default();
+        vars.set("actor.id", "replay-abcd1234-bob");
+        vars.set("world.pw", "basil-pw-3f9d2c7e1a");
+        let sent = |scheme: &AuthScheme, own_password: bool| {
+            Credentials::new(scheme, key, &vars, own_password).unwrap()
+        };
+        let words = |credentials: &Credentials, redactor: &Redactor| {
+            let line = curl(&request, Some(credentials), redactor);
+            line.strip_prefix(r#"curl -sS -X GET "${REPLAY_URL}""/key/info" "#)
+                .unwrap_or(&line)
+                .to_string()
+        };
+
+        let header = sent(
+            &AuthScheme::Header {
+                name: "x-api-key".into(),
+                prefix: "Token ".into(),
+            },
+            true,
+        );
+        assert_eq!(
+            words(&header, &redactor),
+            r#"-H "x-api-key: Token ${REPLAY_ACTORS_BOB_KEY}""#
+        );
+        let cookie = sent(
+            &AuthScheme::Cookie {
+                name: "twin_key".into(),
+            },
+            true,
+        );
+        assert_eq!(
+            words(&cookie, &redactor),
+            r#"--cookie "twin_key=${REPLAY_ACTORS_BOB_KEY}""#
+        );
+        assert!(header.secrets().is_empty() && cookie.secrets().is_empty());
+
+        // Basic auth: the key is the password, unless a template says otherwise.
+        let basic = AuthScheme::Basic {
+            user: Template::parse("{{actor.id}}").unwrap(),
+            password: None,
+        };
+        let credentials = sent(&basic, true);
+        assert_eq!(
+            credentials,
+            Credentials::Basic {
+                user: "replay-abcd1234-bob".into(),
+                password: key.into(),
+            }
+        );
+        assert_eq!(
+            words(&credentials, &redactor),
+            r#"-u "${REPLAY_PREFIX}bob:${REPLAY_ACTORS_BOB_KEY}""#
+        );
+        let own = AuthScheme::Basic {
+            user: Template::parse("basil").unwrap(),
+            password: Some(Template::parse("{{world.pw}}").unwrap()),
+        };
+        let credentials = sent(&own, true);
+        let secrets = credentials.secrets();
+        assert_eq!(
+            secrets,
+            [
+                ("basil-pw-3f9d2c7e1a".to_string(), "password"),
+                ("YmFzaWw6YmFzaWwtcHctM2Y5ZDJjN2UxYQ==".to_string(), "basic"),
+            ]
+        );
+        redactor.know(&secrets[0].0, "actors.basil.password");
+        assert_eq!(
+            words(&credentials, &redactor),
+            r#"-u "basil:${REPLAY_ACTORS_BASIL_PASSWORD}""#
+        );
+        // A followup sends its token as the password, whatever the suite's is.
+        assert_eq!(
+            sent(&own, false),
+            Credentials::Basic {
+                user: "basil".into(),
+                password: key.into(),
+            }
+        );
+        // A name basic auth needs that has no value is an error, not an empty user.
+        let missing = AuthScheme::Basic {
+            user: Template::parse("{{actor.nope}}").unwrap(),
+            password: None,
+        };
+        assert!(Credentials::new(&missing, key, &vars, true).is_err());
     }
 
     #[test]

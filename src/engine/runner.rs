@@ -179,8 +179,14 @@ async fn cell_steps(
             }
         };
         let rendered = http::render(&step.request, &vars).map_err(|e| e.to_string())?;
-        let bearer = match world.bearers.get(&step.actor) {
-            Some(bearer) => Some(bearer.as_str()),
+        let credentials = match world.credentials(matrix.suite, &step.actor) {
+            Some(credentials) => Some(credentials.map_err(|e| {
+                format!(
+                    "setup step {}: the credentials of `{}`: {e}",
+                    number + 1,
+                    step.actor
+                )
+            })?),
             None if matrix.suite.is_anonymous(&step.actor) => None,
             None => {
                 return Err(format!(
@@ -197,9 +203,15 @@ async fn cell_steps(
             rendered.path,
             step.actor
         );
-        let exchange = http::send(matrix.client, matrix.base_url, &rendered, bearer, &[])
-            .await
-            .map_err(|e| format!("{what}: {e}"))?;
+        let exchange = http::send(
+            matrix.client,
+            matrix.base_url,
+            &rendered,
+            credentials.as_ref(),
+            &[],
+        )
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
         if let Some(expect) = step.expect
             && exchange.status != expect
         {
@@ -214,15 +226,18 @@ async fn cell_steps(
     }
     fill_targets(&mut vars, &mut pending, true)?;
 
-    let bearer = match world.bearers.get(actor) {
-        Some(bearer) => Some(bearer.as_str()),
+    let credentials = match world.credentials(matrix.suite, actor) {
+        Some(credentials) => {
+            Some(credentials.map_err(|e| format!("the credentials of `{actor}`: {e}"))?)
+        }
         None if matrix.suite.is_anonymous(actor) => None,
-        None => return Err(format!("actor `{actor}` has no bearer token")),
+        None => return Err(format!("actor `{actor}` has no key")),
     };
+    let credentials = credentials.as_ref();
     let rendered = http::render(&scenario.request, &vars).map_err(|e| e.to_string())?;
     outcome.request = Some(sent(&rendered, redactor));
-    outcome.curl = Some(http::curl(&rendered, bearer, redactor));
-    let first = http::send(matrix.client, matrix.base_url, &rendered, bearer, &[])
+    outcome.curl = Some(http::curl(&rendered, credentials, redactor));
+    let first = http::send(matrix.client, matrix.base_url, &rendered, credentials, &[])
         .await
         .map_err(|e| e.to_string())?;
     outcome.status = Some(first.status);
@@ -251,9 +266,15 @@ async fn cell_steps(
             .min(MAX_PAGES);
         for page in 2..=total {
             let extra = [(paging.param.clone(), page.to_string())];
-            let exchange = http::send(matrix.client, matrix.base_url, &rendered, bearer, &extra)
-                .await
-                .map_err(|e| format!("page {page}: {e}"))?;
+            let exchange = http::send(
+                matrix.client,
+                matrix.base_url,
+                &rendered,
+                credentials,
+                &extra,
+            )
+            .await
+            .map_err(|e| format!("page {page}: {e}"))?;
             if !exchange.allowed() {
                 return Err(format!("page {page} returned {}", exchange.status));
             }
@@ -351,11 +372,14 @@ async fn cell_steps(
             .map_err(|e| format!("followup {}: {e}", followup.name))?;
         let rendered = http::render(&followup.request, &vars)
             .map_err(|e| format!("followup {}: {e}", followup.name))?;
+        // Sent the suite's way; with basic auth, as the password.
+        let credentials = http::Credentials::new(&matrix.suite.auth, &bearer, &vars, false)
+            .map_err(|e| format!("followup {}: {e}", followup.name))?;
         let exchange = http::send(
             matrix.client,
             matrix.base_url,
             &rendered,
-            Some(&bearer),
+            Some(&credentials),
             &[],
         )
         .await

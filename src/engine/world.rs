@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::engine::http::{self, HttpError};
+use crate::engine::http::{self, Credentials, HttpError};
 use crate::spec::template::{RenderError, Vars, sha256_hex};
 use crate::suite::{Credential, HttpStep, Suite, WorldStep};
 use crate::support::redact::Redactor;
@@ -83,7 +83,32 @@ impl WorldState {
             redactor,
         };
         world.render_ids(suite);
+        world.know_credentials(suite);
         Ok(world)
+    }
+
+    /// What `actor`'s requests carry here, sent as its `auth` says; `None`
+    /// for an actor with no key in this world (anonymous, or a scratch actor
+    /// outside its own cells).
+    pub(crate) fn credentials(
+        &self,
+        suite: &Suite,
+        actor: &str,
+    ) -> Option<Result<Credentials, RenderError>> {
+        let key = self.bearers.get(actor)?;
+        let spec = suite.world.actors.get(actor)?;
+        Some(credentials_of(spec, key, &self.vars, actor))
+    }
+
+    /// Redact what the actors' credentials send besides their keys (basic
+    /// auth's password and its encoded form), once their names are known.
+    fn know_credentials(&mut self, suite: &Suite) {
+        let names: Vec<String> = self.bearers.keys().cloned().collect();
+        for actor in names {
+            if let Some(Ok(credentials)) = self.credentials(suite, &actor) {
+                know_secrets(&mut self.redactor, &credentials, &actor);
+            }
+        }
     }
 
     /// Fill in the actor ids whose names are known by now (an id may name a
@@ -155,7 +180,7 @@ impl WorldState {
                         .log_in_all(suite, &mut logins, client, base_url)
                         .await?;
                     world
-                        .api_step(&suite.world.api[*index], index + 1, client, base_url)
+                        .api_step(suite, &suite.world.api[*index], index + 1, client, base_url)
                         .await?;
                     world.render_ids(suite);
                 }
@@ -164,6 +189,7 @@ impl WorldState {
         world
             .log_in_all(suite, &mut logins, client, base_url)
             .await?;
+        world.know_credentials(suite);
         Ok(world)
     }
 
@@ -215,12 +241,13 @@ impl WorldState {
                 }
                 WorldStep::Api(index) => {
                     world
-                        .api_step(&suite.world.api[*index], index + 1, client, base_url)
+                        .api_step(suite, &suite.world.api[*index], index + 1, client, base_url)
                         .await?
                 }
             }
             world.render_ids_with(suite, Some(actor));
         }
+        world.know_credentials(suite);
         Ok(world)
     }
 
@@ -273,12 +300,14 @@ impl WorldState {
                 }
             }
             self.render_ids_with(suite, logins_of_scratch(suite, &now));
+            self.know_credentials(suite);
         }
         Ok(())
     }
 
     async fn api_step(
         &mut self,
+        suite: &Suite,
         step: &HttpStep,
         index: usize,
         client: &reqwest::Client,
@@ -292,8 +321,11 @@ impl WorldState {
             request: request.clone(),
             problem,
         };
-        let bearer = world.bearers.get(&step.actor).cloned();
-        let exchange = http::send(client, base_url, &rendered, bearer.as_deref(), &[])
+        let credentials = world.credentials(suite, &step.actor).transpose()?;
+        if let Some(credentials) = &credentials {
+            know_secrets(&mut world.redactor, credentials, &step.actor);
+        }
+        let exchange = http::send(client, base_url, &rendered, credentials.as_ref(), &[])
             .await
             .map_err(|e| fail(http_problem(&e)))?;
         if let Some(expect) = step.expect
@@ -327,11 +359,15 @@ impl WorldState {
         base_url: &str,
     ) -> Result<LoggedIn, WorldError> {
         let world = self;
-        let Some(Credential::Login {
-            request,
-            token,
-            whoami,
-        }) = suite.world.actors.get(name).map(|a| &a.credential)
+        let spec = suite.world.actors.get(name);
+        let Some((
+            spec,
+            Credential::Login {
+                request,
+                token,
+                whoami,
+            },
+        )) = spec.map(|a| (a, &a.credential))
         else {
             unreachable!("only login actors are in the world's order as logins");
         };
@@ -374,7 +410,9 @@ impl WorldState {
             request: described.clone(),
             problem,
         };
-        let exchange = http::send(client, base_url, &rendered, Some(&bearer), &[])
+        let credentials = credentials_of(spec, &bearer, &vars, name)?;
+        know_secrets(&mut scratch, &credentials, name);
+        let exchange = http::send(client, base_url, &rendered, Some(&credentials), &[])
             .await
             .map_err(|e| fail(http_problem(&e)))?;
         if !exchange.allowed() {
@@ -412,6 +450,31 @@ struct LoggedIn {
     learnt: Vec<(String, Value)>,
 }
 
+/// `key` as `actor` sends it (its `auth`), with `vars` for basic auth's names.
+fn credentials_of(
+    spec: &crate::suite::Actor,
+    key: &str,
+    vars: &Vars,
+    actor: &str,
+) -> Result<Credentials, RenderError> {
+    match spec.auth {
+        crate::suite::AuthScheme::Basic { .. } => {
+            Credentials::new(&spec.auth, key, &vars.for_actor(actor), true)
+        }
+        _ => Credentials::new(&spec.auth, key, vars, true),
+    }
+}
+
+/// Replace what `credentials` send besides the key by their names, in this
+/// redactor and in everything the run prints or writes.
+pub(crate) fn know_secrets(redactor: &mut Redactor, credentials: &Credentials, actor: &str) {
+    for (value, field) in credentials.secrets() {
+        let name = format!("actors.{actor}.{field}");
+        redactor.know(&value, &name);
+        crate::support::redact::keep_secret(&value, &name);
+    }
+}
+
 fn set_key(vars: &mut Vars, redactor: &mut Redactor, actor: &str, key: &str) {
     let hash = sha256_hex(key);
     redactor.know(key, &format!("actors.{actor}.key"));
@@ -431,4 +494,68 @@ pub(crate) fn database_message(error: &sqlx::Error) -> String {
 
 fn http_problem(error: &HttpError) -> String {
     error.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    use super::*;
+
+    #[test]
+    fn credentials_are_sent_as_each_actor_says_and_what_they_send_is_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
+        std::fs::write(
+            dir.path().join("suite.toml"),
+            "name = \"t\"\n[auth]\nkind = \"header\"\nname = \"x-api-key\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("world.toml"),
+            "[values]\npw = \"basil-pw-3f9d2c7e1a\"\n[actors.admin]\nkey = \"master\"\n[actors.bob]\nid = \"{{prefix}}bob\"\nauth = { kind = \"basic\", user = \"{{actor.id}}\" }\n[actors.basil]\nauth = { kind = \"basic\", user = \"{{actor.name}}\", password = \"{{world.pw}}\" }\n[actors.nobody]\nanonymous = true\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("scenarios/s.toml"),
+            "[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\nadmin = [200]\nbob = [200]\nbasil = [200]\nnobody = [401]\n",
+        )
+        .unwrap();
+        let suite = crate::suite::load(dir.path()).unwrap();
+        let world = WorldState::new(&suite, "replay-abcd1234-", "sk-master0123456789").unwrap();
+        let credentials = |actor: &str| world.credentials(&suite, actor).map(Result::unwrap);
+        assert_eq!(
+            credentials("admin"),
+            Some(Credentials::Header {
+                name: "x-api-key".into(),
+                value: "sk-master0123456789".into(),
+            })
+        );
+        let bob_key = world.bearers["bob"].clone();
+        assert_eq!(
+            credentials("bob"),
+            Some(Credentials::Basic {
+                user: "replay-abcd1234-bob".into(),
+                password: bob_key.clone(),
+            })
+        );
+        assert_eq!(credentials("nobody"), None);
+        // basil's password is known to the redactor by its name, and so is what
+        // basic auth sends for him.
+        let Some(Credentials::Basic { user, password }) = credentials("basil") else {
+            panic!("basil sends basic auth");
+        };
+        assert_eq!(
+            (user.as_str(), password.as_str()),
+            ("basil", "basil-pw-3f9d2c7e1a")
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode("basil:basil-pw-3f9d2c7e1a");
+        assert_eq!(
+            world
+                .redactor
+                .apply(&format!("{password} {encoded} {bob_key}")),
+            "<actors.basil.password> <actors.basil.basic> <actors.bob.key>"
+        );
+        assert!(!crate::support::redact::scrub(&encoded).contains(&encoded));
+    }
 }

@@ -305,6 +305,19 @@ impl Vars {
         self.0.contains_key(name)
     }
 
+    /// These names, with `actor.X` standing for `actors.NAME.X` (what a
+    /// template says of the actor it is rendered for).
+    pub(crate) fn for_actor(&self, actor: &str) -> Self {
+        let mut out = self.clone();
+        let prefix = format!("actors.{actor}.");
+        for (name, value) in &self.0 {
+            if let Some(field) = name.strip_prefix(&prefix) {
+                out.0.insert(format!("actor.{field}"), value.clone());
+            }
+        }
+        out
+    }
+
     /// Every name with its value, sorted by name.
     pub(crate) fn sorted(&self) -> Vec<(&str, &Value)> {
         let mut all: Vec<(&str, &Value)> = self.0.iter().map(|(k, v)| (k.as_str(), v)).collect();

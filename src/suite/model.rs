@@ -22,6 +22,9 @@ pub struct Suite {
     pub(crate) reason: Vec<String>,
     pub(crate) redact: Vec<Regex>,
     pub(crate) cleanup: Vec<Cleanup>,
+    /// How a key is sent when an actor does not say (suite.toml's `[auth]`):
+    /// also how a followup sends its `bearer`.
+    pub(crate) auth: AuthScheme,
     pub(crate) world: World,
     pub(crate) scenarios: Vec<Scenario>,
 }
@@ -81,6 +84,8 @@ pub(crate) struct Actor {
     pub credential: Credential,
     /// Made fresh for each cell of the actor (`scratch = true`).
     pub scratch: bool,
+    /// How its key is sent (its own `auth`, or the suite's).
+    pub auth: AuthScheme,
 }
 
 impl Actor {
@@ -105,6 +110,25 @@ pub(crate) enum Credential {
         request: HttpRequest,
         token: String,
         whoami: Option<Box<Whoami>>,
+    },
+}
+
+/// How an actor's key goes out with each of its requests.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum AuthScheme {
+    /// `Authorization: Bearer <key>`.
+    #[default]
+    Bearer,
+    /// `<name>: <prefix><key>`.
+    Header { name: String, prefix: String },
+    /// `Cookie: <name>=<key>`.
+    Cookie { name: String },
+    /// `Authorization: Basic base64(<user>:<password>)`; the password is the
+    /// key unless a template says otherwise. `{{actor.*}}` in them is the
+    /// actor who sends them.
+    Basic {
+        user: Template,
+        password: Option<Template>,
     },
 }
 

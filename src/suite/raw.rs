@@ -22,6 +22,23 @@ pub(super) struct SuiteFile {
     pub redact: Vec<Str>,
     #[serde(default)]
     pub cleanup: Vec<Cleanup>,
+    /// How every actor's key is sent, unless the actor says otherwise.
+    pub auth: Option<Spanned<Auth>>,
+}
+
+/// How an actor's key goes out: suite.toml's `[auth]`, or an actor's `auth`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Auth {
+    pub kind: Str,
+    /// The header's name (`header`) or the cookie's (`cookie`).
+    pub name: Option<Str>,
+    /// Text before the key in the header (`header`).
+    pub prefix: Option<Str>,
+    /// Basic auth's user name (`basic`).
+    pub user: Option<Str>,
+    /// Basic auth's password (`basic`); the actor's key by default.
+    pub password: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +75,8 @@ pub(super) struct Actor {
     /// Made fresh for each cell of the actor, by the world steps that say
     /// they make it (`makes`).
     pub scratch: Option<Spanned<bool>>,
+    /// How this actor's key is sent, instead of the suite's `[auth]`.
+    pub auth: Option<Spanned<Auth>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,11 +1,14 @@
-"""Who is calling: the bearer key, its row and its user's role.
+"""Who is calling: the key it presents, its row and its user's role.
 
 A caller is the proxy admin when it presents the master key (it then has no
 user row) or when its key belongs to a user whose user_role is proxy_admin.
 What the caller is in a team is in teams.py.
 """
+import base64
+import binascii
 import hashlib
 import hmac
+from http.cookies import CookieError, SimpleCookie
 
 from errors import auth_error
 
@@ -28,11 +31,37 @@ def hash_key(cleartext):
     return hashlib.sha256(cleartext.encode("utf-8")).hexdigest()
 
 
+# Where else a key may come: the header Anthropic-style clients send, and the
+# cookie a browser session carries.
+API_KEY_HEADER = "x-api-key"
+KEY_COOKIE = "twin_key"
+
+
 def bearer_key(headers):
+    """The caller's key: `Authorization: Bearer <key>`, or basic auth's password
+    (`Authorization: Basic`, any user name). Without an Authorization header,
+    the `x-api-key` header, else the `twin_key` cookie."""
     scheme, _, key = (headers.get("Authorization") or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = key.strip()
+    if scheme.lower() == "bearer":
+        return key or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(key, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        _, colon, password = decoded.partition(":")
+        return password if colon and password else None
+    if scheme:
         return None
-    return key.strip()
+    key = (headers.get(API_KEY_HEADER) or "").strip()
+    if key:
+        return key
+    try:
+        morsel = SimpleCookie(headers.get("Cookie") or "").get(KEY_COOKIE)
+    except CookieError:
+        return None
+    return (morsel.value.strip() or None) if morsel else None
 
 
 def authenticate(cur, headers, master_key):

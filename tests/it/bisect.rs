@@ -240,7 +240,7 @@ fn unknown_revisions_and_reversed_ends_exit_2() {
     let output = bisect(&env, &repo, &["--good", "nope", "--bad", "HEAD"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).1.contains("unknown revision `nope`"));
-    let output = bisect(&env, &repo, &["--good", "HEAD", "--bad", "HEAD~3"]);
+    let output = bisect(&env, &repo, &["--good", "HEAD", "--bad", "HEAD~4"]);
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -252,7 +252,7 @@ fn unknown_revisions_and_reversed_ends_exit_2() {
         &repo,
         &[
             "--good",
-            "HEAD~3",
+            "HEAD~4",
             "--bad",
             "HEAD",
             "--cell",

@@ -474,7 +474,7 @@ fn a_check_with_red_cells_in_chromium_shows_their_pins() {
 #[test]
 fn a_bisect_record_in_chromium_names_each_culprit() {
     let env = Env::new("html-bisect");
-    // `replay bisect --good HEAD~36 --bad HEAD` over the twin's whole history.
+    // `replay bisect --good HEAD~37 --bad HEAD` over the twin's whole history.
     let path = repo_root().join("tests/data/bisect-18274e5-f5580bf.json");
     let record = read_json(&path);
     let page = render(&env, &path, "report-bisect");

@@ -6,6 +6,7 @@ mod check;
 mod cleanup;
 mod cli;
 mod commands;
+mod creds;
 mod docker;
 mod docs;
 mod fix;

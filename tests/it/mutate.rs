@@ -82,7 +82,7 @@ fn the_mutant_without_the_update_fix_check_is_killed_by_exactly_the_six_self_cel
     assert_eq!(record["kind"], "mutants");
     assert_eq!(
         record["base"]["subject"],
-        "server: keep the pool's connections open between requests"
+        "auth: take the key from x-api-key, a cookie or basic auth too"
     );
     // The check the update fix introduced, removed two ways.
     for (original, mutated) in [

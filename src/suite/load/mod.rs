@@ -17,6 +17,7 @@ use super::raw;
 use crate::spec::source::{Location, Problem, SourceFile, toml_problem};
 use crate::spec::template::Template;
 
+mod auth;
 mod pins;
 mod request;
 mod scenario;
@@ -262,10 +263,14 @@ impl Loader {
         scenario_files: &[SourceFile],
     ) -> Option<Suite> {
         let raw_suite: Option<raw::SuiteFile> = self.parse(suite_file);
+        let default_auth = raw_suite
+            .as_ref()
+            .and_then(|s| s.auth.as_ref())
+            .and_then(|auth| self.auth(suite_file, auth.get_ref(), "[auth]"));
         let world = match world_file {
-            Some(file) => self
-                .parse::<raw::WorldFile>(file)
-                .and_then(|raw| self.world(file, raw)),
+            Some(file) => self.parse::<raw::WorldFile>(file).and_then(|raw| {
+                self.world(file, raw, default_auth.as_ref().map(|a| (suite_file, a)))
+            }),
             None => {
                 self.problem(
                     Location::file(&dir.join("world.toml")),
@@ -381,6 +386,7 @@ impl Loader {
             reason,
             redact,
             cleanup,
+            auth: default_auth.map(|a| a.scheme).unwrap_or_default(),
             world,
             scenarios,
         })

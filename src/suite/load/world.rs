@@ -6,6 +6,7 @@ use std::ops::Range;
 use indexmap::IndexMap;
 use toml::Spanned;
 
+use super::auth::{LoadedAuth, SpannedTemplates};
 use super::{Loader, Name, Names, Phase};
 use crate::spec::source::SourceFile;
 use crate::spec::template::Template;
@@ -17,6 +18,7 @@ impl Loader {
         &mut self,
         file: &SourceFile,
         raw: raw::WorldFile,
+        default_auth: Option<(&SourceFile, &LoadedAuth)>,
     ) -> Option<(World, Names)> {
         let mut names: Names = HashMap::new();
         let name = |names: &mut Names, key: String, phase| {
@@ -96,6 +98,14 @@ impl Loader {
         let mut login_templates: IndexMap<String, Vec<(Range<usize>, Template)>> = IndexMap::new();
         // Names a login makes, by the actor whose login makes them.
         let mut produced: HashMap<String, String> = HashMap::new();
+        // The templates of each actor's basic auth: (actor, whether they are
+        // the suite's, their spans and templates).
+        let mut auth_templates: Vec<(String, bool, SpannedTemplates)> = Vec::new();
+        // The first [[api]] step each actor makes a request in.
+        let mut first_step: HashMap<String, usize> = HashMap::new();
+        for (index, step) in raw.api.iter().enumerate().rev() {
+            first_step.insert(step.as_.get_ref().clone(), index);
+        }
         for (actor_name, actor) in raw.actors {
             let actor_name_text = actor_name.get_ref().clone();
             let anonymous = actor.anonymous.as_ref().is_some_and(|a| *a.get_ref());
@@ -117,6 +127,17 @@ impl Loader {
                     );
                     continue;
                 }
+            }
+            if let (Some(auth), true) = (&actor.auth, anonymous) {
+                self.problem(
+                    file.at(auth.span()),
+                    format!("actor `{actor_name_text}` is anonymous but has `auth`"),
+                    Some(
+                        "an anonymous actor sends no credentials; drop `auth` or `anonymous`"
+                            .into(),
+                    ),
+                );
+                continue;
             }
             if let (Some(flag), true) = (&actor.anonymous, anonymous)
                 && (actor.key.is_some() || actor.login.is_some())
@@ -151,6 +172,24 @@ impl Loader {
                 );
                 continue;
             }
+            // Its own `auth`, or the suite's; checked for its names below,
+            // once every name's phase is known.
+            let own_auth = actor.auth.as_ref().and_then(|auth| {
+                let whose = format!("actor `{actor_name_text}`: auth");
+                self.auth(file, auth.get_ref(), &whose)
+            });
+            let auth = match (&own_auth, default_auth) {
+                _ if anonymous => AuthScheme::Bearer,
+                (Some(own), _) => {
+                    auth_templates.push((actor_name_text.clone(), false, own.templates.clone()));
+                    own.scheme.clone()
+                }
+                (None, Some((_, suite))) => {
+                    auth_templates.push((actor_name_text.clone(), true, suite.templates.clone()));
+                    suite.scheme.clone()
+                }
+                (None, None) => AuthScheme::Bearer,
+            };
             let is_login = actor.login.is_some() && !anonymous;
             name(
                 &mut names,
@@ -261,6 +300,7 @@ impl Loader {
                     id,
                     credential,
                     scratch,
+                    auth,
                 },
             );
         }
@@ -409,6 +449,77 @@ impl Loader {
                 .max()
                 .unwrap_or(Phase::Seed);
             name(&mut names, format!("actors.{actor_name}.id"), phase);
+        }
+
+        // Basic auth's names exist by the time its actor first sends it: its
+        // first [[api]] step, its login's `whoami`, else its cells.
+        for (actor_name, from_suite, templates) in auth_templates {
+            let source = match (from_suite, default_auth) {
+                (true, Some((suite_file, _))) => suite_file,
+                _ => file,
+            };
+            let Some(actor) = actors.get(&actor_name) else {
+                continue;
+            };
+            let mut phase = first_step
+                .get(&actor_name)
+                .map_or(Phase::Cell, |index| Phase::Api(*index));
+            let mut learnt: Vec<String> = Vec::new();
+            if let Credential::Login {
+                whoami: Some(whoami),
+                ..
+            } = &actor.credential
+            {
+                phase = phase.min(
+                    login_phase
+                        .get(&actor_name)
+                        .copied()
+                        .unwrap_or(Phase::Login),
+                );
+                learnt = whoami.captures.iter().map(|(c, _)| c.clone()).collect();
+            }
+            let mut scoped_names = scope(
+                &names,
+                Some(actor_name.as_str()).filter(|a| scratch_actors.contains(*a)),
+            );
+            // `{{actor.*}}` is the actor who sends them.
+            let fields: Vec<String> = scoped_names
+                .keys()
+                .filter_map(|k| {
+                    k.strip_prefix(&format!("actors.{actor_name}."))
+                        .map(String::from)
+                })
+                .collect();
+            for field in fields {
+                let value = scoped_names[&format!("actors.{actor_name}.{field}")].clone();
+                scoped_names.insert(format!("actor.{field}"), value);
+            }
+            for (span, template) in templates {
+                let mut fine = true;
+                for var in template.vars() {
+                    let field = var
+                        .strip_prefix("actor.")
+                        .or_else(|| var.strip_prefix(&format!("actors.{actor_name}.")));
+                    if field.is_some_and(|f| learnt.iter().any(|l| l == f)) {
+                        self.problem(
+                            source.at(span.clone()),
+                            format!("`{{{{{var}}}}}` is learnt by the `whoami` of `{actor_name}`, which is sent with this basic auth"),
+                            Some(format!("use a name `{actor_name}` has before it logs in (`{{{{actor.name}}}}`, a world value), or give it its own `auth`")),
+                        );
+                        fine = false;
+                    } else if var == "actor.id" && !actor.has_id() {
+                        self.problem(
+                            source.at(span.clone()),
+                            format!("`{{{{actor.id}}}}` is used, but actor `{actor_name}`, which sends this basic auth, has no id"),
+                            Some(format!("give `{actor_name}` an `id`, or an `auth` of its own")),
+                        );
+                        fine = false;
+                    }
+                }
+                if fine {
+                    self.names_in(source, span, &template, &scoped_names, phase, false);
+                }
+            }
         }
 
         let mut making: IndexMap<String, Making> = actors
