@@ -99,6 +99,26 @@ fn assert_no_docker_objects(run_id: &str, within: Duration) {
     }
 }
 
+/// `replay check` of testdata/twin's working tree under the Docker runtime,
+/// with one variable set in the tool's environment: its exit code and stderr.
+fn docker_check_with(env: &Env, (name, value): (&str, &str)) -> (Option<i32>, String) {
+    let output = env
+        .replay()
+        .env(name, value)
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--runtime",
+            "docker",
+        ])
+        .output()
+        .unwrap();
+    (output.status.code(), text(&output).1)
+}
+
 /// The base images, built once (the first test to get here builds, the others wait).
 fn images(env: &Env) {
     let output = env
@@ -346,22 +366,8 @@ fn docker_sigkill_of_the_tool_and_its_reaper_then_gc_leaves_nothing_on_the_engin
 fn docker_a_panic_after_boot_leaves_nothing_on_the_engine() {
     let env = Env::new("docker-panic");
     images(&env);
-    let output = env
-        .replay()
-        .env("REPLAY_FAULT", "panic-after-boot")
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--runtime",
-            "docker",
-        ])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = docker_check_with(&env, ("REPLAY_FAULT", "panic-after-boot"));
+    assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("REPLAY_FAULT: panic after-boot"),
         "{stderr}"
@@ -373,22 +379,8 @@ fn docker_a_panic_after_boot_leaves_nothing_on_the_engine() {
 #[test]
 fn no_docker_engine_exits_3_with_the_setup_hint() {
     let env = Env::new("docker-none");
-    let output = env
-        .replay()
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--runtime",
-            "docker",
-        ])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let (code, stderr) = docker_check_with(&env, ("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(
         stderr.contains("error: no Docker engine answers at unix:///nonexistent/docker.sock"),
         "{stderr}"
