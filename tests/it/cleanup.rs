@@ -90,14 +90,11 @@ fn ctrl_c_during_the_matrix_writes_partial_results_and_tears_down() {
 #[test]
 fn a_panic_after_boot_leaves_nothing() {
     let env = Env::new("panic");
-    let output = env
+    let (_, stderr) = env
         .replay()
         .env("REPLAY_FAULT", "panic-after-boot")
         .args(["check", "--target", "twin", "--repo", "testdata/twin"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(101), "{stderr}");
+        .run_expect(101);
     assert!(
         stderr.contains("REPLAY_FAULT: panic after-boot"),
         "{stderr}"
@@ -129,14 +126,11 @@ fn gc_removes_what_a_killed_run_left_behind() {
     assert!(left.iter().any(|l| l.contains("postgres")), "{left:#?}");
     assert!(left.iter().any(|l| l.contains("temp folder")), "{left:#?}");
 
-    let output = env
+    let (_, stderr) = env
         .replay()
         .env_remove("REPLAY_RUN_ID")
         .args(["gc", "--keep-cache"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert!(
         stderr.contains(&format!("removed what run {} left behind", env.run_id)),
         "{stderr}"

@@ -251,6 +251,46 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
+/// Running a command to its end and checking how it ended, in one call:
+/// `env.replay().args([...]).run_expect(2)`.
+pub trait RunExt {
+    /// Run to the end and panic, naming the command and showing its stderr,
+    /// unless it exits `code`. Its stdout and stderr.
+    fn run_expect(&mut self, code: i32) -> (String, String);
+    /// The same, with stdout read as one JSON document.
+    fn run_json(&mut self, code: i32) -> (serde_json::Value, String);
+}
+
+impl RunExt for Command {
+    fn run_expect(&mut self, code: i32) -> (String, String) {
+        let output = self.output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{}: {stderr}",
+            command_line(self)
+        );
+        (stdout, stderr)
+    }
+
+    fn run_json(&mut self, code: i32) -> (serde_json::Value, String) {
+        let (stdout, stderr) = self.run_expect(code);
+        let document = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
+        (document, stderr)
+    }
+}
+
+/// `program arg arg…`, for a failure message.
+fn command_line(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|arg| arg.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
