@@ -17,6 +17,20 @@ fn check(env: &Env, suite: &std::path::Path, extra: &[&str]) -> std::process::Co
     command
 }
 
+/// The JSON report of `check` of the example suite `matrices/NAME` against
+/// the twin, which exits 0 with `green` GREEN cells (naming the RED ones if not).
+fn green_report(env: &Env, name: &str, green: u64) -> serde_json::Value {
+    let suite = repo_root().join("matrices").join(name);
+    let (report, _) = check(env, &suite, &["--format", "json"]).run_json(0);
+    assert_eq!(
+        report["summary"]["green"],
+        green,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    report
+}
+
 fn cell<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["cells"]
         .as_array()
@@ -29,18 +43,7 @@ fn cell<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
 #[test]
 fn the_keys_suite_is_green_with_an_anonymous_caller_and_matchers() {
     let env = Env::new("suite-keys");
-    let (report, _) = check(
-        &env,
-        &repo_root().join("matrices/twin-keys"),
-        &["--format", "json"],
-    )
-    .run_json(0);
-    assert_eq!(
-        report["summary"]["green"],
-        14,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
+    let report = green_report(&env, "twin-keys", 14);
     // The anonymous caller sent no credentials: the twin says so.
     let anonymous = cell(&report, "key_info/alice_key/anonymous");
     assert_eq!(anonymous["outcome"]["status"], 401);
@@ -104,18 +107,7 @@ fn a_question_mark_pin_is_new_until_accepted() {
 #[test]
 fn the_setup_suite_makes_rows_with_sql_and_targets_from_captures() {
     let env = Env::new("suite-setup");
-    let (report, _) = check(
-        &env,
-        &repo_root().join("matrices/twin-setup"),
-        &["--format", "json"],
-    )
-    .run_json(0);
-    assert_eq!(
-        report["summary"]["green"],
-        16,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
+    let report = green_report(&env, "twin-setup", 16);
     // The key written with SQL is alice's; the one deleted in setup is gone.
     let sql_key = cell(&report, "key_info/sql_key/alice");
     assert_eq!(sql_key["outcome"]["status"], 200);
@@ -192,18 +184,7 @@ fn a_target_with_a_workdir_boots_a_server_in_a_subfolder() {
 #[test]
 fn the_world_suite_is_made_by_login_actors_that_learn_their_ids() {
     let env = Env::new("suite-world");
-    let (report, _) = check(
-        &env,
-        &repo_root().join("matrices/twin-world"),
-        &["--format", "json"],
-    )
-    .run_json(0);
-    assert_eq!(
-        report["summary"]["green"],
-        13,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
+    let report = green_report(&env, "twin-world", 13);
     // The id whoami learnt is the one the server reports for the login token,
     // and the record shows it by its name.
     let me = cell(&report, "whoami/any/alice");
