@@ -358,6 +358,35 @@ pub fn start_until(
     }
 }
 
+/// Send SIGINT to a tool `start_until` started and wait for it to end: its
+/// exit code, stdout, and the rest of its stderr (`rest`). Both are read to
+/// the end: stdout while the tool runs (a report larger than the pipe would
+/// block it), stderr until the pipe closes (the tool's last lines may still
+/// be on their way through the reader thread when it has exited).
+pub fn interrupt_and_collect(
+    child: &mut Child,
+    rest: mpsc::Receiver<String>,
+) -> (i32, String, Vec<String>) {
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let code = interrupt_and_wait(child);
+    let mut stderr = Vec::new();
+    loop {
+        match rest.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => stderr.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("stderr still open 30 s after the tool exited: {stderr:#?}")
+            }
+        }
+    }
+    (code, reader.join().unwrap(), stderr)
+}
+
 pub fn interrupt_and_wait(child: &mut Child) -> i32 {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let status = child.wait().unwrap();
