@@ -607,3 +607,108 @@ fn docker_gc_removes_the_dangling_images_with_the_tools_labels_and_no_others() {
     assert!(stderr.contains("Docker image"), "{stderr}");
     Command::new("docker").args(["rmi", &theirs]).run_expect(0);
 }
+
+/// Processes whose command line mentions `dir`, or whose working folder is
+/// inside it.
+fn processes_using(dir: &Path) -> Vec<String> {
+    let mut found = processes_in(dir);
+    let mention = dir.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if cmdline.contains(&mention) && !stat.contains(") Z ") {
+            let line = format!("pid {pid}: {cmdline}");
+            if !found.contains(&line) {
+                found.push(line);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn docker_sigkill_of_images_mid_build_leaves_no_mmdebstrap_and_no_mount() {
+    // The stand-in for mmdebstrap mounts a file system in its chroot, as
+    // mmdebstrap does (the host's /proc, /sys, /dev): that needs root.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: cannot mount, this test checks nothing");
+        return;
+    }
+    let mut env = Env::new("docker-images-kill");
+    // Recipe locks and build folders of its own (the engine is shared).
+    env.cache = env.tmp.path().join("cache");
+    std::fs::create_dir_all(&env.cache).unwrap();
+    let suite = env.suite_copy("litellm");
+    // A recipe no image exists for, so that `images` has a build to run.
+    edit(
+        &suite.join("targets/twin.toml"),
+        "packages = [\"python3\", \"python3-venv\", \"python3-psycopg2\"]",
+        "packages = [\"python3\", \"python3-venv\", \"python3-psycopg2\", \"ed\"]",
+    );
+    // mmdebstrap as the tool runs it (found on PATH, with the tool's
+    // arguments and TMPDIR), quick to reach the state a real one is in
+    // mid-build: its chroot in TMPDIR with a file system mounted there, and
+    // a child working inside (apt, dpkg). Then it says so and waits.
+    let bin = env.tmp.path().join("bin");
+    let building = env.tmp.path().join("building");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("mmdebstrap");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nset -e\nroot=\"$TMPDIR/mmdebstrap.test\"\nmkdir -p \"$root/proc\"\n\
+             mount -t tmpfs replay-test \"$root/proc\"\ncd \"$root\"\nsleep 600 &\n\
+             touch {}\nwait\n",
+            building.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut child = env
+        .replay()
+        .env("PATH", path)
+        .args(["images", "--target", "twin", "--suite"])
+        .arg(&suite)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let builds = env.cache.join("docker/rootfs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !building.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "`replay images` ended before its build got under way"
+        );
+        assert!(Instant::now() < deadline, "the build never got under way");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !mounts_below(&builds).is_empty(),
+        "the build mounted nothing"
+    );
+    assert!(!processes_using(&builds).is_empty());
+
+    // SIGKILL: the tool stops nothing itself; its reaper sweeps the build.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = processes_using(&builds);
+        let mounted = mounts_below(&builds);
+        if running.is_empty() && mounted.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left by the killed build: {running:#?} {mounted:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.assert_nothing_left();
+}
