@@ -134,7 +134,7 @@ const INIT_HELP: &str = help_with_exit_codes!(
     init,
 );
 
-const COVERAGE_HELP: &str = concat!(
+const COVERAGE_HELP: &str = help_with_exit_codes!(
     "Examples:
   replay coverage --suite matrices/litellm --openapi tests/data/openapi.json
       Covered / total endpoints of the document, the ones no scenario covers, and per
@@ -148,9 +148,8 @@ const COVERAGE_HELP: &str = concat!(
 
 An endpoint is covered by a scenario whose request has its method and a path of its
 template (`/key/{key}` by `/key/{{target.key}}`), and that pins a cell with a status.
-
 ",
-    crate::exit_codes_help!(coverage)
+    coverage,
 );
 
 const MAN_HELP: &str = "Examples:
@@ -285,6 +284,8 @@ pub(crate) enum Command {
     Gc(GcArgs),
     /// Build the Docker runtime's base images a suite's targets name (or list them).
     #[command(after_help = IMAGES_HELP)]
+    #[command(mut_arg("suite", |a| a.help("The suite folder whose targets name the images")))]
+    #[command(mut_arg("target", |a| a.help("Only this target's image (and Postgres's)")))]
     Images(ImagesArgs),
     /// The reaper of a Docker run: removes the run's containers when the run ends.
     #[command(name = "__reap", hide = true)]
@@ -331,20 +332,29 @@ pub(crate) enum Format {
     Sarif,
 }
 
-/// What every command that boots revisions takes.
+/// The suite, and the target in it: what the commands that boot revisions
+/// and `images` are pointed at (`images` words the help of both its own way).
 #[derive(Debug, Args)]
-pub(crate) struct RunArgs {
+pub(crate) struct SuiteArgs {
     /// The suite folder (suite.toml, world.toml, scenarios/, targets/).
     #[arg(
-        long,
+        id = "suite",
+        long = "suite",
         env = "REPLAY_SUITE",
         default_value = "matrices/litellm",
         value_name = "DIR"
     )]
-    pub suite: PathBuf,
+    pub dir: PathBuf,
     /// The target: a name under the suite's targets/ folder, or a path to a .toml file.
     #[arg(long, env = "REPLAY_TARGET", value_name = "NAME")]
     pub target: Option<String>,
+}
+
+/// What every command that boots revisions takes.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
     /// The server's repository (each command says what it reads there).
     #[arg(long, env = "REPLAY_REPO", default_value = ".", value_name = "PATH")]
     pub repo: PathBuf,
@@ -547,17 +557,8 @@ pub(crate) struct ManArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ImagesArgs {
-    /// The suite folder whose targets name the images.
-    #[arg(
-        long,
-        env = "REPLAY_SUITE",
-        default_value = "matrices/litellm",
-        value_name = "DIR"
-    )]
-    pub suite: PathBuf,
-    /// Only this target's image (and Postgres's).
-    #[arg(long, env = "REPLAY_TARGET", value_name = "NAME")]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
     /// List the images replay made (base and revision images) instead.
     #[arg(long)]
     pub list: bool,

@@ -367,8 +367,8 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
                 return Ok(exit_codes::SUCCESS);
             }
             let built = crate::jobs::images::build(
-                &args.suite,
-                args.target.as_deref(),
+                &args.suite.dir,
+                args.suite.target.as_deref(),
                 &cache_dir,
                 cli.quiet,
                 cancel,
@@ -483,7 +483,7 @@ async fn run_check(
     }
     let options = CheckOptions {
         run: run_options(&args.run, cache_dir, quiet),
-        target: args.run.target.clone(),
+        target: args.run.suite.target.clone(),
         rev: args.rev.clone(),
         cells: args.filter.filter(),
         url: args.url.clone(),
@@ -656,7 +656,7 @@ async fn run_mutate(
         );
         eprintln!(
             "hint: add a cell that kills it to the suite, or accept it in {}/mutants.toml with a reason (equivalent, out-of-scope, known-gap) and a note",
-            args.run.suite.display()
+            args.run.suite.dir.display()
         );
         return Ok(exit_codes::RESULT);
     }
@@ -670,7 +670,7 @@ fn run_options(
     quiet: bool,
 ) -> crate::engine::run::RunOptions {
     crate::engine::run::RunOptions {
-        suite: args.suite.clone(),
+        suite: args.suite.dir.clone(),
         repo: args.repo.clone(),
         jobs: args.jobs.unwrap_or_else(crate::engine::run::default_jobs),
         runtime: args.runtime,
@@ -683,8 +683,8 @@ fn run_options(
 
 /// `--target`, which commands that boot revisions need.
 fn target_of(run: &RunArgs) -> Result<String, Error> {
-    run.target.clone().ok_or_else(|| {
-        let hint = match std::fs::read_dir(run.suite.join("targets")) {
+    run.suite.target.clone().ok_or_else(|| {
+        let hint = match std::fs::read_dir(run.suite.dir.join("targets")) {
             Ok(entries) => {
                 let mut names: Vec<String> = entries
                     .filter_map(|e| {
@@ -698,7 +698,7 @@ fn target_of(run: &RunArgs) -> Result<String, Error> {
                 names.sort();
                 format!(
                     "pass --target NAME (or set REPLAY_TARGET); the targets of {} are: {}",
-                    run.suite.display(),
+                    run.suite.dir.display(),
                     names.join(", ")
                 )
             }

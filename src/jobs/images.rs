@@ -3,7 +3,10 @@
 //!
 //! `check`, `fix` and `bisect --runtime docker` build a missing base image
 //! themselves; this command does it ahead of time (CI does it once, before
-//! the runs that share the images).
+//! the runs that share the images). Like a Docker run, it has a reaper: a
+//! build it was running when it was killed (mmdebstrap leads a process group
+//! of its own and outlives the tool, its chroot's mounts with it) is swept as
+//! soon as the tool is gone, not at the next build or `replay gc`.
 
 use std::path::Path;
 
@@ -66,6 +69,10 @@ pub async fn build(
         }
     }
     let engine = docker::engine::connect().await?;
+    // Named after this process: `images` is no run, and no object on the
+    // engine carries its name; the reaper is here for the builds.
+    let _reaper =
+        docker::cleanup::spawn_reaper(&format!("images-{}", std::process::id()), cache_dir).await;
     let logs = cache_dir.join("logs").join("images");
     std::fs::create_dir_all(&logs).map_err(|source| Error::Setup {
         context: format!("create {}", logs.display()),

@@ -428,15 +428,33 @@ pub(crate) struct PostgresStarted {
     pub preloaded: Option<KeptTemplate>,
 }
 
+/// What a booted server is, whatever runs it: where it answers, the command
+/// it runs (errors name it) and the log its output goes to.
+pub(crate) struct ServerInfo {
+    pub base_url: String,
+    pub command: String,
+    pub log: PathBuf,
+}
+
 /// A booted server.
 #[async_trait]
 pub(crate) trait Server: Send + Sync {
-    fn base_url(&self) -> &str;
-    fn command(&self) -> &str;
-    fn log(&self) -> &Path;
+    fn info(&self) -> &ServerInfo;
+    fn base_url(&self) -> &str {
+        &self.info().base_url
+    }
+    fn command(&self) -> &str {
+        &self.info().command
+    }
+    fn log(&self) -> &Path {
+        &self.info().log
+    }
+    /// The last `lines` lines of its log.
+    fn log_tail(&self, lines: usize) -> String {
+        local::process::log_tail(&self.info().log, lines)
+    }
     /// `Some(status)` once the server has exited.
     fn exited(&mut self) -> Option<String>;
-    fn log_tail(&self, lines: usize) -> String;
     /// Wait until what the server printed is in its log.
     async fn flush_log(&mut self);
     async fn stop(self: Box<Self>);

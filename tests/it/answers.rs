@@ -35,9 +35,7 @@ fn run_within(mut command: std::process::Command, limit: Duration) -> Output {
 }
 
 fn bad_flags(env: &Env, args: &[&str], flags: &[&str]) {
-    let output = env.replay().args(args).output().unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    let (_, stderr) = env.replay().args(args).run_expect(2);
     for flag in flags {
         assert!(
             stderr.contains(flag),
@@ -97,16 +95,13 @@ fn an_unreachable_database_is_an_environment_error_before_the_first_cell() {
         "postgresql://someone:the-db-password@127.0.0.1:{}/litellm",
         free_port()
     );
-    let output = env
+    let (stdout, stderr) = env
         .replay()
         .args(["check", "--format", "json", "--url"])
         .arg(format!("http://127.0.0.1:{}", free_port()))
         .arg("--database-url")
         .arg(&database)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+        .run_expect(3);
     let address = database.replace(":the-db-password", "");
     assert!(
         stderr.contains(&format!("error: the database at {address} is unreachable")),
@@ -116,7 +111,7 @@ fn an_unreachable_database_is_an_environment_error_before_the_first_cell() {
     assert!(!stderr.contains("ERROR"), "no cell ran: {stderr}");
     assert!(!stdout.contains("the-db-password") && !stderr.contains("the-db-password"));
     // --format json: the error is a document on stdout too.
-    let document = json(&output);
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(document["kind"], "error");
     assert_eq!(document["exit_code"], 3);
     env.assert_nothing_left();
@@ -126,13 +121,10 @@ fn an_unreachable_database_is_an_environment_error_before_the_first_cell() {
 fn wrong_messages_are_right() {
     let env = Env::new("messages");
     // --repo naming a file: it exists, it is not a folder.
-    let output = env
+    let (_, stderr) = env
         .replay()
         .args(["check", "--target", "twin", "--repo", "Cargo.toml"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+        .run_expect(2);
     assert!(
         stderr.contains("error: Cargo.toml is a file, not a folder"),
         "{stderr}"
@@ -141,24 +133,15 @@ fn wrong_messages_are_right() {
 
     // Equal ends of a bisect are not "reversed".
     let repo = env.tmp.path().join("twin");
-    let made = env
-        .replay()
-        .arg("twin-history")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
-    let output = env
+    env.replay().arg("twin-history").arg(&repo).run_expect(0);
+    let (_, stderr) = env
         .replay()
         .args([
             "bisect", "--good", "HEAD", "--bad", "HEAD", "--target", "twin",
         ])
         .arg("--repo")
         .arg(&repo)
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+        .run_expect(2);
     assert!(stderr.contains("are the same commit"), "{stderr}");
     assert!(!stderr.contains("newer than"), "{stderr}");
     env.assert_nothing_left();
@@ -196,7 +179,7 @@ fn a_fifo_in_the_suite_is_refused_at_once() {
 fn with_format_json_every_exit_writes_a_json_document() {
     let env = Env::new("json-errors");
     // Bad input (exit 2).
-    let output = env
+    let (document, _) = env
         .replay()
         .args([
             "check",
@@ -207,10 +190,7 @@ fn with_format_json_every_exit_writes_a_json_document() {
             "--format",
             "json",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let document = json(&output);
+        .run_json(2);
     assert_eq!(document["kind"], "error");
     assert_eq!(document["exit_code"], 2);
     assert!(
@@ -229,7 +209,7 @@ fn with_format_json_every_exit_writes_a_json_document() {
         "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
         "run = \"{{env}}/bin/python -c 'import sys; print(\\\"the twin gives up\\\"); sys.exit(3)' {{master_key}}\"",
     );
-    let output = env
+    let (document, stderr) = env
         .replay()
         .args([
             "check",
@@ -242,11 +222,7 @@ fn with_format_json_every_exit_writes_a_json_document() {
             "--suite",
         ])
         .arg(&suite)
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
-    let document = json(&output);
+        .run_json(4);
     assert_eq!(document["kind"], "error", "{document}");
     assert_eq!(document["exit_code"], 4);
     assert_eq!(document["revision"], "working tree", "{document}");

@@ -6,20 +6,13 @@ use crate::support::*;
 
 fn history(env: &Env) -> PathBuf {
     let dir = env.tmp.path().join("twin");
-    assert!(
-        env.replay()
-            .arg("twin-history")
-            .arg(&dir)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    env.replay().arg("twin-history").arg(&dir).run_expect(0);
     dir
 }
 
-fn bisect(env: &Env, repo: &Path, args: &[&str]) -> std::process::Output {
-    env.replay()
+fn bisect(env: &Env, repo: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = env.replay();
+    command
         .arg("bisect")
         .args(args)
         .args([
@@ -27,9 +20,8 @@ fn bisect(env: &Env, repo: &Path, args: &[&str]) -> std::process::Output {
         ])
         .arg(repo)
         .arg("--records")
-        .arg(env.tmp.path().join("replays"))
-        .output()
-        .unwrap()
+        .arg(env.tmp.path().join("replays"));
+    command
 }
 
 fn subject(record: &serde_json::Value, cell: &str) -> String {
@@ -55,13 +47,12 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
     // Probes must really boot here, not come from other tests' results.
     env.private_cache();
     let repo = history(&env);
-    let output = bisect(
+    let (record, _) = bisect(
         &env,
         &repo,
         &["--good", "teams-module", "--bad", "unbootable-repair"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let record = json(&output);
+    )
+    .run_json(0);
     for cell in DELETE_CELLS {
         assert_eq!(
             subject(&record, cell),
@@ -102,13 +93,12 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
 
     // A second search over a slightly different range boots no commit inside it:
     // the probes of the first come from the cell cache.
-    let output = bisect(
+    let (again, _) = bisect(
         &env,
         &repo,
         &["--good", "teams-module~1", "--bad", "unbootable-repair"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let again = json(&output);
+    )
+    .run_json(0);
     assert_eq!(
         subject(&again, DELETE_CELLS[0]),
         "key delete: let team members delete their team's keys"
@@ -116,7 +106,7 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
     assert_eq!(again["probes"]["booted"], 0, "{}", again["probes"]);
     assert!(again["probes"]["cached"].as_u64().unwrap() > 0);
     // For people: the same answer says which way each cell moved (all cached, nothing boots).
-    let output = env
+    let (stdout, _) = env
         .replay()
         .args([
             "bisect",
@@ -129,10 +119,7 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
         .arg(&repo)
         .arg("--records")
         .arg(env.tmp.path().join("replays"))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert!(
         stdout.contains("regressed (no longer matches pin): status 403 → 200"),
         "{stdout}"
@@ -141,13 +128,12 @@ fn finds_the_regression_then_its_fix_and_reuses_probes() {
     // The fix, with the unbootable commit in the middle of the range: skipped.
     // (Forget the probes so far, so that the search has to go there.)
     std::fs::remove_dir_all(env.cache.join("cells")).unwrap();
-    let output = bisect(
+    let (record, _) = bisect(
         &env,
         &repo,
         &["--good", "delete-regression", "--bad", "delete-fix"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let record = json(&output);
+    )
+    .run_json(0);
     for cell in DELETE_CELLS {
         assert_eq!(
             subject(&record, cell),
@@ -169,15 +155,12 @@ fn a_generated_history_bisects_each_flipped_cell_to_its_flip_commit() {
     let mut env = Env::new("bisect-generated");
     env.private_cache();
     let repo = env.tmp.path().join("generated");
-    let output = env
+    let (listing, _) = env
         .replay()
         .args(["twin-history", "--commits", "24", "--flips", "5"])
         .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output).1);
+        .run_expect(0);
     // `abc1234 subject (flip-1): key_list_team/team_beta/internal_user turns RED`
-    let listing = text(&output).0;
     let flips: Vec<(String, String)> = listing
         .lines()
         .filter_map(|line| {
@@ -189,9 +172,7 @@ fn a_generated_history_bisects_each_flipped_cell_to_its_flip_commit() {
     assert_eq!(flips.len(), 5, "{listing}");
     assert_eq!(listing.lines().count(), 24);
 
-    let output = bisect(&env, &repo, &["--good", "HEAD~23", "--bad", "HEAD"]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let record = json(&output);
+    let (record, _) = bisect(&env, &repo, &["--good", "HEAD~23", "--bad", "HEAD"]).run_json(0);
     let answers = record["cells"].as_array().unwrap();
     assert_eq!(answers.len(), 5, "{record}");
     for (tag, cell) in &flips {
@@ -222,14 +203,13 @@ fn a_generated_history_bisects_each_flipped_cell_to_its_flip_commit() {
 fn ends_that_do_not_differ_are_said_so() {
     let env = Env::new("bisect-same");
     let repo = history(&env);
-    let output = bisect(&env, &repo, &["--good", "delete-fix", "--bad", "HEAD"]);
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let (record, stderr) =
+        bisect(&env, &repo, &["--good", "delete-fix", "--bad", "HEAD"]).run_json(0);
     assert!(
         stderr.contains("the ends do not differ on any cell"),
         "{stderr}"
     );
-    assert_eq!(json(&output)["cells"], serde_json::json!([]));
+    assert_eq!(record["cells"], serde_json::json!([]));
     env.assert_nothing_left();
 }
 
@@ -237,17 +217,14 @@ fn ends_that_do_not_differ_are_said_so() {
 fn unknown_revisions_and_reversed_ends_exit_2() {
     let env = Env::new("bisect-bad");
     let repo = history(&env);
-    let output = bisect(&env, &repo, &["--good", "nope", "--bad", "HEAD"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output).1.contains("unknown revision `nope`"));
-    let output = bisect(&env, &repo, &["--good", "HEAD", "--bad", "HEAD~4"]);
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2));
+    let (_, stderr) = bisect(&env, &repo, &["--good", "nope", "--bad", "HEAD"]).run_expect(2);
+    assert!(stderr.contains("unknown revision `nope`"));
+    let (_, stderr) = bisect(&env, &repo, &["--good", "HEAD", "--bad", "HEAD~4"]).run_expect(2);
     assert!(
         stderr.contains("the ends are reversed") && stderr.contains("hint: swap --good and --bad"),
         "{stderr}"
     );
-    let output = bisect(
+    bisect(
         &env,
         &repo,
         &[
@@ -258,7 +235,7 @@ fn unknown_revisions_and_reversed_ends_exit_2() {
             "--cell",
             "key_info/nope/owner",
         ],
-    );
-    assert_eq!(output.status.code(), Some(2));
+    )
+    .run_expect(2);
     env.assert_nothing_left();
 }

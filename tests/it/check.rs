@@ -2,29 +2,24 @@
 
 use crate::support::*;
 
-fn check_twin(env: &Env, suite: &std::path::Path) -> std::process::Output {
-    env.replay()
-        .args(["check", "--suite"])
-        .arg(suite)
-        .args([
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap()
+fn check_twin(env: &Env, suite: &std::path::Path) -> std::process::Command {
+    let mut command = env.replay();
+    command.args(["check", "--suite"]).arg(suite).args([
+        "--target",
+        "twin",
+        "--repo",
+        "testdata/twin",
+        "--format",
+        "json",
+    ]);
+    command
 }
 
 #[test]
 fn the_twin_is_all_green_and_nothing_is_left() {
     let env = Env::new("green");
-    let output = check_twin(&env, &repo_root().join("matrices/litellm"));
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let report = json(&output);
+    let (stdout, stderr) = check_twin(&env, &repo_root().join("matrices/litellm")).run_expect(0);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["format_version"], 1);
     let cells = suite_cells("litellm");
     assert_eq!(report["summary"]["cells"], cells);
@@ -57,9 +52,7 @@ fn a_changed_pin_exits_1_naming_that_cell_and_accept_restores_it() {
         "team_admin         =   [200,    403,     403]",
     );
 
-    let output = check_twin(&env, &suite);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
-    let report = json(&output);
+    let (report, _) = check_twin(&env, &suite).run_json(1);
     assert_eq!(cells_with(&report, "RED"), ["key_update/self/team_admin"]);
     assert_eq!(
         report["summary"]["green"],
@@ -77,15 +70,12 @@ fn a_changed_pin_exits_1_naming_that_cell_and_accept_restores_it() {
         "Only proxy admins, team admins, or org admins can call /key/update"
     );
 
-    let output = env
+    let (stdout, stderr) = env
         .replay()
         .args(["check", "--suite"])
         .arg(&suite)
         .args(["--target", "twin", "--repo", "testdata/twin", "--accept"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert!(
         stdout.contains("200≠403") || stdout.contains("403≠200"),
         "{stdout}"
@@ -98,7 +88,7 @@ fn a_changed_pin_exits_1_naming_that_cell_and_accept_restores_it() {
 #[test]
 fn accept_refuses_in_ci_without_force() {
     let env = Env::new("ci");
-    let output = env
+    let (_, stderr) = env
         .replay()
         .env("CI", "true")
         .args([
@@ -109,14 +99,8 @@ fn accept_refuses_in_ci_without_force() {
             "testdata/twin",
             "--accept",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output)
-            .1
-            .contains("hint: review the change locally, or pass --force")
-    );
+        .run_expect(2);
+    assert!(stderr.contains("hint: review the change locally, or pass --force"));
     env.assert_nothing_left();
 }
 
@@ -129,9 +113,7 @@ fn a_suite_error_exits_2_before_anything_boots() {
         "VALUES ({{world.budget}}, 'replay-seeder'",
         "VALUES ({{world.budgte}}, 'replay-seeder'",
     );
-    let output = check_twin(&env, &suite);
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (stdout, stderr) = check_twin(&env, &suite).run_expect(2);
     // With --format json, stdout holds the error document and nothing else.
     let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(document["kind"], "error", "{stdout}");
@@ -180,62 +162,50 @@ fn a_commit_is_checked_and_bad_revisions_are_refused() {
         "TEAM_MEMBER_DENIED = 'changed' or ",
     );
 
-    let output = env
+    let (report, _) = env
         .replay()
         .args([
             "check", "--target", "twin", "--format", "json", "--rev", "HEAD", "--repo",
         ])
         .arg(&repo)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let report = json(&output);
+        .run_json(0);
     assert_eq!(report["summary"]["green"], suite_cells("litellm"));
     assert_eq!(report["revision"]["subject"], "the twin");
     assert_eq!(report["revision"]["tag"], "v1.0.0");
     let short = report["revision"]["label"].as_str().unwrap().to_string();
-    let output = env
+    let (stdout, _) = env
         .replay()
         .args(["check", "--target", "twin", "--rev", "v1.0.0", "--repo"])
         .arg(&repo)
         .args(["--cell", "key_info/own/proxy_admin"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert!(
         stdout.contains(&format!("litellm on twin at v1.0.0 ({short})\n")),
         "{stdout}"
     );
 
-    let output = env
+    let (_, stderr) = env
         .replay()
         .args(["check", "--target", "twin", "--rev", "nope", "--repo"])
         .arg(&repo)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output).1.contains("error: unknown revision `nope`"));
+        .run_expect(2);
+    assert!(stderr.contains("error: unknown revision `nope`"));
 
     let plain = env.tmp.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    let output = env
+    let (_, stderr) = env
         .replay()
         .args(["check", "--target", "twin", "--rev", "HEAD", "--repo"])
         .arg(&plain)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(3));
-    assert!(text(&output).1.contains("is not inside a git repository"));
+        .run_expect(3);
+    assert!(stderr.contains("is not inside a git repository"));
     env.assert_nothing_left();
 }
 
 #[test]
 fn the_login_suite_is_all_green() {
     let env = Env::new("login");
-    let output = check_twin(&env, &repo_root().join("matrices/twin-login"));
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let report = json(&output);
+    let (report, _) = check_twin(&env, &repo_root().join("matrices/twin-login")).run_json(0);
     assert_eq!(report["summary"]["green"], 5);
     // Server-assigned ids are replaced by the names they were captured as.
     let info = report["cells"]
@@ -257,9 +227,7 @@ fn a_boot_failure_exits_4_with_the_command_and_its_log() {
         "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
         "run = \"{{env}}/bin/python -c 'import sys; print(\\\"cannot import handlers\\\"); sys.exit(3)'\"",
     );
-    let output = check_twin(&env, &suite);
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let (_, stderr) = check_twin(&env, &suite).run_expect(4);
     assert!(
         stderr.contains("error: failed to boot working tree: `"),
         "{stderr}"
@@ -298,14 +266,12 @@ fn a_normal_user_can_run_it() {
     std::fs::copy(env!("CARGO_BIN_EXE_replay"), &binary).unwrap();
     copy_dir(&repo_root().join("testdata/twin"), &home.join("twin"));
     copy_dir(&repo_root().join("matrices/litellm"), &home.join("suite"));
-    let chown = std::process::Command::new("chown")
+    std::process::Command::new("chown")
         .args(["-R", "nobody:"])
         .arg(&home)
-        .status()
-        .unwrap();
-    assert!(chown.success());
+        .run_expect(0);
 
-    let output = std::process::Command::new(&binary)
+    let (report, _) = std::process::Command::new(&binary)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", &home)
@@ -330,10 +296,8 @@ fn a_normal_user_can_run_it() {
         .current_dir(&home)
         .uid(nobody.uid.as_raw())
         .gid(nobody.gid.as_raw())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    assert_eq!(json(&output)["summary"]["green"], 2);
+        .run_json(0);
+    assert_eq!(report["summary"]["green"], 2);
     assert!(processes_of_run(&env.run_id).is_empty());
     assert_eq!(std::fs::read_dir(home.join("tmp")).unwrap().count(), 0);
 }
@@ -341,9 +305,7 @@ fn a_normal_user_can_run_it() {
 #[test]
 fn the_demo_replays_the_twins_fix() {
     let env = Env::new("demo");
-    let output = env.replay().arg("demo").output().unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let (stdout, _) = env.replay().arg("demo").run_expect(0);
     assert!(
         stdout.contains("fix ")
             && stdout.contains("\"extend /key/update admin check to non-budget fields\""),
@@ -377,17 +339,14 @@ fn a_migrated_template_is_kept_across_runs_and_a_changed_migration_input_is_a_mi
     let twin = env.tmp.path().join("twin");
     copy_dir(&repo_root().join("testdata/twin"), &twin);
     let check = |extra: &[&str]| -> (bool, u64) {
-        let output = env
+        let (report, _) = env
             .replay()
             .args(["check", "--suite", "matrices/litellm", "--target", "twin"])
             .arg("--repo")
             .arg(&twin)
             .args(["--format", "json"])
             .args(extra)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-        let report = json(&output);
+            .run_json(0);
         assert_eq!(report["summary"]["green"], suite_cells("litellm") as u64);
         // The named phases (and `other`) account for the whole run.
         let phases = report["timings"]["phases"].as_object().unwrap();
@@ -456,16 +415,13 @@ fn pass_env_values_key_the_build_environment() {
     let target = env.tmp.path().join("knob.toml");
     std::fs::write(&target, twin).unwrap();
     let run = |value: &str| {
-        let output = env
+        let (report, _) = env
             .replay()
             .env("REPLAY_TEST_TWIN_KNOB", value)
             .args(["check", "--repo", "testdata/twin", "--format", "json"])
             .args(["--cell", "key_info/own/proxy_admin", "--target"])
             .arg(&target)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-        let report = json(&output);
+            .run_json(0);
         assert_eq!(report["summary"]["green"], 1);
         (
             report["caches"]["build"].as_bool().unwrap(),

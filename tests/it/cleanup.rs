@@ -1,19 +1,72 @@
 //! Nothing the tool starts outlives it: on Ctrl-C during boot, during the
 //! matrix, and on a panic.
 
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// A copy of the suite whose twin takes a while to come up.
-fn slow_boot_suite(env: &Env) -> std::path::PathBuf {
+const BOOT: &str = "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"";
+
+/// A copy of the suite whose twin sleeps ten minutes before it listens, and
+/// is waited for as long: an interrupt sent once its process is seen lands
+/// during the boot however long the test takes to send it.
+fn slow_boot_suite(env: &Env) -> PathBuf {
     let suite = env.suite_copy("litellm");
+    let target = suite.join("targets/twin.toml");
+    edit(
+        &target,
+        BOOT,
+        "run = \"{{env}}/bin/python -c 'import time, runpy, sys; time.sleep(600); sys.argv = sys.argv[1:]; runpy.run_path(\\\"server.py\\\", run_name=\\\"__main__\\\")' server.py --host {{host}} --port {{port}}\"",
+    );
+    edit(&target, "timeout = \"30s\"", "timeout = \"900s\"");
+    suite
+}
+
+/// A copy of the suite whose twin, at the first request to /key/list,
+/// creates `paused` and never answers: that is a cell of key_list.toml, and
+/// no scenario before it asks /key/list, so with `--jobs 1` (cells in file
+/// order) the cells before it are done, and it and those after it are not.
+fn suite_paused_at_key_list(env: &Env, paused: &Path) -> PathBuf {
+    let suite = env.suite_copy("litellm");
+    let wrapper = suite.join("targets/pause_at_key_list.py");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "import http.server, runpy, sys, time\n\
+             parse = http.server.BaseHTTPRequestHandler.parse_request\n\
+             def parse_or_pause(self):\n\
+             \x20   parsed = parse(self)\n\
+             \x20   if parsed and self.path.startswith('/key/list'):\n\
+             \x20       open({paused:?}, 'w').close()\n\
+             \x20       time.sleep(3600)\n\
+             \x20   return parsed\n\
+             http.server.BaseHTTPRequestHandler.parse_request = parse_or_pause\n\
+             sys.argv = sys.argv[1:]\n\
+             sys.path[0] = ''\n\
+             runpy.run_path('server.py', run_name='__main__')\n"
+        ),
+    )
+    .unwrap();
     edit(
         &suite.join("targets/twin.toml"),
-        "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
-        "run = \"{{env}}/bin/python -c 'import time, runpy, sys; time.sleep(5); sys.argv = sys.argv[1:]; runpy.run_path(\\\"server.py\\\", run_name=\\\"__main__\\\")' server.py --host {{host}} --port {{port}}\"",
+        BOOT,
+        "run = \"{{env}}/bin/python {{target_dir}}/pause_at_key_list.py server.py --host {{host}} --port {{port}}\"",
     );
     suite
+}
+
+/// Wait (up to two minutes) until `ready` says so, failing if the tool ends first.
+fn wait_until(child: &mut std::process::Child, what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the tool ended before {what}"
+        );
+        assert!(Instant::now() < deadline, "never {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -33,20 +86,13 @@ fn ctrl_c_during_boot_tears_everything_down() {
         .arg(&suite);
     let (mut child, _, rest) = start_until(command, "replay: booting working tree");
     // The server process exists, still sleeping before it listens.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !processes_of_run(&env.run_id)
-        .iter()
-        .any(|p| p.contains("time.sleep"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:#?}",
-            processes_of_run(&env.run_id)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(interrupt_and_wait(&mut child), 130);
-    let stderr: Vec<String> = rest.try_iter().collect();
+    wait_until(&mut child, "the server process ran", || {
+        processes_of_run(&env.run_id)
+            .iter()
+            .any(|p| p.contains("time.sleep"))
+    });
+    let (code, _, stderr) = interrupt_and_collect(&mut child, rest);
+    assert_eq!(code, 130, "{stderr:#?}");
     assert!(
         stderr.iter().any(|l| l.contains("interrupted")),
         "{stderr:#?}"
@@ -57,27 +103,30 @@ fn ctrl_c_during_boot_tears_everything_down() {
 #[test]
 fn ctrl_c_during_the_matrix_writes_partial_results_and_tears_down() {
     let env = Env::new("int-matrix");
+    let paused = env.tmp.path().join("paused");
+    let suite = suite_paused_at_key_list(&env, &paused);
     let mut command = env.replay();
-    command.args([
-        "check",
-        "--target",
-        "twin",
-        "--repo",
-        "testdata/twin",
-        "--format",
-        "json",
-        "--jobs",
-        "1",
-    ]);
-    let (mut child, _, _) = start_until(
+    command
+        .args([
+            "check",
+            "--target",
+            "twin",
+            "--repo",
+            "testdata/twin",
+            "--format",
+            "json",
+            "--jobs",
+            "1",
+            "--suite",
+        ])
+        .arg(&suite);
+    let (mut child, _, rest) = start_until(
         command,
         &format!("replay: running {} cells", suite_cells("litellm")),
     );
-    std::thread::sleep(Duration::from_millis(200));
-    let mut stdout = child.stdout.take().unwrap();
-    assert_eq!(interrupt_and_wait(&mut child), 130);
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    wait_until(&mut child, "a cell asked /key/list", || paused.exists());
+    let (code, text, stderr) = interrupt_and_collect(&mut child, rest);
+    assert_eq!(code, 130, "{stderr:#?}");
     let report: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(report["interrupted"], true);
@@ -90,14 +139,11 @@ fn ctrl_c_during_the_matrix_writes_partial_results_and_tears_down() {
 #[test]
 fn a_panic_after_boot_leaves_nothing() {
     let env = Env::new("panic");
-    let output = env
+    let (_, stderr) = env
         .replay()
         .env("REPLAY_FAULT", "panic-after-boot")
         .args(["check", "--target", "twin", "--repo", "testdata/twin"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(101), "{stderr}");
+        .run_expect(101);
     assert!(
         stderr.contains("REPLAY_FAULT: panic after-boot"),
         "{stderr}"
@@ -129,14 +175,11 @@ fn gc_removes_what_a_killed_run_left_behind() {
     assert!(left.iter().any(|l| l.contains("postgres")), "{left:#?}");
     assert!(left.iter().any(|l| l.contains("temp folder")), "{left:#?}");
 
-    let output = env
+    let (_, stderr) = env
         .replay()
         .env_remove("REPLAY_RUN_ID")
         .args(["gc", "--keep-cache"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert!(
         stderr.contains(&format!("removed what run {} left behind", env.run_id)),
         "{stderr}"

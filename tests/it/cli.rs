@@ -1,5 +1,7 @@
 //! Golden tests of the command line: help, usage errors, malformed suites.
 
+use crate::support::RunExt;
+
 #[test]
 fn golden() {
     trycmd::TestCases::new()
@@ -65,13 +67,7 @@ fn quiet_silences_stderr_and_stderr_off_a_terminal_is_plain_text() {
     );
     // A RED result is no error either: the kept logs go unmentioned.
     let history = env.tmp.path().join("twin");
-    let made = env
-        .replay()
-        .arg("twin-history")
-        .arg(&history)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", crate::support::text(&made).1);
+    env.replay().arg("twin-history").arg(&history).run_expect(0);
     let red = env
         .replay()
         .args(["-q", "check", "--target", "twin", "--rev", "update-fix^"])

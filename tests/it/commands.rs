@@ -4,17 +4,13 @@
 
 use crate::support::*;
 
-fn listed(env: &Env, args: &[&str]) -> (Option<i32>, String, String) {
-    let output = env.replay().arg("list").args(args).output().unwrap();
-    let (stdout, stderr) = text(&output);
-    (output.status.code(), stdout, stderr)
-}
-
 #[test]
 fn list_shows_each_cell_with_its_endpoint_and_pin() {
     let env = Env::new("list");
-    let (code, stdout, stderr) = listed(&env, &["--suite", "matrices/litellm"]);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = env
+        .replay()
+        .args(["list", "--suite", "matrices/litellm"])
+        .run_expect(0);
     let cells = suite_cells("litellm");
     assert!(
         stdout.contains(&format!("{cells} cells of suite litellm\n")),
@@ -28,9 +24,10 @@ fn list_shows_each_cell_with_its_endpoint_and_pin() {
         "{stdout}"
     );
 
-    let (code, stdout, _) = listed(&env, &["--cell", "key_update/*/owner", "--format", "json"]);
-    assert_eq!(code, Some(0));
-    let listing: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let (listing, _) = env
+        .replay()
+        .args(["list", "--cell", "key_update/*/owner", "--format", "json"])
+        .run_json(0);
     assert_eq!(listing["kind"], "list");
     let ids: Vec<&str> = listing["cells"]
         .as_array()
@@ -42,9 +39,10 @@ fn list_shows_each_cell_with_its_endpoint_and_pin() {
     assert_eq!(listing["cells"][0]["file"], "scenarios/key_update.toml");
 
     // The filters narrow each other; values of one flag add up.
-    let (code, stdout, _) = listed(
-        &env,
-        &[
+    let (listing, _) = env
+        .replay()
+        .args([
+            "list",
             "--endpoint",
             "/key/info",
             "--endpoint",
@@ -55,10 +53,8 @@ fn list_shows_each_cell_with_its_endpoint_and_pin() {
             "own*",
             "--format",
             "json",
-        ],
-    );
-    assert_eq!(code, Some(0));
-    let listing: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        ])
+        .run_json(0);
     let cells = listing["cells"].as_array().unwrap();
     assert!(!cells.is_empty());
     for cell in cells {
@@ -106,8 +102,7 @@ fn a_filter_that_selects_nothing_is_exit_2_naming_it() {
             "--cell key_info/*/* --endpoint /key/update together select no cell",
         ),
     ] {
-        let (code, stdout, stderr) = listed(&env, &args);
-        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        let (stdout, stderr) = env.replay().arg("list").args(&args).run_expect(2);
         assert!(stdout.is_empty(), "{stdout}");
         assert!(
             stderr.contains(&format!("error: {named}")),
@@ -130,9 +125,7 @@ fn a_filter_that_selects_nothing_is_exit_2_naming_it() {
         if command == "bisect" {
             replay.args(["--good", "HEAD~1", "--bad", "HEAD"]);
         }
-        let output = replay.output().unwrap();
-        let (_, stderr) = text(&output);
-        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        let (_, stderr) = replay.run_expect(2);
         assert!(
             stderr.contains("error: --actor nobody selects no cell of suite litellm"),
             "{command}: {stderr}"
@@ -143,52 +136,40 @@ fn a_filter_that_selects_nothing_is_exit_2_naming_it() {
 #[test]
 fn check_runs_only_the_cells_its_filters_select() {
     let env = Env::new("check-filters");
-    let output = env
-        .replay()
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--format",
-            "json",
-        ])
-        .args([
-            "--endpoint",
-            "/key/info",
-            "--actor",
-            "owner",
-            "--cell",
-            "key_update/*/owner",
-        ])
-        .output()
-        .unwrap();
+    let check = |filters: &[&str]| {
+        let mut command = env.replay();
+        command
+            .args([
+                "check",
+                "--target",
+                "twin",
+                "--repo",
+                "testdata/twin",
+                "--format",
+                "json",
+            ])
+            .args(filters);
+        command
+    };
     // --cell and --endpoint narrow each other: key_update's cells are not /key/info's.
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output).1);
-    let output = env
-        .replay()
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--format",
-            "json",
-        ])
-        .args([
-            "--endpoint",
-            "/key/info",
-            "--actor",
-            "owner",
-            "--actor",
-            "proxy_admin",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let report = json(&output);
+    check(&[
+        "--endpoint",
+        "/key/info",
+        "--actor",
+        "owner",
+        "--cell",
+        "key_update/*/owner",
+    ])
+    .run_expect(2);
+    let (report, _) = check(&[
+        "--endpoint",
+        "/key/info",
+        "--actor",
+        "owner",
+        "--actor",
+        "proxy_admin",
+    ])
+    .run_json(0);
     let ids: Vec<&str> = report["cells"]
         .as_array()
         .unwrap()
@@ -219,7 +200,7 @@ fn a_red_cell_says_why_and_gives_a_curl_line_without_secrets() {
         "owner              =   [200,    \"-\",     403]",
     );
     let reports = env.tmp.path().join("reports");
-    let output = env
+    let (stdout, _) = env
         .replay()
         .args([
             "check",
@@ -232,10 +213,7 @@ fn a_red_cell_says_why_and_gives_a_curl_line_without_secrets() {
         .arg(&suite)
         .args(["--endpoint", "/key/update", "--report-dir"])
         .arg(&reports)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+        .run_expect(1);
     let red = stdout
         .lines()
         .position(|l| l.contains("RED key_update/self/owner"))
@@ -288,19 +266,17 @@ fn a_red_cell_says_why_and_gives_a_curl_line_without_secrets() {
 #[test]
 fn diff_lists_the_cells_whose_outcome_changed_with_both_values() {
     let env = Env::new("diff");
-    let diff = |args: &[&str]| {
-        let output = env.replay().arg("diff").args(args).output().unwrap();
-        let (stdout, stderr) = text(&output);
-        (output.status.code(), stdout, stderr)
-    };
+    let diff = |args: &[&str], code| env.replay().arg("diff").args(args).run_expect(code);
     // Two fix records of the twin's history: the delete fix, then the update fix.
-    let (code, stdout, stderr) = diff(&[
-        "replays/litellm/46e6f4a.json",
-        "replays/litellm/7d1494a.json",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code, Some(1), "{stderr}");
+    let (stdout, _) = diff(
+        &[
+            "replays/litellm/46e6f4a.json",
+            "replays/litellm/7d1494a.json",
+            "--format",
+            "json",
+        ],
+        1,
+    );
     let found: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(found["kind"], "diff");
     let changed = found["changed"].as_array().unwrap();
@@ -311,11 +287,13 @@ fn diff_lists_the_cells_whose_outcome_changed_with_both_values() {
             assert!(line.as_str().unwrap().contains(" → "), "{change}");
         }
     }
-    let (code, stdout, _) = diff(&[
-        "replays/litellm/46e6f4a.json",
-        "replays/litellm/7d1494a.json",
-    ]);
-    assert_eq!(code, Some(1));
+    let (stdout, _) = diff(
+        &[
+            "replays/litellm/46e6f4a.json",
+            "replays/litellm/7d1494a.json",
+        ],
+        1,
+    );
     let first = changed[0]["id"].as_str().unwrap();
     assert!(
         stdout
@@ -326,19 +304,23 @@ fn diff_lists_the_cells_whose_outcome_changed_with_both_values() {
     assert!(stdout.contains(" the same\n"), "{stdout}");
 
     // A document against itself: nothing differs, exit 0.
-    let (code, stdout, _) = diff(&[
-        "tests/data/check-report.json",
-        "tests/data/check-report.json",
-    ]);
-    assert_eq!(code, Some(0), "{stdout}");
+    let (stdout, _) = diff(
+        &[
+            "tests/data/check-report.json",
+            "tests/data/check-report.json",
+        ],
+        0,
+    );
     assert!(stdout.contains("0 cells differ"), "{stdout}");
 
     // A bisect record is not compared: exit 2, naming it.
-    let (code, _, stderr) = diff(&[
-        "tests/data/check-report.json",
-        "tests/data/bisect-record.json",
-    ]);
-    assert_eq!(code, Some(2));
+    let (_, stderr) = diff(
+        &[
+            "tests/data/check-report.json",
+            "tests/data/bisect-record.json",
+        ],
+        2,
+    );
     assert!(
         stderr.contains("error: tests/data/bisect-record.json is a bisect document"),
         "{stderr}"
@@ -352,25 +334,19 @@ fn diff_lists_the_cells_whose_outcome_changed_with_both_values() {
 fn init_scaffolds_a_suite_that_loads_and_runs() {
     let env = Env::new("init");
     let dir = env.tmp.path().join("my-api");
-    let output = env
+    let (stdout, stderr) = env
         .replay()
         .arg("init")
         .arg(&dir)
         .args(["--openapi", "tests/data/openapi.json"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert_eq!(stdout.lines().count(), 3 + 7, "{stdout}");
     assert!(stderr.contains("14 cells"), "{stderr}");
-    let output = env
+    let (listing, _) = env
         .replay()
         .args(["list", "--format", "json", "--suite"])
         .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let listing = json(&output);
+        .run_json(0);
     let endpoints: Vec<&str> = listing["cells"]
         .as_array()
         .unwrap()
@@ -390,20 +366,15 @@ fn init_scaffolds_a_suite_that_loads_and_runs() {
     );
 
     // A folder that is not empty is refused, and left as it was.
-    let output = env.replay().arg("init").arg(&dir).output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output).1.contains("is not empty"),
-        "{}",
-        text(&output).1
-    );
+    let (_, stderr) = env.replay().arg("init").arg(&dir).run_expect(2);
+    assert!(stderr.contains("is not empty"), "{stderr}");
 
     std::fs::copy(
         repo_root().join("matrices/litellm/targets/twin.toml"),
         dir.join("targets/twin.toml"),
     )
     .unwrap();
-    let output = env
+    let (report, _) = env
         .replay()
         .args([
             "check",
@@ -416,10 +387,7 @@ fn init_scaffolds_a_suite_that_loads_and_runs() {
         ])
         .arg("--suite")
         .arg(&dir)
-        .output()
-        .unwrap();
-    let report = json(&output);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
+        .run_json(1);
     assert_eq!(report["summary"]["new"], 14, "{}", report["summary"]);
     env.assert_nothing_left();
 }

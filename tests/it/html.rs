@@ -141,16 +141,13 @@ fn screenshot(page: &Path, name: &str) -> PathBuf {
 /// `replay report RECORD --html <artifacts>/<name>.html`; the page's path.
 fn render(env: &Env, record: &Path, name: &str) -> PathBuf {
     let page = artifacts().join(format!("{name}.html"));
-    let output = env
+    let (_, stderr) = env
         .replay()
         .arg("report")
         .arg(record)
         .arg("--html")
         .arg(&page)
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert!(stderr.contains("wrote"), "{stderr}");
     page
 }
@@ -395,7 +392,7 @@ fn assert_check_page(dom: &Html, report: &Value) {
 #[test]
 fn a_check_of_the_twin_in_chromium_is_all_green() {
     let env = Env::new("html-check");
-    let output = env
+    let (stdout, _) = env
         .replay()
         .args([
             "check",
@@ -408,12 +405,10 @@ fn a_check_of_the_twin_in_chromium_is_all_green() {
             "--format",
             "json",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let report = json(&output);
+        .run_expect(0);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let record = env.tmp.path().join("check.json");
-    std::fs::write(&record, &output.stdout).unwrap();
+    std::fs::write(&record, &stdout).unwrap();
     env.assert_nothing_left();
 
     let page = render(&env, &record, "report-check-twin");
@@ -527,13 +522,9 @@ fn a_record_that_is_not_a_report_exits_2_and_writes_nothing() {
     let env = Env::new("html-bad");
     let out = env.tmp.path().join("out.html");
     let report = |record: &Path| {
-        env.replay()
-            .arg("report")
-            .arg(record)
-            .arg("--html")
-            .arg(&out)
-            .output()
-            .unwrap()
+        let mut command = env.replay();
+        command.arg("report").arg(record).arg("--html").arg(&out);
+        command
     };
     let junit = env.tmp.path().join("junit.json");
     std::fs::write(&junit, r#"{"format_version": 1, "kind": "junit"}"#).unwrap();
@@ -546,9 +537,7 @@ fn a_record_that_is_not_a_report_exits_2_and_writes_nothing() {
         (&table, "it is not JSON"),
         (&env.tmp.path().join("missing.json"), "cannot read it"),
     ] {
-        let output = report(record);
-        let (stdout, stderr) = text(&output);
-        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let (stdout, stderr) = report(record).run_expect(2);
         assert!(stdout.is_empty());
         assert!(
             stderr.starts_with(&format!("error: cannot render {}", record.display()))

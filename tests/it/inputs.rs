@@ -30,9 +30,7 @@ fn a_typo_in_a_checks_sql_is_bad_input_before_any_boot() {
         r#"sql = '''SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE token"#,
         r#"sql = '''SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE tokn"#,
     );
-    let output = check(&env, &suite).output().unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = check(&env, &suite).run_expect(2);
     // The file and line of the statement, the check, and Postgres's words.
     assert!(
         stderr.contains(&format!(
@@ -58,9 +56,7 @@ fn a_build_input_that_is_missing_is_bad_input_naming_the_target_and_key() {
         "virtualenv.\ninputs = [\"requirements.txt\"]",
         "virtualenv.\ninputs = [\"requirments.txt\"]",
     );
-    let output = check(&env, &suite).output().unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = check(&env, &suite).run_expect(2);
     assert!(
         stderr.contains(&format!(
             "{}:20: local.build.inputs names `requirments.txt`, which working tree does not have",
@@ -80,9 +76,7 @@ fn a_build_input_that_is_missing_is_bad_input_naming_the_target_and_key() {
         "inputs = [\"requirments.txt\"]",
         "inputs = [\"requirements*.txt\"]\noptional_inputs = [\"poetry.lock\"]",
     );
-    let output = check(&env, &suite).output().unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    check(&env, &suite).run_expect(0);
     env.assert_nothing_left();
 }
 
@@ -95,9 +89,7 @@ fn two_scenarios_with_one_name_are_refused_naming_both_files() {
     let original = std::fs::read_to_string(&first).unwrap();
     // The same endpoint and the same cells, under a file of another name.
     std::fs::write(&second, format!("name = \"key_delete\"\n{original}")).unwrap();
-    let output = check(&env, &suite).output().unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = check(&env, &suite).run_expect(2);
     assert!(
         stderr.contains(&format!(
             "error: {}: duplicate cell: scenario `key_delete` is also defined in {}",
@@ -135,10 +127,8 @@ fn a_check_is_compared_raw_though_the_redact_pattern_hides_both_values() {
         "--format",
         "json",
     ]);
-    let output = command.output().unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    let report = json(&output);
+    let (stdout, _) = command.run_expect(1);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         cells_with(&report, "RED"),
         ["key_delete/owner/internal_user"],

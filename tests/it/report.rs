@@ -8,7 +8,7 @@ use replay::results::BisectRecord;
 use replay::results::CheckReport;
 use replay::results::record::FixRecord;
 
-use crate::support::repo_root;
+use crate::support::{RunExt, repo_root};
 
 fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
     let path = repo_root().join("tests/data").join(name);
@@ -226,25 +226,16 @@ fn a_fix_junit_fails_exactly_when_the_fix_is_not_caught() {
 fn sarif_has_a_result_per_red_cell_at_its_pin_line() {
     let env = crate::support::Env::new("sarif");
     let repo = env.tmp.path().join("twin");
-    let made = env
-        .replay()
-        .arg("twin-history")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", crate::support::text(&made).1);
+    env.replay().arg("twin-history").arg(&repo).run_expect(0);
     let dir = env.tmp.path().join("report");
-    let output = env
+    let (stdout, _) = env
         .replay()
         .args(["check", "--target", "twin", "--rev", "update-fix"])
         .args(["--cell", "key_info/*/*", "--format", "sarif", "--repo"])
         .arg(&repo)
         .arg("--report-dir")
         .arg(&dir)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = crate::support::text(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+        .run_expect(1);
     let sarif: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let run = &sarif["runs"][0];

@@ -46,24 +46,16 @@ fn state(repo: &Path) -> Vec<(&'static str, String)> {
 fn a_fix_and_a_check_on_the_users_own_clone_with_work_in_progress_leave_it_as_it_was() {
     let env = Env::new("user-clone");
     let history = env.tmp.path().join("twin");
-    let output = env
-        .replay()
-        .arg("twin-history")
-        .arg(&history)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output).1);
+    env.replay().arg("twin-history").arg(&history).run_expect(0);
 
     // The user's clone, at the newest commit, with work in progress: a staged
     // edit, an unstaged edit of another file, and an untracked file.
     let clone = env.tmp.path().join("clone");
-    let output = Command::new("git")
+    Command::new("git")
         .args(["clone", "-q"])
         .arg(&history)
         .arg(&clone)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output).1);
+        .run_expect(0);
     let keys = clone.join("keys.py");
     let staged = std::fs::read_to_string(&keys).unwrap() + "\n# staged work\n";
     std::fs::write(&keys, &staged).unwrap();
@@ -75,7 +67,7 @@ fn a_fix_and_a_check_on_the_users_own_clone_with_work_in_progress_leave_it_as_it
     let before = state(&clone);
 
     let records = env.tmp.path().join("replays");
-    let output = env
+    let (record, _) = env
         .replay()
         .args([
             "fix",
@@ -89,10 +81,8 @@ fn a_fix_and_a_check_on_the_users_own_clone_with_work_in_progress_leave_it_as_it
         .arg(&clone)
         .arg("--records")
         .arg(&records)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    assert_eq!(json(&output)["verdict"], "CAUGHT");
+        .run_json(0);
+    assert_eq!(record["verdict"], "CAUGHT");
     let output = env
         .replay()
         .args([

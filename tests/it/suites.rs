@@ -7,14 +7,28 @@
 
 use crate::support::*;
 
-fn check(env: &Env, suite: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    env.replay()
+fn check(env: &Env, suite: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    let mut command = env.replay();
+    command
         .args(["check", "--suite"])
         .arg(suite)
         .args(["--target", "twin", "--repo", "testdata/twin"])
-        .args(extra)
-        .output()
-        .unwrap()
+        .args(extra);
+    command
+}
+
+/// The JSON report of `check` of the example suite `matrices/NAME` against
+/// the twin, which exits 0 with `green` GREEN cells (naming the RED ones if not).
+fn green_report(env: &Env, name: &str, green: u64) -> serde_json::Value {
+    let suite = repo_root().join("matrices").join(name);
+    let (report, _) = check(env, &suite, &["--format", "json"]).run_json(0);
+    assert_eq!(
+        report["summary"]["green"],
+        green,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    report
 }
 
 fn cell<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
@@ -29,19 +43,7 @@ fn cell<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
 #[test]
 fn the_keys_suite_is_green_with_an_anonymous_caller_and_matchers() {
     let env = Env::new("suite-keys");
-    let output = check(
-        &env,
-        &repo_root().join("matrices/twin-keys"),
-        &["--format", "json"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let report = json(&output);
-    assert_eq!(
-        report["summary"]["green"],
-        14,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
+    let report = green_report(&env, "twin-keys", 14);
     // The anonymous caller sent no credentials: the twin says so.
     let anonymous = cell(&report, "key_info/alice_key/anonymous");
     assert_eq!(anonymous["outcome"]["status"], 401);
@@ -81,10 +83,8 @@ fn a_question_mark_pin_is_new_until_accepted() {
         "anonymous = [\"-\",   \"?\"]",
     );
 
-    let output = check(&env, &suite, &["--format", "json"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
-    assert!(text(&output).1.contains("hint: 1 NEW cell (pinned \"?\")"));
-    let report = json(&output);
+    let (report, stderr) = check(&env, &suite, &["--format", "json"]).run_json(1);
+    assert!(stderr.contains("hint: 1 NEW cell (pinned \"?\")"));
     assert_eq!(report["summary"]["new"], 1);
     assert_eq!(report["summary"]["green"], 13);
     assert_eq!(report["summary"]["red"], 0);
@@ -93,36 +93,21 @@ fn a_question_mark_pin_is_new_until_accepted() {
     assert_eq!(new["pin"]["unknown"], true);
     assert_eq!(new["differences"][0], "not pinned yet: status 401");
 
-    let output = check(&env, &suite, &["--accept"]);
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let (stdout, stderr) = check(&env, &suite, &["--accept"]).run_expect(0);
     assert!(stdout.contains("401?"), "{stdout}");
     assert!(
         stderr.contains("-anonymous = [\"-\",   \"?\"]\n+anonymous = [\"-\",   401]"),
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&scenario).unwrap(), original);
-    let output = check(&env, &suite, &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    check(&env, &suite, &[]).run_expect(0);
     env.assert_nothing_left();
 }
 
 #[test]
 fn the_setup_suite_makes_rows_with_sql_and_targets_from_captures() {
     let env = Env::new("suite-setup");
-    let output = check(
-        &env,
-        &repo_root().join("matrices/twin-setup"),
-        &["--format", "json"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let report = json(&output);
-    assert_eq!(
-        report["summary"]["green"],
-        16,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
+    let report = green_report(&env, "twin-setup", 16);
     // The key written with SQL is alice's; the one deleted in setup is gone.
     let sql_key = cell(&report, "key_info/sql_key/alice");
     assert_eq!(sql_key["outcome"]["status"], 200);
@@ -165,17 +150,15 @@ fn a_target_with_a_workdir_boots_a_server_in_a_subfolder() {
     let suite = env.suite_copy("twin-keys");
     let target = suite.join("targets/twin.toml");
     edit(&target, "[env]", "workdir = \"server\"\n\n[env]");
-    let output = env
+    let (report, _) = env
         .replay()
         .args(["check", "--suite"])
         .arg(&suite)
         .args(["--target", "twin", "--repo"])
         .arg(&repo)
         .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    assert_eq!(json(&output)["summary"]["green"], 14);
+        .run_json(0);
+    assert_eq!(report["summary"]["green"], 14);
 
     // A revision without that folder fails to build, saying why.
     edit(&target, "workdir = \"server\"", "workdir = \"backend\"");
@@ -201,19 +184,7 @@ fn a_target_with_a_workdir_boots_a_server_in_a_subfolder() {
 #[test]
 fn the_world_suite_is_made_by_login_actors_that_learn_their_ids() {
     let env = Env::new("suite-world");
-    let output = check(
-        &env,
-        &repo_root().join("matrices/twin-world"),
-        &["--format", "json"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    let report = json(&output);
-    assert_eq!(
-        report["summary"]["green"],
-        13,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
+    let report = green_report(&env, "twin-world", 13);
     // The id whoami learnt is the one the server reports for the login token,
     // and the record shows it by its name.
     let me = cell(&report, "whoami/any/alice");
@@ -262,9 +233,7 @@ fn a_world_step_that_needs_a_login_before_its_user_exists_fails_naming_it() {
         &world[first_root_step..bob_step]
     ) + &world[world.find("# Alice makes").unwrap()..];
     std::fs::write(suite.join("world.toml"), moved).unwrap();
-    let output = check(&env, &suite, &[]);
-    let stderr = text(&output).1;
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let (_, stderr) = check(&env, &suite, &[]).run_expect(4);
     assert!(
         stderr.contains("actor `bob` could not log in (POST /login): returned 401"),
         "{stderr}"
@@ -276,11 +245,7 @@ fn a_world_step_that_needs_a_login_before_its_user_exists_fails_naming_it() {
 fn integer_ids_the_database_makes_up_are_named_so_two_runs_record_the_same() {
     let env = Env::new("suite-records");
     let suite = repo_root().join("matrices/twin-records");
-    let run = || {
-        let output = check(&env, &suite, &["--format", "json"]);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-        json(&output)
-    };
+    let run = || check(&env, &suite, &["--format", "json"]).run_json(0).0;
     let first = run();
     assert_eq!(first["summary"]["green"], 4);
     let admin = cell(&first, "key_update_limit/any/admin");
@@ -315,10 +280,8 @@ fn scratch_actors_are_made_fresh_for_each_cell_so_deleting_their_own_key_breaks_
     let env = Env::new("suite-scratch");
     let suite = env.suite_copy("twin-scratch");
     // One cell at a time, in file order: key_delete runs before key_info.
-    let output = check(&env, &suite, &["--format", "json", "--jobs", "1"]);
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let report = json(&output);
+    let (stdout, stderr) = check(&env, &suite, &["--format", "json", "--jobs", "1"]).run_expect(0);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         report["summary"]["green"],
         5,
@@ -355,9 +318,7 @@ fn scratch_actors_are_made_fresh_for_each_cell_so_deleting_their_own_key_breaks_
             .replace("{{scratch}}", "{{prefix}}"),
     )
     .unwrap();
-    let output = check(&env, &suite, &["--format", "json", "--jobs", "1"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
-    let report = json(&output);
+    let (report, _) = check(&env, &suite, &["--format", "json", "--jobs", "1"]).run_json(1);
     let mut red = cells_with(&report, "RED");
     red.sort();
     assert_eq!(red, ["key_info/any/carol", "key_info/any/dave"]);

@@ -251,6 +251,46 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
+/// Running a command to its end and checking how it ended, in one call:
+/// `env.replay().args([...]).run_expect(2)`.
+pub trait RunExt {
+    /// Run to the end and panic, naming the command and showing its stderr,
+    /// unless it exits `code`. Its stdout and stderr.
+    fn run_expect(&mut self, code: i32) -> (String, String);
+    /// The same, with stdout read as one JSON document.
+    fn run_json(&mut self, code: i32) -> (serde_json::Value, String);
+}
+
+impl RunExt for Command {
+    fn run_expect(&mut self, code: i32) -> (String, String) {
+        let output = self.output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{}: {stderr}",
+            command_line(self)
+        );
+        (stdout, stderr)
+    }
+
+    fn run_json(&mut self, code: i32) -> (serde_json::Value, String) {
+        let (stdout, stderr) = self.run_expect(code);
+        let document = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
+        (document, stderr)
+    }
+}
+
+/// `program arg arg…`, for a failure message.
+fn command_line(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|arg| arg.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -316,6 +356,35 @@ pub fn start_until(
             }
         }
     }
+}
+
+/// Send SIGINT to a tool `start_until` started and wait for it to end: its
+/// exit code, stdout, and the rest of its stderr (`rest`). Both are read to
+/// the end: stdout while the tool runs (a report larger than the pipe would
+/// block it), stderr until the pipe closes (the tool's last lines may still
+/// be on their way through the reader thread when it has exited).
+pub fn interrupt_and_collect(
+    child: &mut Child,
+    rest: mpsc::Receiver<String>,
+) -> (i32, String, Vec<String>) {
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let code = interrupt_and_wait(child);
+    let mut stderr = Vec::new();
+    loop {
+        match rest.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => stderr.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("stderr still open 30 s after the tool exited: {stderr:#?}")
+            }
+        }
+    }
+    (code, reader.join().unwrap(), stderr)
 }
 
 pub fn interrupt_and_wait(child: &mut Child) -> i32 {

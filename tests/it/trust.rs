@@ -320,14 +320,11 @@ fn fix_killed_then_gc_leaves_nothing() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!env.leftovers().is_empty());
-    let output = env
+    let (_, stderr) = env
         .replay()
         .env_remove("REPLAY_RUN_ID")
         .args(["gc", "--keep-cache"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert!(
         stderr.contains(&format!("removed what run {} left behind", env.run_id)),
         "{stderr}"

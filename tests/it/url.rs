@@ -106,8 +106,7 @@ fn psql(url: &str, sql: &str) -> Option<String> {
 
 /// The twin's cached virtualenv (a quick check builds it if needed).
 fn twin_python(env: &Env) -> PathBuf {
-    let output = env
-        .replay()
+    env.replay()
         .args([
             "check",
             "--target",
@@ -117,9 +116,7 @@ fn twin_python(env: &Env) -> PathBuf {
             "--cell",
             "key_info/own/owner",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+        .run_expect(0);
     for entry in std::fs::read_dir(env.cache.join("envs")).unwrap() {
         let python = entry.unwrap().path().join("bin/python");
         if python.exists()
@@ -237,14 +234,11 @@ fn gc_deletes_the_rows_of_a_killed_attach_run_and_only_then_says_so() {
         .unwrap()
         .to_string();
 
-    let output = env
+    let (_, stderr) = env
         .replay()
         .env_remove("REPLAY_RUN_ID")
         .args(["gc", "--keep-cache"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+        .run_expect(0);
     assert!(
         stderr.contains(&format!(
             "rows with prefix {prefix} that run {} wrote",
@@ -270,7 +264,7 @@ fn a_server_that_does_not_answer_is_an_environment_error_before_the_first_cell()
     let env = Env::new("url-down");
     let (_postgres, database_url) = start_postgres(&env.tmp.path().join("pg/cluster"));
     let url = format!("http://127.0.0.1:{}", free_port());
-    let output = env
+    let (_, stderr) = env
         .replay()
         .args([
             "check",
@@ -281,10 +275,7 @@ fn a_server_that_does_not_answer_is_an_environment_error_before_the_first_cell()
             "--database-url",
             &database_url,
         ])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+        .run_expect(3);
     assert!(
         stderr.contains(&format!("error: the server at {url} is unreachable")),
         "{stderr}"
@@ -303,7 +294,7 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
     // A row of somebody else, which the cleanup must not touch.
     psql(&database_url, "INSERT INTO \"LiteLLM_UserTable\" (user_id, user_email) VALUES ('someone-else', 'someone@example.test')").unwrap();
 
-    let output = env
+    let (report, stderr) = env
         .replay()
         .args([
             "check",
@@ -316,14 +307,11 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
             "--database-url",
             &database_url,
         ])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert_eq!(json(&output)["summary"]["green"], suite_cells("litellm"));
+        .run_json(0);
+    assert_eq!(report["summary"]["green"], suite_cells("litellm"));
     assert!(stderr.contains("cleanup: removed"), "{stderr}");
 
-    let output = env
+    let (report, _) = env
         .replay()
         .args([
             "check",
@@ -338,10 +326,8 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
             "--master-key",
             master_key,
         ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
-    assert_eq!(json(&output)["summary"]["green"], 5);
+        .run_json(0);
+    assert_eq!(report["summary"]["green"], 5);
 
     // Interrupted in the middle of the matrix, the run still removes its rows.
     let mut command = env.replay();

@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 
 use super::{
     Build, Checkout, Database, KeptTemplate, Postgres, PostgresStarted, RunContext, Runtime,
-    RuntimeError, RuntimeKind, Server, environment,
+    RuntimeError, RuntimeKind, Server, ServerInfo, environment,
 };
 use crate::spec::target::{DockerRecipe, Stage, Target};
 use crate::spec::template::Vars;
@@ -556,9 +556,7 @@ impl DockerPostgres {
 struct DockerServer {
     docker: Docker,
     id: String,
-    base_url: String,
-    command: String,
-    log: PathBuf,
+    info: ServerInfo,
     exit: Arc<Mutex<Option<String>>>,
     logs: Option<JoinHandle<()>>,
     waiter: JoinHandle<()>,
@@ -566,24 +564,12 @@ struct DockerServer {
 
 #[async_trait]
 impl Server for DockerServer {
-    fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    fn command(&self) -> &str {
-        &self.command
-    }
-
-    fn log(&self) -> &Path {
-        &self.log
+    fn info(&self) -> &ServerInfo {
+        &self.info
     }
 
     fn exited(&mut self) -> Option<String> {
         self.exit.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn log_tail(&self, lines: usize) -> String {
-        crate::runtime::local::process::log_tail(&self.log, lines)
     }
 
     async fn flush_log(&mut self) {
@@ -1114,9 +1100,11 @@ impl Runtime for DockerRuntime {
         Ok(Box::new(DockerServer {
             docker: self.docker.clone(),
             id,
-            base_url: format!("http://127.0.0.1:{host_port}"),
-            command: format!("{command} (in {image})"),
-            log,
+            info: ServerInfo {
+                base_url: format!("http://127.0.0.1:{host_port}"),
+                command: format!("{command} (in {image})"),
+                log,
+            },
             exit,
             logs: Some(logs),
             waiter,

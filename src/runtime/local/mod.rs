@@ -4,7 +4,7 @@ pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod sweep;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use super::{
     Build, Checkout, Database, KeptTemplate, Postgres, PostgresStarted, RunContext, Runtime,
-    RuntimeError, Server, environment, placeholders,
+    RuntimeError, Server, ServerInfo, environment, placeholders,
 };
 use crate::spec::target::{CommandLine, Stage, Target};
 use crate::spec::template::Vars;
@@ -58,23 +58,13 @@ impl Postgres for LocalPostgres {
 
 struct LocalServer {
     group: Option<ProcessGroup>,
-    base_url: String,
-    command: String,
-    log: PathBuf,
+    info: ServerInfo,
 }
 
 #[async_trait]
 impl Server for LocalServer {
-    fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    fn command(&self) -> &str {
-        &self.command
-    }
-
-    fn log(&self) -> &Path {
-        &self.log
+    fn info(&self) -> &ServerInfo {
+        &self.info
     }
 
     fn exited(&mut self) -> Option<String> {
@@ -82,10 +72,6 @@ impl Server for LocalServer {
             .as_mut()
             .and_then(|g| g.try_exit())
             .map(|status| status.to_string())
-    }
-
-    fn log_tail(&self, lines: usize) -> String {
-        process::log_tail(&self.log, lines)
     }
 
     async fn flush_log(&mut self) {
@@ -371,9 +357,11 @@ impl Runtime for LocalRuntime {
         })?;
         Ok(Box::new(LocalServer {
             group: Some(group),
-            base_url: format!("http://127.0.0.1:{port}"),
-            command: spec.display(),
-            log,
+            info: ServerInfo {
+                base_url: format!("http://127.0.0.1:{port}"),
+                command: spec.display(),
+                log,
+            },
         }))
     }
 }
