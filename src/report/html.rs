@@ -567,7 +567,8 @@ fn fix_cell(cell: &CellRecord) -> Markup {
     }
 }
 
-/// The cells of a scenario that did not stay GREEN, with what each side did.
+/// The cells of a scenario that did not stay GREEN, with what each side did
+/// and the curl line of each side that is not GREEN.
 fn fix_notes(cells: &[CellRecord], scenario: &str) -> Markup {
     let prefix = format!("{scenario}/");
     let notes: Vec<&CellRecord> = cells
@@ -583,6 +584,10 @@ fn fix_notes(cells: &[CellRecord], scenario: &str) -> Markup {
                         code { (cell.id) } " " strong { (cell.transition.as_str()) } " — "
                         (side_title("parent", &pin, &cell.parent)) "; "
                         (side_title("fix", &pin, &cell.fix))
+                        // How to ask again each side that is not GREEN.
+                        @for (side, curl) in cell.curl_lines() {
+                            br; span.muted.side { (side) ": " } code.curl data-side=(side) { (curl) }
+                        }
                     }
                 }
             }

@@ -23,21 +23,10 @@ impl CellReport {
     /// Why the cell is not GREEN, beyond its differences with the pin: the
     /// server's denial reason and the start of the response body.
     pub fn why(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let Some(outcome) = &self.outcome else {
-            return out;
-        };
-        if let Some(reason) = &outcome.reason {
-            out.push(format!("reason {reason:?}"));
-        }
-        let body = outcome.body.trim();
-        if !body.is_empty() && outcome.error.is_none() {
-            out.push(format!(
-                "body {}",
-                crate::support::redact::excerpt(&body.replace('\n', " "), 120)
-            ));
-        }
-        out
+        self.outcome
+            .as_ref()
+            .map(CellOutcome::why)
+            .unwrap_or_default()
     }
 
     /// What the cell's failure looks like, for grouping cells that fail alike:
