@@ -234,8 +234,8 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
         }
     }
     text.push_str(&format!(
-        "GREEN→GREEN: {} cells\n",
-        record.transitions.green_to_green
+        "GREEN→GREEN: {}\n",
+        crate::support::words::count(record.transitions.green_to_green, "cell")
     ));
     if !record.reason_changes.is_empty() {
         text.push_str(&format!(

@@ -95,10 +95,10 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     };
     phases.lap("run_dirs");
     progress.line(&format!(
-        "run {} · suite {} ({} cells) · target {} · {} runtime",
+        "run {} · suite {} ({}) · target {} · {} runtime",
         run.id,
         suite.name,
-        cells.len(),
+        crate::support::words::count(cells.len(), "cell"),
         target.name,
         options.runtime_name()
     ));
@@ -316,10 +316,10 @@ async fn check_url(
         run.master_key = key.clone();
     }
     progress.line(&format!(
-        "run {} · suite {} ({} cells) · server {url} · prefix {}",
+        "run {} · suite {} ({}) · server {url} · prefix {}",
         run.id,
         suite.name,
-        cells.len(),
+        crate::support::words::count(cells.len(), "cell"),
         run.prefix
     ));
     let world = WorldState::new(&suite, &run.prefix, &run.master_key)?;

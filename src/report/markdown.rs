@@ -50,13 +50,13 @@ pub fn check(report: &CheckReport) -> String {
     let s = &report.summary;
     let mark = if s.all_green() { "✅" } else { "❌" };
     let mut out = format!(
-        "### {mark} replay check: {} on {target} at {}\n\n**{} cells: {} GREEN, {} RED, {} ERROR**{}\n\n",
+        "### {mark} replay check: {} on {target} at {}\n\n**{}: {} GREEN, {} RED, {} ERROR**{}\n\n",
         report.suite.name,
         crate::revisions::revision::display_name(
             &report.revision.label,
             report.revision.tag.as_deref()
         ),
-        s.cells,
+        crate::support::words::count(s.cells, "cell"),
         s.green,
         s.red,
         s.error,

@@ -76,6 +76,17 @@ fn the_markdown_marks_exactly_the_changed_cells() {
     assert_eq!(in_grids(&text, "✅"), fix.transitions.red_to_green.len());
 }
 
+/// "1 cell", never "1 cells", in the reports' counts.
+#[test]
+fn one_cell_is_counted_in_the_singular() {
+    let mut check: CheckReport = fixture("check-report.json");
+    let first = check.cells[0].clone();
+    check.cells = vec![first];
+    check.summary.cells = 1;
+    let text = markdown::check(&check);
+    assert!(text.contains("**1 cell: "), "{text}");
+}
+
 fn xmllint() -> PathBuf {
     for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
         if dir.join("xmllint").is_file() {
