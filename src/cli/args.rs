@@ -55,10 +55,11 @@ const BISECT_HELP: &str = help_with_exit_codes!(
       Make the twin's git history to try this on.
   replay bisect --good HEAD~36 --bad HEAD --target twin --repo /tmp/twin
       Find, for every cell that differs between the ends, the commit that changed it.
-  replay bisect --good teams-module --bad unbootable-repair --cell key_delete/owner/internal_user \\
-      --target twin --repo /tmp/twin
-      One cell. A probe that lands on a commit that cannot build or boot (the range holds one,
-      `unbootable`) skips it, as `git bisect skip` does, and probes a neighbour.
+  replay bisect --good delete-regression --bad delete-fix --cell key_delete/owner/internal_user \\
+      --probes 1 --target twin --repo /tmp/twin
+      One cell. The middle of this range is `unbootable`, a commit that cannot boot: a probe that
+      has to boot it skips it, as `git bisect skip` does, and probes a neighbour (the probes line
+      counts it; a commit whose cells are cached from an earlier bisect is not booted at all).
 
 Each answer says which way the cell moved against its pin: fixed (now matches pin),
 regressed (no longer matches pin) or changed (pin matches neither), and what changed.
