@@ -188,6 +188,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
         summary,
         interrupted: evaluation.interrupted,
         cells: reports,
+        left_out: crate::results::check::left_out(&suite, &cells),
         caches: CheckCaches {
             cluster: cluster_cached,
             build: evaluation.caches.build,
@@ -444,6 +445,7 @@ async fn check_url(
         scenarios: ScenarioInfo::of(&suite),
         summary,
         cells: reports,
+        left_out: crate::results::check::left_out(&suite, &cells),
         caches: CheckCaches::default(),
         timings: CheckTimings {
             total_ms,

@@ -139,6 +139,7 @@ td.red, .key.red { background: #f6c9c9; }
 td.error, .key.error { background: #ffe1a6; }
 td.not-run, .key.not-run { background: #e2e2e2; color: #555; }
 td.unpinned, .key.unpinned { background: #fbfbfb; color: #aaa; text-align: center; }
+td.left-out, .key.left-out { background: #fbfbfb; color: #777; text-align: center; }
 td.caught, .key.caught { background: #7fcf7f; font-weight: 700; box-shadow: inset 0 0 0 2px #1f7a1f; }
 td.broke, .key.broke { background: #e57373; font-weight: 700; box-shadow: inset 0 0 0 2px #8b0000; }
 td.found, .key.found { background: #d6efd6; }
@@ -209,7 +210,9 @@ fn grids<'a, C>(cells: &'a [C], id: impl Fn(&C) -> &str) -> Result<Vec<Grid<'a, 
 }
 
 /// One grid as a table; `cell` renders each pinned position as a `<td>`.
-fn grid_table<C>(grid: &Grid<'_, C>, cell: impl Fn(&C) -> Markup) -> Markup {
+/// A scenario's grid; a gap is a cell that is not pinned, or one that is
+/// pinned but was `left_out` by a filter (drawn apart: `~`).
+fn grid_table<C>(grid: &Grid<'_, C>, cell: impl Fn(&C) -> Markup, left_out: &[String]) -> Markup {
     html! {
         table.grid data-scenario=(grid.scenario) {
             thead {
@@ -227,6 +230,9 @@ fn grid_table<C>(grid: &Grid<'_, C>, cell: impl Fn(&C) -> Markup) -> Markup {
                         @for target in &grid.targets {
                             @match grid.cells.get(&(target.clone(), actor.clone())) {
                                 Some(c) => (cell(c)),
+                                None if left_out.contains(&format!("{}/{target}/{actor}", grid.scenario)) => {
+                                    td.left-out title="pinned, not run this time (left out by a filter)" { "~" }
+                                }
                                 None => td.unpinned title="not pinned" { "·" },
                             }
                         }
@@ -321,13 +327,14 @@ fn check_page(report: &CheckReport) -> Result<Markup, HtmlError> {
             span.key.error { "ERROR" }
             span.key.not-run { "not run" }
             span.key.unpinned { "· not pinned" }
+            @if !report.left_out.is_empty() { span.key.left-out { "~ pinned, left out by a filter" } }
             "Each cell shows the status seen; \"pinned\" is what the suite expects where it differs."
         }
         div.scenarios {
             @for grid in &grids {
                 section.scenario data-scenario=(grid.scenario) {
                     h2 { (grid.scenario) }
-                    (grid_table(grid, check_cell))
+                    (grid_table(grid, check_cell, &report.left_out))
                     (check_notes(&report.cells, &grid.scenario))
                 }
             }
@@ -510,7 +517,7 @@ fn fix_page(record: &FixRecord) -> Result<Markup, HtmlError> {
             @for grid in &grids {
                 section.scenario data-scenario=(grid.scenario) {
                     h2 { (grid.scenario) }
-                    (grid_table(grid, fix_cell))
+                    (grid_table(grid, fix_cell, &[]))
                     (fix_notes(&record.cells, &grid.scenario))
                 }
             }

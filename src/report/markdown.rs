@@ -74,7 +74,11 @@ pub fn check(report: &CheckReport) -> String {
             super::endpoint_of(&report.scenarios, &grid.scenario),
         ));
         out.push_str(&table(&grid.targets, &grid.actors, |target, actor| {
-            let cell = by_id.get(format!("{}/{target}/{actor}", grid.scenario).as_str())?;
+            let id = format!("{}/{target}/{actor}", grid.scenario);
+            let Some(cell) = by_id.get(id.as_str()) else {
+                // Pinned but left out by a filter: not drawn like a cell that is not pinned.
+                return report.left_out.contains(&id).then(|| "~".to_string());
+            };
             let observed = cell
                 .outcome
                 .as_ref()
@@ -91,6 +95,16 @@ pub fn check(report: &CheckReport) -> String {
                 None => "…".into(),
             })
         }));
+        let has_left_out = grid.targets.iter().any(|t| {
+            grid.actors.iter().any(|a| {
+                report
+                    .left_out
+                    .contains(&format!("{}/{t}/{a}", grid.scenario))
+            })
+        });
+        if has_left_out {
+            out.push_str("\n· not pinned · ~ pinned, not run this time (left out by a filter)\n");
+        }
         let prefix = format!("{}/", grid.scenario);
         let changed: Vec<&crate::results::CellReport> = report
             .cells

@@ -157,8 +157,25 @@ pub struct CheckReport {
     pub summary: Summary,
     pub interrupted: bool,
     pub cells: Vec<CellReport>,
+    /// The pinned cells a filter (`--cell`, `--endpoint`, ...) left out, so
+    /// that grids draw them apart from cells that are not pinned (absent in
+    /// reports written before it, and when nothing was left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
     pub caches: CheckCaches,
     pub timings: CheckTimings,
+}
+
+/// The ids of the suite's pinned cells that are not in `cells` (left out by a filter).
+pub fn left_out(suite: &crate::suite::Suite, cells: &[Cell]) -> Vec<String> {
+    let chosen: std::collections::HashSet<String> =
+        cells.iter().map(|c| c.id.to_string()).collect();
+    suite
+        .cells()
+        .iter()
+        .map(|c| c.id.to_string())
+        .filter(|id| !chosen.contains(id))
+        .collect()
 }
 
 #[cfg(test)]

@@ -432,3 +432,69 @@ fn a_fix_report_gives_the_curl_line_of_each_side_that_is_not_green() {
     assert!(both >= 1, "no cell RED at both sides: {summary}");
     env.assert_nothing_left();
 }
+
+/// `·` means one thing in every report: a cell that is not pinned. A pinned
+/// cell that a filter left out is `~` in summary.md and report.html, as in
+/// the terminal grid, and report.json lists it under `left_out`.
+#[test]
+fn a_filtered_check_draws_the_cells_it_left_out_apart_from_unpinned_ones() {
+    let env = crate::support::Env::new("report-left-out");
+    let dir = env.tmp.path().join("report");
+    // key_update: owner × cross_org and team_admin × self are pinned (403),
+    // owner × owner is not; the two cells chosen put all three in one grid.
+    let output = env
+        .replay()
+        .args(["check", "--target", "twin", "--repo", "testdata/twin"])
+        .args([
+            "--cell",
+            "key_update/self/owner",
+            "--cell",
+            "key_update/cross_org/team_admin",
+        ])
+        .args(["--cell", "key_update/owner/team_admin", "--report-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let (_, stderr) = crate::support::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    let left_out: Vec<&str> = report["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        left_out.contains(&"key_update/cross_org/owner"),
+        "{left_out:?}"
+    );
+    assert!(
+        left_out.contains(&"key_update/self/team_admin"),
+        "{left_out:?}"
+    );
+    assert!(
+        !left_out.contains(&"key_update/owner/owner"),
+        "not pinned: {left_out:?}"
+    );
+    assert_eq!(
+        left_out.len() + 3,
+        crate::support::suite_cells("litellm"),
+        "every pinned cell is run or left out"
+    );
+    let summary = read("summary.md");
+    assert!(summary.contains("| owner | 403 | · | ~ |"), "{summary}");
+    assert!(
+        summary.contains("| team_admin | ~ | 403 | 403 |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("~ pinned, not run this time (left out by a filter)"),
+        "{summary}"
+    );
+    let page = scraper::Html::parse_document(&read("report.html"));
+    let select = |css: &str| page.select(&scraper::Selector::parse(css).unwrap()).count();
+    assert_eq!(select("table.grid td.left-out"), 2);
+    assert_eq!(select("table.grid td.unpinned"), 1);
+    env.assert_nothing_left();
+}
