@@ -55,10 +55,11 @@ const BISECT_HELP: &str = help_with_exit_codes!(
       Make the twin's git history to try this on.
   replay bisect --good HEAD~37 --bad HEAD --target twin --repo /tmp/twin
       Find, for every cell that differs between the ends, the commit that changed it.
-  replay bisect --good teams-module --bad unbootable-repair --cell key_delete/owner/internal_user \\
-      --target twin --repo /tmp/twin
-      One cell. A probe that lands on a commit that cannot build or boot (the range holds one,
-      `unbootable`) skips it, as `git bisect skip` does, and probes a neighbour.
+  replay bisect --good delete-regression --bad delete-fix --cell key_delete/owner/internal_user \\
+      --probes 1 --target twin --repo /tmp/twin
+      One cell. The middle of this range is `unbootable`, a commit that cannot boot: a probe that
+      has to boot it skips it, as `git bisect skip` does, and probes a neighbour (the probes line
+      counts it; a commit whose cells are cached from an earlier bisect is not booted at all).
 
 Each answer says which way the cell moved against its pin: fixed (now matches pin),
 regressed (no longer matches pin) or changed (pin matches neither), and what changed.
@@ -128,6 +129,10 @@ const INIT_HELP: &str = help_with_exit_codes!(
       pinned \"?\", and targets/local.toml to fill in with your server's commands.
   replay init matrices/from-openapi --openapi tests/data/openapi.json
       One scenario per operation of the document (method and path), every pin \"?\".
+  replay init matrices/from-yaml --openapi tests/data/openapi.yaml
+      The same from a YAML document (by its extension; a URL by its Content-Type; else
+      by its first character: `{` is JSON). `--openapi http://127.0.0.1:4000/openapi.json`
+      fetches the server's own.
   replay list --suite matrices/from-openapi
       The scaffold loads like any suite; `replay check --accept` pins what the server does.
 ",
@@ -143,6 +148,8 @@ const COVERAGE_HELP: &str = help_with_exit_codes!(
       For CI: exit 1 when fewer than 80% of the document's endpoints are covered (6 of 7 are).
   replay coverage --suite matrices/litellm --openapi tests/data/openapi.json --fail-under 90 || [ $? -eq 1 ]
       Under 90%: the report is printed all the same, and the exit code is 1.
+  replay coverage --suite matrices/litellm --openapi tests/data/openapi.yaml --format json
+      The same document in YAML, the coverage as JSON.
   replay coverage --suite matrices/litellm --format json
       Without a document: the cells left unpinned, as JSON.
 
@@ -696,9 +703,10 @@ pub(crate) struct InitArgs {
     /// The new suite's folder (it must not exist yet, or be empty); its name names the suite.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// An OpenAPI (or Swagger) document in JSON: one scenario per operation, pins "?".
-    #[arg(long, value_name = "FILE")]
-    pub openapi: Option<PathBuf>,
+    /// An OpenAPI (or Swagger) document, JSON or YAML, a file or an http:// URL: one scenario
+    /// per operation, pins "?".
+    #[arg(long, value_name = "FILE|URL")]
+    pub openapi: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -711,9 +719,10 @@ pub(crate) struct CoverageArgs {
         value_name = "DIR"
     )]
     pub suite: PathBuf,
-    /// The server's OpenAPI (or Swagger) document in JSON: the endpoints to cover.
-    #[arg(long, env = "REPLAY_OPENAPI", value_name = "FILE")]
-    pub openapi: Option<PathBuf>,
+    /// The server's OpenAPI (or Swagger) document, JSON or YAML, a file or an http:// URL: the
+    /// endpoints to cover.
+    #[arg(long, env = "REPLAY_OPENAPI", value_name = "FILE|URL")]
+    pub openapi: Option<String>,
     /// Exit 1 when fewer than PERCENT of the document's endpoints are covered (0 to 100).
     #[arg(long, env = "REPLAY_FAIL_UNDER", value_name = "PERCENT", requires = "openapi", value_parser = percent)]
     pub fail_under: Option<f64>,

@@ -251,7 +251,8 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             })
         }
         Command::Coverage(args) => {
-            let coverage = crate::jobs::coverage::coverage(&args.suite, args.openapi.as_deref())?;
+            let coverage =
+                crate::jobs::coverage::coverage(&args.suite, args.openapi.as_deref()).await?;
             out(&match args.format {
                 args::ListFormat::Json => {
                     let mut text =
@@ -279,7 +280,7 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             }
         }
         Command::Init(args) => {
-            let done = crate::jobs::init::init(&args.dir, args.openapi.as_deref())?;
+            let done = crate::jobs::init::init(&args.dir, args.openapi.as_deref()).await?;
             out(&done
                 .files
                 .iter()

@@ -228,23 +228,14 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
                 cell.pin.status
             ));
             // How to ask a side that is not GREEN again (the record keeps it too).
-            match (&cell.parent.curl, &cell.fix.curl) {
-                (Some(a), Some(b)) if a == b => {
-                    text.push_str(&format!("      both sides: {a}\n"));
-                }
-                (parent, fix) => {
-                    for (side, curl) in [("parent", parent), ("fix", fix)] {
-                        if let Some(curl) = curl {
-                            text.push_str(&format!("      {side}: {curl}\n"));
-                        }
-                    }
-                }
+            for (side, curl) in cell.curl_lines() {
+                text.push_str(&format!("      {side}: {curl}\n"));
             }
         }
     }
     text.push_str(&format!(
-        "GREEN→GREEN: {} cells\n",
-        record.transitions.green_to_green
+        "GREEN→GREEN: {}\n",
+        crate::support::words::count(record.transitions.green_to_green, "cell")
     ));
     if !record.reason_changes.is_empty() {
         text.push_str(&format!(

@@ -230,7 +230,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
     let runtime_name = options.run.runtime.name();
     let progress = Progress::new(options.run.quiet);
     progress.line(&format!(
-        "bisect {} (good) .. {} (bad): {n} commits{}, {} cells, {} probe{} at once",
+        "bisect {} (good) .. {} (bad): {n} commits{}, {}, {} probe{} at once",
         good.short(),
         bad.short(),
         if options.all_commits {
@@ -238,7 +238,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
         } else {
             " on the first-parent line"
         },
-        cells.len(),
+        crate::support::words::count(cells.len(), "cell"),
         options.probes,
         if options.probes == 1 { "" } else { "s" }
     ));

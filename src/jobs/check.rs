@@ -95,10 +95,10 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
     };
     phases.lap("run_dirs");
     progress.line(&format!(
-        "run {} · suite {} ({} cells) · target {} · {} runtime",
+        "run {} · suite {} ({}) · target {} · {} runtime",
         run.id,
         suite.name,
-        cells.len(),
+        crate::support::words::count(cells.len(), "cell"),
         target.name,
         options.runtime_name()
     ));
@@ -188,6 +188,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
         summary,
         interrupted: evaluation.interrupted,
         cells: reports,
+        left_out: crate::results::check::left_out(&suite, &cells),
         caches: CheckCaches {
             cluster: cluster_cached,
             build: evaluation.caches.build,
@@ -316,10 +317,10 @@ async fn check_url(
         run.master_key = key.clone();
     }
     progress.line(&format!(
-        "run {} · suite {} ({} cells) · server {url} · prefix {}",
+        "run {} · suite {} ({}) · server {url} · prefix {}",
         run.id,
         suite.name,
-        cells.len(),
+        crate::support::words::count(cells.len(), "cell"),
         run.prefix
     ));
     let world = WorldState::new(&suite, &run.prefix, &run.master_key)?;
@@ -444,6 +445,7 @@ async fn check_url(
         scenarios: ScenarioInfo::of(&suite),
         summary,
         cells: reports,
+        left_out: crate::results::check::left_out(&suite, &cells),
         caches: CheckCaches::default(),
         timings: CheckTimings {
             total_ms,

@@ -5,35 +5,19 @@ use std::path::Path;
 
 use crate::jobs::error::Error;
 use crate::results::coverage::Coverage;
-use crate::suite::scaffold;
 
-pub fn coverage(suite_dir: &Path, openapi: Option<&Path>) -> Result<Coverage, Error> {
+pub async fn coverage(suite_dir: &Path, openapi: Option<&str>) -> Result<Coverage, Error> {
     let suite = crate::suite::load(suite_dir)?;
-    let Some(path) = openapi else {
+    let Some(source) = openapi else {
         return Ok(Coverage::of(&suite, None));
     };
-    let text = crate::support::files::read_text(path).map_err(|e| {
-        Error::usage(
-            format!("cannot read {}: {e}", path.display()),
-            Some(
-                "--openapi takes the path of an OpenAPI (or Swagger) document in JSON".to_string(),
-            ),
-        )
-    })?;
-    // The parser `replay init --openapi` scaffolds from.
-    let operations = scaffold::operations(&text).map_err(|e| {
-        Error::usage(
-            format!("{}: {e}", path.display()),
-            Some(
-                "pass an OpenAPI (or Swagger) document in JSON, with a `paths` object".to_string(),
-            ),
-        )
-    })?;
-    if operations.is_empty() {
+    // The reader `replay init --openapi` scaffolds from.
+    let document = crate::jobs::openapi::read(source).await?;
+    if document.operations.is_empty() {
         return Err(Error::usage(
             format!(
                 "{} has no operation (get, post, put, patch or delete) under `paths`",
-                path.display()
+                document.name
             ),
             Some(
                 "an empty document would count as fully covered: pass the server's document"
@@ -41,6 +25,8 @@ pub fn coverage(suite_dir: &Path, openapi: Option<&Path>) -> Result<Coverage, Er
             ),
         ));
     }
-    let name = path.display().to_string();
-    Ok(Coverage::of(&suite, Some((&name, &operations))))
+    Ok(Coverage::of(
+        &suite,
+        Some((&document.name, &document.operations)),
+    ))
 }

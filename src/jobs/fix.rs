@@ -145,7 +145,7 @@ pub async fn replay_fix(
     let fully_cached = sides.iter().all(|s| s.cached.is_some());
     let progress = Progress::new(options.run.quiet);
     progress.line(&format!(
-        "fix {} \"{}\" · parent {} · {} · suite {} ({} cells) · target {}",
+        "fix {} \"{}\" · parent {} · {} · suite {} ({}) · target {}",
         fix.short(),
         fix.subject,
         parent.short(),
@@ -155,7 +155,7 @@ pub async fn replay_fix(
             "whole commits".into()
         },
         suite.name,
-        cells.len(),
+        crate::support::words::count(cells.len(), "cell"),
         target.name
     ));
     for side in &sides {

@@ -11,7 +11,7 @@ pub struct Initialised {
     pub cells: usize,
 }
 
-pub fn init(dir: &Path, openapi: Option<&Path>) -> Result<Initialised, Error> {
+pub async fn init(dir: &Path, openapi: Option<&str>) -> Result<Initialised, Error> {
     if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(Error::usage(
             format!("{} is not empty", dir.display()),
@@ -20,19 +20,7 @@ pub fn init(dir: &Path, openapi: Option<&Path>) -> Result<Initialised, Error> {
     }
     let operations = match openapi {
         None => Vec::new(),
-        Some(path) => {
-            let text = crate::support::files::read_text(path)
-                .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display()), None))?;
-            scaffold::operations(&text).map_err(|e| {
-                Error::usage(
-                    format!("{}: {e}", path.display()),
-                    Some(
-                        "pass an OpenAPI (or Swagger) document in JSON, with a `paths` object"
-                            .to_string(),
-                    ),
-                )
-            })?
-        }
+        Some(source) => crate::jobs::openapi::read(source).await?.operations,
     };
     let name = dir
         .file_name()

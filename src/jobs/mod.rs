@@ -16,6 +16,7 @@ pub mod images;
 pub mod init;
 pub mod list;
 pub mod mutate;
+pub(crate) mod openapi;
 pub mod plan;
 
 pub use error::Error;

@@ -240,12 +240,12 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
     let progress = Progress::new(options.run.quiet);
     let cells = suite.cells();
     progress.line(&format!(
-        "mutate {} at {} \"{}\": {} mutants, {} cells, {} at once{}",
+        "mutate {} at {} \"{}\": {}, {}, {} at once{}",
         options.paths.join(", "),
         base.short(),
         base.subject,
-        planned.len(),
-        cells.len(),
+        crate::support::words::count(planned.len(), "mutant"),
+        crate::support::words::count(cells.len(), "cell"),
         options.probes,
         if options.exhaustive {
             ", every cell"
@@ -612,7 +612,10 @@ async fn drive(
                         result.cells_run,
                         if result.cells_run == 1 { "" } else { "s" }
                     ),
-                    Fate::Survived => format!("SURVIVED {} cells", result.cells_run),
+                    Fate::Survived => format!(
+                        "SURVIVED {}",
+                        crate::support::words::count(result.cells_run, "cell")
+                    ),
                     Fate::Stillborn => "stillborn (did not boot)".into(),
                 },
                 if cached { ", cached" } else { "" }

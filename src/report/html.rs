@@ -139,6 +139,7 @@ td.red, .key.red { background: #f6c9c9; }
 td.error, .key.error { background: #ffe1a6; }
 td.not-run, .key.not-run { background: #e2e2e2; color: #555; }
 td.unpinned, .key.unpinned { background: #fbfbfb; color: #aaa; text-align: center; }
+td.left-out, .key.left-out { background: #fbfbfb; color: #777; text-align: center; }
 td.caught, .key.caught { background: #7fcf7f; font-weight: 700; box-shadow: inset 0 0 0 2px #1f7a1f; }
 td.broke, .key.broke { background: #e57373; font-weight: 700; box-shadow: inset 0 0 0 2px #8b0000; }
 td.found, .key.found { background: #d6efd6; }
@@ -209,7 +210,9 @@ fn grids<'a, C>(cells: &'a [C], id: impl Fn(&C) -> &str) -> Result<Vec<Grid<'a, 
 }
 
 /// One grid as a table; `cell` renders each pinned position as a `<td>`.
-fn grid_table<C>(grid: &Grid<'_, C>, cell: impl Fn(&C) -> Markup) -> Markup {
+/// A scenario's grid; a gap is a cell that is not pinned, or one that is
+/// pinned but was `left_out` by a filter (drawn apart: `~`).
+fn grid_table<C>(grid: &Grid<'_, C>, cell: impl Fn(&C) -> Markup, left_out: &[String]) -> Markup {
     html! {
         table.grid data-scenario=(grid.scenario) {
             thead {
@@ -227,6 +230,9 @@ fn grid_table<C>(grid: &Grid<'_, C>, cell: impl Fn(&C) -> Markup) -> Markup {
                         @for target in &grid.targets {
                             @match grid.cells.get(&(target.clone(), actor.clone())) {
                                 Some(c) => (cell(c)),
+                                None if left_out.contains(&format!("{}/{target}/{actor}", grid.scenario)) => {
+                                    td.left-out title="pinned, not run this time (left out by a filter)" { "~" }
+                                }
                                 None => td.unpinned title="not pinned" { "·" },
                             }
                         }
@@ -321,13 +327,14 @@ fn check_page(report: &CheckReport) -> Result<Markup, HtmlError> {
             span.key.error { "ERROR" }
             span.key.not-run { "not run" }
             span.key.unpinned { "· not pinned" }
+            @if !report.left_out.is_empty() { span.key.left-out { "~ pinned, left out by a filter" } }
             "Each cell shows the status seen; \"pinned\" is what the suite expects where it differs."
         }
         div.scenarios {
             @for grid in &grids {
                 section.scenario data-scenario=(grid.scenario) {
                     h2 { (grid.scenario) }
-                    (grid_table(grid, check_cell))
+                    (grid_table(grid, check_cell, &report.left_out))
                     (check_notes(&report.cells, &grid.scenario))
                 }
             }
@@ -510,7 +517,7 @@ fn fix_page(record: &FixRecord) -> Result<Markup, HtmlError> {
             @for grid in &grids {
                 section.scenario data-scenario=(grid.scenario) {
                     h2 { (grid.scenario) }
-                    (grid_table(grid, fix_cell))
+                    (grid_table(grid, fix_cell, &[]))
                     (fix_notes(&record.cells, &grid.scenario))
                 }
             }
@@ -567,7 +574,8 @@ fn fix_cell(cell: &CellRecord) -> Markup {
     }
 }
 
-/// The cells of a scenario that did not stay GREEN, with what each side did.
+/// The cells of a scenario that did not stay GREEN, with what each side did
+/// and the curl line of each side that is not GREEN.
 fn fix_notes(cells: &[CellRecord], scenario: &str) -> Markup {
     let prefix = format!("{scenario}/");
     let notes: Vec<&CellRecord> = cells
@@ -583,6 +591,10 @@ fn fix_notes(cells: &[CellRecord], scenario: &str) -> Markup {
                         code { (cell.id) } " " strong { (cell.transition.as_str()) } " — "
                         (side_title("parent", &pin, &cell.parent)) "; "
                         (side_title("fix", &pin, &cell.fix))
+                        // How to ask again each side that is not GREEN.
+                        @for (side, curl) in cell.curl_lines() {
+                            br; span.muted.side { (side) ": " } code.curl data-side=(side) { (curl) }
+                        }
                     }
                 }
             }

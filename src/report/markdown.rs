@@ -50,13 +50,13 @@ pub fn check(report: &CheckReport) -> String {
     let s = &report.summary;
     let mark = if s.all_green() { "✅" } else { "❌" };
     let mut out = format!(
-        "### {mark} replay check: {} on {target} at {}\n\n**{} cells: {} GREEN, {} RED, {} ERROR**{}\n\n",
+        "### {mark} replay check: {} on {target} at {}\n\n**{}: {} GREEN, {} RED, {} ERROR**{}\n\n",
         report.suite.name,
         crate::revisions::revision::display_name(
             &report.revision.label,
             report.revision.tag.as_deref()
         ),
-        s.cells,
+        crate::support::words::count(s.cells, "cell"),
         s.green,
         s.red,
         s.error,
@@ -74,7 +74,11 @@ pub fn check(report: &CheckReport) -> String {
             super::endpoint_of(&report.scenarios, &grid.scenario),
         ));
         out.push_str(&table(&grid.targets, &grid.actors, |target, actor| {
-            let cell = by_id.get(format!("{}/{target}/{actor}", grid.scenario).as_str())?;
+            let id = format!("{}/{target}/{actor}", grid.scenario);
+            let Some(cell) = by_id.get(id.as_str()) else {
+                // Pinned but left out by a filter: not drawn like a cell that is not pinned.
+                return report.left_out.contains(&id).then(|| "~".to_string());
+            };
             let observed = cell
                 .outcome
                 .as_ref()
@@ -91,6 +95,16 @@ pub fn check(report: &CheckReport) -> String {
                 None => "…".into(),
             })
         }));
+        let has_left_out = grid.targets.iter().any(|t| {
+            grid.actors.iter().any(|a| {
+                report
+                    .left_out
+                    .contains(&format!("{}/{t}/{a}", grid.scenario))
+            })
+        });
+        if has_left_out {
+            out.push_str("\n· not pinned · ~ pinned, not run this time (left out by a filter)\n");
+        }
         let prefix = format!("{}/", grid.scenario);
         let changed: Vec<&crate::results::CellReport> = report
             .cells
@@ -112,8 +126,8 @@ pub fn check(report: &CheckReport) -> String {
                 if let Some(curl) = cell
                     .outcome
                     .as_ref()
-                    .and_then(|o| o.curl.as_ref())
-                    .filter(|c| !c.contains('\n') && !c.contains("```"))
+                    .and_then(|o| o.curl.as_deref())
+                    .filter(|c| fits_a_code_block(c))
                 {
                     let _ = writeln!(out, "\n  ```sh\n  {curl}\n  ```");
                 }
@@ -122,6 +136,73 @@ pub fn check(report: &CheckReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A curl line goes into a `sh` block as it is: one that could end the
+/// block (or the list item) is left out rather than broken.
+fn fits_a_code_block(curl: &str) -> bool {
+    !curl.contains('\n') && !curl.contains("```")
+}
+
+/// What one side of a fix's cell did against the pin: `as pinned`, or its
+/// differences.
+fn side_text(
+    side: &str,
+    cell: &CellRecord,
+    outcome: &crate::results::outcome::CellOutcome,
+) -> String {
+    let found = crate::results::outcome::differences(&cell.pin.pin(), outcome);
+    if found.is_empty() {
+        format!("{side}: as pinned")
+    } else {
+        format!("{side}: {}", found.join("; "))
+    }
+}
+
+/// The cells of a fix's scenario that did not stay GREEN — those that went
+/// RED→GREEN or GREEN→RED, stayed RED, could not run, or are not pinned yet:
+/// what each side did, why, and the curl line of each side that is not GREEN.
+fn fix_notes(out: &mut String, record: &FixRecord, scenario: &str) {
+    let prefix = format!("{scenario}/");
+    let notes: Vec<&CellRecord> = record
+        .cells
+        .iter()
+        .filter(|c| c.id.starts_with(&prefix) && c.transition != Transition::GreenToGreen)
+        .collect();
+    if notes.is_empty() {
+        return;
+    }
+    out.push('\n');
+    for cell in notes {
+        let _ = writeln!(
+            out,
+            "- `{}` **{}** — {}; {}",
+            cell.id,
+            cell.transition.as_str(),
+            escape(&side_text("parent", cell, &cell.parent)),
+            escape(&side_text("fix", cell, &cell.fix))
+        );
+        for (side, outcome) in [("parent", &cell.parent), ("fix", &cell.fix)] {
+            if crate::results::outcome::verdict(&cell.pin.pin(), outcome) == Verdict::Green {
+                continue;
+            }
+            for line in outcome.why() {
+                let _ = writeln!(out, "  - {side}: {}", escape(&line));
+            }
+        }
+        let lines: Vec<(&str, &str)> = cell
+            .curl_lines()
+            .into_iter()
+            .filter(|(_, curl)| fits_a_code_block(curl))
+            .collect();
+        if !lines.is_empty() {
+            out.push_str("\n  ```sh\n");
+            for (side, curl) in lines {
+                let _ = writeln!(out, "  # {side}\n  {curl}");
+            }
+            out.push_str("  ```\n");
+        }
+    }
 }
 
 fn transition_text(cell: &CellRecord) -> String {
@@ -184,6 +265,7 @@ pub fn fix(record: &FixRecord) -> String {
                 format!("{}/{target}/{actor}", grid.scenario).as_str(),
             )?))
         }));
+        fix_notes(&mut out, record, &grid.scenario);
         out.push('\n');
     }
     if !record.reason_changes.is_empty() {

@@ -132,8 +132,8 @@ pub fn human(record: &MutantsRecord) -> String {
         }
         let _ = writeln!(
             out,
-            "    ran {} cells: {}",
-            mutant.cells_run,
+            "    ran {}: {}",
+            crate::support::words::count(mutant.cells_run, "cell"),
             cells_list(&mutant.cells, 6)
         );
         if let Some(t) = &mutant.triage {
@@ -283,13 +283,13 @@ pub fn markdown(record: &MutantsRecord) -> String {
     for mutant in survivors {
         let _ = writeln!(
             out,
-            "- [{}] `{}` — `{}:{}` in `{}`, {} cells ran",
+            "- [{}] `{}` — `{}:{}` in `{}`, {} ran",
             if mutant.triage.is_some() { "x" } else { " " },
             mutant.id,
             mutant.file,
             mutant.line,
             mutant.function,
-            mutant.cells_run
+            crate::support::words::count(mutant.cells_run, "cell")
         );
         let _ = writeln!(out, "\n  ```diff");
         for line in mutant.original.lines() {

@@ -23,21 +23,10 @@ impl CellReport {
     /// Why the cell is not GREEN, beyond its differences with the pin: the
     /// server's denial reason and the start of the response body.
     pub fn why(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let Some(outcome) = &self.outcome else {
-            return out;
-        };
-        if let Some(reason) = &outcome.reason {
-            out.push(format!("reason {reason:?}"));
-        }
-        let body = outcome.body.trim();
-        if !body.is_empty() && outcome.error.is_none() {
-            out.push(format!(
-                "body {}",
-                crate::support::redact::excerpt(&body.replace('\n', " "), 120)
-            ));
-        }
-        out
+        self.outcome
+            .as_ref()
+            .map(CellOutcome::why)
+            .unwrap_or_default()
     }
 
     /// What the cell's failure looks like, for grouping cells that fail alike:
@@ -168,8 +157,25 @@ pub struct CheckReport {
     pub summary: Summary,
     pub interrupted: bool,
     pub cells: Vec<CellReport>,
+    /// The pinned cells a filter (`--cell`, `--endpoint`, ...) left out, so
+    /// that grids draw them apart from cells that are not pinned (absent in
+    /// reports written before it, and when nothing was left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
     pub caches: CheckCaches,
     pub timings: CheckTimings,
+}
+
+/// The ids of the suite's pinned cells that are not in `cells` (left out by a filter).
+pub fn left_out(suite: &crate::suite::Suite, cells: &[Cell]) -> Vec<String> {
+    let chosen: std::collections::HashSet<String> =
+        cells.iter().map(|c| c.id.to_string()).collect();
+    suite
+        .cells()
+        .iter()
+        .map(|c| c.id.to_string())
+        .filter(|id| !chosen.contains(id))
+        .collect()
 }
 
 #[cfg(test)]

@@ -83,6 +83,23 @@ impl CellOutcome {
         }
     }
 
+    /// Why an outcome is what it is, beyond its differences with the pin:
+    /// the server's denial reason and the start of the response body.
+    pub fn why(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(reason) = &self.reason {
+            out.push(format!("reason {reason:?}"));
+        }
+        let body = self.body.trim();
+        if !body.is_empty() && self.error.is_none() {
+            out.push(format!(
+                "body {}",
+                crate::support::redact::excerpt(&body.replace('\n', " "), 120)
+            ));
+        }
+        out
+    }
+
     pub fn errored(message: impl Into<String>) -> Self {
         Self {
             error: Some(message.into()),

@@ -124,6 +124,22 @@ pub struct CellRecord {
     pub fix: CellOutcome,
 }
 
+impl CellRecord {
+    /// How to ask again each side that is not GREEN: its curl line, by the
+    /// side it is for (`parent`, `fix`, or `both sides` when they are one
+    /// line). A side that is GREEN keeps none, so a RED→GREEN cell gives the
+    /// parent's, a GREEN→RED the fix's.
+    pub fn curl_lines(&self) -> Vec<(&'static str, &str)> {
+        match (&self.parent.curl, &self.fix.curl) {
+            (Some(parent), Some(fix)) if parent == fix => vec![("both sides", parent.as_str())],
+            (parent, fix) => [("parent", parent), ("fix", fix)]
+                .into_iter()
+                .filter_map(|(side, curl)| curl.as_deref().map(|curl| (side, curl)))
+                .collect(),
+        }
+    }
+}
+
 /// A denial whose status stayed but whose reason changed: informational.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReasonChange {

@@ -66,14 +66,18 @@ macro_rules! exit_codes_help {
     (init) => {
         "Exit codes:
   0    the suite is written (and loads)
-  2    bad input: the folder is not empty, an OpenAPI document that cannot be read
+  2    bad input: the folder is not empty, an OpenAPI document that cannot be read or parsed
+       (its file and line are named)
+  3    environment: the --openapi URL does not answer
 "
     };
     (coverage) => {
         "Exit codes:
   0    covered at or above --fail-under (or no --fail-under)
   1    coverage below --fail-under: a result to act on
-  2    bad input: malformed suite, an OpenAPI document that cannot be read
+  2    bad input: malformed suite, an OpenAPI document that cannot be read or parsed (its file
+       and line are named)
+  3    environment: the --openapi URL does not answer
 "
     };
     (report) => {

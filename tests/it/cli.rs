@@ -82,6 +82,8 @@ fn quiet_silences_stderr_and_stderr_off_a_terminal_is_plain_text() {
     let (_, stderr) = crate::support::text(&loud);
     assert!(loud.status.success(), "{stderr}");
     assert!(stderr.contains("replay: "), "{stderr}");
+    // One cell is counted in the singular.
+    assert!(stderr.contains("· suite litellm (1 cell) ·"), "{stderr}");
     assert!(
         !stderr.contains('\u{1b}'),
         "an escape code on stderr: {stderr:?}"

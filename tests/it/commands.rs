@@ -391,3 +391,219 @@ fn init_scaffolds_a_suite_that_loads_and_runs() {
     assert_eq!(report["summary"]["new"], 14, "{}", report["summary"]);
     env.assert_nothing_left();
 }
+
+/// Every file of a folder below it, by relative path, with its contents.
+fn files_below(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap().display().to_string();
+                out.push((relative, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A server on 127.0.0.1 that answers each path it is given with its
+/// `Content-Type` and body (404 else), for `connections` requests.
+fn serve(
+    routes: Vec<(&'static str, &'static str, String)>,
+    connections: usize,
+) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, content_type, body) = match routes.iter().find(|(p, _, _)| *p == path) {
+                Some((_, content_type, body)) => ("200 OK", *content_type, body.clone()),
+                None => ("404 Not Found", "text/plain", "not found".to_string()),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (address, handle)
+}
+
+/// `--openapi` reads YAML as it reads JSON: the same document in either
+/// gives the same scaffold and the same coverage, from a file (by its
+/// extension) or a URL (by its Content-Type, or its first character).
+#[test]
+fn the_same_openapi_document_in_json_and_yaml_gives_the_same_scaffold_and_coverage() {
+    let env = Env::new("openapi-yaml");
+    let init = |from: &str, into: &std::path::Path| {
+        let output = env
+            .replay()
+            .arg("init")
+            .arg(into)
+            .args(["--openapi", from])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{from}: {}", text(&output).1);
+        files_below(into)
+    };
+    let json_suite = init("tests/data/openapi.json", &env.tmp.path().join("json/api"));
+    let yaml_suite = init("tests/data/openapi.yaml", &env.tmp.path().join("yaml/api"));
+    assert_eq!(json_suite.len(), 3 + 7);
+    assert_eq!(json_suite, yaml_suite);
+
+    let coverage = |from: &str| {
+        let output = env
+            .replay()
+            .args([
+                "coverage",
+                "--suite",
+                "matrices/litellm",
+                "--format",
+                "json",
+                "--openapi",
+                from,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{from}: {}", text(&output).1);
+        let mut found = json(&output);
+        assert_eq!(found["openapi"], from, "the document is named as given");
+        found.as_object_mut().unwrap().remove("openapi");
+        found
+    };
+    let from_json = coverage("tests/data/openapi.json");
+    assert_eq!(from_json["summary"]["covered"], 6, "{from_json}");
+    assert_eq!(from_json["summary"]["endpoints"], 7, "{from_json}");
+    assert_eq!(coverage("tests/data/openapi.yaml"), from_json);
+
+    // Over HTTP: a name without an extension, YAML by its Content-Type, and
+    // JSON served as text/plain by its first character.
+    let yaml = std::fs::read_to_string(repo_root().join("tests/data/openapi.yaml")).unwrap();
+    let json_text = std::fs::read_to_string(repo_root().join("tests/data/openapi.json")).unwrap();
+    let (address, server) = serve(
+        vec![
+            ("/openapi", "application/yaml", yaml),
+            ("/spec", "text/plain; charset=utf-8", json_text),
+        ],
+        4,
+    );
+    assert_eq!(coverage(&format!("{address}/openapi")), from_json);
+    assert_eq!(coverage(&format!("{address}/spec")), from_json);
+    let from_url = init(
+        &format!("{address}/openapi"),
+        &env.tmp.path().join("url/api"),
+    );
+    assert_eq!(from_url, json_suite);
+    // A path the server does not have: exit 2, naming the URL and the status.
+    let output = env
+        .replay()
+        .args(["coverage", "--suite", "matrices/litellm", "--openapi"])
+        .arg(format!("{address}/missing.yaml"))
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: {address}/missing.yaml answered 404")),
+        "{stderr}"
+    );
+    server.join().unwrap();
+}
+
+/// A malformed YAML document is exit 2 naming its file and line (and what
+/// it was read as), for `coverage` and for `init`, which then writes
+/// nothing; a URL that does not answer is exit 3, naming it.
+#[test]
+fn a_malformed_yaml_document_names_its_file_and_line() {
+    let env = Env::new("openapi-bad-yaml");
+    let bad = env.tmp.path().join("openapi.yaml");
+    // Line 5 is indented under nothing: `post` belongs to no mapping.
+    std::fs::write(
+        &bad,
+        "openapi: 3.0.0\npaths:\n  /key/info:\n    get: {}\n   post: {}\n",
+    )
+    .unwrap();
+    let output = env
+        .replay()
+        .args(["coverage", "--suite", "matrices/litellm", "--openapi"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "error: {}:5: not valid YAML (column 4): ",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: it was read as YAML (by its extension)"),
+        "{stderr}"
+    );
+
+    let dir = env.tmp.path().join("from-bad");
+    let output = env
+        .replay()
+        .arg("init")
+        .arg(&dir)
+        .arg("--openapi")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:5: not valid YAML", bad.display())),
+        "{stderr}"
+    );
+    assert!(!dir.exists(), "init wrote into {}", dir.display());
+
+    // Valid YAML that is not a document with paths: exit 2, no line to name.
+    std::fs::write(&bad, "- just\n- a list\n").unwrap();
+    let output = env
+        .replay()
+        .args(["coverage", "--suite", "matrices/litellm", "--openapi"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has no `paths` object"), "{stderr}");
+
+    // Nothing listens on a port just freed: exit 3, naming the URL.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/openapi.yaml");
+    let output = env
+        .replay()
+        .args(["coverage", "--suite", "matrices/litellm", "--openapi", &url])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(&url), "{stderr}");
+}

@@ -384,3 +384,47 @@ fn every_help_example_runs() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     env.assert_nothing_left();
 }
+
+/// What a help example says it shows, it shows: `replay bisect --help`'s
+/// one-cell example names a range whose middle is the unbootable commit,
+/// and run as written (on a cell cache of its own, so the search has to
+/// boot its probes) it skips that commit and still finds the fix.
+#[test]
+fn the_bisect_help_example_skips_the_unbootable_commit_it_names() {
+    let mut env = Env::new("docs-bisect-skip");
+    env.private_cache();
+    let example = help_examples(&replay_output(&["bisect", "--help"]))
+        .into_iter()
+        .find(|e| e.contains("--cell "))
+        .expect("a one-cell example in replay bisect --help");
+    let twin = env.tmp.path().join("twin");
+    let made = env
+        .replay()
+        .arg("twin-history")
+        .arg(&twin)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let words = shell_words::split(&example.replace("\\\n", " ")).unwrap();
+    assert_eq!(words[0], "replay");
+    let args: Vec<String> = words[1..]
+        .iter()
+        .map(|w| w.replace("/tmp/twin", &twin.display().to_string()))
+        .collect();
+    let output = env
+        .replay()
+        .args(&args)
+        .args(["--format", "json", "--records"])
+        .arg(env.tmp.path().join("replays"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::support::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{example}\n{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(record["probes"]["unbootable"], 1, "{example}\n{stderr}");
+    let cells = record["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 1, "{record}");
+    assert_eq!(cells[0]["result"], "found", "{record}");
+    assert_eq!(cells[0]["commit"]["tag"], "delete-fix", "{record}");
+    env.assert_nothing_left();
+}

@@ -76,6 +76,17 @@ fn the_markdown_marks_exactly_the_changed_cells() {
     assert_eq!(in_grids(&text, "✅"), fix.transitions.red_to_green.len());
 }
 
+/// "1 cell", never "1 cells", in the reports' counts.
+#[test]
+fn one_cell_is_counted_in_the_singular() {
+    let mut check: CheckReport = fixture("check-report.json");
+    let first = check.cells[0].clone();
+    check.cells = vec![first];
+    check.summary.cells = 1;
+    let text = markdown::check(&check);
+    assert!(text.contains("**1 cell: "), "{text}");
+}
+
 fn xmllint() -> PathBuf {
     for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
         if dir.join("xmllint").is_file() {
@@ -282,5 +293,199 @@ fn sarif_has_a_result_per_red_cell_at_its_pin_line() {
             .1
             .contains("SARIF is for replay check")
     );
+    env.assert_nothing_left();
+}
+
+/// The curl lines a fix's record keeps (the side each is for, and the line),
+/// as the reports must show them: one per side that is not GREEN, or one for
+/// both sides when they are the same line.
+fn curl_lines(cell: &serde_json::Value) -> Vec<(String, String)> {
+    let side = |name: &str| cell[name]["curl"].as_str().map(str::to_string);
+    match (side("parent"), side("fix")) {
+        (Some(parent), Some(fix)) if parent == fix => vec![("both sides".into(), parent)],
+        (parent, fix) => [("parent", parent), ("fix", fix)]
+            .into_iter()
+            .filter_map(|(name, curl)| curl.map(|curl| (name.to_string(), curl)))
+            .collect(),
+    }
+}
+
+/// `replay fix update-fix --report-dir DIR` on the twin's history: the
+/// summary.md and report.html it writes give, under each cell that did not
+/// stay GREEN (the six RED→GREEN cells, the RED→RED one), the curl line of
+/// each side that is not GREEN — the record's line, secrets as environment
+/// variables — and none for a GREEN→GREEN cell.
+#[test]
+fn a_fix_report_gives_the_curl_line_of_each_side_that_is_not_green() {
+    let env = crate::support::Env::new("fix-report-curl");
+    let repo = env.tmp.path().join("twin");
+    let made = env
+        .replay()
+        .arg("twin-history")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", crate::support::text(&made).1);
+    let dir = env.tmp.path().join("report");
+    let output = env
+        .replay()
+        .args(["fix", "update-fix", "--target", "twin", "--repo"])
+        .arg(&repo)
+        .arg("--records")
+        .arg(env.tmp.path().join("replays"))
+        .arg("--report-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let (_, stderr) = crate::support::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let record: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    assert_eq!(record["verdict"], "CAUGHT");
+    let summary = read("summary.md");
+    let page = scraper::Html::parse_document(&read("report.html"));
+    let notes = scraper::Selector::parse("ul.notes li").unwrap();
+    let curl = scraper::Selector::parse("code.curl").unwrap();
+    let secret = regex::Regex::new(r"sk-[0-9a-f]{32}").unwrap();
+    assert!(!secret.is_match(&summary), "a key in summary.md");
+    assert!(
+        !secret.is_match(&read("report.html")),
+        "a key in report.html"
+    );
+
+    let mut shown = 0;
+    let mut both = 0;
+    for cell in record["cells"].as_array().unwrap() {
+        let id = cell["id"].as_str().unwrap();
+        let transition = cell["transition"].as_str().unwrap();
+        let lines = curl_lines(cell);
+        if transition == "GREEN→GREEN" {
+            assert!(lines.is_empty(), "{id}: a GREEN side keeps no curl line");
+            assert!(
+                !summary.contains(&format!("- `{id}` ")),
+                "{id} in {summary}"
+            );
+            continue;
+        }
+        assert!(!lines.is_empty(), "{id} {transition} keeps no curl line");
+        if transition == "RED→GREEN" {
+            assert_eq!(lines.len(), 1, "{id}: {lines:?}");
+            assert_eq!(lines[0].0, "parent", "{id}: the fix side is GREEN");
+        }
+        both += lines
+            .iter()
+            .filter(|(side, _)| side == "both sides")
+            .count();
+
+        // summary.md: the cell's note, then a sh block with a line per side.
+        let note = format!("- `{id}` **{transition}** — ");
+        let start = summary
+            .find(&note)
+            .unwrap_or_else(|| panic!("no note {note:?} in {summary}"));
+        let rest = &summary[start + note.len()..];
+        let end = rest.find("\n- `").unwrap_or(rest.len());
+        let block = &rest[..end];
+        for (side, line) in &lines {
+            assert!(line.starts_with("curl -sS -X "), "{id}: {line}");
+            assert!(line.contains("\"${REPLAY_URL}\""), "{id}: {line}");
+            assert!(line.contains("Bearer ${REPLAY_ACTORS_"), "{id}: {line}");
+            assert!(
+                block.contains(&format!("  ```sh\n  # {side}\n  {line}\n")),
+                "{id}: {side}'s line not in its note: {block}"
+            );
+        }
+
+        // report.html: the cell's note holds the same lines, by side.
+        let li = page
+            .select(&notes)
+            .find(|li| li.text().collect::<String>().starts_with(id))
+            .unwrap_or_else(|| panic!("{id}: no note in report.html"));
+        let found: Vec<(String, String)> = li
+            .select(&curl)
+            .map(|c| {
+                (
+                    c.value().attr("data-side").unwrap_or("").to_string(),
+                    c.text().collect::<String>(),
+                )
+            })
+            .collect();
+        assert_eq!(found, lines, "{id} in report.html");
+        shown += lines.len();
+    }
+    assert_eq!(page.select(&curl).count(), shown, "a curl line per side");
+    assert_eq!(summary.matches("  ```sh\n").count(), {
+        let cells = record["cells"].as_array().unwrap();
+        cells.iter().filter(|c| !curl_lines(c).is_empty()).count()
+    });
+    // key_info/owner_key/org_admin is RED at both sides, with one request.
+    assert!(both >= 1, "no cell RED at both sides: {summary}");
+    env.assert_nothing_left();
+}
+
+/// `·` means one thing in every report: a cell that is not pinned. A pinned
+/// cell that a filter left out is `~` in summary.md and report.html, as in
+/// the terminal grid, and report.json lists it under `left_out`.
+#[test]
+fn a_filtered_check_draws_the_cells_it_left_out_apart_from_unpinned_ones() {
+    let env = crate::support::Env::new("report-left-out");
+    let dir = env.tmp.path().join("report");
+    // key_update: owner × cross_org and team_admin × self are pinned (403),
+    // owner × owner is not; the two cells chosen put all three in one grid.
+    let output = env
+        .replay()
+        .args(["check", "--target", "twin", "--repo", "testdata/twin"])
+        .args([
+            "--cell",
+            "key_update/self/owner",
+            "--cell",
+            "key_update/cross_org/team_admin",
+        ])
+        .args(["--cell", "key_update/owner/team_admin", "--report-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let (_, stderr) = crate::support::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    let left_out: Vec<&str> = report["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        left_out.contains(&"key_update/cross_org/owner"),
+        "{left_out:?}"
+    );
+    assert!(
+        left_out.contains(&"key_update/self/team_admin"),
+        "{left_out:?}"
+    );
+    assert!(
+        !left_out.contains(&"key_update/owner/owner"),
+        "not pinned: {left_out:?}"
+    );
+    assert_eq!(
+        left_out.len() + 3,
+        crate::support::suite_cells("litellm"),
+        "every pinned cell is run or left out"
+    );
+    let summary = read("summary.md");
+    assert!(summary.contains("| owner | 403 | · | ~ |"), "{summary}");
+    assert!(
+        summary.contains("| team_admin | ~ | 403 | 403 |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("~ pinned, not run this time (left out by a filter)"),
+        "{summary}"
+    );
+    let page = scraper::Html::parse_document(&read("report.html"));
+    let select = |css: &str| page.select(&scraper::Selector::parse(css).unwrap()).count();
+    assert_eq!(select("table.grid td.left-out"), 2);
+    assert_eq!(select("table.grid td.unpinned"), 1);
     env.assert_nothing_left();
 }
