@@ -13,8 +13,8 @@ use crate::engine::world::{WorldState, database_message};
 use crate::results::outcome::{CellOutcome, Expectation, SentRequest, same};
 use crate::spec::template::{Template, Vars, to_text};
 use crate::suite::{
-    Cell, Check, CheckKind, Expected, JsonTemplate, Mapping, ResponseSpec, Sender, SetupStep, Suite,
-    as_set,
+    Cell, Check, CheckKind, Expected, JsonTemplate, Mapping, ResponseSpec, Sender, SetupStep,
+    Suite, as_set,
 };
 use crate::support::redact::{Redactor, excerpt};
 
@@ -280,7 +280,9 @@ async fn cell_steps(
         if check.after_followups {
             continue;
         }
-        if let Some(e) = run_check(matrix, check, allowed, &vars, &pages[0], outcome, redactor).await? {
+        if let Some(e) =
+            run_check(matrix, check, allowed, &vars, &pages[0], outcome, redactor).await?
+        {
             checks.push((index, e));
         }
     }
@@ -334,11 +336,9 @@ async fn cell_steps(
                     ));
                 }
             },
-            Sender::Bearer(template) => Some(
-                template
-                    .render(&vars)
-                    .map_err(|e| format!("{step}: {e}"))?,
-            ),
+            Sender::Bearer(template) => {
+                Some(template.render(&vars).map_err(|e| format!("{step}: {e}"))?)
+            }
         };
         let rendered =
             http::render(&followup.request, &vars).map_err(|e| format!("{step}: {e}"))?;
@@ -377,7 +377,9 @@ async fn cell_steps(
         if !check.after_followups || check.vars().iter().any(|v| not_taken.contains(v)) {
             continue;
         }
-        if let Some(e) = run_check(matrix, check, allowed, &vars, &pages[0], outcome, redactor).await? {
+        if let Some(e) =
+            run_check(matrix, check, allowed, &vars, &pages[0], outcome, redactor).await?
+        {
             checks.push((index, e));
         }
     }
@@ -432,8 +434,8 @@ async fn run_check(
     let observed = raw.clone().map(shown);
     let (expected, passed) = match expected {
         Expected::Equals(json) => {
-            let rendered = http::render_json(json, vars)
-                .map_err(|e| format!("check {}: {e}", check.name))?;
+            let rendered =
+                http::render_json(json, vars).map_err(|e| format!("check {}: {e}", check.name))?;
             let passed = same(&rendered, raw.as_ref().unwrap_or(&Value::Null));
             (shown(rendered), passed)
         }

@@ -230,10 +230,7 @@ pub fn differences(pin: &Pin, outcome: &CellOutcome) -> Vec<String> {
                 e.expected
             ));
         } else {
-            out.push(format!(
-                "{label}: {} (expected {})",
-                e.observed, e.expected
-            ));
+            out.push(format!("{label}: {} (expected {})", e.observed, e.expected));
         }
     }
     out
@@ -317,7 +314,9 @@ mod tests {
         let mut outcome = seen(200);
         outcome.followups.push(step(1, "1", json!(200), None));
         assert_eq!(verdict(&pin(200), &outcome), Verdict::Green);
-        outcome.followups.push(step(2, "2", json!(403), Some("admin")));
+        outcome
+            .followups
+            .push(step(2, "2", json!(403), Some("admin")));
         outcome.followups.push(step(3, "bump", json!(401), None));
         outcome.followups.push(step(4, "4", Value::Null, None));
         assert_eq!(verdict(&pin(200), &outcome), Verdict::Red);
@@ -342,7 +341,12 @@ mod tests {
         assert_eq!(text["step"], 2);
         assert_eq!(text["as"], "admin");
         assert_eq!(text["request"]["path"], "/key/update");
-        assert!(serde_json::to_value(&old.followups[0]).unwrap().get("step").is_none());
+        assert!(
+            serde_json::to_value(&old.followups[0])
+                .unwrap()
+                .get("step")
+                .is_none()
+        );
     }
 
     #[test]

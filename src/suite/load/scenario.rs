@@ -241,10 +241,8 @@ impl Loader {
             followup_captures.push(taken);
         }
         let mut followups = Vec::new();
-        for ((index, followup), captures) in raw_followups
-            .into_iter()
-            .enumerate()
-            .zip(followup_captures)
+        for ((index, followup), captures) in
+            raw_followups.into_iter().enumerate().zip(followup_captures)
         {
             let number = index + 1;
             let phase = Phase::Followup(index);
@@ -790,7 +788,10 @@ mod tests {
         assert!(matches!(loaded.followups[1].sender, Sender::CellActor));
         assert!(matches!(loaded.followups[2].sender, Sender::Bearer(_)));
         assert!(matches!(loaded.followups[3].request.body, Body::Form(_)));
-        assert_eq!(loaded.followups[1].captures, [("second".to_string(), "/key".to_string())]);
+        assert_eq!(
+            loaded.followups[1].captures,
+            [("second".to_string(), "/key".to_string())]
+        );
         // The check that reads the rotated key waits for the followups; the
         // one on the request's response does not.
         let after: Vec<bool> = loaded.checks.iter().map(|c| c.after_followups).collect();
@@ -809,9 +810,14 @@ mod tests {
         // An actor that does not exist, with what does.
         let got = hints(&SEQUENCE.replace("as = \"b\"", "as = \"nobody\""));
         assert_eq!(got.len(), 1, "{got:?}");
-        assert_eq!(got[0].0, "/scenarios/s.toml:6: `as = \"nobody\"` is not an actor");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:6: `as = \"nobody\"` is not an actor"
+        );
         assert!(
-            got[0].1.contains("the actors are a, b; for a caller with no credentials, declare [actors.anonymous]"),
+            got[0].1.contains(
+                "the actors are a, b; for a caller with no credentials, declare [actors.anonymous]"
+            ),
             "{got:?}"
         );
         // A capture of a later step, and of the step itself.
@@ -824,14 +830,19 @@ mod tests {
             got[0].0,
             "/scenarios/s.toml:9: `{{second}}` is not known yet here: it is captured by followup 2, which runs after this"
         );
-        assert!(got[0].1.contains("move this step after followup 2"), "{got:?}");
+        assert!(
+            got[0].1.contains("move this step after followup 2"),
+            "{got:?}"
+        );
         let got = scenario(&SEQUENCE.replace(
             "json = { key = \"{{first}}\" }\nallowed = 200\ncapture",
             "json = { key = \"{{second}}\" }\nallowed = 200\ncapture",
         ));
         assert_eq!(
             got,
-            ["/scenarios/s.toml:14: `{{second}}` is not known yet here: it is captured by followup 2, which runs after this"]
+            [
+                "/scenarios/s.toml:14: `{{second}}` is not known yet here: it is captured by followup 2, which runs after this"
+            ]
         );
         // A name captured twice (by the request, then by a followup).
         let got = hints(&SEQUENCE.replace(
@@ -839,20 +850,32 @@ mod tests {
             "form = { k = \"{{second}}\" }\ncapture = { first = \"/again\" }\n",
         ));
         assert_eq!(got.len(), 1, "{got:?}");
-        assert_eq!(got[0].0, "/scenarios/s.toml:27: capture `first` is already a name");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:27: capture `first` is already a name"
+        );
         assert!(got[0].1.contains("pick another"), "{got:?}");
         // `as` or `bearer`; `expect` or `allowed`/`denied`; some status.
         let got = hints(&SEQUENCE.replace("name = \"old\"\n", "name = \"old\"\nas = \"a\"\n"));
         assert_eq!(got.len(), 1, "{got:?}");
-        assert_eq!(got[0].0, "/scenarios/s.toml:19: followup `old` has both `as` and `bearer`");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:19: followup `old` has both `as` and `bearer`"
+        );
         let got = scenario(&SEQUENCE.replace("allowed = 401\n", "allowed = 401\nexpect = 401\n"));
         assert_eq!(
             got,
             ["/scenarios/s.toml:23: followup `old` has `expect` and also `allowed` or `denied`"]
         );
-        let got = hints(&SEQUENCE.replace("form = { k = \"{{second}}\" }\nallowed = 200\n", "form = { k = \"{{second}}\" }\n"));
+        let got = hints(&SEQUENCE.replace(
+            "form = { k = \"{{second}}\" }\nallowed = 200\n",
+            "form = { k = \"{{second}}\" }\n",
+        ));
         assert_eq!(got.len(), 1, "{got:?}");
-        assert_eq!(got[0].0, "/scenarios/s.toml:24: followup 4 has no expected status");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:24: followup 4 has no expected status"
+        );
         assert!(got[0].1.contains("expect = 200"), "{got:?}");
         // A step sent on both sides cannot use what only an allowed request captured.
         let got = scenario(&SEQUENCE.replace(
@@ -861,7 +884,9 @@ mod tests {
         ));
         assert_eq!(
             got,
-            ["/scenarios/s.toml:9: `{{first}}` is captured from the response only when the request is allowed, but this also runs when it is denied"]
+            [
+                "/scenarios/s.toml:9: `{{first}}` is captured from the response only when the request is allowed, but this also runs when it is denied"
+            ]
         );
         // A step sent only when denied takes no captures.
         let got = scenario(&SEQUENCE.replace(
