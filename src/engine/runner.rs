@@ -13,7 +13,8 @@ use crate::engine::world::{WorldState, database_message};
 use crate::results::outcome::{CellOutcome, Expectation, SentRequest, same};
 use crate::spec::template::{Template, Vars, to_text};
 use crate::suite::{
-    Cell, CheckKind, Expected, JsonTemplate, Mapping, ResponseSpec, SetupStep, Suite, as_set,
+    Cell, Check, CheckKind, Expected, JsonTemplate, Mapping, ResponseSpec, Sender, SetupStep,
+    Suite, as_set,
 };
 use crate::support::redact::{Redactor, excerpt};
 
@@ -293,71 +294,24 @@ async fn cell_steps(
         );
     }
 
-    for check in &scenario.checks {
-        let Some(expected) = (if allowed {
-            &check.allowed
-        } else {
-            &check.denied
-        }) else {
+    // Checks are read right after the request, except those that use a
+    // followup's capture: they are read after the followups.
+    let mut checks: Vec<(usize, Expectation)> = Vec::new();
+    for (index, check) in scenario.checks.iter().enumerate() {
+        if check.after_followups {
             continue;
-        };
-        let observed = match &check.kind {
-            CheckKind::Sql(template) => Some(
-                query_value(matrix.pool, template, &vars)
-                    .await
-                    .map_err(|e| format!("check {}: {e}", check.name))?,
-            ),
-            CheckKind::Response(pointer) => pages[0].pointer(pointer).cloned(),
-            CheckKind::Reason => outcome.reason.clone().map(Value::from),
-        };
-        // Every comparison reads the values as the server sent them and as the
-        // templates rendered them; only what the record keeps is redacted. (Two
-        // values a suite's `redact` pattern maps to the same `<redacted>` are
-        // not equal: comparing redacted forms would pass any token hash.)
-        let raw = observed.filter(|v| !v.is_null());
-        // A value compared with a named one (`allowed = "{{actor.id}}"`) is
-        // shown by its name, an integer id too; against a literal (a count),
-        // numbers stay numbers.
-        let named = matches!(expected, Expected::Equals(JsonTemplate::String(_)));
-        let shown = |v: Value| {
-            if named {
-                redactor.value(v)
-            } else {
-                redactor.strings(v)
-            }
-        };
-        let observed = raw.clone().map(shown);
-        let (expected, passed) = match expected {
-            Expected::Equals(json) => {
-                let rendered = http::render_json(json, &vars)
-                    .map_err(|e| format!("check {}: {e}", check.name))?;
-                let passed = same(&rendered, raw.as_ref().unwrap_or(&Value::Null));
-                (shown(rendered), passed)
-            }
-            Expected::Contains(template) => {
-                let text = template
-                    .render(&vars)
-                    .map_err(|e| format!("check {}: {e}", check.name))?;
-                let passed = raw.as_ref().is_some_and(|v| to_text(v).contains(&text));
-                (
-                    serde_json::json!({ "contains": redactor.apply(&text) }),
-                    passed,
-                )
-            }
-            Expected::Matches(regex) => (
-                serde_json::json!({ "matches": regex.as_str() }),
-                raw.as_ref().is_some_and(|v| regex.is_match(&to_text(v))),
-            ),
-            Expected::Absent => (serde_json::json!({ "absent": true }), observed.is_none()),
-        };
-        outcome.checks.push(Expectation {
-            name: check.name.clone(),
-            passed,
-            expected,
-            observed: observed.unwrap_or(Value::Null),
-        });
+        }
+        if let Some(e) =
+            run_check(matrix, check, allowed, &vars, &pages[0], outcome, redactor).await?
+        {
+            checks.push((index, e));
+        }
     }
 
+    // The followups, in order. One that does not get its expected status
+    // takes no captures, and a later step (or check) that needs them is not
+    // sent: its point was the state that step should have made.
+    let mut not_taken: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for followup in &scenario.followups {
         let Some(expected) = (if allowed {
             followup.allowed
@@ -366,32 +320,178 @@ async fn cell_steps(
         }) else {
             continue;
         };
-        let bearer = followup
-            .bearer
-            .render(&vars)
-            .map_err(|e| format!("followup {}: {e}", followup.name))?;
-        let rendered = http::render(&followup.request, &vars)
-            .map_err(|e| format!("followup {}: {e}", followup.name))?;
-        // Sent the suite's way; with basic auth, as the password.
-        let credentials = http::Credentials::new(&matrix.suite.auth, &bearer, &vars, false)
-            .map_err(|e| format!("followup {}: {e}", followup.name))?;
+        let as_ = match &followup.sender {
+            Sender::Actor(name) => Some(name.clone()),
+            _ => None,
+        };
+        if followup.vars().iter().any(|v| not_taken.contains(v)) {
+            not_taken.extend(followup.captures.iter().map(|(name, _)| name.as_str()));
+            outcome.followups.push(Expectation {
+                step: Some(followup.number),
+                as_,
+                request: Some(SentRequest {
+                    method: followup.request.method.as_str().to_string(),
+                    path: followup.request.path.source().to_string(),
+                    query: Default::default(),
+                    json: None,
+                    form: Default::default(),
+                }),
+                ..Expectation::new(
+                    followup.name.clone(),
+                    Value::from(expected),
+                    Value::Null,
+                    false,
+                )
+            });
+            continue;
+        }
+        let step = format!("followup {}", followup.number);
+        // The cell's actor and a named one send as their `auth` says; a
+        // written-out token goes the suite's way (with basic auth, as the
+        // password).
+        let sender: Option<http::Credentials> = match &followup.sender {
+            Sender::CellActor => credentials.cloned(),
+            Sender::Actor(name) => match world.credentials(matrix.suite, name) {
+                Some(credentials) => Some(
+                    credentials
+                        .map_err(|e| format!("{step}: the credentials of `{name}`: {e}"))?,
+                ),
+                None if matrix.suite.is_anonymous(name) => None,
+                None => {
+                    return Err(format!(
+                        "{step}: actor `{name}` has no credentials in this cell (a scratch actor exists only in its own cells)"
+                    ));
+                }
+            },
+            Sender::Bearer(template) => {
+                let token = template.render(&vars).map_err(|e| format!("{step}: {e}"))?;
+                Some(
+                    http::Credentials::new(&matrix.suite.auth, &token, &vars, false)
+                        .map_err(|e| format!("{step}: {e}"))?,
+                )
+            }
+        };
+        let rendered =
+            http::render(&followup.request, &vars).map_err(|e| format!("{step}: {e}"))?;
+        let request = sent(&rendered, redactor);
+        let what = format!("{step} ({} {})", request.method, request.path);
         let exchange = http::send(
             matrix.client,
             matrix.base_url,
             &rendered,
-            Some(&credentials),
+            sender.as_ref(),
             &[],
         )
         .await
-        .map_err(|e| format!("followup {}: {e}", followup.name))?;
+        .map_err(|e| format!("{what}: {e}"))?;
+        let passed = exchange.status == expected;
+        if passed {
+            capture(&followup.captures, &exchange, &mut vars, redactor)
+                .map_err(|e| format!("{what}: {e}"))?;
+        } else {
+            not_taken.extend(followup.captures.iter().map(|(name, _)| name.as_str()));
+        }
         outcome.followups.push(Expectation {
-            name: followup.name.clone(),
-            expected: Value::from(expected),
-            observed: Value::from(exchange.status),
-            passed: exchange.status == expected,
+            step: Some(followup.number),
+            as_,
+            request: Some(request),
+            ..Expectation::new(
+                followup.name.clone(),
+                Value::from(expected),
+                Value::from(exchange.status),
+                passed,
+            )
         });
     }
+
+    for (index, check) in scenario.checks.iter().enumerate() {
+        if !check.after_followups || check.vars().iter().any(|v| not_taken.contains(v)) {
+            continue;
+        }
+        if let Some(e) =
+            run_check(matrix, check, allowed, &vars, &pages[0], outcome, redactor).await?
+        {
+            checks.push((index, e));
+        }
+    }
+    checks.sort_by_key(|(index, _)| *index);
+    outcome.checks = checks.into_iter().map(|(_, e)| e).collect();
     Ok(())
+}
+
+/// Read one check on the side the request got (`None` when it expects
+/// nothing there).
+async fn run_check(
+    matrix: &Matrix<'_>,
+    check: &Check,
+    allowed: bool,
+    vars: &Vars,
+    response: &Exchange,
+    outcome: &CellOutcome,
+    redactor: &Redactor,
+) -> Result<Option<Expectation>, String> {
+    let Some(expected) = (if allowed {
+        &check.allowed
+    } else {
+        &check.denied
+    }) else {
+        return Ok(None);
+    };
+    let observed = match &check.kind {
+        CheckKind::Sql(template) => Some(
+            query_value(matrix.pool, template, vars)
+                .await
+                .map_err(|e| format!("check {}: {e}", check.name))?,
+        ),
+        CheckKind::Response(pointer) => response.pointer(pointer).cloned(),
+        CheckKind::Reason => outcome.reason.clone().map(Value::from),
+    };
+    // Every comparison reads the values as the server sent them and as the
+    // templates rendered them; only what the record keeps is redacted. (Two
+    // values a suite's `redact` pattern maps to the same `<redacted>` are
+    // not equal: comparing redacted forms would pass any token hash.)
+    let raw = observed.filter(|v| !v.is_null());
+    // A value compared with a named one (`allowed = "{{actor.id}}"`) is
+    // shown by its name, an integer id too; against a literal (a count),
+    // numbers stay numbers.
+    let named = matches!(expected, Expected::Equals(JsonTemplate::String(_)));
+    let shown = |v: Value| {
+        if named {
+            redactor.value(v)
+        } else {
+            redactor.strings(v)
+        }
+    };
+    let observed = raw.clone().map(shown);
+    let (expected, passed) = match expected {
+        Expected::Equals(json) => {
+            let rendered =
+                http::render_json(json, vars).map_err(|e| format!("check {}: {e}", check.name))?;
+            let passed = same(&rendered, raw.as_ref().unwrap_or(&Value::Null));
+            (shown(rendered), passed)
+        }
+        Expected::Contains(template) => {
+            let text = template
+                .render(vars)
+                .map_err(|e| format!("check {}: {e}", check.name))?;
+            let passed = raw.as_ref().is_some_and(|v| to_text(v).contains(&text));
+            (
+                serde_json::json!({ "contains": redactor.apply(&text) }),
+                passed,
+            )
+        }
+        Expected::Matches(regex) => (
+            serde_json::json!({ "matches": regex.as_str() }),
+            raw.as_ref().is_some_and(|v| regex.is_match(&to_text(v))),
+        ),
+        Expected::Absent => (serde_json::json!({ "absent": true }), observed.is_none()),
+    };
+    Ok(Some(Expectation::new(
+        check.name.clone(),
+        expected,
+        observed.unwrap_or(Value::Null),
+        passed,
+    )))
 }
 
 fn capture(

@@ -636,12 +636,12 @@ mod tests {
             redactor.know_value(&observed, name);
             CellOutcome {
                 status: Some(200),
-                checks: vec![Expectation {
-                    name: "whoami".into(),
-                    expected: redactor.value(observed.clone()),
-                    observed: redactor.value(observed),
-                    passed: true,
-                }],
+                checks: vec![Expectation::new(
+                    "whoami",
+                    redactor.value(observed.clone()),
+                    redactor.value(observed),
+                    true,
+                )],
                 ..CellOutcome::default()
             }
         };

@@ -285,11 +285,8 @@ mod tests {
 
     #[test]
     fn what_changed_names_both_values_also_when_the_status_stays() {
-        let check = |observed: bool, passed: bool| Expectation {
-            name: "models_flipped".into(),
-            expected: json!(false),
-            observed: json!(observed),
-            passed,
+        let check = |observed: bool, passed: bool| {
+            Expectation::new("models_flipped", json!(false), json!(observed), passed)
         };
         let mut before = seen(200);
         before.checks.push(check(false, true));

@@ -14,8 +14,57 @@ use crate::suite::Pin;
 pub struct Expectation {
     pub name: String,
     pub expected: Value,
+    /// For a followup: its status, or `null` when it was not sent (it needs a
+    /// capture of an earlier step that did not get its expected status).
     pub observed: Value,
     pub passed: bool,
+    /// A followup's place among the scenario's followups, from 1 (absent for
+    /// checks, and in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    /// The actor a followup was sent as, when it says (`as`).
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub as_: Option<String>,
+    /// A followup's request as sent, secrets replaced (for one not sent: its
+    /// method and its path as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<SentRequest>,
+}
+
+impl Expectation {
+    /// A check's result, or a followup's without the step's details.
+    pub fn new(name: impl Into<String>, expected: Value, observed: Value, passed: bool) -> Self {
+        Self {
+            name: name.into(),
+            expected,
+            observed,
+            passed,
+            step: None,
+            as_: None,
+            request: None,
+        }
+    }
+
+    /// How a followup is named in a reason: `followup 2 (POST /key/update as
+    /// admin)`, with its name when it has one; `followup NAME` in records that
+    /// do not say which step it was.
+    fn followup_label(&self) -> String {
+        let Some(step) = self.step else {
+            return format!("followup {}", self.name);
+        };
+        let mut label = format!("followup {step}");
+        if self.name != step.to_string() {
+            label.push_str(&format!(" `{}`", self.name));
+        }
+        if let Some(request) = &self.request {
+            label.push_str(&format!(" ({} {}", request.method, request.path));
+            if let Some(actor) = &self.as_ {
+                label.push_str(&format!(" as {actor}"));
+            }
+            label.push(')');
+        }
+        label
+    }
 }
 
 /// The observed outcome of one cell.
@@ -184,12 +233,21 @@ pub fn differences(pin: &Pin, outcome: &CellOutcome) -> Vec<String> {
             out.push(format!("{name} {} (pinned {})", observed, pinned));
         }
     }
-    for (kind, list) in [("check", &outcome.checks), ("followup", &outcome.followups)] {
-        for e in list.iter().filter(|e| !e.passed) {
+    for e in outcome.checks.iter().filter(|e| !e.passed) {
+        out.push(format!(
+            "check {}: {} (expected {})",
+            e.name, e.observed, e.expected
+        ));
+    }
+    for e in outcome.followups.iter().filter(|e| !e.passed) {
+        let label = e.followup_label();
+        if e.observed.is_null() {
             out.push(format!(
-                "{kind} {}: {} (expected {})",
-                e.name, e.observed, e.expected
+                "{label}: not sent, it needs a capture of an earlier step that failed (expected {})",
+                e.expected
             ));
+        } else {
+            out.push(format!("{label}: {} (expected {})", e.observed, e.expected));
         }
     }
     out
@@ -243,16 +301,68 @@ mod tests {
     #[test]
     fn a_failed_check_makes_a_cell_red() {
         let mut outcome = seen(403);
-        outcome.checks.push(Expectation {
-            name: "models_flipped".into(),
-            expected: json!(false),
-            observed: json!(true),
-            passed: false,
-        });
+        outcome.checks.push(Expectation::new(
+            "models_flipped",
+            json!(false),
+            json!(true),
+            false,
+        ));
         assert_eq!(verdict(&pin(403), &outcome), Verdict::Red);
         assert_eq!(
             differences(&pin(403), &outcome),
             ["check models_flipped: true (expected false)"]
+        );
+    }
+
+    #[test]
+    fn a_followup_that_differs_is_named_by_its_step_and_request() {
+        let step = |number: usize, name: &str, observed: Value, as_: Option<&str>| Expectation {
+            step: Some(number),
+            as_: as_.map(str::to_string),
+            request: Some(SentRequest {
+                method: "POST".into(),
+                path: "/key/update".into(),
+                query: IndexMap::new(),
+                json: None,
+                form: IndexMap::new(),
+            }),
+            ..Expectation::new(name, json!(200), observed.clone(), observed == json!(200))
+        };
+        let mut outcome = seen(200);
+        outcome.followups.push(step(1, "1", json!(200), None));
+        assert_eq!(verdict(&pin(200), &outcome), Verdict::Green);
+        outcome
+            .followups
+            .push(step(2, "2", json!(403), Some("admin")));
+        outcome.followups.push(step(3, "bump", json!(401), None));
+        outcome.followups.push(step(4, "4", Value::Null, None));
+        assert_eq!(verdict(&pin(200), &outcome), Verdict::Red);
+        assert_eq!(
+            differences(&pin(200), &outcome),
+            [
+                "followup 2 (POST /key/update as admin): 403 (expected 200)",
+                "followup 3 `bump` (POST /key/update): 401 (expected 200)",
+                "followup 4 (POST /key/update): not sent, it needs a capture of an earlier step that failed (expected 200)",
+            ]
+        );
+        // Records from before steps were numbered name the followup only.
+        let old = CellOutcome {
+            followups: vec![Expectation::new("old_key", json!(401), json!(200), false)],
+            ..seen(200)
+        };
+        assert_eq!(
+            differences(&pin(200), &old),
+            ["followup old_key: 200 (expected 401)"]
+        );
+        let text = serde_json::to_value(&outcome.followups[1]).unwrap();
+        assert_eq!(text["step"], 2);
+        assert_eq!(text["as"], "admin");
+        assert_eq!(text["request"]["path"], "/key/update");
+        assert!(
+            serde_json::to_value(&old.followups[0])
+                .unwrap()
+                .get("step")
+                .is_none()
         );
     }
 

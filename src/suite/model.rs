@@ -196,24 +196,33 @@ pub(crate) struct HttpRequest {
     pub body: Body,
 }
 
-impl HttpRequest {
-    /// Every name the request's templates read.
+impl JsonTemplate {
+    /// Every name its strings read.
     pub(crate) fn vars(&self) -> Vec<&str> {
-        fn json<'a>(value: &'a JsonTemplate, out: &mut Vec<&'a str>) {
+        fn walk<'a>(value: &'a JsonTemplate, out: &mut Vec<&'a str>) {
             match value {
                 JsonTemplate::Literal(_) => {}
                 JsonTemplate::String(t) => out.extend(t.vars()),
-                JsonTemplate::Array(items) => items.iter().for_each(|i| json(i, out)),
-                JsonTemplate::Object(fields) => fields.iter().for_each(|(_, v)| json(v, out)),
+                JsonTemplate::Array(items) => items.iter().for_each(|i| walk(i, out)),
+                JsonTemplate::Object(fields) => fields.iter().for_each(|(_, v)| walk(v, out)),
             }
         }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+}
+
+impl HttpRequest {
+    /// Every name the request's templates read.
+    pub(crate) fn vars(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self.path.vars().collect();
         for (_, t) in &self.query {
             out.extend(t.vars());
         }
         match &self.body {
             Body::None => {}
-            Body::Json(value) => json(value, &mut out),
+            Body::Json(value) => out.extend(value.vars()),
             Body::Form(fields) => fields.iter().for_each(|(_, t)| out.extend(t.vars())),
         }
         out
@@ -276,6 +285,38 @@ pub(crate) struct Check {
     pub kind: CheckKind,
     pub allowed: Option<Expected>,
     pub denied: Option<Expected>,
+    /// It uses a followup's capture, so it is read after the followups (the
+    /// others are read right after the request under test).
+    pub after_followups: bool,
+}
+
+impl Check {
+    /// Every name its query and expected values read.
+    pub(crate) fn vars(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = match &self.kind {
+            CheckKind::Sql(t) => t.vars().collect(),
+            CheckKind::Response(_) | CheckKind::Reason => Vec::new(),
+        };
+        for expected in self.allowed.iter().chain(&self.denied) {
+            match expected {
+                Expected::Equals(json) => out.extend(json.vars()),
+                Expected::Contains(t) => out.extend(t.vars()),
+                Expected::Matches(_) | Expected::Absent => {}
+            }
+        }
+        out
+    }
+}
+
+impl Followup {
+    /// Every name it reads: its token and its request.
+    pub(crate) fn vars(&self) -> Vec<&str> {
+        let mut out = self.request.vars();
+        if let Sender::Bearer(t) = &self.sender {
+            out.extend(t.vars());
+        }
+        out
+    }
 }
 
 #[derive(Debug)]
@@ -299,13 +340,33 @@ pub(crate) enum Expected {
     Absent,
 }
 
+/// A request made after the one under test, in file order: with the others, a
+/// short sequence whose point is the order of the calls.
 #[derive(Debug)]
 pub(crate) struct Followup {
+    /// Its `name`, else its number.
     pub name: String,
-    pub bearer: Template,
+    /// Its place among the scenario's followups, from 1.
+    pub number: usize,
+    pub sender: Sender,
     pub request: HttpRequest,
+    /// The status expected when the request under test was allowed / denied
+    /// (`expect` sets both); a side without one does not send it.
     pub allowed: Option<u16>,
     pub denied: Option<u16>,
+    /// Values of its JSON response, for later followups and checks.
+    pub captures: Vec<(String, String)>,
+}
+
+/// Who sends a followup.
+#[derive(Debug)]
+pub(crate) enum Sender {
+    /// The cell's actor (the default).
+    CellActor,
+    /// An actor of the world (`as`); an anonymous one sends no credentials.
+    Actor(String),
+    /// A token written out (`bearer`).
+    Bearer(Template),
 }
 
 #[derive(Debug)]

@@ -204,14 +204,24 @@ pub(super) struct Check {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Followup {
-    pub name: Str,
-    pub bearer: Str,
+    /// Optional: a step without one is named by its number.
+    pub name: Option<Str>,
+    /// Who sends it: an actor of the world (default: the cell's actor).
+    #[serde(rename = "as")]
+    pub as_: Option<Str>,
+    /// Or a token written out (`{{new_key}}`), instead of `as`.
+    pub bearer: Option<Str>,
     pub method: Str,
     pub path: Str,
     pub query: Option<Spanned<toml::Table>>,
     pub json: Option<Spanned<toml::Value>>,
+    pub form: Option<Spanned<toml::Table>>,
+    /// The status whatever the request under test got (both sides).
+    pub expect: Option<Spanned<i64>>,
     pub allowed: Option<Spanned<i64>>,
     pub denied: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub capture: Captures,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,8 +2,9 @@
 //! `matrices/twin-keys` (anonymous callers, reason and response matchers, `"?"`
 //! pins), `matrices/twin-setup` (SQL setup steps, targets from setup captures)
 //! `matrices/twin-world` (login actors that build the world and learn their ids)
-//! `matrices/twin-records` (integer ids named in records, the request sent) and
-//! `matrices/twin-scratch` (scratch actors, made fresh for each of their cells).
+//! `matrices/twin-records` (integer ids named in records, the request sent),
+//! `matrices/twin-scratch` (scratch actors, made fresh for each of their cells)
+//! and `matrices/twin-sequence` (ordered followup steps in one cell).
 
 use crate::support::*;
 
@@ -326,5 +327,217 @@ fn scratch_actors_are_made_fresh_for_each_cell_so_deleting_their_own_key_breaks_
         cell(&report, "key_info/any/carol")["outcome"]["status"],
         401
     );
+    env.assert_nothing_left();
+}
+
+fn followups(cell: &serde_json::Value) -> Vec<(u64, &str, u64)> {
+    cell["outcome"]["followups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["step"].as_u64().unwrap(),
+                f["as"].as_str().unwrap_or("-"),
+                f["observed"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_sequence_of_followups_runs_in_order_as_each_steps_actor_and_is_green() {
+    let env = Env::new("suite-sequence");
+    let output = check(
+        &env,
+        &repo_root().join("matrices/twin-sequence"),
+        &["--format", "json"],
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report = json(&output);
+    assert_eq!(
+        report["summary"]["green"],
+        8,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    // Update as the admin, read and rotate as the cell's actor, then the old
+    // key (401), the new one (200) and no credentials at all (401).
+    let alice = cell(&report, "key_rotation/any/alice");
+    assert_eq!(
+        followups(alice),
+        [
+            (1, "admin", 200),
+            (2, "-", 200),
+            (3, "-", 200),
+            (4, "-", 401),
+            (5, "-", 200),
+            (6, "anonymous", 401)
+        ]
+    );
+    let steps = alice["outcome"]["followups"].as_array().unwrap();
+    assert_eq!(steps[2]["name"], "rotate");
+    // Each step keeps the request it sent, captures by their names.
+    assert_eq!(
+        steps[5]["request"],
+        serde_json::json!({"method": "GET", "path": "/key/info", "query": {"key": "<second_key>"}})
+    );
+    // The check on the key step 3 made was read after the followups.
+    assert_eq!(
+        alice["outcome"]["checks"][0],
+        serde_json::json!({"name": "models_kept", "expected": true, "observed": true, "passed": true})
+    );
+    // A denied request sends only the steps that expect a status on both
+    // sides; the check compares what alice saw afterwards: the old alias.
+    let anonymous = cell(&report, "key_rotation/any/anonymous");
+    assert!(
+        anonymous["outcome"].get("followups").is_none(),
+        "{anonymous}"
+    );
+    let bob = cell(&report, "key_update_seen/any/bob");
+    assert_eq!(followups(bob), [(1, "alice", 200), (2, "anonymous", 401)]);
+    assert_eq!(bob["outcome"]["checks"][0]["observed"], false);
+    let admin = cell(&report, "key_update_seen/any/admin");
+    assert_eq!(admin["outcome"]["checks"][0]["observed"], true);
+    assert!(
+        !stdout.contains("sk-") && !stderr.contains("sk-"),
+        "{stdout}"
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_middle_step_with_another_status_makes_the_cell_red_naming_the_step_in_every_report() {
+    let env = Env::new("suite-sequence-red");
+    let suite = env.suite_copy("twin-sequence");
+    let scenario = suite.join("scenarios/key_rotation.toml");
+    edit(
+        &scenario,
+        "allowed = 200\ncapture = { second_key",
+        "allowed = 201\ncapture = { second_key",
+    );
+    let dir = env.tmp.path().join("report");
+    let output = check(&env, &suite, &["--report-dir", dir.to_str().unwrap()]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let reason = "followup 3 `rotate` (POST /key/regenerate): 200 (expected 201)";
+    assert!(
+        stdout.contains(&format!("RED key_rotation/any/alice  {reason}")),
+        "{stdout}"
+    );
+
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    let mut red = cells_with(&report, "RED");
+    red.sort();
+    assert_eq!(
+        red,
+        [
+            "key_rotation/any/admin",
+            "key_rotation/any/alice",
+            "key_rotation/any/bob"
+        ]
+    );
+    assert_eq!(report["summary"]["green"], 5);
+    // The pin is the request's: its status matched. The step that differs is
+    // named with both statuses; the steps that need the key it should have
+    // made are not sent, and neither is the check on that key read.
+    let alice = cell(&report, "key_rotation/any/alice");
+    assert_eq!(alice["outcome"]["status"], 200);
+    assert_eq!(
+        alice["differences"],
+        serde_json::json!([
+            reason,
+            "followup 5 (GET /key/info): not sent, it needs a capture of an earlier step that failed (expected 200)",
+            "followup 6 (GET /key/info as anonymous): not sent, it needs a capture of an earlier step that failed (expected 401)",
+        ])
+    );
+    // Step 4 (the old key) did not need it, and ran: the rotation happened.
+    assert_eq!(followups(alice)[3], (4, "-", 401));
+    assert!(alice["outcome"].get("checks").is_none(), "{alice}");
+    assert!(read("junit.xml").contains(reason), "{}", read("junit.xml"));
+    assert!(read("report.html").contains(reason));
+    assert!(
+        read("summary.md").contains("followup 3 "),
+        "{}",
+        read("summary.md")
+    );
+
+    // A step that cannot take what it captures is an ERROR, never GREEN.
+    edit(
+        &scenario,
+        "allowed = 201\ncapture = { second_key = \"/key\" }",
+        "allowed = 200\ncapture = { second_key = \"/no_such_field\" }",
+    );
+    let output = check(&env, &suite, &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
+    let report = json(&output);
+    assert_eq!(report["summary"]["error"], 3);
+    assert_eq!(
+        cell(&report, "key_rotation/any/bob")["outcome"]["error"],
+        "followup 3 (POST /key/regenerate): the response has no /no_such_field to capture as `second_key`"
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_followup_as_the_anonymous_actor_sends_no_credentials_and_the_default_is_the_cells_actor() {
+    let env = Env::new("suite-sequence-anonymous");
+    let suite = env.suite_copy("twin-sequence");
+    let scenario = suite.join("scenarios/key_update_seen.toml");
+    let run = |env: &Env| {
+        let output = check(
+            env,
+            &suite,
+            &["--format", "json", "--cell", "key_update_seen/*/*"],
+        );
+        json(&output)
+    };
+    // As written: `as = "anonymous"` gets 401 in every cell, whoever the
+    // cell's actor is.
+    let report = run(&env);
+    assert_eq!(report["summary"]["green"], 4, "{report}");
+    for actor in ["admin", "alice", "bob", "anonymous"] {
+        let found = cell(&report, &format!("key_update_seen/any/{actor}"));
+        assert_eq!(followups(found)[1], (2, "anonymous", 401), "{actor}");
+    }
+    // The same step as the admin is let in: the anonymous one sent nothing.
+    edit(
+        &scenario,
+        "name = \"anonymous_reads\"\nas = \"anonymous\"",
+        "name = \"anonymous_reads\"\nas = \"admin\"",
+    );
+    let report = run(&env);
+    assert_eq!(report["summary"]["red"], 4, "{report}");
+    assert_eq!(
+        cell(&report, "key_update_seen/any/bob")["differences"],
+        serde_json::json!([
+            "followup 2 `anonymous_reads` (GET /key/info as admin): 200 (expected 401)"
+        ])
+    );
+    // Without `as`, the step is sent as the cell's actor: the anonymous cell
+    // gets its 401, the admin and alice read the key, bob is refused (403).
+    edit(
+        &scenario,
+        "name = \"anonymous_reads\"\nas = \"admin\"\n",
+        "name = \"anonymous_reads\"\n",
+    );
+    let report = run(&env);
+    let mut red = cells_with(&report, "RED");
+    red.sort();
+    assert_eq!(
+        red,
+        [
+            "key_update_seen/any/admin",
+            "key_update_seen/any/alice",
+            "key_update_seen/any/bob"
+        ]
+    );
+    let bob = cell(&report, "key_update_seen/any/bob");
+    assert_eq!(followups(bob)[1], (2, "-", 403));
+    let anonymous = cell(&report, "key_update_seen/any/anonymous");
+    assert_eq!(anonymous["verdict"], "GREEN");
+    assert_eq!(followups(anonymous)[1], (2, "-", 401));
     env.assert_nothing_left();
 }

@@ -51,7 +51,14 @@ enum Phase {
     Login,
     /// Known inside a cell.
     Cell,
+    /// Known inside a cell once followup N (from 1) has run; a followup's
+    /// templates are read at `Followup(its number - 1)`, checks at
+    /// [`AFTER_FOLLOWUPS`].
+    Followup(usize),
 }
+
+/// Where checks read their names: after every followup.
+const AFTER_FOLLOWUPS: Phase = Phase::Followup(usize::MAX);
 
 #[derive(Debug, Clone)]
 struct Name {
@@ -234,12 +241,21 @@ impl Loader {
                             "it exists only once the login actors have logged in, after the seed"
                                 .into()
                         }
+                        (_, Phase::Followup(step)) => {
+                            format!("it is captured by followup {step}, which runs after this")
+                        }
                         _ => "it is only known inside a cell".into(),
+                    };
+                    let hint = match name.phase {
+                        Phase::Followup(step) => Some(format!(
+                            "a followup can use the captures of the setup, the request and the followups before it: move this step after followup {step}"
+                        )),
+                        _ => None,
                     };
                     self.problem(
                         file.at(span.clone()),
                         format!("`{{{{{var}}}}}` is not known yet here: {when}"),
-                        None,
+                        hint,
                     );
                 }
                 Some(name) if name.allowed_only && !allowed_side_only => {
@@ -477,6 +493,34 @@ pub(super) mod testing {
                 })
                 .collect(),
             Err(other) => vec![other.to_string()],
+        }
+    }
+
+    /// The problems of a scenario with their hints: `(problem, hint)`.
+    pub(crate) fn scenario_hints(text: &str) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in [
+            ("suite.toml", SUITE),
+            ("world.toml", WORLD),
+            ("scenarios/s.toml", text),
+        ] {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        match load(dir.path()) {
+            Ok(_) => vec![],
+            Err(SuiteError::Invalid { problems, .. }) => problems
+                .into_iter()
+                .map(|p| {
+                    let at = p
+                        .location
+                        .to_string()
+                        .replace(&dir.path().display().to_string(), "");
+                    (format!("{at}: {}", p.message), p.hint.unwrap_or_default())
+                })
+                .collect(),
+            Err(other) => vec![(other.to_string(), String::new())],
         }
     }
 

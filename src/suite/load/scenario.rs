@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use regex::Regex;
 use toml::Spanned;
 
-use super::{Loader, Name, Names, OnStepTemplate, Phase};
+use super::{AFTER_FOLLOWUPS, Loader, Name, Names, OnStepTemplate, Phase};
 use crate::spec::source::SourceFile;
 use crate::spec::template::Template;
 use crate::suite::model::*;
@@ -204,6 +204,154 @@ impl Loader {
             }
         };
 
+        // Followups before checks: a check may use their captures. Every
+        // capture is named first, each known from its own step on, so a
+        // template that uses a later step's capture says so.
+        let mut raw_followups = raw.followup;
+        let mut followup_captures: Vec<Vec<(String, String)>> = Vec::new();
+        let mut captured_later: BTreeSet<String> = BTreeSet::new();
+        for (index, followup) in raw_followups.iter_mut().enumerate() {
+            let number = index + 1;
+            let runs_when_allowed_only = followup.expect.is_none() && followup.denied.is_none();
+            let runs_when_denied_only = followup.expect.is_none()
+                && followup.allowed.is_none()
+                && followup.denied.is_some();
+            let capture = std::mem::take(&mut followup.capture);
+            if runs_when_denied_only && let Some((first, _)) = capture.first() {
+                self.problem(
+                    file.at(first.span()),
+                    format!(
+                        "followup {number} captures `{}`, but it runs only when the request is denied",
+                        first.get_ref()
+                    ),
+                    Some("give it `expect = STATUS` (it then runs on both sides), or `allowed` too".into()),
+                );
+                followup_captures.push(Vec::new());
+                continue;
+            }
+            let taken = self.captures(
+                file,
+                capture,
+                &mut names,
+                Phase::Followup(number),
+                runs_when_allowed_only,
+                "",
+            );
+            captured_later.extend(taken.iter().map(|(name, _)| name.clone()));
+            followup_captures.push(taken);
+        }
+        let mut followups = Vec::new();
+        for ((index, followup), captures) in
+            raw_followups.into_iter().enumerate().zip(followup_captures)
+        {
+            let number = index + 1;
+            let phase = Phase::Followup(index);
+            if let Some(name) = &followup.name {
+                unique(self, name, "followup");
+            }
+            let label = match &followup.name {
+                Some(name) => format!("followup `{}`", name.get_ref()),
+                None => format!("followup {number}"),
+            };
+            let at = followup
+                .name
+                .as_ref()
+                .map_or(followup.method.span(), |n| n.span());
+            let (allowed, denied) = match (&followup.expect, &followup.allowed, &followup.denied) {
+                (Some(expect), None, None) => {
+                    let status = self.status(file, expect);
+                    (status, status)
+                }
+                (Some(expect), _, _) => {
+                    self.problem(
+                        file.at(expect.span()),
+                        format!("{label} has `expect` and also `allowed` or `denied`"),
+                        Some("`expect = 200` is the status whatever the request under test got; `allowed` / `denied` give one per side".into()),
+                    );
+                    continue;
+                }
+                (None, None, None) => {
+                    self.problem(
+                        file.at(at),
+                        format!("{label} has no expected status"),
+                        Some("add `expect = 200` (whatever the request under test got), or `allowed = 200` and/or `denied = 401`".into()),
+                    );
+                    continue;
+                }
+                (None, allowed, denied) => (
+                    allowed.as_ref().and_then(|s| self.status(file, s)),
+                    denied.as_ref().and_then(|s| self.status(file, s)),
+                ),
+            };
+            // Sent only when the request under test was allowed: it may use
+            // what that request captured.
+            let allowed_side = followup.expect.is_none() && followup.denied.is_none();
+            let sender = match (&followup.as_, &followup.bearer) {
+                (Some(as_), Some(_)) => {
+                    self.problem(
+                        file.at(as_.span()),
+                        format!("{label} has both `as` and `bearer`"),
+                        Some("`as = \"admin\"` sends it as that actor; `bearer = \"{{new_key}}\"` with a token written out".into()),
+                    );
+                    continue;
+                }
+                (Some(as_), None) => {
+                    let actor = as_.get_ref();
+                    if !world.actors.contains_key(actor) {
+                        let known: Vec<&str> = world.actors.keys().map(String::as_str).collect();
+                        let anonymous = world
+                            .actors
+                            .iter()
+                            .find(|(_, a)| matches!(a.credential, Credential::Anonymous));
+                        let also = match anonymous {
+                            Some((name, _)) => format!(" (`{name}` sends no credentials)"),
+                            None => "; for a caller with no credentials, declare [actors.anonymous] with `anonymous = true` in world.toml".into(),
+                        };
+                        self.problem(
+                            file.at(as_.span()),
+                            format!("`as = {actor:?}` is not an actor"),
+                            Some(format!("the actors are {}{also}", known.join(", "))),
+                        );
+                        continue;
+                    }
+                    Sender::Actor(actor.clone())
+                }
+                (None, Some(bearer)) => {
+                    let Some(t) = self.template(file, bearer.get_ref(), bearer.span()) else {
+                        continue;
+                    };
+                    note_uses(bearer.span(), &t, None, &mut target_uses, &mut uses_actor);
+                    self.names_in(file, bearer.span(), &t, &names, phase, allowed_side);
+                    Sender::Bearer(t)
+                }
+                (None, None) => Sender::CellActor,
+            };
+            let http = self.http_request_checked(
+                file,
+                &followup.method,
+                &followup.path,
+                followup.query.as_ref(),
+                followup.json.as_ref(),
+                followup.form.as_ref(),
+                &mut |l, span, t, field| {
+                    note_uses(span.clone(), t, field, &mut target_uses, &mut uses_actor);
+                    l.names_in(file, span, t, &names, phase, allowed_side);
+                },
+            );
+            if let Some(request) = http {
+                followups.push(Followup {
+                    name: followup
+                        .name
+                        .map_or_else(|| number.to_string(), Spanned::into_inner),
+                    number,
+                    sender,
+                    request,
+                    allowed,
+                    denied,
+                    captures,
+                });
+            }
+        }
         let mut checks = Vec::new();
         for check in raw.check {
             unique(self, &check.name, "check");
@@ -238,7 +386,7 @@ impl Loader {
                         sql.span(),
                         &template,
                         &names,
-                        Phase::Cell,
+                        AFTER_FOLLOWUPS,
                         check.denied.is_none(),
                     );
                     CheckKind::Sql(template)
@@ -264,7 +412,7 @@ impl Loader {
                     let mut on_template =
                         |l: &mut Self, span: Range<usize>, t: &Template, _: Option<&str>| {
                             note_uses(span.clone(), t, None, &mut target_uses, &mut uses_actor);
-                            l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
+                            l.names_in(file, span, t, &names, AFTER_FOLLOWUPS, allowed_side);
                         };
                     match loader.matcher(file, v)? {
                         Some(matcher) => match matcher {
@@ -283,71 +431,16 @@ impl Loader {
                 };
             let allowed = expected(self, &check.allowed, true);
             let denied = expected(self, &check.denied, false);
-            checks.push(Check {
+            let mut check = Check {
                 name: check.name.into_inner(),
                 location,
                 kind,
                 allowed,
                 denied,
-            });
-        }
-
-        let mut followups = Vec::new();
-        for followup in raw.followup {
-            unique(self, &followup.name, "followup");
-            if followup.allowed.is_none() && followup.denied.is_none() {
-                self.problem(
-                    file.at(followup.name.span()),
-                    format!(
-                        "followup `{}` has no expected status",
-                        followup.name.get_ref()
-                    ),
-                    Some("add `allowed = 200` and/or `denied = 401`".into()),
-                );
-                continue;
-            }
-            let allowed_side = followup.denied.is_none();
-            let bearer = self.template(file, followup.bearer.get_ref(), followup.bearer.span());
-            if let Some(t) = &bearer {
-                note_uses(
-                    followup.bearer.span(),
-                    t,
-                    None,
-                    &mut target_uses,
-                    &mut uses_actor,
-                );
-                self.names_in(
-                    file,
-                    followup.bearer.span(),
-                    t,
-                    &names,
-                    Phase::Cell,
-                    allowed_side,
-                );
-            }
-            let http = self.http_request_checked(
-                file,
-                &followup.method,
-                &followup.path,
-                followup.query.as_ref(),
-                followup.json.as_ref(),
-                None,
-                &mut |l, span, t, field| {
-                    note_uses(span.clone(), t, field, &mut target_uses, &mut uses_actor);
-                    l.names_in(file, span, t, &names, Phase::Cell, allowed_side);
-                },
-            );
-            let allowed = followup.allowed.as_ref().and_then(|s| self.status(file, s));
-            let denied = followup.denied.as_ref().and_then(|s| self.status(file, s));
-            if let (Some(bearer), Some(request)) = (bearer, http) {
-                followups.push(Followup {
-                    name: followup.name.into_inner(),
-                    bearer,
-                    request,
-                    allowed,
-                    denied,
-                });
-            }
+                after_followups: false,
+            };
+            check.after_followups = check.vars().iter().any(|v| captured_later.contains(*v));
+            checks.push(check);
         }
 
         let mut responses = IndexMap::new();
@@ -623,6 +716,7 @@ impl Loader {
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
+    use crate::suite::model::{Body, Sender};
 
     #[test]
     fn a_good_small_suite_has_no_problems() {
@@ -654,6 +748,154 @@ mod tests {
         assert_eq!(
             scenario(&text.replace("denied = 401\n", "")),
             Vec::<String>::new()
+        );
+    }
+
+    /// A short sequence after the request: as another actor, with the cell's
+    /// actor, with a token; captures used by later steps and by a check.
+    const SEQUENCE: &str = "[request]\nmethod = \"POST\"\npath = \"/key/generate\"\ncapture = { first = \"/key\" }\n[[followup]]\nas = \"b\"\nmethod = \"POST\"\npath = \"/key/update\"\njson = { key = \"{{first}}\" }\nallowed = 200\n[[followup]]\nmethod = \"POST\"\npath = \"/key/regenerate\"\njson = { key = \"{{first}}\" }\nallowed = 200\ncapture = { second = \"/key\" }\n[[followup]]\nname = \"old\"\nbearer = \"{{first}}\"\nmethod = \"GET\"\npath = \"/key/info\"\nallowed = 401\n[[followup]]\nmethod = \"POST\"\npath = \"/x\"\nform = { k = \"{{second}}\" }\nallowed = 200\n[[check]]\nname = \"rotated\"\nsql = \"SELECT count(*) FROM t WHERE token = {{sha256(second)}}\"\nallowed = 1\n[[check]]\nname = \"early\"\nresponse = \"/key\"\nallowed = { matches = \"^sk-\" }\n[pins]\na = [200]\n";
+
+    #[test]
+    fn a_followup_sequence_loads_and_its_checks_know_when_they_run() {
+        assert_eq!(scenario(SEQUENCE), Vec::<String>::new());
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in [
+            ("suite.toml", SUITE),
+            ("world.toml", WORLD),
+            ("scenarios/s.toml", SEQUENCE),
+        ] {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let suite = crate::suite::load(dir.path()).unwrap();
+        let loaded = &suite.scenarios[0];
+        let steps: Vec<(&str, usize, Option<u16>, Option<u16>)> = loaded
+            .followups
+            .iter()
+            .map(|f| (f.name.as_str(), f.number, f.allowed, f.denied))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("1", 1, Some(200), None),
+                ("2", 2, Some(200), None),
+                ("old", 3, Some(401), None),
+                ("4", 4, Some(200), None)
+            ]
+        );
+        assert!(matches!(&loaded.followups[0].sender, Sender::Actor(a) if a == "b"));
+        assert!(matches!(loaded.followups[1].sender, Sender::CellActor));
+        assert!(matches!(loaded.followups[2].sender, Sender::Bearer(_)));
+        assert!(matches!(loaded.followups[3].request.body, Body::Form(_)));
+        assert_eq!(
+            loaded.followups[1].captures,
+            [("second".to_string(), "/key".to_string())]
+        );
+        // The check that reads the rotated key waits for the followups; the
+        // one on the request's response does not.
+        let after: Vec<bool> = loaded.checks.iter().map(|c| c.after_followups).collect();
+        assert_eq!(after, [true, false]);
+        // `expect` is the status on both sides.
+        let both = SEQUENCE.replace(
+            "path = \"/x\"\nform = { k = \"{{second}}\" }\nallowed = 200",
+            "path = \"/x\"\nexpect = 404",
+        );
+        assert_eq!(scenario(&both), Vec::<String>::new());
+    }
+
+    #[test]
+    fn followup_sequences_are_checked_naming_the_line_and_key() {
+        let hints = |text: &str| scenario_hints(text);
+        // An actor that does not exist, with what does.
+        let got = hints(&SEQUENCE.replace("as = \"b\"", "as = \"nobody\""));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:6: `as = \"nobody\"` is not an actor"
+        );
+        assert!(
+            got[0].1.contains(
+                "the actors are a, b; for a caller with no credentials, declare [actors.anonymous]"
+            ),
+            "{got:?}"
+        );
+        // A capture of a later step, and of the step itself.
+        let got = hints(&SEQUENCE.replace(
+            "json = { key = \"{{first}}\" }\nallowed = 200\n[[followup]]\nmethod",
+            "json = { key = \"{{second}}\" }\nallowed = 200\n[[followup]]\nmethod",
+        ));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:9: `{{second}}` is not known yet here: it is captured by followup 2, which runs after this"
+        );
+        assert!(
+            got[0].1.contains("move this step after followup 2"),
+            "{got:?}"
+        );
+        let got = scenario(&SEQUENCE.replace(
+            "json = { key = \"{{first}}\" }\nallowed = 200\ncapture",
+            "json = { key = \"{{second}}\" }\nallowed = 200\ncapture",
+        ));
+        assert_eq!(
+            got,
+            [
+                "/scenarios/s.toml:14: `{{second}}` is not known yet here: it is captured by followup 2, which runs after this"
+            ]
+        );
+        // A name captured twice (by the request, then by a followup).
+        let got = hints(&SEQUENCE.replace(
+            "form = { k = \"{{second}}\" }\n",
+            "form = { k = \"{{second}}\" }\ncapture = { first = \"/again\" }\n",
+        ));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:27: capture `first` is already a name"
+        );
+        assert!(got[0].1.contains("pick another"), "{got:?}");
+        // `as` or `bearer`; `expect` or `allowed`/`denied`; some status.
+        let got = hints(&SEQUENCE.replace("name = \"old\"\n", "name = \"old\"\nas = \"a\"\n"));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:19: followup `old` has both `as` and `bearer`"
+        );
+        let got = scenario(&SEQUENCE.replace("allowed = 401\n", "allowed = 401\nexpect = 401\n"));
+        assert_eq!(
+            got,
+            ["/scenarios/s.toml:23: followup `old` has `expect` and also `allowed` or `denied`"]
+        );
+        let got = hints(&SEQUENCE.replace(
+            "form = { k = \"{{second}}\" }\nallowed = 200\n",
+            "form = { k = \"{{second}}\" }\n",
+        ));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].0,
+            "/scenarios/s.toml:24: followup 4 has no expected status"
+        );
+        assert!(got[0].1.contains("expect = 200"), "{got:?}");
+        // A step sent on both sides cannot use what only an allowed request captured.
+        let got = scenario(&SEQUENCE.replace(
+            "json = { key = \"{{first}}\" }\nallowed = 200\n[[followup]]\nmethod",
+            "json = { key = \"{{first}}\" }\nexpect = 200\n[[followup]]\nmethod",
+        ));
+        assert_eq!(
+            got,
+            [
+                "/scenarios/s.toml:9: `{{first}}` is captured from the response only when the request is allowed, but this also runs when it is denied"
+            ]
+        );
+        // A step sent only when denied takes no captures.
+        let got = scenario(&SEQUENCE.replace(
+            "json = { key = \"{{first}}\" }\nallowed = 200\ncapture = { second = \"/key\" }",
+            "json = { key = \"x\" }\ndenied = 401\ncapture = { second = \"/key\" }",
+        ));
+        assert!(
+            got.iter().any(|p| p == "/scenarios/s.toml:16: followup 2 captures `second`, but it runs only when the request is denied"),
+            "{got:?}"
         );
     }
 
