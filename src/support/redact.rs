@@ -156,12 +156,23 @@ impl Redactor {
 
     /// Replace `value` by `<name>` from now on.
     pub(crate) fn know(&mut self, value: &str, name: &str) {
-        if value.len() < MIN_LEN || self.known.iter().any(|(v, _)| v == value) {
+        if value.len() < MIN_LEN {
             return;
         }
-        self.known.push((value.to_string(), format!("<{name}>")));
-        self.known
-            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        // `known` stays sorted longest first, then by value: values are
+        // unique, so that order is total and a binary search finds both a
+        // known value and where a new one goes (no re-sort per insert: a
+        // cell's redactor learns its scratch namespace and captures).
+        let place = self.known.binary_search_by(|(v, _)| {
+            value
+                .len()
+                .cmp(&v.len())
+                .then_with(|| v.as_str().cmp(value))
+        });
+        if let Err(index) = place {
+            self.known
+                .insert(index, (value.to_string(), format!("<{name}>")));
+        }
     }
 
     pub(crate) fn apply(&self, text: &str) -> String {
@@ -275,6 +286,45 @@ mod tests {
         assert_eq!(
             r.apply(text),
             r#"{"alias": "<scratch>", "user": "<prefix>owner", "key": "<master_key>", "new": "<redacted>"}"#
+        );
+    }
+
+    #[test]
+    fn known_values_stay_longest_first_then_by_value_whatever_the_order_learnt() {
+        let values = [
+            "replay-1234abcd-",
+            "replay-1234abcd-scratch-7",
+            "abcdef",
+            "sk-secretmasterkey",
+            "abcdeg",
+            "1234abcd-scratch",
+            "zzzzzz",
+        ];
+        let sorted = |mut known: Vec<(String, String)>| {
+            known.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+            known
+        };
+        let mut forward = Redactor::default();
+        let mut backward = Redactor::default();
+        for (i, v) in values.iter().enumerate() {
+            forward.know(v, &format!("n{i}"));
+        }
+        for (i, v) in values.iter().enumerate().rev() {
+            backward.know(v, &format!("n{i}"));
+        }
+        // A value learnt twice keeps its first name.
+        forward.know("abcdef", "again");
+        assert_eq!(forward.known, sorted(forward.known.clone()));
+        assert_eq!(forward.known, backward.known);
+        assert_eq!(forward.known.len(), values.len());
+        assert_eq!(
+            forward.known.iter().find(|(v, _)| v == "abcdef").unwrap().1,
+            "<n2>"
+        );
+        // Overlapping values: the longest is replaced first.
+        assert_eq!(
+            forward.apply("replay-1234abcd-scratch-7 replay-1234abcd-x"),
+            "<n1> <n0>x"
         );
     }
 
