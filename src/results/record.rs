@@ -593,7 +593,8 @@ pub fn render_table(suite: &str, records: &[FixRecord], upstream: Option<&Upstre
     let mut out = format!(
         "# Replay table: {suite}\n\nEvery row is measured: `replay <fix>` booted the fix's parent and the fix against fresh\ndatabases and ran the pinned matrix on both. Rendered from the records in this folder by\n`replay table`; do not edit by hand.\n\n"
     );
-    if let Some(upstream) = upstream {
+    // Nothing to compare before the first row.
+    if let Some(upstream) = upstream.filter(|_| !records.is_empty()) {
         out.push_str(&crate::results::upstream::header(upstream, records));
         out.push('\n');
     }
@@ -832,9 +833,11 @@ mod tests {
                 cells: vec!["key_update/self/*".into()],
             }],
         };
-        // Without an upstream file, no comparison.
+        // Without an upstream file, or without a row, no comparison.
         let plain = render_table("litellm", std::slice::from_ref(&caught), None);
         assert!(!plain.contains("upstream"), "{plain}");
+        let empty = render_table("litellm", &[], Some(&upstream));
+        assert!(!empty.contains("upstream"), "{empty}");
         // The upstream record names all six.
         let same = render_table("litellm", std::slice::from_ref(&caught), Some(&upstream));
         assert!(
