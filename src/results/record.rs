@@ -843,7 +843,7 @@ mod tests {
         assert!(
             same.contains(
                 "The upstream record (regression\\_replay/README.md) names every cell flip below: \
-                 6 in 1 row (c7c3df2b02 (`key_update/self/*`))."
+                 6 in 1 row (c7c3df2b02: `key_update/self/*`)."
             ),
             "{same}"
         );
@@ -863,7 +863,7 @@ mod tests {
             header,
             "**More flips than the upstream record mentions.** The rows below hold 9 cell flips \
              (a cell RED→GREEN or GREEN→RED against its pin); the upstream record \
-             (regression\\_replay/README.md) names 7 of them: c7c3df2b02 (`key_update/self/*`). \
+             (regression\\_replay/README.md) names 7 of them: c7c3df2b02: `key_update/self/*`. \
              The other 2, by row: `v1.81.0 (abc1234)` 2."
         );
         // The header stands above the table.

@@ -151,7 +151,7 @@ pub fn header(upstream: &Upstream, records: &[FixRecord]) -> String {
     let fixes = upstream
         .fixes
         .iter()
-        .map(|f| format!("{} (`{}`)", escape(&f.name), f.cells.join("`, `")))
+        .map(|f| format!("{}: `{}`", escape(&f.name), f.cells.join("`, `")))
         .collect::<Vec<_>>()
         .join("; ");
     let fixes = if fixes.is_empty() {
