@@ -110,7 +110,9 @@ impl Error {
                 | RevisionError::SameEnds { .. },
             ) => exit_codes::BAD_INPUT,
             Error::Overlay { .. } => exit_codes::REVISION_FAILED,
-            Error::Record(RecordError::Disagrees { .. }) => exit_codes::BAD_INPUT,
+            Error::Record(RecordError::Disagrees { .. } | RecordError::Upstream { .. }) => {
+                exit_codes::BAD_INPUT
+            }
             Error::Record(_) => exit_codes::ENVIRONMENT,
             Error::Mutate(_) => exit_codes::BAD_INPUT,
             Error::Revision(_) => exit_codes::ENVIRONMENT,
@@ -181,6 +183,7 @@ impl Error {
                 "replay the fix again to rewrite {}, or remove it",
                 path.display()
             )],
+            Error::Record(RecordError::Upstream { .. }) => vec!["upstream.toml takes `record = \"...\"` and [[fix]] tables with `name` and `cells` (cell ids or globs); docs/format.md has an example".into()],
             Error::Record(_) => vec!["check that the records folder (--records) is writable".into()],
             Error::Mutate(crate::mutate::MutateError::Parse { .. }) => vec!["replay mutate parses Python 3 files; pass the handler files with --paths (e.g. --paths keys.py)".into()],
             Error::Mutate(_) => vec!["mutants.toml lists [[accepted]] tables with file, function, id, reason (equivalent, out-of-scope, known-gap) and note; docs/format.md has an example".into()],

@@ -15,6 +15,7 @@ pub mod listing;
 pub mod mutants;
 pub mod outcome;
 pub mod record;
+pub mod upstream;
 
 pub use bisect::{BisectRecord, BisectResult, CellAnswer, Dropped, Movement, ProbeCounts};
 pub use check::{

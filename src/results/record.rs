@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::results::outcome::{CellOutcome, Verdict, verdict};
+use crate::results::upstream::Upstream;
 use crate::results::{PinJson, SuiteInfo, TargetInfo};
 use crate::suite::Cell;
 
@@ -442,6 +443,12 @@ pub enum RecordError {
     Invalid { path: PathBuf, message: String },
     #[error("{} is not a replay record: not JSON", path.display())]
     NotJson { path: PathBuf },
+    #[error("{}:{line}: {message}", path.display())]
+    Upstream {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{} disagrees with itself: {message}", path.display())]
     Disagrees { path: PathBuf, message: String },
     #[error("cannot write {}", path.display())]
@@ -595,11 +602,20 @@ pub fn changed_cells(record: &FixRecord) -> String {
     }
 }
 
-/// The replay table of a suite, rendered from its records.
-pub fn render_table(suite: &str, records: &[FixRecord]) -> String {
+/// The replay table of a suite, rendered from its records; with the folder's
+/// `upstream.toml`, the header compares the rows' cell flips with the cells
+/// the upstream record names.
+pub fn render_table(suite: &str, records: &[FixRecord], upstream: Option<&Upstream>) -> String {
     let mut out = format!(
-        "# Replay table: {suite}\n\nEvery row is measured: `replay <fix>` booted the fix's parent and the fix against fresh\ndatabases and ran the pinned matrix on both. Rendered from the records in this folder by\n`replay table`; do not edit by hand.\n\n{TABLE_HEADER}\n"
+        "# Replay table: {suite}\n\nEvery row is measured: `replay <fix>` booted the fix's parent and the fix against fresh\ndatabases and ran the pinned matrix on both. Rendered from the records in this folder by\n`replay table`; do not edit by hand.\n\n"
     );
+    // Nothing to compare before the first row.
+    if let Some(upstream) = upstream.filter(|_| !records.is_empty()) {
+        out.push_str(&crate::results::upstream::header(upstream, records));
+        out.push('\n');
+    }
+    out.push_str(TABLE_HEADER);
+    out.push('\n');
     for record in records {
         out.push_str(&table_row(record));
         out.push('\n');
@@ -625,12 +641,15 @@ pub fn write(dir: &Path, record: &FixRecord) -> Result<(PathBuf, PathBuf), Recor
 /// Regenerate `README.md` in a records folder.
 pub fn write_table(dir: &Path, suite: &str) -> Result<PathBuf, RecordError> {
     let records = load_records(dir)?;
+    let upstream = Upstream::load(dir)?;
     let path = dir.join("README.md");
-    crate::support::files::write_atomically(&path, render_table(suite, &records).as_bytes())
-        .map_err(|source| RecordError::Write {
+    let table = render_table(suite, &records, upstream.as_ref());
+    crate::support::files::write_atomically(&path, table.as_bytes()).map_err(|source| {
+        RecordError::Write {
             path: path.clone(),
             source,
-        })?;
+        }
+    })?;
     Ok(path)
 }
 
@@ -816,6 +835,55 @@ mod tests {
         none.cells
             .retain(|c| c.transition == Transition::GreenToGreen);
         assert_eq!(changed_cells(&none), "—");
+    }
+
+    #[test]
+    fn the_table_header_says_when_the_rows_flip_more_cells_than_the_upstream_record_names() {
+        let caught: FixRecord =
+            serde_json::from_str(include_str!("../../tests/data/fix-record.json")).unwrap();
+        let upstream = crate::results::upstream::Upstream {
+            path: PathBuf::from("upstream.toml"),
+            record: "regression_replay/README.md".into(),
+            fixes: vec![crate::results::upstream::UpstreamFix {
+                name: "c7c3df2b02".into(),
+                cells: vec!["key_update/self/*".into()],
+            }],
+        };
+        // Without an upstream file, or without a row, no comparison.
+        let plain = render_table("litellm", std::slice::from_ref(&caught), None);
+        assert!(!plain.contains("upstream"), "{plain}");
+        let empty = render_table("litellm", &[], Some(&upstream));
+        assert!(!empty.contains("upstream"), "{empty}");
+        // The upstream record names all six.
+        let same = render_table("litellm", std::slice::from_ref(&caught), Some(&upstream));
+        assert!(
+            same.contains(
+                "The upstream record (regression\\_replay/README.md) names every cell flip below: \
+                 6 in 1 row (c7c3df2b02: `key_update/self/*`)."
+            ),
+            "{same}"
+        );
+        assert!(!same.contains("More flips"), "{same}");
+        // A second release flips two cells it does not name, and one it does.
+        let mut other = caught.clone();
+        other.fix.tag = Some("v1.81.0".into());
+        other.fix.short = "abc1234".into();
+        other.transitions.red_to_green = vec!["key_delete/owner/internal_user".into()];
+        other.transitions.green_to_red = vec![
+            "key_regenerate/cross_org/owner".into(),
+            "key_update/self/owner".into(),
+        ];
+        let more = render_table("litellm", &[other, caught], Some(&upstream));
+        let header = more.lines().find(|l| l.contains("More flips")).unwrap();
+        assert_eq!(
+            header,
+            "**More flips than the upstream record mentions.** The rows below hold 9 cell flips \
+             (a cell RED→GREEN or GREEN→RED against its pin); the upstream record \
+             (regression\\_replay/README.md) names 7 of them: c7c3df2b02: `key_update/self/*`. \
+             The other 2, by row: `v1.81.0 (abc1234)` 2."
+        );
+        // The header stands above the table.
+        assert!(more.find("More flips").unwrap() < more.find(TABLE_HEADER).unwrap());
     }
 
     #[test]
