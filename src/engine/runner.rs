@@ -353,8 +353,7 @@ async fn cell_steps(
             Sender::CellActor => credentials.cloned(),
             Sender::Actor(name) => match world.credentials(matrix.suite, name) {
                 Some(credentials) => Some(
-                    credentials
-                        .map_err(|e| format!("{step}: the credentials of `{name}`: {e}"))?,
+                    credentials.map_err(|e| format!("{step}: the credentials of `{name}`: {e}"))?,
                 ),
                 None if matrix.suite.is_anonymous(name) => None,
                 None => {

@@ -352,7 +352,9 @@ fn a_sequence_of_followups_runs_in_order_as_each_steps_actor_and_is_green() {
         &env,
         &repo_root().join("matrices/twin-sequence"),
         &["--format", "json"],
-    );
+    )
+    .output()
+    .unwrap();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let report = json(&output);
@@ -418,7 +420,9 @@ fn a_middle_step_with_another_status_makes_the_cell_red_naming_the_step_in_every
         "allowed = 201\ncapture = { second_key",
     );
     let dir = env.tmp.path().join("report");
-    let output = check(&env, &suite, &["--report-dir", dir.to_str().unwrap()]);
+    let output = check(&env, &suite, &["--report-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     let reason = "followup 3 `rotate` (POST /key/regenerate): 200 (expected 201)";
@@ -470,7 +474,7 @@ fn a_middle_step_with_another_status_makes_the_cell_red_naming_the_step_in_every
         "allowed = 201\ncapture = { second_key = \"/key\" }",
         "allowed = 200\ncapture = { second_key = \"/no_such_field\" }",
     );
-    let output = check(&env, &suite, &["--format", "json"]);
+    let output = check(&env, &suite, &["--format", "json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
     let report = json(&output);
     assert_eq!(report["summary"]["error"], 3);
@@ -491,7 +495,9 @@ fn a_followup_as_the_anonymous_actor_sends_no_credentials_and_the_default_is_the
             env,
             &suite,
             &["--format", "json", "--cell", "key_update_seen/*/*"],
-        );
+        )
+        .output()
+        .unwrap();
         json(&output)
     };
     // As written: `as = "anonymous"` gets 401 in every cell, whoever the
