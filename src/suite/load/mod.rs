@@ -472,38 +472,26 @@ pub(super) mod testing {
     use super::*;
 
     pub(crate) fn problems(files: &[(&str, &str)]) -> Vec<String> {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let path = dir.path().join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        match load(dir.path()) {
-            Ok(_) => vec![],
-            Err(SuiteError::Invalid { problems, .. }) => problems
-                .into_iter()
-                .map(|p| {
-                    format!(
-                        "{}: {}",
-                        p.location
-                            .to_string()
-                            .replace(&dir.path().display().to_string(), ""),
-                        p.message
-                    )
-                })
-                .collect(),
-            Err(other) => vec![other.to_string()],
-        }
+        problems_with_hints(files)
+            .into_iter()
+            .map(|(problem, _)| problem)
+            .collect()
     }
 
     /// The problems of a scenario with their hints: `(problem, hint)`.
     pub(crate) fn scenario_hints(text: &str) -> Vec<(String, String)> {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in [
+        problems_with_hints(&[
             ("suite.toml", SUITE),
             ("world.toml", WORLD),
             ("scenarios/s.toml", text),
-        ] {
+        ])
+    }
+
+    /// Load a suite of `files` written to a temp folder: its problems, each
+    /// as `(where: what, hint)` with the folder left out of where.
+    fn problems_with_hints(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
             let path = dir.path().join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
