@@ -153,17 +153,7 @@ fn a_fifo_in_the_suite_is_refused_at_once() {
     let suite = env.suite_copy("litellm");
     let fifo = suite.join("scenarios/zz_fifo.toml");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-    let mut command = env.replay();
-    command
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--suite",
-        ])
-        .arg(&suite);
+    let command = env.check_suite(&suite, &[]);
     let output = run_within(command, Duration::from_secs(30));
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
@@ -209,20 +199,7 @@ fn with_format_json_every_exit_writes_a_json_document() {
         "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
         "run = \"{{env}}/bin/python -c 'import sys; print(\\\"the twin gives up\\\"); sys.exit(3)' {{master_key}}\"",
     );
-    let (document, stderr) = env
-        .replay()
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--format",
-            "json",
-            "--suite",
-        ])
-        .arg(&suite)
-        .run_json(4);
+    let (document, stderr) = env.check_suite(&suite, &["--format", "json"]).run_json(4);
     assert_eq!(document["kind"], "error", "{document}");
     assert_eq!(document["exit_code"], 4);
     assert_eq!(document["revision"], "working tree", "{document}");

@@ -2,23 +2,12 @@
 
 use crate::support::*;
 
-fn check_twin(env: &Env, suite: &std::path::Path) -> std::process::Command {
-    let mut command = env.replay();
-    command.args(["check", "--suite"]).arg(suite).args([
-        "--target",
-        "twin",
-        "--repo",
-        "testdata/twin",
-        "--format",
-        "json",
-    ]);
-    command
-}
-
 #[test]
 fn the_twin_is_all_green_and_nothing_is_left() {
     let env = Env::new("green");
-    let (stdout, stderr) = check_twin(&env, &repo_root().join("matrices/litellm")).run_expect(0);
+    let (stdout, stderr) = env
+        .check_suite(repo_root().join("matrices/litellm"), &["--format", "json"])
+        .run_expect(0);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["format_version"], 1);
     let cells = suite_cells("litellm");
@@ -52,7 +41,7 @@ fn a_changed_pin_exits_1_naming_that_cell_and_accept_restores_it() {
         "team_admin         =   [200,    403,     403]",
     );
 
-    let (report, _) = check_twin(&env, &suite).run_json(1);
+    let (report, _) = env.check_suite(&suite, &["--format", "json"]).run_json(1);
     assert_eq!(cells_with(&report, "RED"), ["key_update/self/team_admin"]);
     assert_eq!(
         report["summary"]["green"],
@@ -70,12 +59,7 @@ fn a_changed_pin_exits_1_naming_that_cell_and_accept_restores_it() {
         "Only proxy admins, team admins, or org admins can call /key/update"
     );
 
-    let (stdout, stderr) = env
-        .replay()
-        .args(["check", "--suite"])
-        .arg(&suite)
-        .args(["--target", "twin", "--repo", "testdata/twin", "--accept"])
-        .run_expect(0);
+    let (stdout, stderr) = env.check_suite(&suite, &["--accept"]).run_expect(0);
     assert!(
         stdout.contains("200≠403") || stdout.contains("403≠200"),
         "{stdout}"
@@ -89,16 +73,9 @@ fn a_changed_pin_exits_1_naming_that_cell_and_accept_restores_it() {
 fn accept_refuses_in_ci_without_force() {
     let env = Env::new("ci");
     let (_, stderr) = env
-        .replay()
+        .check_twin()
         .env("CI", "true")
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--accept",
-        ])
+        .arg("--accept")
         .run_expect(2);
     assert!(stderr.contains("hint: review the change locally, or pass --force"));
     env.assert_nothing_left();
@@ -113,7 +90,7 @@ fn a_suite_error_exits_2_before_anything_boots() {
         "VALUES ({{world.budget}}, 'replay-seeder'",
         "VALUES ({{world.budgte}}, 'replay-seeder'",
     );
-    let (stdout, stderr) = check_twin(&env, &suite).run_expect(2);
+    let (stdout, stderr) = env.check_suite(&suite, &["--format", "json"]).run_expect(2);
     // With --format json, stdout holds the error document and nothing else.
     let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(document["kind"], "error", "{stdout}");
@@ -205,15 +182,15 @@ fn a_commit_is_checked_and_bad_revisions_are_refused() {
 #[test]
 fn the_login_suite_is_all_green() {
     let env = Env::new("login");
-    let (report, _) = check_twin(&env, &repo_root().join("matrices/twin-login")).run_json(0);
+    let (report, _) = env
+        .check_suite(
+            repo_root().join("matrices/twin-login"),
+            &["--format", "json"],
+        )
+        .run_json(0);
     assert_eq!(report["summary"]["green"], 5);
     // Server-assigned ids are replaced by the names they were captured as.
-    let info = report["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "key_info/any/alice")
-        .unwrap();
+    let info = cell(&report, "key_info/any/alice");
     assert_eq!(info["outcome"]["checks"][0]["observed"], "<world.alice_id>");
     env.assert_nothing_left();
 }
@@ -227,7 +204,7 @@ fn a_boot_failure_exits_4_with_the_command_and_its_log() {
         "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
         "run = \"{{env}}/bin/python -c 'import sys; print(\\\"cannot import handlers\\\"); sys.exit(3)'\"",
     );
-    let (_, stderr) = check_twin(&env, &suite).run_expect(4);
+    let (_, stderr) = env.check_suite(&suite, &["--format", "json"]).run_expect(4);
     assert!(
         stderr.contains("error: failed to boot working tree: `"),
         "{stderr}"

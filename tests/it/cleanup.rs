@@ -73,17 +73,7 @@ fn wait_until(child: &mut std::process::Child, what: &str, ready: impl Fn() -> b
 fn ctrl_c_during_boot_tears_everything_down() {
     let env = Env::new("int-boot");
     let suite = slow_boot_suite(&env);
-    let mut command = env.replay();
-    command
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--suite",
-        ])
-        .arg(&suite);
+    let command = env.check_suite(&suite, &[]);
     let (mut child, _, rest) = start_until(command, "replay: booting working tree");
     // The server process exists, still sleeping before it listens.
     wait_until(&mut child, "the server process ran", || {
@@ -105,21 +95,7 @@ fn ctrl_c_during_the_matrix_writes_partial_results_and_tears_down() {
     let env = Env::new("int-matrix");
     let paused = env.tmp.path().join("paused");
     let suite = suite_paused_at_key_list(&env, &paused);
-    let mut command = env.replay();
-    command
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--format",
-            "json",
-            "--jobs",
-            "1",
-            "--suite",
-        ])
-        .arg(&suite);
+    let command = env.check_suite(&suite, &["--format", "json", "--jobs", "1"]);
     let (mut child, _, rest) = start_until(
         command,
         &format!("replay: running {} cells", suite_cells("litellm")),
@@ -140,9 +116,8 @@ fn ctrl_c_during_the_matrix_writes_partial_results_and_tears_down() {
 fn a_panic_after_boot_leaves_nothing() {
     let env = Env::new("panic");
     let (_, stderr) = env
-        .replay()
+        .check_twin()
         .env("REPLAY_FAULT", "panic-after-boot")
-        .args(["check", "--target", "twin", "--repo", "testdata/twin"])
         .run_expect(101);
     assert!(
         stderr.contains("REPLAY_FAULT: panic after-boot"),
@@ -154,16 +129,8 @@ fn a_panic_after_boot_leaves_nothing() {
 #[test]
 fn gc_removes_what_a_killed_run_left_behind() {
     let env = Env::new("gc");
-    let mut command = env.replay();
-    command.args([
-        "check",
-        "--target",
-        "twin",
-        "--repo",
-        "testdata/twin",
-        "--jobs",
-        "1",
-    ]);
+    let mut command = env.check_twin();
+    command.args(["--jobs", "1"]);
     let (mut child, _, _) = start_until(
         command,
         &format!("replay: running {} cells", suite_cells("litellm")),

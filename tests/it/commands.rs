@@ -137,18 +137,8 @@ fn a_filter_that_selects_nothing_is_exit_2_naming_it() {
 fn check_runs_only_the_cells_its_filters_select() {
     let env = Env::new("check-filters");
     let check = |filters: &[&str]| {
-        let mut command = env.replay();
-        command
-            .args([
-                "check",
-                "--target",
-                "twin",
-                "--repo",
-                "testdata/twin",
-                "--format",
-                "json",
-            ])
-            .args(filters);
+        let mut command = env.check_twin();
+        command.args(["--format", "json"]).args(filters);
         command
     };
     // --cell and --endpoint narrow each other: key_update's cells are not /key/info's.
@@ -201,17 +191,7 @@ fn a_red_cell_says_why_and_gives_a_curl_line_without_secrets() {
     );
     let reports = env.tmp.path().join("reports");
     let (stdout, _) = env
-        .replay()
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--suite",
-        ])
-        .arg(&suite)
-        .args(["--endpoint", "/key/update", "--report-dir"])
+        .check_suite(&suite, &["--endpoint", "/key/update", "--report-dir"])
         .arg(&reports)
         .run_expect(1);
     let red = stdout
@@ -374,41 +354,9 @@ fn init_scaffolds_a_suite_that_loads_and_runs() {
         dir.join("targets/twin.toml"),
     )
     .unwrap();
-    let (report, _) = env
-        .replay()
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--format",
-            "json",
-        ])
-        .arg("--suite")
-        .arg(&dir)
-        .run_json(1);
+    let (report, _) = env.check_suite(&dir, &["--format", "json"]).run_json(1);
     assert_eq!(report["summary"]["new"], 14, "{}", report["summary"]);
     env.assert_nothing_left();
-}
-
-/// Every file of a folder below it, by relative path, with its contents.
-fn files_below(dir: &std::path::Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path.strip_prefix(dir).unwrap().display().to_string();
-                out.push((relative, std::fs::read_to_string(&path).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// A server on 127.0.0.1 that answers each path it is given with its
@@ -541,14 +489,13 @@ fn a_malformed_yaml_document_names_its_file_and_line() {
         "openapi: 3.0.0\npaths:\n  /key/info:\n    get: {}\n   post: {}\n",
     )
     .unwrap();
-    let output = env
-        .replay()
-        .args(["coverage", "--suite", "matrices/litellm", "--openapi"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let coverage = || {
+        env.replay()
+            .args(["coverage", "--suite", "matrices/litellm", "--openapi"])
+            .arg(&bad)
+            .run_expect(2)
+    };
+    let (stdout, stderr) = coverage();
     assert!(stdout.is_empty(), "{stdout}");
     assert!(
         stderr.contains(&format!(
@@ -581,14 +528,7 @@ fn a_malformed_yaml_document_names_its_file_and_line() {
 
     // Valid YAML that is not a document with paths: exit 2, no line to name.
     std::fs::write(&bad, "- just\n- a list\n").unwrap();
-    let output = env
-        .replay()
-        .args(["coverage", "--suite", "matrices/litellm", "--openapi"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = coverage();
     assert!(stderr.contains("has no `paths` object"), "{stderr}");
 
     // Nothing listens on a port just freed: exit 3, naming the URL.

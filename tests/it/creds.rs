@@ -2,30 +2,9 @@
 //! with basic auth (issue 11, item 5), against the twin and a real Postgres;
 //! and none of what they send is ever printed or written.
 
-use std::path::Path;
-
 use base64::Engine as _;
 
 use crate::support::*;
-
-fn check(env: &Env, suite: &Path, extra: &[&str]) -> std::process::Output {
-    env.replay()
-        .args(["check", "--suite"])
-        .arg(suite)
-        .args(["--target", "twin", "--repo", "testdata/twin"])
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
-fn cell<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no cell {id} in {report}"))
-}
 
 /// basil's password in matrices/twin-creds/world.toml.
 const BASIL_PASSWORD: &str = "basil-pw-3f9d2c7e1a";
@@ -33,20 +12,7 @@ const BASIL_PASSWORD: &str = "basil-pw-3f9d2c7e1a";
 #[test]
 fn the_creds_suite_is_green_with_keys_in_a_header_a_cookie_and_basic_auth() {
     let env = Env::new("suite-creds");
-    let output = check(
-        &env,
-        &repo_root().join("matrices/twin-creds"),
-        &["--format", "json"],
-    );
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let report = json(&output);
-    assert_eq!(
-        report["summary"]["green"],
-        32,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
+    let (report, stdout, stderr) = green_check(&env, "twin-creds", 32);
     // The twin took each caller for who it is, whichever way its key came:
     // x-api-key, a cookie, basic auth (with the key, or a password of the
     // world's), an Authorization header of its own, a bearer.
@@ -89,24 +55,6 @@ fn the_creds_suite_is_green_with_keys_in_a_header_a_cookie_and_basic_auth() {
     env.assert_nothing_left();
 }
 
-/// Every file below `dir`, as text.
-fn files_below(dir: &Path, out: &mut Vec<(String, String)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files_below(&path, out);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((
-                path.display().to_string(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ));
-        }
-    }
-}
-
 #[test]
 fn what_each_kind_of_credential_sends_is_redacted_in_records_reports_curl_lines_and_logs() {
     let env = Env::new("creds-redacted");
@@ -126,17 +74,19 @@ fn what_each_kind_of_credential_sends_is_redacted_in_records_reports_curl_lines_
         edit(&scenario, from, to);
     }
     let reports = env.tmp.path().join("reports");
-    let output = check(
-        &env,
-        &suite,
-        &[
-            "--format",
-            "json",
-            "--keep-logs",
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ],
-    );
+    let output = env
+        .check_suite(
+            &suite,
+            &[
+                "--format",
+                "json",
+                "--keep-logs",
+                "--report-dir",
+                reports.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     let report = json(&output);
@@ -192,13 +142,8 @@ fn what_each_kind_of_credential_sends_is_redacted_in_records_reports_curl_lines_
     let encoded =
         base64::engine::general_purpose::STANDARD.encode(format!("basil:{BASIL_PASSWORD}"));
     let key = regex::Regex::new(r"sk-[0-9a-f]{32}").unwrap();
-    let mut texts = vec![
-        ("stdout".to_string(), stdout),
-        ("stderr".to_string(), stderr),
-    ];
-    files_below(&reports, &mut texts);
+    let texts = texts_of_run(&env, stdout, stderr, &reports);
     let logs = env.cache.join("logs").join(&env.run_id);
-    files_below(&logs, &mut texts);
     assert!(
         texts.iter().any(|(name, _)| name.ends_with("-boot.log")),
         "the logs are kept: {:?}",

@@ -102,17 +102,9 @@ fn assert_no_docker_objects(run_id: &str, within: Duration) {
 /// with one variable set in the tool's environment: its exit code and stderr.
 fn docker_check_with(env: &Env, (name, value): (&str, &str)) -> (Option<i32>, String) {
     let output = env
-        .replay()
+        .check_twin()
         .env(name, value)
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--runtime",
-            "docker",
-        ])
+        .args(["--runtime", "docker"])
         .output()
         .unwrap();
     (output.status.code(), text(&output).1)
@@ -126,22 +118,7 @@ fn images(env: &Env) {
 }
 
 fn check(env: &Env, runtime: &str, suite: &Path) -> Command {
-    let mut command = env.replay();
-    command
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--format",
-            "json",
-            "--runtime",
-            runtime,
-            "--suite",
-        ])
-        .arg(suite);
-    command
+    env.check_suite(suite, &["--format", "json", "--runtime", runtime])
 }
 
 /// Each cell's verdict and observed status, in order.
@@ -254,24 +231,7 @@ fn docker_sigint_during_boot_and_sigkill_during_the_matrix_leave_nothing_on_the_
         "run = \"{{env}}/bin/python server.py --port {{port}} --host {{host}}\"\nport = 4000",
         "run = \"{{env}}/bin/python -c 'import time, runpy, sys; time.sleep(5); sys.argv = sys.argv[1:]; runpy.run_path(\\\"server.py\\\", run_name=\\\"__main__\\\")' server.py --port {{port}} --host {{host}}\"\nport = 4000",
     );
-    let command = |env: &Env| {
-        let mut command = env.replay();
-        command
-            .args([
-                "check",
-                "--target",
-                "twin",
-                "--repo",
-                "testdata/twin",
-                "--runtime",
-                "docker",
-                "--jobs",
-                "1",
-                "--suite",
-            ])
-            .arg(&suite);
-        command
-    };
+    let command = |env: &Env| env.check_suite(&suite, &["--runtime", "docker", "--jobs", "1"]);
 
     // SIGINT while the server container boots: the run tears down and exits 130.
     let (mut child, _, _) = start_until(command(&env), "replay: booting working tree");
@@ -305,18 +265,8 @@ fn docker_sigint_during_boot_and_sigkill_during_the_matrix_leave_nothing_on_the_
 fn docker_sigkill_of_the_tool_and_its_reaper_then_gc_leaves_nothing_on_the_engine() {
     let env = Env::new("docker-kill-gc");
     images(&env);
-    let mut command = env.replay();
-    command.args([
-        "check",
-        "--target",
-        "twin",
-        "--repo",
-        "testdata/twin",
-        "--runtime",
-        "docker",
-        "--jobs",
-        "1",
-    ]);
+    let mut command = env.check_twin();
+    command.args(["--runtime", "docker", "--jobs", "1"]);
     let (mut child, _, _) = start_until(command, "replay: running ");
     let reaper = reaper_of(&env.run_id).expect("the run has a reaper");
     // Both die at once: nothing of the run is left to tear down.
@@ -393,17 +343,8 @@ fn a_target_without_a_docker_section_is_refused_under_docker_with_exit_2() {
     );
     assert!(stderr.contains("hint: add [docker.image]"), "{stderr}");
     // The environment variable chooses the runtime too.
-    env.replay()
+    env.check_suite(&suite, &[])
         .env("REPLAY_RUNTIME", "docker")
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--suite",
-        ])
-        .arg(&suite)
         .run_expect(2);
 }
 

@@ -393,18 +393,7 @@ fn assert_check_page(dom: &Html, report: &Value) {
 fn a_check_of_the_twin_in_chromium_is_all_green() {
     let env = Env::new("html-check");
     let (stdout, _) = env
-        .replay()
-        .args([
-            "check",
-            "--suite",
-            "matrices/litellm",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--format",
-            "json",
-        ])
+        .check_suite("matrices/litellm", &["--format", "json"])
         .run_expect(0);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let record = env.tmp.path().join("check.json");

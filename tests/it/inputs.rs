@@ -5,21 +5,6 @@
 
 use crate::support::*;
 
-fn check(env: &Env, suite: &std::path::Path) -> std::process::Command {
-    let mut command = env.replay();
-    command
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--suite",
-        ])
-        .arg(suite);
-    command
-}
-
 #[test]
 fn a_typo_in_a_checks_sql_is_bad_input_before_any_boot() {
     let env = Env::new("sql-typo");
@@ -30,7 +15,7 @@ fn a_typo_in_a_checks_sql_is_bad_input_before_any_boot() {
         r#"sql = '''SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE token"#,
         r#"sql = '''SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE tokn"#,
     );
-    let (_, stderr) = check(&env, &suite).run_expect(2);
+    let (_, stderr) = env.check_suite(&suite, &[]).run_expect(2);
     // The file and line of the statement, the check, and Postgres's words.
     assert!(
         stderr.contains(&format!(
@@ -56,7 +41,7 @@ fn a_build_input_that_is_missing_is_bad_input_naming_the_target_and_key() {
         "virtualenv.\ninputs = [\"requirements.txt\"]",
         "virtualenv.\ninputs = [\"requirments.txt\"]",
     );
-    let (_, stderr) = check(&env, &suite).run_expect(2);
+    let (_, stderr) = env.check_suite(&suite, &[]).run_expect(2);
     assert!(
         stderr.contains(&format!(
             "{}:20: local.build.inputs names `requirments.txt`, which working tree does not have",
@@ -76,7 +61,7 @@ fn a_build_input_that_is_missing_is_bad_input_naming_the_target_and_key() {
         "inputs = [\"requirments.txt\"]",
         "inputs = [\"requirements*.txt\"]\noptional_inputs = [\"poetry.lock\"]",
     );
-    check(&env, &suite).run_expect(0);
+    env.check_suite(&suite, &[]).run_expect(0);
     env.assert_nothing_left();
 }
 
@@ -89,7 +74,7 @@ fn two_scenarios_with_one_name_are_refused_naming_both_files() {
     let original = std::fs::read_to_string(&first).unwrap();
     // The same endpoint and the same cells, under a file of another name.
     std::fs::write(&second, format!("name = \"key_delete\"\n{original}")).unwrap();
-    let (_, stderr) = check(&env, &suite).run_expect(2);
+    let (_, stderr) = env.check_suite(&suite, &[]).run_expect(2);
     assert!(
         stderr.contains(&format!(
             "error: {}: duplicate cell: scenario `key_delete` is also defined in {}",
@@ -120,7 +105,7 @@ fn a_check_is_compared_raw_though_the_redact_pattern_hides_both_values() {
             "0123456789abcdef".repeat(4)
         ),
     );
-    let mut command = check(&env, &suite);
+    let mut command = env.check_suite(&suite, &[]);
     command.args([
         "--cell",
         "key_delete/owner/internal_user",

@@ -138,36 +138,22 @@ fn the_junit_validates_against_the_junit_schema() {
     assert!(!output.status.success());
 }
 
+/// `check` of the twin's `cells` with `--report-dir`, which exits 0: a
+/// reader of the report folder's files by name.
+fn check_into_report_dir(env: &crate::support::Env, cells: &[&str]) -> impl Fn(&str) -> String {
+    let dir = env.tmp.path().join("report");
+    let mut command = env.check_twin();
+    for cell in cells {
+        command.args(["--cell", cell]);
+    }
+    command.arg("--report-dir").arg(&dir).run_expect(0);
+    move |name| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 #[test]
 fn report_dir_holds_every_format() {
     let env = crate::support::Env::new("report-dir");
-    let dir = env.tmp.path().join("report");
-    let output = env
-        .replay()
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--cell",
-            "key_update/self/owner",
-            "--cell",
-            "key_list/any/owner",
-            "--report-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-    };
+    let read = check_into_report_dir(&env, &["key_update/self/owner", "key_list/any/owner"]);
     let report: CheckReport = serde_json::from_str(&read("report.json")).unwrap();
     assert_eq!(report.summary.green, 2);
     assert!(read("junit.xml").contains("testcase name=\"key_update/self/owner\""));
@@ -430,25 +416,16 @@ fn a_fix_report_gives_the_curl_line_of_each_side_that_is_not_green() {
 #[test]
 fn a_filtered_check_draws_the_cells_it_left_out_apart_from_unpinned_ones() {
     let env = crate::support::Env::new("report-left-out");
-    let dir = env.tmp.path().join("report");
     // key_update: owner × cross_org and team_admin × self are pinned (403),
     // owner × owner is not; the two cells chosen put all three in one grid.
-    let output = env
-        .replay()
-        .args(["check", "--target", "twin", "--repo", "testdata/twin"])
-        .args([
-            "--cell",
+    let read = check_into_report_dir(
+        &env,
+        &[
             "key_update/self/owner",
-            "--cell",
             "key_update/cross_org/team_admin",
-        ])
-        .args(["--cell", "key_update/owner/team_admin", "--report-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let (_, stderr) = crate::support::text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+            "key_update/owner/team_admin",
+        ],
+    );
     let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
     let left_out: Vec<&str> = report["left_out"]
         .as_array()

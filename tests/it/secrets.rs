@@ -2,7 +2,6 @@
 //! printed or written anywhere (issue 9, items 1–3).
 
 use std::io::{Read, Write};
-use std::path::Path;
 
 use crate::support::*;
 
@@ -59,24 +58,6 @@ fn environment_of(run_id: &str, what: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} not set for {process}"))
 }
 
-/// Every file below `dir`, as text.
-fn files_below(dir: &Path, out: &mut Vec<(String, String)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files_below(&path, out);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((
-                path.display().to_string(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ));
-        }
-    }
-}
-
 /// Item 1: while a run is live, its Postgres asks every connection for a
 /// password (scram-sha-256), on a cluster copied from the cache as on a fresh
 /// one; the password is on no command line and in no output or log.
@@ -99,19 +80,8 @@ fn the_runs_postgres_asks_for_a_password_that_is_never_shown() {
     let mut passwords = Vec::new();
     for round in 0..2 {
         let _ = std::fs::remove_file(&hang);
-        let mut command = env.replay();
-        command
-            .args([
-                "check",
-                "--target",
-                "twin",
-                "--repo",
-                "testdata/twin",
-                "--keep-logs",
-            ])
-            .arg("--suite")
-            .arg(&suite)
-            .env("HANG_FILE", &hang);
+        let mut command = env.check_suite(&suite, &["--keep-logs"]);
+        command.env("HANG_FILE", &hang);
         let (mut child, mut stderr, rest) = start_until(command, "replay: booting");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !hang.exists() {
@@ -163,7 +133,7 @@ fn the_runs_postgres_asks_for_a_password_that_is_never_shown() {
         assert_eq!(interrupt_and_wait(&mut child), 130);
         stderr.extend(rest.try_iter());
         let mut texts = vec![("stderr".to_string(), stderr.join("\n"))];
-        files_below(&env.cache.join("logs").join(&env.run_id), &mut texts);
+        texts.extend(files_below(&env.cache.join("logs").join(&env.run_id)));
         for (name, text) in &texts {
             assert!(!text.contains(&password), "the password in {name}");
         }
@@ -213,20 +183,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
     let secret = regex::Regex::new(r"(sk|pg)-[0-9a-f]{32}").unwrap();
     for fail in [false, true] {
         let reports = env.tmp.path().join(format!("reports-{fail}"));
-        let mut command = env.replay();
-        command
-            .args([
-                "check",
-                "--target",
-                "twin",
-                "--repo",
-                "testdata/twin",
-                "--keep-logs",
-            ])
-            .args(["--format", "json", "--report-dir"])
-            .arg(&reports)
-            .arg("--suite")
-            .arg(&suite);
+        let mut command = env.check_suite(&suite, &["--keep-logs", "--format", "json"]);
+        command.arg("--report-dir").arg(&reports);
         if fail {
             command.env("LEAK_FAIL", "1");
         }
@@ -246,13 +204,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
                 assert!(reports.join(name).is_file(), "no {name}");
             }
         }
-        let mut texts = vec![
-            ("stdout".to_string(), stdout),
-            ("stderr".to_string(), stderr),
-        ];
-        files_below(&reports, &mut texts);
+        let texts = texts_of_run(&env, stdout, stderr, &reports);
         let logs = env.cache.join("logs").join(&env.run_id);
-        files_below(&logs, &mut texts);
         assert!(
             texts
                 .iter()

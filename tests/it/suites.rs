@@ -8,37 +8,10 @@
 
 use crate::support::*;
 
-fn check(env: &Env, suite: &std::path::Path, extra: &[&str]) -> std::process::Command {
-    let mut command = env.replay();
-    command
-        .args(["check", "--suite"])
-        .arg(suite)
-        .args(["--target", "twin", "--repo", "testdata/twin"])
-        .args(extra);
-    command
-}
-
 /// The JSON report of `check` of the example suite `matrices/NAME` against
 /// the twin, which exits 0 with `green` GREEN cells (naming the RED ones if not).
 fn green_report(env: &Env, name: &str, green: u64) -> serde_json::Value {
-    let suite = repo_root().join("matrices").join(name);
-    let (report, _) = check(env, &suite, &["--format", "json"]).run_json(0);
-    assert_eq!(
-        report["summary"]["green"],
-        green,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
-    report
-}
-
-fn cell<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no cell {id}"))
+    green_check(env, name, green).0
 }
 
 #[test]
@@ -84,7 +57,7 @@ fn a_question_mark_pin_is_new_until_accepted() {
         "anonymous = [\"-\",   \"?\"]",
     );
 
-    let (report, stderr) = check(&env, &suite, &["--format", "json"]).run_json(1);
+    let (report, stderr) = env.check_suite(&suite, &["--format", "json"]).run_json(1);
     assert!(stderr.contains("hint: 1 NEW cell (pinned \"?\")"));
     assert_eq!(report["summary"]["new"], 1);
     assert_eq!(report["summary"]["green"], 13);
@@ -94,14 +67,14 @@ fn a_question_mark_pin_is_new_until_accepted() {
     assert_eq!(new["pin"]["unknown"], true);
     assert_eq!(new["differences"][0], "not pinned yet: status 401");
 
-    let (stdout, stderr) = check(&env, &suite, &["--accept"]).run_expect(0);
+    let (stdout, stderr) = env.check_suite(&suite, &["--accept"]).run_expect(0);
     assert!(stdout.contains("401?"), "{stdout}");
     assert!(
         stderr.contains("-anonymous = [\"-\",   \"?\"]\n+anonymous = [\"-\",   401]"),
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&scenario).unwrap(), original);
-    check(&env, &suite, &[]).run_expect(0);
+    env.check_suite(&suite, &[]).run_expect(0);
     env.assert_nothing_left();
 }
 
@@ -234,7 +207,7 @@ fn a_world_step_that_needs_a_login_before_its_user_exists_fails_naming_it() {
         &world[first_root_step..bob_step]
     ) + &world[world.find("# Alice makes").unwrap()..];
     std::fs::write(suite.join("world.toml"), moved).unwrap();
-    let (_, stderr) = check(&env, &suite, &[]).run_expect(4);
+    let (_, stderr) = env.check_suite(&suite, &[]).run_expect(4);
     assert!(
         stderr.contains("actor `bob` could not log in (POST /login): returned 401"),
         "{stderr}"
@@ -246,7 +219,7 @@ fn a_world_step_that_needs_a_login_before_its_user_exists_fails_naming_it() {
 fn integer_ids_the_database_makes_up_are_named_so_two_runs_record_the_same() {
     let env = Env::new("suite-records");
     let suite = repo_root().join("matrices/twin-records");
-    let run = || check(&env, &suite, &["--format", "json"]).run_json(0).0;
+    let run = || env.check_suite(&suite, &["--format", "json"]).run_json(0).0;
     let first = run();
     assert_eq!(first["summary"]["green"], 4);
     let admin = cell(&first, "key_update_limit/any/admin");
@@ -281,7 +254,9 @@ fn scratch_actors_are_made_fresh_for_each_cell_so_deleting_their_own_key_breaks_
     let env = Env::new("suite-scratch");
     let suite = env.suite_copy("twin-scratch");
     // One cell at a time, in file order: key_delete runs before key_info.
-    let (stdout, stderr) = check(&env, &suite, &["--format", "json", "--jobs", "1"]).run_expect(0);
+    let (stdout, stderr) = env
+        .check_suite(&suite, &["--format", "json", "--jobs", "1"])
+        .run_expect(0);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         report["summary"]["green"],
@@ -319,7 +294,9 @@ fn scratch_actors_are_made_fresh_for_each_cell_so_deleting_their_own_key_breaks_
             .replace("{{scratch}}", "{{prefix}}"),
     )
     .unwrap();
-    let (report, _) = check(&env, &suite, &["--format", "json", "--jobs", "1"]).run_json(1);
+    let (report, _) = env
+        .check_suite(&suite, &["--format", "json", "--jobs", "1"])
+        .run_json(1);
     let mut red = cells_with(&report, "RED");
     red.sort();
     assert_eq!(red, ["key_info/any/carol", "key_info/any/dave"]);
@@ -348,22 +325,7 @@ fn followups(cell: &serde_json::Value) -> Vec<(u64, &str, u64)> {
 #[test]
 fn a_sequence_of_followups_runs_in_order_as_each_steps_actor_and_is_green() {
     let env = Env::new("suite-sequence");
-    let output = check(
-        &env,
-        &repo_root().join("matrices/twin-sequence"),
-        &["--format", "json"],
-    )
-    .output()
-    .unwrap();
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let report = json(&output);
-    assert_eq!(
-        report["summary"]["green"],
-        8,
-        "{}",
-        cells_with(&report, "RED").join("\n")
-    );
+    let (report, stdout, stderr) = green_check(&env, "twin-sequence", 8);
     // Update as the admin, read and rotate as the cell's actor, then the old
     // key (401), the new one (200) and no credentials at all (401).
     let alice = cell(&report, "key_rotation/any/alice");
@@ -420,7 +382,8 @@ fn a_middle_step_with_another_status_makes_the_cell_red_naming_the_step_in_every
         "allowed = 201\ncapture = { second_key",
     );
     let dir = env.tmp.path().join("report");
-    let output = check(&env, &suite, &["--report-dir", dir.to_str().unwrap()])
+    let output = env
+        .check_suite(&suite, &["--report-dir", dir.to_str().unwrap()])
         .output()
         .unwrap();
     let (stdout, stderr) = text(&output);
@@ -474,7 +437,10 @@ fn a_middle_step_with_another_status_makes_the_cell_red_naming_the_step_in_every
         "allowed = 201\ncapture = { second_key = \"/key\" }",
         "allowed = 200\ncapture = { second_key = \"/no_such_field\" }",
     );
-    let output = check(&env, &suite, &["--format", "json"]).output().unwrap();
+    let output = env
+        .check_suite(&suite, &["--format", "json"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
     let report = json(&output);
     assert_eq!(report["summary"]["error"], 3);
@@ -491,13 +457,13 @@ fn a_followup_as_the_anonymous_actor_sends_no_credentials_and_the_default_is_the
     let suite = env.suite_copy("twin-sequence");
     let scenario = suite.join("scenarios/key_update_seen.toml");
     let run = |env: &Env| {
-        let output = check(
-            env,
-            &suite,
-            &["--format", "json", "--cell", "key_update_seen/*/*"],
-        )
-        .output()
-        .unwrap();
+        let output = env
+            .check_suite(
+                &suite,
+                &["--format", "json", "--cell", "key_update_seen/*/*"],
+            )
+            .output()
+            .unwrap();
         json(&output)
     };
     // As written: `as = "anonymous"` gets 401 in every cell, whoever the

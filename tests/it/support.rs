@@ -63,6 +63,21 @@ impl Env {
         command
     }
 
+    /// `replay check` of the twin (`testdata/twin`'s working tree under the
+    /// suite's `twin` target), to add arguments to.
+    pub fn check_twin(&self) -> Command {
+        let mut command = self.replay();
+        command.args(["check", "--target", "twin", "--repo", "testdata/twin"]);
+        command
+    }
+
+    /// `replay check` of the suite at `suite` against the twin, with `extra`.
+    pub fn check_suite(&self, suite: impl AsRef<Path>, extra: &[&str]) -> Command {
+        let mut command = self.check_twin();
+        command.arg("--suite").arg(suite.as_ref()).args(extra);
+        command
+    }
+
     /// Where the tool's temp folders go.
     pub fn scratch(&self) -> PathBuf {
         let dir = self.tmp.path().join("scratch");
@@ -239,6 +254,46 @@ pub fn text(output: &Output) -> (String, String) {
     )
 }
 
+/// Every file below `dir` (none if it does not exist): its path relative to
+/// `dir` and its contents read as text, in path order.
+pub fn files_below(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                let relative = path.strip_prefix(dir).unwrap().display().to_string();
+                out.push((relative, String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every text a run showed or wrote, by name: its stdout and stderr, the
+/// files of its report folder `reports`, and the logs it kept.
+pub fn texts_of_run(
+    env: &Env,
+    stdout: String,
+    stderr: String,
+    reports: &Path,
+) -> Vec<(String, String)> {
+    let mut texts = vec![
+        ("stdout".to_string(), stdout),
+        ("stderr".to_string(), stderr),
+    ];
+    texts.extend(files_below(reports));
+    texts.extend(files_below(&env.cache.join("logs").join(&env.run_id)));
+    texts
+}
+
 /// Replace `from` by `to` in a file, which must contain it exactly once.
 pub fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
@@ -310,6 +365,23 @@ pub fn suite_cells(name: &str) -> usize {
         .len()
 }
 
+/// `check --format json` of the example suite `matrices/NAME` against the
+/// twin, which exits 0 with `green` GREEN cells (naming the RED ones if not):
+/// the report, and the run's stdout and stderr.
+pub fn green_check(env: &Env, name: &str, green: u64) -> (serde_json::Value, String, String) {
+    let suite = repo_root().join("matrices").join(name);
+    let (stdout, stderr) = env.check_suite(suite, &["--format", "json"]).run_expect(0);
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
+    assert_eq!(
+        report["summary"]["green"],
+        green,
+        "{}",
+        cells_with(&report, "RED").join("\n")
+    );
+    (report, stdout, stderr)
+}
+
 /// The ids of the cells of a JSON report with the given verdict.
 pub fn cells_with(report: &serde_json::Value, verdict: &str) -> Vec<String> {
     report["cells"]
@@ -319,6 +391,16 @@ pub fn cells_with(report: &serde_json::Value, verdict: &str) -> Vec<String> {
         .filter(|c| c["verdict"] == verdict)
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// The cell `id` of a JSON report.
+pub fn cell<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no cell {id} in {report}"))
 }
 
 /// Start the tool and return it once stderr shows a line containing `marker`,

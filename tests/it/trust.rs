@@ -99,21 +99,6 @@ fn send(child: &mut Child, rest: &Receiver<String>, signals: &[Signal]) -> (i32,
     (status.code().unwrap_or(-1), stderr)
 }
 
-fn check_command(env: &Env, suite: &Path) -> std::process::Command {
-    let mut command = env.replay();
-    command
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--suite",
-        ])
-        .arg(suite);
-    command
-}
-
 /// Interrupt `replay check` once `process` runs, with `signals`; exit 130,
 /// said so, and nothing left: no process, port, cluster, temp folder.
 fn check_interrupted(name: &str, phase: Phase, signals: &[Signal]) -> Vec<String> {
@@ -123,12 +108,12 @@ fn check_interrupted(name: &str, phase: Phase, signals: &[Signal]) -> Vec<String
         Phase::Postgres => {
             env.private_cache();
             let suite = slow_suite(&env, 0, false);
-            command = check_command(&env, &suite);
+            command = env.check_suite(&suite, &[]);
         }
-        Phase::Build => command = check_command(&env, &slow_suite(&env, 0, true)),
-        Phase::Boot => command = check_command(&env, &slow_suite(&env, 60, false)),
+        Phase::Build => command = env.check_suite(slow_suite(&env, 0, true), &[]),
+        Phase::Boot => command = env.check_suite(slow_suite(&env, 60, false), &[]),
         Phase::Matrix => {
-            command = check_command(&env, &repo_root().join("matrices/litellm"));
+            command = env.check_suite(repo_root().join("matrices/litellm"), &[]);
             command.args(["--jobs", "1"]);
         }
     }
@@ -339,9 +324,9 @@ fn fix_killed_then_gc_leaves_nothing() {
 fn a_run_id_that_a_live_run_holds_is_refused() {
     let env = Env::new("same-id");
     let suite = slow_suite(&env, 60, false);
-    let (mut first, _, rest) = start_until(check_command(&env, &suite), "replay: run ");
+    let (mut first, _, rest) = start_until(env.check_suite(&suite, &[]), "replay: run ");
     wait_for_process(&env, "time.sleep");
-    let second = check_command(&env, &suite).output().unwrap();
+    let second = env.check_suite(&suite, &[]).output().unwrap();
     let (_, stderr) = text(&second);
     assert_eq!(second.status.code(), Some(2), "{stderr}");
     assert!(
@@ -361,7 +346,7 @@ fn gc_during_a_live_run_leaves_the_run_and_its_caches_alone() {
     let mut env = Env::new("gc-live");
     env.private_cache();
     let suite = slow_suite(&env, 3, false);
-    let mut command = check_command(&env, &suite);
+    let mut command = env.check_suite(&suite, &[]);
     command.args(["--format", "json"]);
     let (child, _, _) = start_until(command, "replay: run ");
     wait_for_process(&env, "time.sleep");
@@ -393,18 +378,10 @@ fn two_cold_checks_on_one_cache_folder_both_pass() {
     let cache = env.tmp.path().join("cold-cache");
     let other = format!("{}-b", env.run_id);
     let start = |run_id: &str| {
-        env.replay()
+        env.check_twin()
             .env("REPLAY_RUN_ID", run_id)
             .env("REPLAY_CACHE_DIR", &cache)
-            .args([
-                "check",
-                "--target",
-                "twin",
-                "--repo",
-                "testdata/twin",
-                "--format",
-                "json",
-            ])
+            .args(["--format", "json"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -106,16 +106,8 @@ fn psql(url: &str, sql: &str) -> Option<String> {
 
 /// The twin's cached virtualenv (a quick check builds it if needed).
 fn twin_python(env: &Env) -> PathBuf {
-    env.replay()
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--cell",
-            "key_info/own/owner",
-        ])
+    env.check_twin()
+        .args(["--cell", "key_info/own/owner"])
         .run_expect(0);
     for entry in std::fs::read_dir(env.cache.join("envs")).unwrap() {
         let python = entry.unwrap().path().join("bin/python");

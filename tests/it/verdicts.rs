@@ -155,25 +155,14 @@ fn an_interrupted_accept_rewrites_no_pin_and_exits_130() {
     );
     let before = std::fs::read_to_string(&scenario).unwrap();
     let hang = env.tmp.path().join("hanging");
-    let mut command = env.replay();
+    let mut command = env.check_suite(&suite, &["--accept", "--jobs", "1", "--format", "json"]);
     command
-        .args([
-            "check",
-            "--target",
-            "twin",
-            "--repo",
-            "testdata/twin",
-            "--accept",
-        ])
-        .args(["--jobs", "1", "--format", "json"])
         .args([
             "--cell",
             "key_delete/self/proxy_admin",
             "--cell",
             "key_info/own/proxy_admin",
         ])
-        .arg("--suite")
-        .arg(&suite)
         .env("HANG_PATH", "/key/info")
         .env("HANG_FILE", &hang);
     let (mut child, _, rest) = start_until(command, "replay: running 2 cells");
