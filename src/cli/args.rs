@@ -5,14 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::runtime::RuntimeKind;
-
-/// The version and the git description of the source it was built from.
-const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("REPLAY_GIT_DESCRIBE"),
-    ")"
-);
+use crate::support::version::VERSION;
 
 /// An `after_help` text: examples and notes, a blank line, then the exit
 /// codes of a command (`exit_codes_help!`; none named: the general table).
@@ -44,7 +37,9 @@ const FIX_HELP: &str = help_with_exit_codes!(
       The handler swap: keys.py of the parent and of the fix, each on top of the fix.
 
 The record goes to <records>/<suite>/<short-sha>.json and the replay table to
-<records>/<suite>/README.md. A second replay of the same trees boots nothing.
+<records>/<suite>/README.md. A second replay of the same trees boots nothing: a side is
+answered from the cell cache when every cell of it was measured by this build of replay
+with this suite, target and runtime (a rebuilt replay measures afresh).
 ",
     fix,
 );
@@ -63,7 +58,8 @@ const BISECT_HELP: &str = help_with_exit_codes!(
 
 Each answer says which way the cell moved against its pin: fixed (now matches pin),
 regressed (no longer matches pin) or changed (pin matches neither), and what changed.
-Probes are cached by tree: a second bisect over an overlapping range reuses them.
+Probes are cached by tree: a second bisect over an overlapping range reuses them (when
+the same build of replay measured them, with at least as many --repeat runs).
 The record goes to <records>/<suite>/bisect-<good>-<bad>.json.
 ",
     bisect,
@@ -195,6 +191,10 @@ const CHECK_HELP: &str = help_with_exit_codes!(
       Run one cell against a server you started; the rows it writes are removed after.
   replay check --suite matrices/litellm --target twin --repo testdata/twin --accept
       Rewrite the pins of the RED cells from what the server did, and show the diff.
+
+check always boots and runs every planned cell: it neither reads nor writes the cell results
+that fix, bisect and mutate cache. It reuses the build environment, the migrated template
+and the initdb'd cluster (each keyed by what makes it); --no-cache builds and migrates anew.
 
 Environment:
   REPLAY_CACHE_DIR  cache folder (default ~/.cache/replay)

@@ -19,7 +19,7 @@ use crate::engine::bisect_search::{Answer, Next, Observation, Probe, Search, log
 use crate::engine::run::Run;
 use crate::engine::{Engine, EngineError, Use};
 use crate::jobs::error::Error;
-use crate::results::cell_cache::CellCache;
+use crate::results::cell_cache::{CellCache, CellKey};
 use crate::results::outcome::CellOutcome;
 use crate::results::record::CommitInfo;
 use crate::results::{
@@ -116,7 +116,7 @@ struct ProbeTimes {
 }
 
 impl<'a> Prober<'a> {
-    fn key(&self, position: usize) -> String {
+    fn key(&self, position: usize) -> CellKey {
         CellCache::key(
             &self.trees[position].to_string(),
             &self.suite.hash,
@@ -252,7 +252,9 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             target: &target,
             trees,
             labels,
-            cache: CellCache::new(&options.run.cache_dir, !options.run.no_cache),
+            // Each outcome stored or answered is agreed by `--repeat` runs.
+            cache: CellCache::new(&options.run.cache_dir, !options.run.no_cache)
+                .repeated(options.repeat),
             runtime_name,
             engine: OnceCell::new(),
             runtime_kind: options.run.runtime,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::run::Run;
 use crate::engine::{Engine, EngineError, Evaluation, Use};
 use crate::jobs::error::Error;
-use crate::results::cell_cache::CellCache;
+use crate::results::cell_cache::{CellCache, CellKey};
 use crate::results::outcome::CellOutcome;
 use crate::results::record::{self, CommitInfo, FixRecord, Revisions};
 use crate::results::{FORMAT_VERSION, SuiteInfo, TargetInfo};
@@ -51,7 +51,7 @@ pub struct Replayed {
 struct Side {
     label: String,
     tree: Oid,
-    cache_key: String,
+    cache_key: CellKey,
     cached: Option<Vec<CellOutcome>>,
     /// What an interrupted evaluation measured (`None`: the cell did not finish).
     partial: Option<Vec<Option<CellOutcome>>>,

@@ -24,7 +24,7 @@ use crate::jobs::bisect::signature;
 use crate::jobs::error::Error;
 use crate::jobs::plan::Shard;
 use crate::mutate::{Mutant, Triage};
-use crate::results::cell_cache::CellCache;
+use crate::results::cell_cache::{CellCache, CellKey};
 use crate::results::mutants::{self, Fate, MutantResult, MutantsRecord};
 use crate::results::outcome::CellOutcome;
 use crate::results::record::CommitInfo;
@@ -139,7 +139,7 @@ impl Kills {
 struct Planned {
     mutant: Mutant,
     tree: Oid,
-    key: String,
+    key: CellKey,
 }
 
 pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Result<Mutated, Error> {
@@ -444,7 +444,7 @@ async fn drive(
     context: &Context<'_>,
     cells: &[Cell],
     base_tree: Oid,
-    base_key: &str,
+    base_key: &CellKey,
     planned: &[Planned],
 ) -> Result<Driven, Error> {
     // The base first: every cell, from the cache or booted.

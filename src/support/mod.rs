@@ -12,4 +12,5 @@ pub(crate) mod markdown;
 pub mod mounts;
 pub(crate) mod progress;
 pub(crate) mod redact;
+pub(crate) mod version;
 pub(crate) mod words;

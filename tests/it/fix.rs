@@ -443,3 +443,165 @@ fn sharded_replays_merge_into_the_same_table_as_one_run() {
     );
     env.assert_nothing_left();
 }
+
+/// Cell results answer only for what computed them. A fix side is answered
+/// from the cache when one entry of this build holds every cell: the cells a
+/// bisect left for its tree are not enough (the side boots, and the record
+/// is the whole one); another build of the tool (`REPLAY_BUILD_SALT` stands
+/// in for one), an entry another build left under this build's name, and an
+/// edited suite each boot both sides again rather than answer from cells
+/// they did not measure.
+#[test]
+fn a_side_is_answered_only_by_cells_this_build_measured_with_this_suite() {
+    let mut env = Env::new("fix-identity");
+    env.private_cache();
+    let repo = history(&env);
+    let records = env.tmp.path().join("replays");
+    let cached_sides = |stderr: &str| stderr.matches(": every cell cached (tree ").count();
+    let fix = |salt: &str, suite: Option<&Path>| {
+        let mut command = replay(&env, &repo, &records, &["update-fix"]);
+        command.env("REPLAY_BUILD_SALT", salt);
+        if let Some(suite) = suite {
+            command.arg("--suite").arg(suite);
+        }
+        command.run_json(0)
+    };
+    let verdict = |record: &serde_json::Value| {
+        (
+            record["verdict"].clone(),
+            record["transitions"].clone(),
+            record["cells"].as_array().unwrap().len(),
+        )
+    };
+
+    // A bisect over the fix probes its ends for one cell: partial entries.
+    let (bisected, _) = env
+        .replay()
+        .env("REPLAY_BUILD_SALT", "one")
+        .args(["bisect", "--good", "update-fix~1", "--bad", "update-fix"])
+        .args(["--cell", "key_update/self/owner", "--target", "twin"])
+        .args(["--format", "json", "--repo"])
+        .arg(&repo)
+        .arg("--records")
+        .arg(&records)
+        .run_json(0);
+    assert_eq!(bisected["cells"].as_array().unwrap().len(), 1, "{bisected}");
+    let cells = env.cache.join("cells");
+    let entries = || std::fs::read_dir(&cells).unwrap().count();
+    assert_eq!(entries(), 2);
+
+    let (first, stderr) = fix("one", None);
+    assert_eq!(
+        cached_sides(&stderr),
+        0,
+        "answered from a partial entry: {stderr}"
+    );
+    assert_eq!(
+        first["transitions"]["red_to_green"],
+        serde_json::json!(UPDATE_CELLS)
+    );
+    assert_eq!(first["run"]["caches"]["sides"]["parent"]["cells"], false);
+    assert_eq!(first["run"]["caches"]["sides"]["fix"]["cells"], false);
+    // The same build again: nothing boots.
+    let (again, stderr) = fix("one", None);
+    assert_eq!(cached_sides(&stderr), 2, "{stderr}");
+    assert_eq!(verdict(&again), verdict(&first));
+    assert_eq!(entries(), 2, "the fix's cells joined the bisect's entries");
+
+    // Another build: both sides boot, into entries of its own.
+    let (other, stderr) = fix("two", None);
+    assert_eq!(
+        cached_sides(&stderr),
+        0,
+        "another build answered from the cache: {stderr}"
+    );
+    assert_eq!(verdict(&other), verdict(&first));
+    assert_eq!(entries(), 4);
+
+    // Build one's entries copied over build two's (the names they would
+    // have if the key left the build out): still not build two's answer.
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let all: Vec<(PathBuf, serde_json::Value)> = std::fs::read_dir(&cells)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), read(&p)))
+        .collect();
+    let mut copied = 0;
+    for (path, entry) in &all {
+        if !entry["key"]["tool"].as_str().unwrap().ends_with("salt two") {
+            continue;
+        }
+        let (_, of_one) = all
+            .iter()
+            .find(|(_, e)| {
+                e["key"]["tree"] == entry["key"]["tree"]
+                    && e["key"]["tool"].as_str().unwrap().ends_with("salt one")
+            })
+            .expect("build one's entry of the same tree");
+        std::fs::write(path, serde_json::to_vec(of_one).unwrap()).unwrap();
+        copied += 1;
+    }
+    assert_eq!(copied, 2);
+    let (forged, stderr) = fix("two", None);
+    assert_eq!(
+        cached_sides(&stderr),
+        0,
+        "answered from build one's entry: {stderr}"
+    );
+    assert!(
+        stderr.contains("was computed from other inputs"),
+        "{stderr}"
+    );
+    assert_eq!(verdict(&forged), verdict(&first));
+
+    // An edited suite (a comment: the same cells, another hash) boots again.
+    let suite = env.suite_copy("litellm");
+    let scenario = suite.join("scenarios/key_update.toml");
+    let pins = std::fs::read_to_string(&scenario).unwrap();
+    std::fs::write(&scenario, format!("# edited\n{pins}")).unwrap();
+    let (edited, stderr) = fix("one", Some(&suite));
+    assert_eq!(
+        cached_sides(&stderr),
+        0,
+        "answered for another suite: {stderr}"
+    );
+    assert_eq!(verdict(&edited), verdict(&first));
+
+    // `check` of the fix, whose every cell this build has cached: it boots
+    // and runs them all, and leaves the cell cache as it was.
+    let snapshot = || -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&cells)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot();
+    let output = env
+        .replay()
+        .env("REPLAY_BUILD_SALT", "one")
+        .args(["check", "--rev", "update-fix", "--target", "twin"])
+        .args(["--format", "json", "--repo"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert!(output.status.code().is_some_and(|c| c <= 1), "{stderr}");
+    assert!(stderr.contains("postgres started"), "{stderr}");
+    let report = json(&output);
+    assert_eq!(
+        report["cells"].as_array().unwrap().len(),
+        suite_cells("litellm"),
+        "{report}"
+    );
+    assert!(
+        stderr.contains(&format!("replay: running {} cells", suite_cells("litellm"))),
+        "{stderr}"
+    );
+    assert!(snapshot() == before, "check changed the cell cache");
+    env.assert_nothing_left();
+}

@@ -130,9 +130,13 @@ fn the_runs_postgres_asks_for_a_password_that_is_never_shown() {
             assert!(connect(credential).is_err(), "a credential still logs in");
         }
         connect(&password).expect("the run's password logs in");
-        assert_eq!(interrupt_and_wait(&mut child), 130);
-        stderr.extend(rest.try_iter());
-        let mut texts = vec![("stderr".to_string(), stderr.join("\n"))];
+        let (code, stdout, rest) = interrupt_and_collect(&mut child, rest);
+        assert_eq!(code, 130, "{rest:#?}");
+        stderr.extend(rest);
+        let mut texts = vec![
+            ("stderr".to_string(), stderr.join("\n")),
+            ("stdout".to_string(), stdout),
+        ];
         texts.extend(files_below(&env.cache.join("logs").join(&env.run_id)));
         for (name, text) in &texts {
             assert!(!text.contains(&password), "the password in {name}");

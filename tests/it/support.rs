@@ -469,8 +469,92 @@ pub fn interrupt_and_collect(
     (code, reader.join().unwrap(), stderr)
 }
 
+/// Send SIGINT and wait: the exit code only. Nothing is drained here: use it
+/// only where nothing waits in the pipes (stderr read by `start_until`'s
+/// thread, stdout small or read elsewhere); else [`interrupt_and_collect`].
 pub fn interrupt_and_wait(child: &mut Child) -> i32 {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let status = child.wait().unwrap();
     status.code().unwrap_or(-1)
+}
+
+/// A copy of the LiteLLM suite whose twin target boots through a launcher
+/// that the test steers with variables of the tool's environment (the target
+/// file is the same either way, so runs share one cell-cache key):
+/// `DIE_AFTER=N` kills the server after N requests (health probes included),
+/// a server that dies mid-matrix; `HANG_PATH=/p` makes every request to `/p`
+/// hang, after creating the file `HANG_FILE.<pid>`: a run stuck mid-matrix.
+/// With `HANG_AFTER_BOOTS=K` only the servers booted after the first K of
+/// the test (counted in `HANG_FILE.boots`) hang.
+pub fn suite_with_launcher(env: &Env) -> PathBuf {
+    let suite = env.suite_copy("litellm");
+    std::fs::write(
+        suite.join("targets/steered.py"),
+        r#"import fcntl, http.server, os, runpy, sys, threading, time
+limit = int(os.environ.get("DIE_AFTER") or 0)
+hang = os.environ.get("HANG_PATH")
+if hang and os.environ.get("HANG_AFTER_BOOTS"):
+    with open(os.environ["HANG_FILE"] + ".boots", "a+") as counter:
+        fcntl.flock(counter, fcntl.LOCK_EX)
+        counter.write("boot\n")
+        counter.flush()
+        counter.seek(0)
+        boots = len(counter.readlines())
+    if boots <= int(os.environ["HANG_AFTER_BOOTS"]):
+        hang = None
+lock, seen = threading.Lock(), [0]
+handle = http.server.BaseHTTPRequestHandler.handle_one_request
+def steered(self):
+    if hang:
+        original = self.send_response
+        def send_response(code, message=None):
+            if self.path.startswith(hang):
+                open(os.environ["HANG_FILE"] + "." + str(os.getpid()), "w").close()
+                while True:
+                    time.sleep(1)
+            original(code, message)
+        self.send_response = send_response
+    handle(self)
+    with lock:
+        seen[0] += 1
+        if limit and seen[0] >= limit:
+            os._exit(9)
+http.server.BaseHTTPRequestHandler.handle_one_request = steered
+sys.path.insert(0, os.getcwd())
+sys.argv = ["server.py"] + sys.argv[1:]
+runpy.run_path("server.py", run_name="__main__")
+"#,
+    )
+    .unwrap();
+    edit(
+        &suite.join("targets/twin.toml"),
+        r#"run = "{{env}}/bin/python server.py --host"#,
+        r#"run = "{{env}}/bin/python {{target_dir}}/steered.py --host"#,
+    );
+    suite
+}
+
+/// Wait until `count` servers hang (`HANG_FILE.<pid>` files next to `hang`).
+pub fn wait_for_hanging(hang: &Path, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let name = hang.file_name().unwrap().to_string_lossy().into_owned();
+    loop {
+        let hanging = std::fs::read_dir(hang.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                let file = e.file_name().to_string_lossy().into_owned();
+                file.starts_with(&format!("{name}."))
+                    && file[name.len() + 1..].chars().all(|c| c.is_ascii_digit())
+            })
+            .count();
+        if hanging >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{hanging} of {count} servers hang"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

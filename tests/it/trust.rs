@@ -112,9 +112,13 @@ fn check_interrupted(name: &str, phase: Phase, signals: &[Signal]) -> Vec<String
         }
         Phase::Build => command = env.check_suite(slow_suite(&env, 0, true), &[]),
         Phase::Boot => command = env.check_suite(slow_suite(&env, 60, false), &[]),
+        // The cells before /key/regenerate's run; that one hangs.
         Phase::Matrix => {
-            command = env.check_suite(repo_root().join("matrices/litellm"), &[]);
-            command.args(["--jobs", "1"]);
+            command = env.check_suite(suite_with_launcher(&env), &[]);
+            command
+                .args(["--jobs", "1"])
+                .env("HANG_PATH", "/key/regenerate")
+                .env("HANG_FILE", env.tmp.path().join("hanging"));
         }
     }
     if let Phase::Postgres = phase {
@@ -144,9 +148,19 @@ fn check_interrupted(name: &str, phase: Phase, signals: &[Signal]) -> Vec<String
         }
         Phase::Build => wait_for_process(&env, ": sleep 120"),
         Phase::Boot => wait_for_process(&env, "time.sleep"),
-        Phase::Matrix => std::thread::sleep(Duration::from_millis(200)),
+        // Mid-matrix: a cell's request is in flight, and stays there.
+        Phase::Matrix => wait_for_hanging(&env.tmp.path().join("hanging"), 1),
     }
+    // Read stdout meanwhile: the report an interrupted check prints may not
+    // fit in a pipe.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut printed = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
+        printed
+    });
     let (code, stderr) = send(&mut child, &rest, signals);
+    reader.join().unwrap();
     assert_eq!(code, 130, "{stderr:#?}");
     assert!(stderr.iter().any(|l| l.contains(SAID[0])), "{stderr:#?}");
     eprintln!("the tool said: {stderr:#?}");

@@ -176,6 +176,25 @@ fn attached_twin(env: &Env) -> (Guard, Guard, String, String) {
     (postgres, server, url, database_url)
 }
 
+/// The keys the twin archived: every key a cell deletes (the suite's first
+/// cells delete keys); nothing else writes that table.
+fn deleted_keys(database_url: &str) -> u64 {
+    let sql = "SELECT count(*) FROM \"LiteLLM_DeletedVerificationToken\"";
+    psql(database_url, sql)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Wait until a cell of the run has deleted a key (`before`: the archived
+/// keys before the run started): the run is then mid-matrix.
+fn wait_for_a_cell_write(database_url: &str, before: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while deleted_keys(database_url) <= before {
+        assert!(Instant::now() < deadline, "no cell deleted a key");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The rows of the twin's tables: `table count` lines, or None.
 fn counts(database_url: &str) -> Vec<(String, String)> {
     [
@@ -199,6 +218,7 @@ fn gc_deletes_the_rows_of_a_killed_attach_run_and_only_then_says_so() {
     let env = Env::new("url-killed");
     let (_postgres, _server, url, database_url) = attached_twin(&env);
     let before = counts(&database_url);
+    let archived = deleted_keys(&database_url);
     let mut command = env.replay();
     command.args([
         "check",
@@ -215,7 +235,7 @@ fn gc_deletes_the_rows_of_a_killed_attach_run_and_only_then_says_so() {
         command,
         &format!("replay: running {} cells", suite_cells("litellm")),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_a_cell_write(&database_url, archived);
     // SIGKILL: the run deletes nothing; its owner file says what to delete.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -322,6 +342,7 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
     assert_eq!(report["summary"]["green"], 5);
 
     // Interrupted in the middle of the matrix, the run still removes its rows.
+    let archived = deleted_keys(&database_url);
     let mut command = env.replay();
     command.args([
         "check",
@@ -338,9 +359,9 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
         command,
         &format!("replay: running {} cells", suite_cells("litellm")),
     );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(interrupt_and_wait(&mut child), 130);
-    let stderr: Vec<String> = rest.try_iter().collect();
+    wait_for_a_cell_write(&database_url, archived);
+    let (code, _, stderr) = interrupt_and_collect(&mut child, rest);
+    assert_eq!(code, 130, "{stderr:#?}");
     assert!(
         stderr.iter().any(|l| l.contains("cleanup: removed")),
         "{stderr:#?}"

@@ -12,87 +12,6 @@ fn history(env: &Env) -> PathBuf {
     dir
 }
 
-/// A copy of the LiteLLM suite whose twin target boots through a launcher
-/// that the test steers with variables of the tool's environment (the target
-/// file is the same either way, so runs share one cell-cache key):
-/// `DIE_AFTER=N` kills the server after N requests (health probes included),
-/// a server that dies mid-matrix; `HANG_PATH=/p` makes every request to `/p`
-/// hang, after creating the file `HANG_FILE.<pid>`: a run stuck mid-matrix.
-/// With `HANG_AFTER_BOOTS=K` only the servers booted after the first K of
-/// the test (counted in `HANG_FILE.boots`) hang.
-fn suite_with_launcher(env: &Env) -> PathBuf {
-    let suite = env.suite_copy("litellm");
-    std::fs::write(
-        suite.join("targets/steered.py"),
-        r#"import fcntl, http.server, os, runpy, sys, threading, time
-limit = int(os.environ.get("DIE_AFTER") or 0)
-hang = os.environ.get("HANG_PATH")
-if hang and os.environ.get("HANG_AFTER_BOOTS"):
-    with open(os.environ["HANG_FILE"] + ".boots", "a+") as counter:
-        fcntl.flock(counter, fcntl.LOCK_EX)
-        counter.write("boot\n")
-        counter.flush()
-        counter.seek(0)
-        boots = len(counter.readlines())
-    if boots <= int(os.environ["HANG_AFTER_BOOTS"]):
-        hang = None
-lock, seen = threading.Lock(), [0]
-handle = http.server.BaseHTTPRequestHandler.handle_one_request
-def steered(self):
-    if hang:
-        original = self.send_response
-        def send_response(code, message=None):
-            if self.path.startswith(hang):
-                open(os.environ["HANG_FILE"] + "." + str(os.getpid()), "w").close()
-                while True:
-                    time.sleep(1)
-            original(code, message)
-        self.send_response = send_response
-    handle(self)
-    with lock:
-        seen[0] += 1
-        if limit and seen[0] >= limit:
-            os._exit(9)
-http.server.BaseHTTPRequestHandler.handle_one_request = steered
-sys.path.insert(0, os.getcwd())
-sys.argv = ["server.py"] + sys.argv[1:]
-runpy.run_path("server.py", run_name="__main__")
-"#,
-    )
-    .unwrap();
-    edit(
-        &suite.join("targets/twin.toml"),
-        r#"run = "{{env}}/bin/python server.py --host"#,
-        r#"run = "{{env}}/bin/python {{target_dir}}/steered.py --host"#,
-    );
-    suite
-}
-
-/// Wait until `count` servers hang (`HANG_FILE.<pid>` files next to `hang`).
-fn wait_for_hanging(hang: &Path, count: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let name = hang.file_name().unwrap().to_string_lossy().into_owned();
-    loop {
-        let hanging = std::fs::read_dir(hang.parent().unwrap())
-            .unwrap()
-            .flatten()
-            .filter(|e| {
-                let file = e.file_name().to_string_lossy().into_owned();
-                file.starts_with(&format!("{name}."))
-                    && file[name.len() + 1..].chars().all(|c| c.is_ascii_digit())
-            })
-            .count();
-        if hanging >= count {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{hanging} of {count} servers hang"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 fn fix(env: &Env, suite: &Path, repo: &Path, records: &Path) -> std::process::Command {
     let mut command = env.replay();
     command
@@ -167,8 +86,8 @@ fn an_interrupted_accept_rewrites_no_pin_and_exits_130() {
         .env("HANG_FILE", &hang);
     let (mut child, _, rest) = start_until(command, "replay: running 2 cells");
     wait_for_hanging(&hang, 1);
-    assert_eq!(interrupt_and_wait(&mut child), 130);
-    let stderr: Vec<String> = rest.try_iter().collect();
+    let (code, _, stderr) = interrupt_and_collect(&mut child, rest);
+    assert_eq!(code, 130, "{stderr:#?}");
     assert_eq!(
         std::fs::read_to_string(&scenario).unwrap(),
         before,
@@ -201,16 +120,8 @@ fn an_interrupted_fix_writes_what_it_measured_marked_interrupted() {
     );
     // Both sides have run the cells before /key/regenerate's and hang there.
     wait_for_hanging(&hang, 2);
-    // Read stdout meanwhile: a whole record does not fit in a pipe.
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut printed = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
-        printed
-    });
-    assert_eq!(interrupt_and_wait(&mut child), 130);
-    let stderr: Vec<String> = rest.try_iter().collect();
-    let printed = reader.join().unwrap();
+    let (code, printed, stderr) = interrupt_and_collect(&mut child, rest);
+    assert_eq!(code, 130, "{stderr:#?}");
     let record: serde_json::Value =
         serde_json::from_str(&printed).unwrap_or_else(|e| panic!("{e}: {printed} {stderr:#?}"));
     assert_eq!(record["interrupted"], true);
@@ -264,8 +175,8 @@ fn a_fix_interrupted_before_any_cell_writes_nothing_and_says_so() {
     command.env("HANG_PATH", "/").env("HANG_FILE", &hang);
     let (mut child, _, rest) = start_until(command, "replay: booting");
     wait_for_hanging(&hang, 1);
-    assert_eq!(interrupt_and_wait(&mut child), 130);
-    let stderr: Vec<String> = rest.try_iter().collect();
+    let (code, _, stderr) = interrupt_and_collect(&mut child, rest);
+    assert_eq!(code, 130, "{stderr:#?}");
     assert!(!records.join("litellm").exists(), "{stderr:#?}");
     assert!(
         stderr.iter().all(|l| !l.contains("were written")),
@@ -310,16 +221,8 @@ fn an_interrupted_bisect_writes_the_ranges_it_measured() {
         .env("HANG_FILE", &hang);
     let (mut child, _, rest) = start_until(command, "between the ends");
     wait_for_hanging(&hang, 1);
-    // Read stdout meanwhile: a whole record does not fit in a pipe.
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut printed = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
-        printed
-    });
-    assert_eq!(interrupt_and_wait(&mut child), 130);
-    let stderr: Vec<String> = rest.try_iter().collect();
-    let printed = reader.join().unwrap();
+    let (code, printed, stderr) = interrupt_and_collect(&mut child, rest);
+    assert_eq!(code, 130, "{stderr:#?}");
     let record: serde_json::Value =
         serde_json::from_str(&printed).unwrap_or_else(|e| panic!("{e}: {printed} {stderr:#?}"));
     assert_eq!(record["interrupted"], true);
