@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Exchange};
 use crate::engine::world::{WorldState, database_message};
-use crate::results::outcome::{CellOutcome, Expectation, SentRequest, same};
+use crate::results::outcome::{CellOutcome, Expectation, SentRequest, Verdict, same, verdict};
 use crate::spec::template::{Template, Vars, to_text};
 use crate::suite::{
     Cell, Check, CheckKind, Expected, JsonTemplate, Mapping, ResponseSpec, Sender, SetupStep,
@@ -83,11 +83,35 @@ async fn run_cell(matrix: &Matrix<'_>, cell: &Cell, index: usize) -> CellOutcome
     let started = Instant::now();
     let mut redactor = matrix.world.redactor.clone();
     let mut outcome = CellOutcome::default();
-    if let Err(message) = cell_steps(matrix, cell, index, &mut outcome, &mut redactor).await {
+    let mut curl = None;
+    if let Err(message) =
+        cell_steps(matrix, cell, index, &mut outcome, &mut redactor, &mut curl).await
+    {
         outcome.error = Some(redactor.apply(&message));
+    }
+    // Records and reports keep the curl line of the cells that are not GREEN
+    // against their pin only (`CellOutcome::kept_for`; the cell cache is
+    // keyed by the suite, pins included): it is written for those only.
+    if let Some(parts) = curl
+        && verdict(&cell.pin, &outcome) != Verdict::Green
+    {
+        outcome.curl = Some(http::curl(
+            &parts.rendered,
+            parts.credentials.as_ref(),
+            &parts.redactor,
+        ));
     }
     outcome.duration = started.elapsed();
     outcome
+}
+
+/// The request under test, its credentials and the redactor as they were
+/// when it was sent: what its curl line is written from, once the cell's
+/// verdict says it is wanted.
+struct CurlParts {
+    rendered: http::Rendered,
+    credentials: Option<http::Credentials>,
+    redactor: Redactor,
 }
 
 async fn cell_steps(
@@ -96,6 +120,7 @@ async fn cell_steps(
     index: usize,
     outcome: &mut CellOutcome,
     redactor: &mut Redactor,
+    curl: &mut Option<CurlParts>,
 ) -> Result<(), String> {
     let scenario = matrix.suite.scenario(cell);
     let actor = &cell.id.actor;
@@ -237,7 +262,11 @@ async fn cell_steps(
     let credentials = credentials.as_ref();
     let rendered = http::render(&scenario.request, &vars).map_err(|e| e.to_string())?;
     outcome.request = Some(sent(&rendered, redactor));
-    outcome.curl = Some(http::curl(&rendered, credentials, redactor));
+    *curl = Some(CurlParts {
+        rendered: rendered.clone(),
+        credentials: credentials.cloned(),
+        redactor: redactor.clone(),
+    });
     let first = http::send(matrix.client, matrix.base_url, &rendered, credentials, &[])
         .await
         .map_err(|e| e.to_string())?;

@@ -190,6 +190,8 @@ impl WorldState {
             .log_in_all(suite, &mut logins, client, base_url)
             .await?;
         world.know_credentials(suite);
+        // Each cell starts from these names: shared, not copied.
+        world.vars.freeze();
         Ok(world)
     }
 
@@ -248,6 +250,7 @@ impl WorldState {
             world.render_ids_with(suite, Some(actor));
         }
         world.know_credentials(suite);
+        world.vars.freeze();
         Ok(world)
     }
 

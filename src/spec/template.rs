@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -289,20 +290,44 @@ pub(crate) fn sha256_hex(text: &str) -> String {
 }
 
 /// Values by dotted name: `prefix`, `world.org_a`, `actors.owner.key`, ...
+///
+/// Cheap to copy once [`Vars::freeze`]d: every cell starts from its world's
+/// names, which are then shared, and keeps what it sets (its scratch, its
+/// target, its captures) beside them.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Vars(HashMap<String, Value>);
+pub(crate) struct Vars {
+    shared: Arc<HashMap<String, Value>>,
+    /// Set since the last freeze; a name here hides the same name in `shared`.
+    own: HashMap<String, Value>,
+}
 
 impl Vars {
     pub(crate) fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
+        self.own.get(name).or_else(|| self.shared.get(name))
     }
 
     pub(crate) fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
-        self.0.insert(name.into(), value.into());
+        self.own.insert(name.into(), value.into());
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.own.contains_key(name) || self.shared.contains_key(name)
+    }
+
+    /// Share what was set so far with every copy made from now on.
+    pub(crate) fn freeze(&mut self) {
+        if !self.own.is_empty() {
+            Arc::make_mut(&mut self.shared).extend(self.own.drain());
+        }
+    }
+
+    /// Every name with its value, in no order.
+    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.own.iter().chain(
+            self.shared
+                .iter()
+                .filter(|(name, _)| !self.own.contains_key(*name)),
+        )
     }
 
     /// These names, with `actor.X` standing for `actors.NAME.X` (what a
@@ -310,9 +335,9 @@ impl Vars {
     pub(crate) fn for_actor(&self, actor: &str) -> Self {
         let mut out = self.clone();
         let prefix = format!("actors.{actor}.");
-        for (name, value) in &self.0 {
+        for (name, value) in self.iter() {
             if let Some(field) = name.strip_prefix(&prefix) {
-                out.0.insert(format!("actor.{field}"), value.clone());
+                out.own.insert(format!("actor.{field}"), value.clone());
             }
         }
         out
@@ -320,7 +345,7 @@ impl Vars {
 
     /// Every name with its value, sorted by name.
     pub(crate) fn sorted(&self) -> Vec<(&str, &Value)> {
-        let mut all: Vec<(&str, &Value)> = self.0.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let mut all: Vec<(&str, &Value)> = self.iter().map(|(k, v)| (k.as_str(), v)).collect();
         all.sort_by_key(|(k, _)| *k);
         all
     }
@@ -336,6 +361,39 @@ mod tests {
         vars.set("actors.owner.id", "rp1-owner");
         vars.set("count", 3);
         vars
+    }
+
+    #[test]
+    fn names_set_after_a_freeze_hide_the_shared_ones_in_every_view() {
+        let mut world = vars();
+        world.set("actors.bob.key", "k-bob");
+        world.freeze();
+        let mut cell = world.clone();
+        cell.set("count", 4);
+        cell.set("scratch", "rp1-scratch-0");
+        assert_eq!(cell.get("count"), Some(&Value::from(4)));
+        assert_eq!(world.get("count"), Some(&Value::from(3)));
+        assert!(cell.contains("scratch") && !world.contains("scratch"));
+        assert!(cell.contains("prefix"));
+        let names: Vec<(&str, &Value)> = cell.sorted();
+        assert_eq!(
+            names.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            [
+                "actors.bob.key",
+                "actors.owner.id",
+                "count",
+                "prefix",
+                "scratch"
+            ]
+        );
+        assert_eq!(names[2].1, &Value::from(4));
+        let bob = cell.for_actor("bob");
+        assert_eq!(bob.get("actor.key"), Some(&Value::from("k-bob")));
+        assert_eq!(bob.get("count"), Some(&Value::from(4)));
+        // Freezing again keeps every value, the later ones winning.
+        cell.freeze();
+        assert_eq!(cell.get("count"), Some(&Value::from(4)));
+        assert_eq!(world.get("count"), Some(&Value::from(3)));
     }
 
     #[test]

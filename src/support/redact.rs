@@ -5,17 +5,47 @@
 //! that excerpts read the same on every run; the suite's `redact` patterns
 //! catch the secrets a server makes up on the spot (a freshly generated key).
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use regex::Regex;
 use serde_json::Value;
 
+/// Cheap to clone (every cell starts from the run's): the known values are
+/// shared, and so are the patterns with their search caches (a cloned `Regex`
+/// gets a cache pool of its own, which every cell would then rebuild).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Redactor {
-    /// (value, replacement), longest value first.
-    known: Vec<(String, String)>,
-    patterns: Vec<Regex>,
+    /// Longest value first.
+    known: Vec<Arc<Known>>,
+    patterns: Arc<[Regex]>,
     /// Integer values of the run (ids a server numbers): replaced where they
     /// are a whole JSON value, whatever their length.
-    numbers: Vec<(i64, String)>,
+    numbers: Vec<(i64, Arc<str>)>,
+}
+
+/// A value to replace, with its replacement and a searcher made once (not
+/// on every look: text is searched for every known value).
+#[derive(Debug)]
+struct Known {
+    value: String,
+    replacement: String,
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl Known {
+    fn new(value: &str, replacement: String) -> Self {
+        Self {
+            value: value.to_string(),
+            replacement,
+            finder: memchr::memmem::Finder::new(value).into_owned(),
+        }
+    }
+
+    /// Whether `text` holds the value.
+    fn in_text(&self, text: &str) -> bool {
+        self.value.len() <= text.len() && self.finder.find(text.as_bytes()).is_some()
+    }
 }
 
 /// Values shorter than this are left alone: replacing "1" everywhere would garble text.
@@ -25,7 +55,7 @@ impl Redactor {
     pub(crate) fn new(patterns: Vec<Regex>) -> Self {
         Self {
             known: Vec::new(),
-            patterns,
+            patterns: patterns.into(),
             numbers: Vec::new(),
         }
     }
@@ -40,7 +70,7 @@ impl Redactor {
                 if let Some(n) = n.as_i64()
                     && !self.numbers.iter().any(|(v, _)| *v == n)
                 {
-                    self.numbers.push((n, format!("<{name}>")));
+                    self.numbers.push((n, format!("<{name}>").into()));
                 }
             }
             Value::String(s) => self.know(s, name),
@@ -105,7 +135,7 @@ impl Redactor {
         self.numbers
             .iter()
             .find(|(v, _)| *v == n)
-            .map(|(_, name)| name.as_str())
+            .map(|(_, name)| &**name)
     }
 
     /// A response body: [`Redactor::apply`], and known integers where they
@@ -163,29 +193,36 @@ impl Redactor {
         // unique, so that order is total and a binary search finds both a
         // known value and where a new one goes (no re-sort per insert: a
         // cell's redactor learns its scratch namespace and captures).
-        let place = self.known.binary_search_by(|(v, _)| {
+        let place = self.known.binary_search_by(|known| {
             value
                 .len()
-                .cmp(&v.len())
-                .then_with(|| v.as_str().cmp(value))
+                .cmp(&known.value.len())
+                .then_with(|| known.value.as_str().cmp(value))
         });
         if let Err(index) = place {
             self.known
-                .insert(index, (value.to_string(), format!("<{name}>")));
+                .insert(index, Arc::new(Known::new(value, format!("<{name}>"))));
         }
     }
 
     pub(crate) fn apply(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (value, replacement) in &self.known {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), replacement);
+        // Copied only where something is replaced (most text holds nothing).
+        let mut out = Cow::Borrowed(text);
+        for known in &self.known {
+            if known.in_text(&out) {
+                out = Cow::Owned(out.replace(&known.value, &known.replacement));
             }
         }
-        for pattern in &self.patterns {
-            out = pattern.replace_all(&out, "<redacted>").into_owned();
+        for pattern in self.patterns.iter() {
+            let replaced = match pattern.replace_all(&out, "<redacted>") {
+                Cow::Owned(replaced) => Some(replaced),
+                Cow::Borrowed(_) => None,
+            };
+            if let Some(replaced) = replaced {
+                out = Cow::Owned(replaced);
+            }
         }
-        out
+        out.into_owned()
     }
 }
 
@@ -198,13 +235,16 @@ impl Redactor {
         // Mark each replacement with NULs (text never holds one), then quote
         // the literal parts and reference the marked names.
         let mut marked = text.replace('\0', "");
-        for (value, replacement) in &self.known {
-            if marked.contains(value.as_str()) {
-                let name = replacement.trim_start_matches('<').trim_end_matches('>');
-                marked = marked.replace(value.as_str(), &format!("\0{name}\0"));
+        for known in &self.known {
+            if known.in_text(&marked) {
+                let name = known
+                    .replacement
+                    .trim_start_matches('<')
+                    .trim_end_matches('>');
+                marked = marked.replace(&known.value, &format!("\0{name}\0"));
             }
         }
-        for pattern in &self.patterns {
+        for pattern in self.patterns.iter() {
             marked = pattern.replace_all(&marked, "\0redacted\0").into_owned();
         }
         let mut word = String::from("\"");
@@ -243,11 +283,8 @@ pub(crate) fn env_name(name: &str) -> String {
 /// keys and tokens): every line the tool prints and every file it writes goes
 /// through [`scrub`], whatever put a secret there (a target's argv in a
 /// `command:` line, an error message, a record).
-static SECRETS: std::sync::RwLock<Redactor> = std::sync::RwLock::new(Redactor {
-    known: Vec::new(),
-    patterns: Vec::new(),
-    numbers: Vec::new(),
-});
+static SECRETS: std::sync::LazyLock<std::sync::RwLock<Redactor>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// From now on, replace `value` by `<name>` in everything printed or written.
 pub(crate) fn keep_secret(value: &str, name: &str) {
@@ -300,6 +337,12 @@ mod tests {
             "1234abcd-scratch",
             "zzzzzz",
         ];
+        let pairs = |r: &Redactor| -> Vec<(String, String)> {
+            r.known
+                .iter()
+                .map(|k| (k.value.clone(), k.replacement.clone()))
+                .collect()
+        };
         let sorted = |mut known: Vec<(String, String)>| {
             known.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
             known
@@ -314,11 +357,16 @@ mod tests {
         }
         // A value learnt twice keeps its first name.
         forward.know("abcdef", "again");
-        assert_eq!(forward.known, sorted(forward.known.clone()));
-        assert_eq!(forward.known, backward.known);
+        assert_eq!(pairs(&forward), sorted(pairs(&forward)));
+        assert_eq!(pairs(&forward), pairs(&backward));
         assert_eq!(forward.known.len(), values.len());
         assert_eq!(
-            forward.known.iter().find(|(v, _)| v == "abcdef").unwrap().1,
+            forward
+                .known
+                .iter()
+                .find(|k| k.value == "abcdef")
+                .unwrap()
+                .replacement,
             "<n2>"
         );
         // Overlapping values: the longest is replaced first.
