@@ -548,11 +548,21 @@ fn moved(cell: &CellRecord) -> Option<(String, String)> {
         }
     }
     for (name, seen) in &before.responses {
-        if after.responses.get(name) != Some(seen) {
-            return Some((format!("{name} changed"), format!("{name} changed")));
+        let other = after.responses.get(name);
+        if other != Some(seen) {
+            let other = other.map_or("none".to_string(), response_value);
+            return Some((
+                format!("{name} {}", response_value(seen)),
+                format!("{name} {other}"),
+            ));
         }
     }
     None
+}
+
+/// A response value as the table shows it: its JSON, cut at 60 characters.
+fn response_value(value: &serde_json::Value) -> String {
+    crate::support::redact::excerpt(&value.to_string(), 60)
 }
 
 /// The cells a replay changed, grouped by scenario/target and by the change:
@@ -878,6 +888,22 @@ mod tests {
             )
         );
         assert_eq!(moved.transitions.red_to_green.len(), 6, "no flip is added");
+        // A response value that moved reads with its values (v1.83.7's alias filter).
+        let mut listed = caught.clone();
+        let cell = listed.cells.iter_mut().find(|c| c.id == still).unwrap();
+        cell.parent
+            .responses
+            .insert("aliases".into(), serde_json::json!([]));
+        cell.fix
+            .responses
+            .insert("aliases".into(), serde_json::json!(["<scratch>-sub-a"]));
+        assert!(
+            changed_cells(&listed).starts_with(&format!(
+                "{prefix}/{actor} aliases [] → aliases [\"<scratch>-sub-a\"] (changed); "
+            )),
+            "{}",
+            changed_cells(&listed)
+        );
     }
 
     #[test]
