@@ -518,9 +518,17 @@ pub const TABLE_HEADER: &str = "| fix | date | subject | endpoints | cells RED�
 /// response that differs.
 fn before_after(cell: &CellRecord) -> (String, String) {
     let status = |s: Option<u16>| s.map_or("none".to_string(), |s| s.to_string());
+    moved(cell).unwrap_or_else(|| (status(cell.parent.status), status(cell.fix.status)))
+}
+
+/// What differs between a cell's two sides, in what the pins can say (the
+/// status, then the first check, followup or response): `None` when nothing
+/// does (a denial's reason or body text may still differ).
+fn moved(cell: &CellRecord) -> Option<(String, String)> {
+    let status = |s: Option<u16>| s.map_or("none".to_string(), |s| s.to_string());
     let (before, after) = (&cell.parent, &cell.fix);
     if before.status != after.status {
-        return (status(before.status), status(after.status));
+        return Some((status(before.status), status(after.status)));
     }
     let pairs = before
         .checks
@@ -536,23 +544,34 @@ fn before_after(cell: &CellRecord) -> (String, String) {
             .map(|e| &e.observed);
         if other != Some(seen) {
             let other = other.map_or("none".to_string(), |v| v.to_string());
-            return (format!("{name} {seen}"), format!("{name} {other}"));
+            return Some((format!("{name} {seen}"), format!("{name} {other}")));
         }
     }
     for (name, seen) in &before.responses {
-        if after.responses.get(name) != Some(seen) {
-            return (format!("{name} changed"), format!("{name} changed"));
+        let other = after.responses.get(name);
+        if other != Some(seen) {
+            let other = other.map_or("none".to_string(), response_value);
+            return Some((
+                format!("{name} {}", response_value(seen)),
+                format!("{name} {other}"),
+            ));
         }
     }
-    (status(before.status), status(after.status))
+    None
 }
 
-/// The cells a replay moved across its pin, grouped by scenario/target and
-/// by the change: `key_update/self/* 200 → 403 (fix)`, where `*` is every
-/// actor of that scenario and target in the record (plain text: the table
-/// escapes it, observed values included); a RED→GREEN cell is a
-/// fix (it now matches its pin), a GREEN→RED one a regression (it stopped
-/// matching). Cells that could not run at a side are counted at the end.
+/// A response value as the table shows it: its JSON, cut at 60 characters.
+fn response_value(value: &serde_json::Value) -> String {
+    crate::support::redact::excerpt(&value.to_string(), 60)
+}
+
+/// The cells a replay changed, grouped by scenario/target and by the change:
+/// `key_update/self/* 200 → 403 (fix)`, where `*` is every actor of that
+/// scenario and target in the record (plain text: the table escapes it,
+/// observed values included); a RED→GREEN cell is a fix (it now matches its
+/// pin), a GREEN→RED one a regression (it stopped matching), a RED→RED one
+/// whose outcome moved is changed (the pin matches neither side; the words
+/// of `replay bisect`). Cells that could not run at a side are counted at the end.
 pub fn changed_cells(record: &FixRecord) -> String {
     // (scenario/target, before, after, kind) → actors, in record order.
     type Change = (String, String, String, &'static str);
@@ -562,6 +581,7 @@ pub fn changed_cells(record: &FixRecord) -> String {
         let kind = match cell.transition {
             Transition::RedToGreen => "fix",
             Transition::GreenToRed => "regression",
+            Transition::RedToRed if moved(cell).is_some() => "changed",
             Transition::Error => {
                 errors += 1;
                 continue;
@@ -835,6 +855,55 @@ mod tests {
         none.cells
             .retain(|c| c.transition == Transition::GreenToGreen);
         assert_eq!(changed_cells(&none), "—");
+    }
+
+    #[test]
+    fn the_table_names_a_red_cell_whose_outcome_moved_as_changed() {
+        let caught: FixRecord =
+            serde_json::from_str(include_str!("../../tests/data/fix-record.json")).unwrap();
+        let six =
+            "team_admin,internal_user,owner,unrelated_same_org,cross_org_user,service_account";
+        // A RED→RED cell with the same outcome at both sides is not listed.
+        let still = caught
+            .cells
+            .iter()
+            .find(|c| c.transition == Transition::RedToRed)
+            .expect("the record has a RED→RED cell")
+            .id
+            .clone();
+        assert_eq!(
+            changed_cells(&caught),
+            format!("key_update/self/{{{six}}} 200 → 403 (fix)")
+        );
+        // One whose status moved, the pin matching neither side (v1.80.17's
+        // cross-organisation /key/regenerate: 200 → 403, pinned 401), is.
+        let mut moved = caught.clone();
+        let cell = moved.cells.iter_mut().find(|c| c.id == still).unwrap();
+        cell.fix.status = Some(403);
+        let (prefix, actor) = still.rsplit_once('/').unwrap();
+        assert_eq!(
+            changed_cells(&moved),
+            format!(
+                "{prefix}/{actor} 200 → 403 (changed); key_update/self/{{{six}}} 200 → 403 (fix)"
+            )
+        );
+        assert_eq!(moved.transitions.red_to_green.len(), 6, "no flip is added");
+        // A response value that moved reads with its values (v1.83.7's alias filter).
+        let mut listed = caught.clone();
+        let cell = listed.cells.iter_mut().find(|c| c.id == still).unwrap();
+        cell.parent
+            .responses
+            .insert("aliases".into(), serde_json::json!([]));
+        cell.fix
+            .responses
+            .insert("aliases".into(), serde_json::json!(["<scratch>-sub-a"]));
+        assert!(
+            changed_cells(&listed).starts_with(&format!(
+                "{prefix}/{actor} aliases [] → aliases [\"<scratch>-sub-a\"] (changed); "
+            )),
+            "{}",
+            changed_cells(&listed)
+        );
     }
 
     #[test]

@@ -207,6 +207,23 @@ impl CellFilter {
             }
             _ => {
                 let hint = match flag {
+                    // `key_regenerate/*` has two parts: `*` stays within one.
+                    "--cell" if value.split('/').count() < 3 => {
+                        let mut padded = value.to_string();
+                        while padded.split('/').count() < 3 {
+                            padded.push_str("/*");
+                        }
+                        if all.iter().any(|c| self.matches(flag, &padded, suite, c)) {
+                            format!(
+                                "a cell id has three parts, scenario/target/actor, and `*` stays within one: did you mean `{padded}`?"
+                            )
+                        } else {
+                            format!(
+                                "a cell id is scenario/target/actor (`*` within a part); the scenarios are {}",
+                                suite.scenario_names().collect::<Vec<_>>().join(", ")
+                            )
+                        }
+                    }
                     "--cell" => format!(
                         "a cell id is scenario/target/actor (`*` within a part); the scenarios are {}",
                         suite.scenario_names().collect::<Vec<_>>().join(", ")
@@ -307,6 +324,38 @@ mod tests {
         assert!(both.iter().any(|id| id.starts_with("key_info/")));
         assert!(both.iter().all(|id| id.ends_with("/owner")));
         assert_eq!(ids(CellFilter::default()).len(), suite.cells().len());
+    }
+
+    #[test]
+    fn a_cell_glob_with_too_few_parts_suggests_the_padded_one() {
+        let suite = litellm();
+        let error = CellFilter {
+            cells: vec!["key_regenerate/*".into()],
+            ..CellFilter::default()
+        }
+        .select(&suite)
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--cell key_regenerate/* selects no cell of suite litellm"
+        );
+        assert!(
+            error.hint().contains("did you mean `key_regenerate/*/*`?"),
+            "{}",
+            error.hint()
+        );
+        // Padding that still selects nothing lists the scenarios instead.
+        let error = CellFilter {
+            cells: vec!["nope/*".into()],
+            ..CellFilter::default()
+        }
+        .select(&suite)
+        .unwrap_err();
+        assert!(
+            error.hint().contains("the scenarios are"),
+            "{}",
+            error.hint()
+        );
     }
 
     #[test]
