@@ -46,16 +46,14 @@ async fn sweep(
         .filters(&filters)
         .build();
     if let Ok(containers) = docker.list_containers(Some(options)).await {
-        for container in containers {
-            let labels = container.labels.unwrap_or_default();
-            if keep(&labels) {
-                continue;
-            }
-            if let Some(id) = container.id {
-                remove_container(docker, &id).await;
-                swept.containers += 1;
-            }
-        }
+        // At once: the engine kills and removes each in its own time.
+        let ids: Vec<String> = containers
+            .into_iter()
+            .filter(|c| !keep(&c.labels.clone().unwrap_or_default()))
+            .filter_map(|c| c.id)
+            .collect();
+        swept.containers = ids.len();
+        futures::future::join_all(ids.iter().map(|id| remove_container(docker, id))).await;
     }
     let options = ListNetworksOptionsBuilder::default()
         .filters(&filters)
@@ -106,7 +104,8 @@ pub(crate) async fn remove_run(docker: &Docker, run_id: &str) -> Swept {
 }
 
 /// Remove the containers, networks and volumes of runs that are dead.
-pub(crate) async fn sweep_dead(docker: &Docker) -> Swept {
+pub(crate) async fn sweep_dead(docker: impl std::borrow::Borrow<Docker>) -> Swept {
+    let docker = docker.borrow();
     // Containers carry their image's labels too: the legacy builder's
     // intermediate containers have a base image's `managed-by` and no run
     // labels. They belong to a live build; only an object that names its
@@ -248,10 +247,12 @@ pub(crate) async fn spawn_reaper(
     }
 }
 
-/// The reaper's body: wait until the run's end of the pipe closes, then
-/// remove the run's objects.
+/// The reaper's body: connect, wait until the run's end of the pipe closes
+/// (the run handed its teardown over, or died), then remove the run's objects.
 pub async fn reap(run_id: &str) {
     use tokio::io::AsyncReadExt;
+    // Connected before the wait: the teardown starts as soon as the pipe closes.
+    let connected = engine::connect().await;
     let mut stdin = tokio::io::stdin();
     let mut buffer = [0u8; 64];
     while let Ok(n) = stdin.read(&mut buffer).await {
@@ -259,14 +260,28 @@ pub async fn reap(run_id: &str) {
             break;
         }
     }
-    let Ok(docker) = engine::connect().await else {
-        return;
+    let docker = match connected {
+        Ok(docker) => docker,
+        Err(_) => match engine::connect().await {
+            Ok(docker) => docker,
+            Err(_) => return,
+        },
     };
-    // Twice: a container the run was creating as it died may appear late.
-    for _ in 0..2 {
-        remove_run(&docker, run_id).await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Until a pass finds nothing left (a removal the engine refused is
+    // tried again), for a minute at most; then once more, for a container
+    // the run was creating as it died, which may appear late.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let swept = remove_run(&docker, run_id).await;
+        if swept.containers + swept.networks + swept.volumes == 0
+            || std::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    remove_run(&docker, run_id).await;
 }
 
 /// The labelled containers, networks and volumes of a run that are still there.
