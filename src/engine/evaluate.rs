@@ -147,6 +147,7 @@ pub(crate) struct Stopped {
 }
 
 impl<'a> Engine<'a> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start(
         run: &'a Run,
         suite: &'a Suite,

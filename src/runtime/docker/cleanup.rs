@@ -1,11 +1,11 @@
 //! Nothing a run made on the engine outlives it.
 //!
-//! - The run removes its containers and network when it ends (success, error,
-//!   Ctrl-C).
 //! - A reaper — the tool itself, re-executed as `replay __reap RUN_ID` in a
 //!   session of its own (`setsid`) — holds the read end of a pipe whose write
-//!   end only the run holds. When the run ends however it ends (a panic,
-//!   SIGKILL), the pipe closes and the reaper removes the run's objects.
+//!   end only the run holds. When the run ends (success, error, Ctrl-C: the
+//!   run closes the pipe and does not wait) or dies however it dies (a panic,
+//!   SIGKILL), the pipe closes and the reaper removes the run's objects. A run
+//!   without a reaper removes them itself.
 //! - A start-up sweep and `replay gc` remove the objects whose run is dead
 //!   (by the pid and start-time labels).
 

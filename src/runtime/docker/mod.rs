@@ -8,9 +8,11 @@
 //!   server reaches Postgres by its alias `db` on the network. That is why
 //!   [`Database`] carries two URLs.
 //! - Every container and network carries the run's labels ([`engine`]); the
-//!   run removes them when it ends, a reaper process removes them when the tool
-//!   dies, and a start-up sweep or `replay gc` removes those of dead runs
-//!   ([`cleanup`]).
+//!   run's reaper process removes them when the run ends (the run hands its
+//!   teardown over) or the tool dies, and a start-up sweep or `replay gc`
+//!   removes those of dead runs ([`cleanup`]).
+//! - Command containers (migrations, servers) get their start script through
+//!   stdin, so a revision's server container starts while Postgres does.
 
 pub(crate) mod cleanup;
 pub(crate) mod context;
