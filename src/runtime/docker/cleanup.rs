@@ -3,9 +3,10 @@
 //! - A reaper — the tool itself, re-executed as `replay __reap RUN_ID` in a
 //!   session of its own (`setsid`) — holds the read end of a pipe whose write
 //!   end only the run holds. When the run ends (success, error, Ctrl-C: the
-//!   run closes the pipe and does not wait) or dies however it dies (a panic,
-//!   SIGKILL), the pipe closes and the reaper removes the run's objects. A run
-//!   without a reaper removes them itself.
+//!   run closes the pipe and waits until the engine lists none of its
+//!   objects) or dies however it dies (a panic, SIGKILL), the pipe closes and
+//!   the reaper removes the run's objects. A run without a reaper removes
+//!   them itself.
 //! - A start-up sweep and `replay gc` remove the objects whose run is dead
 //!   (by the pid and start-time labels).
 
@@ -214,13 +215,18 @@ pub(crate) async fn remove_dangling(docker: &Docker, now: i64) -> Result<usize, 
     Ok(removed)
 }
 
+/// This run's reaper: a process of its own that removes the run's objects
+/// once `pipe` closes — when the run hands its teardown over, or dies.
+pub(crate) struct Reaper {
+    pub(crate) pipe: tokio::process::ChildStdin,
+    /// Held, not waited for: the run waits for its objects, not the process.
+    _child: tokio::process::Child,
+}
+
 /// Start the run's reaper: this program, in a session of its own, reading a
 /// pipe that closes when this process ends. `None` when it cannot start (the
 /// run's own teardown and the next start-up sweep still clean up).
-pub(crate) async fn spawn_reaper(
-    run_id: &str,
-    cache_dir: &std::path::Path,
-) -> Option<tokio::process::ChildStdin> {
+pub(crate) async fn spawn_reaper(run_id: &str, cache_dir: &std::path::Path) -> Option<Reaper> {
     let exe = std::env::current_exe().ok()?;
     let mut command = tokio::process::Command::new(exe);
     command
@@ -239,7 +245,10 @@ pub(crate) async fn spawn_reaper(
         });
     }
     match command.spawn() {
-        Ok(mut child) => child.stdin.take(),
+        Ok(mut child) => child.stdin.take().map(|pipe| Reaper {
+            pipe,
+            _child: child,
+        }),
         Err(error) => {
             tracing::warn!("cannot start the reaper: {error}");
             None
@@ -282,6 +291,27 @@ pub async fn reap(run_id: &str) {
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     remove_run(&docker, run_id).await;
+}
+
+/// How many containers and networks of the run the engine still lists.
+pub(crate) async fn remaining(docker: &Docker, run_id: &str) -> Result<usize, RuntimeError> {
+    let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)]);
+    let containers = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = docker
+        .list_containers(Some(containers))
+        .await
+        .map_err(engine::docker_error("list containers"))?;
+    let networks = ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let networks = docker
+        .list_networks(Some(networks))
+        .await
+        .map_err(engine::docker_error("list networks"))?;
+    Ok(containers.len() + networks.len())
 }
 
 /// The labelled containers, networks and volumes of a run that are still there.

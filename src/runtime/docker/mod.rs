@@ -54,9 +54,9 @@ struct Network {
     subnet: String,
 }
 
-/// The write end of the reaper's pipe: closed when this process ends, or
-/// when the run hands its teardown over ([`finish`]).
-type ReaperPipe = Arc<Mutex<Option<tokio::process::ChildStdin>>>;
+/// The run's reaper: its pipe closes when this process ends, or when the
+/// run hands its teardown over ([`finish`]).
+type ReaperPipe = Arc<Mutex<Option<cleanup::Reaper>>>;
 
 pub(crate) struct DockerRuntime {
     docker: Docker,
@@ -734,16 +734,34 @@ impl Postgres for DockerPostgres {
 }
 
 /// The run's teardown: every container and the network with the run's
-/// label. The reaper does it — the run closes its pipe, and the reaper,
-/// already connected to the engine, removes them while this process writes
-/// its results and exits (it is the reaper's job when the run dies too).
-/// Without a reaper, the run removes them itself and waits.
+/// label. The reaper, already connected to the engine, removes them (in
+/// parallel) as soon as the run closes its pipe; the run waits until the
+/// engine lists none of them, so nothing of a finished run is left when the
+/// tool exits. Without a reaper, the run removes them itself.
 async fn finish(docker: &Docker, run_id: &str, reaper: &ReaperPipe) {
-    let pipe = reaper.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match pipe {
-        Some(pipe) => drop(pipe),
-        None => {
-            cleanup::remove_run(docker, run_id).await;
+    let handed = reaper.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some(reaper) = handed else {
+        cleanup::remove_run(docker, run_id).await;
+        return;
+    };
+    drop(reaper.pipe);
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match cleanup::remaining(docker, run_id).await {
+            Ok(0) => return,
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            // The engine stopped answering, or the removals take too long:
+            // remove what is left here (the reaper keeps trying too).
+            _ => {
+                let swept = cleanup::remove_run(docker, run_id).await;
+                tracing::warn!(
+                    ?swept,
+                    "the reaper had not removed run {run_id}'s objects within 60 s; removed them here (`replay gc` removes what is still left)"
+                );
+                return;
+            }
         }
     }
 }
