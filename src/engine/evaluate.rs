@@ -139,12 +139,15 @@ pub(crate) struct Engine<'a> {
 }
 
 /// How long [`Engine::stop`] took: the servers it stopped and Postgres, at once.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Stopped {
     pub total: Duration,
+    /// The steps the runtime timed over the whole run ([`Runtime::steps`]).
+    pub steps: serde_json::Value,
 }
 
 impl<'a> Engine<'a> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start(
         run: &'a Run,
         suite: &'a Suite,
@@ -152,6 +155,7 @@ impl<'a> Engine<'a> {
         runtime: Box<dyn Runtime>,
         progress: &'a Progress,
         preload: Option<&Checkout>,
+        ahead: &[Checkout],
         usage: Use,
     ) -> Result<Self, EngineError> {
         let mut world = WorldState::new(suite, &run.prefix, &run.master_key).map_err(|source| {
@@ -171,9 +175,22 @@ impl<'a> Engine<'a> {
             },
             None => None,
         };
-        let started_postgres = runtime
-            .postgres(&context(run, &redactor), preload.as_deref())
-            .await?;
+        // The checkouts known ahead get ready (their images, their server
+        // containers) while Postgres starts.
+        let run_context = context(run, &redactor);
+        let prepares = ahead.iter().map(|checkout| {
+            let (runtime, run_context) = (&runtime, &run_context);
+            async move {
+                if let Ok(resolved) = runtime.kind().resolve(target, checkout) {
+                    runtime.prepare(run_context, &resolved, checkout).await;
+                }
+            }
+        });
+        let (started_postgres, _) = futures::join!(
+            runtime.postgres(&run_context, preload.as_deref()),
+            futures::future::join_all(prepares)
+        );
+        let started_postgres = started_postgres?;
         let cluster_cached = started_postgres.cached;
         progress.phase(
             "postgres",
@@ -560,6 +577,7 @@ impl<'a> Engine<'a> {
         }
         Stopped {
             total: started.elapsed(),
+            steps: self.runtime.steps().to_json(),
         }
     }
 }

@@ -149,6 +149,7 @@ impl<'a> Prober<'a> {
                     runtime(self.runtime_kind, &self.run.id, &self.run.cache_dir).await?,
                     self.progress,
                     Some(&checkout),
+                    &[],
                     Use::Many,
                 )
                 .await

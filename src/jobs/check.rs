@@ -120,6 +120,7 @@ pub async fn check(options: &CheckOptions, cancel: CancellationToken) -> Result<
         runtime,
         &progress,
         Some(&checkout),
+        std::slice::from_ref(&checkout),
         Use::Single,
     )
     .await;

@@ -171,9 +171,17 @@ pub async fn replay_fix(
     let mut timings = serde_json::Map::new();
     let mut caches = serde_json::Map::new();
     let mut cluster_cached = serde_json::Value::Null;
+    // The run's own phases (starting the runtime and Postgres, stopping) and
+    // the runtime's finer steps.
+    let mut run_timings = serde_json::Map::new();
     if sides.iter().any(|s| s.cached.is_none()) {
         let run = super::start_run(&options.run, cancel, &progress)?;
+        let starting = Instant::now();
         let runtime = runtime(options.run.runtime, &run.id, &run.cache_dir).await?;
+        run_timings.insert(
+            "runtime_start_ms".into(),
+            json!(starting.elapsed().as_millis()),
+        );
         let outcome = evaluate_sides(
             &run,
             &repo,
@@ -186,6 +194,7 @@ pub async fn replay_fix(
             &progress,
             &mut timings,
             &mut caches,
+            &mut run_timings,
         )
         .await;
         match outcome {
@@ -262,7 +271,7 @@ pub async fn replay_fix(
         cells: cell_records,
         interrupted: false,
         run: json!({
-            "timings": { "total_ms": started.elapsed().as_millis(), "sides": timings },
+            "timings": { "total_ms": started.elapsed().as_millis(), "sides": timings, "run": run_timings },
             "caches": { "cluster": cluster_cached, "sides": caches },
         }),
     };
@@ -302,6 +311,7 @@ async fn evaluate_sides(
     progress: &Progress,
     timings: &mut serde_json::Map<String, serde_json::Value>,
     caches: &mut serde_json::Map<String, serde_json::Value>,
+    run_timings: &mut serde_json::Map<String, serde_json::Value>,
 ) -> Result<bool, Error> {
     let mut checkouts = Vec::new();
     for side in sides.iter() {
@@ -319,7 +329,27 @@ async fn evaluate_sides(
         .flatten()
         .next()
         .map(|(checkout, _)| checkout);
-    let engine = Engine::start(run, suite, target, runtime, progress, first, Use::Once).await?;
+    let starting = Instant::now();
+    // Both sides' servers start while Postgres does (one, for the same tree).
+    let mut ahead: Vec<crate::runtime::Checkout> = Vec::new();
+    for (checkout, _) in checkouts.iter().flatten() {
+        if !ahead.iter().any(|c| c.dir == checkout.dir) {
+            ahead.push(checkout.clone());
+        }
+    }
+    let engine = Engine::start(
+        run,
+        suite,
+        target,
+        runtime,
+        progress,
+        first,
+        &ahead,
+        Use::Once,
+    )
+    .await?;
+    run_timings.insert("postgres_ms".into(), json!(starting.elapsed().as_millis()));
+    let evaluating = Instant::now();
     let result = async {
         let same_tree = sides[0].tree == sides[1].tree;
         let evaluate = |index: usize| {
@@ -385,8 +415,13 @@ async fn evaluate_sides(
         Ok::<_, Error>(())
     }
     .await;
+    run_timings.insert("sides_ms".into(), json!(evaluating.elapsed().as_millis()));
     let cluster = engine.cluster_cached;
-    engine.stop().await;
+    let stopped = engine.stop().await;
+    run_timings.insert("stop_ms".into(), json!(stopped.total.as_millis()));
+    if stopped.steps.as_object().is_some_and(|s| !s.is_empty()) {
+        run_timings.insert("steps".into(), stopped.steps);
+    }
     result.map(|()| cluster)
 }
 

@@ -395,6 +395,7 @@ impl<'a> Context<'a> {
                     runtime(self.runtime_kind, &self.run.id, &self.run.cache_dir).await?,
                     self.progress,
                     None,
+                    &[],
                     Use::Many,
                 )
                 .await

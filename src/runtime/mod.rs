@@ -478,8 +478,55 @@ pub(crate) struct RunContext<'a> {
     pub redactor: std::sync::Arc<crate::support::redact::Redactor>,
 }
 
+/// The steps a runtime timed, finer than the engine's phases (the Docker
+/// runtime's engine requests: network, containers, readiness, removal), in
+/// the order they ended; concurrent steps (the two sides of a fix) each have
+/// their own name. Shared by the runtime and the Postgres it started.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Steps(std::sync::Arc<std::sync::Mutex<Vec<(String, u128)>>>);
+
+impl Steps {
+    pub(crate) fn add(&self, name: impl Into<String>, took: Duration) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.into(), took.as_millis()));
+    }
+
+    /// Time `future` as the step `name`.
+    pub(crate) async fn time<T>(
+        &self,
+        name: impl Into<String>,
+        future: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let out = future.await;
+        self.add(name, started.elapsed());
+        out
+    }
+
+    /// The steps so far, as a JSON object in their order.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let steps = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = serde_json::Map::new();
+        for (name, ms) in steps.iter() {
+            // A name timed twice (a retry) adds up.
+            let total = map
+                .get(name)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            map.insert(name.clone(), serde_json::json!(total + *ms as u64));
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
 #[async_trait]
 pub(crate) trait Runtime: Send + Sync {
+    /// The steps it timed (none for a runtime that times nothing finer).
+    fn steps(&self) -> Steps {
+        Steps::default()
+    }
     /// Start the run's Postgres; from a kept cluster holding the migrated
     /// template `preload` names, when there is one.
     async fn postgres(
@@ -487,6 +534,11 @@ pub(crate) trait Runtime: Send + Sync {
         run: &RunContext<'_>,
         preload: Option<&str>,
     ) -> Result<PostgresStarted, RuntimeError>;
+    /// Get a checkout ready to boot while the run's Postgres starts (called
+    /// at once with [`Runtime::postgres`], for the checkouts known ahead);
+    /// nothing by default. Never fails: what it could not do, the build and
+    /// the boot do, and they say why.
+    async fn prepare(&self, _run: &RunContext<'_>, _target: &Target, _checkout: &Checkout) {}
     /// The build environment of a checkout (shared by every checkout with the same inputs).
     async fn build(
         &self,

@@ -1,11 +1,12 @@
 //! Nothing a run made on the engine outlives it.
 //!
-//! - The run removes its containers and network when it ends (success, error,
-//!   Ctrl-C).
 //! - A reaper — the tool itself, re-executed as `replay __reap RUN_ID` in a
 //!   session of its own (`setsid`) — holds the read end of a pipe whose write
-//!   end only the run holds. When the run ends however it ends (a panic,
-//!   SIGKILL), the pipe closes and the reaper removes the run's objects.
+//!   end only the run holds. When the run ends (success, error, Ctrl-C: the
+//!   run closes the pipe and waits until the engine lists none of its
+//!   objects) or dies however it dies (a panic, SIGKILL), the pipe closes and
+//!   the reaper removes the run's objects. A run without a reaper removes
+//!   them itself.
 //! - A start-up sweep and `replay gc` remove the objects whose run is dead
 //!   (by the pid and start-time labels).
 
@@ -46,16 +47,14 @@ async fn sweep(
         .filters(&filters)
         .build();
     if let Ok(containers) = docker.list_containers(Some(options)).await {
-        for container in containers {
-            let labels = container.labels.unwrap_or_default();
-            if keep(&labels) {
-                continue;
-            }
-            if let Some(id) = container.id {
-                remove_container(docker, &id).await;
-                swept.containers += 1;
-            }
-        }
+        // At once: the engine kills and removes each in its own time.
+        let ids: Vec<String> = containers
+            .into_iter()
+            .filter(|c| !keep(&c.labels.clone().unwrap_or_default()))
+            .filter_map(|c| c.id)
+            .collect();
+        swept.containers = ids.len();
+        futures::future::join_all(ids.iter().map(|id| remove_container(docker, id))).await;
     }
     let options = ListNetworksOptionsBuilder::default()
         .filters(&filters)
@@ -106,7 +105,8 @@ pub(crate) async fn remove_run(docker: &Docker, run_id: &str) -> Swept {
 }
 
 /// Remove the containers, networks and volumes of runs that are dead.
-pub(crate) async fn sweep_dead(docker: &Docker) -> Swept {
+pub(crate) async fn sweep_dead(docker: impl std::borrow::Borrow<Docker>) -> Swept {
+    let docker = docker.borrow();
     // Containers carry their image's labels too: the legacy builder's
     // intermediate containers have a base image's `managed-by` and no run
     // labels. They belong to a live build; only an object that names its
@@ -215,13 +215,18 @@ pub(crate) async fn remove_dangling(docker: &Docker, now: i64) -> Result<usize, 
     Ok(removed)
 }
 
+/// This run's reaper: a process of its own that removes the run's objects
+/// once `pipe` closes — when the run hands its teardown over, or dies.
+pub(crate) struct Reaper {
+    pub(crate) pipe: tokio::process::ChildStdin,
+    /// Held, not waited for: the run waits for its objects, not the process.
+    _child: tokio::process::Child,
+}
+
 /// Start the run's reaper: this program, in a session of its own, reading a
 /// pipe that closes when this process ends. `None` when it cannot start (the
 /// run's own teardown and the next start-up sweep still clean up).
-pub(crate) async fn spawn_reaper(
-    run_id: &str,
-    cache_dir: &std::path::Path,
-) -> Option<tokio::process::ChildStdin> {
+pub(crate) async fn spawn_reaper(run_id: &str, cache_dir: &std::path::Path) -> Option<Reaper> {
     let exe = std::env::current_exe().ok()?;
     let mut command = tokio::process::Command::new(exe);
     command
@@ -240,7 +245,10 @@ pub(crate) async fn spawn_reaper(
         });
     }
     match command.spawn() {
-        Ok(mut child) => child.stdin.take(),
+        Ok(mut child) => child.stdin.take().map(|pipe| Reaper {
+            pipe,
+            _child: child,
+        }),
         Err(error) => {
             tracing::warn!("cannot start the reaper: {error}");
             None
@@ -248,10 +256,12 @@ pub(crate) async fn spawn_reaper(
     }
 }
 
-/// The reaper's body: wait until the run's end of the pipe closes, then
-/// remove the run's objects.
+/// The reaper's body: connect, wait until the run's end of the pipe closes
+/// (the run handed its teardown over, or died), then remove the run's objects.
 pub async fn reap(run_id: &str) {
     use tokio::io::AsyncReadExt;
+    // Connected before the wait: the teardown starts as soon as the pipe closes.
+    let connected = engine::connect().await;
     let mut stdin = tokio::io::stdin();
     let mut buffer = [0u8; 64];
     while let Ok(n) = stdin.read(&mut buffer).await {
@@ -259,14 +269,49 @@ pub async fn reap(run_id: &str) {
             break;
         }
     }
-    let Ok(docker) = engine::connect().await else {
-        return;
+    let docker = match connected {
+        Ok(docker) => docker,
+        Err(_) => match engine::connect().await {
+            Ok(docker) => docker,
+            Err(_) => return,
+        },
     };
-    // Twice: a container the run was creating as it died may appear late.
-    for _ in 0..2 {
-        remove_run(&docker, run_id).await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Until a pass finds nothing left (a removal the engine refused is
+    // tried again), for a minute at most; then once more, for a container
+    // the run was creating as it died, which may appear late.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let swept = remove_run(&docker, run_id).await;
+        if swept.containers + swept.networks + swept.volumes == 0
+            || std::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    remove_run(&docker, run_id).await;
+}
+
+/// How many containers and networks of the run the engine still lists.
+pub(crate) async fn remaining(docker: &Docker, run_id: &str) -> Result<usize, RuntimeError> {
+    let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)]);
+    let containers = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = docker
+        .list_containers(Some(containers))
+        .await
+        .map_err(engine::docker_error("list containers"))?;
+    let networks = ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let networks = docker
+        .list_networks(Some(networks))
+        .await
+        .map_err(engine::docker_error("list networks"))?;
+    Ok(containers.len() + networks.len())
 }
 
 /// The labelled containers, networks and volumes of a run that are still there.

@@ -20,7 +20,6 @@ pub(crate) const TARGET: &str = "/replay/target";
 pub(crate) const WHEELS: &str = "/replay/wheels";
 /// The server and the migrations run as `nobody`, never as root.
 pub(crate) const USER: &str = "65534:65534";
-pub(crate) const USER_ID: u64 = 65534;
 
 /// What a revision's Dockerfile says.
 pub(crate) struct Recipe<'a> {

@@ -8,9 +8,11 @@
 //!   server reaches Postgres by its alias `db` on the network. That is why
 //!   [`Database`] carries two URLs.
 //! - Every container and network carries the run's labels ([`engine`]); the
-//!   run removes them when it ends, a reaper process removes them when the tool
-//!   dies, and a start-up sweep or `replay gc` removes those of dead runs
-//!   ([`cleanup`]).
+//!   run's reaper process removes them when the run ends (the run hands its
+//!   teardown over) or the tool dies, and a start-up sweep or `replay gc`
+//!   removes those of dead runs ([`cleanup`]).
+//! - Command containers (migrations, servers) get their start script through
+//!   stdin, so a revision's server container starts while Postgres does.
 
 pub(crate) mod cleanup;
 pub(crate) mod context;
@@ -38,49 +40,90 @@ use tokio::task::JoinHandle;
 
 use super::{
     Build, Checkout, Database, KeptTemplate, Postgres, PostgresStarted, RunContext, Runtime,
-    RuntimeError, RuntimeKind, Server, ServerInfo, environment,
+    RuntimeError, RuntimeKind, Server, ServerInfo, Steps, environment,
 };
 use crate::spec::target::{DockerRecipe, Stage, Target};
 use crate::spec::template::Vars;
 use crate::support::redact::Redactor;
 use engine::{CACHE_LABEL, MANAGED_BY, MANAGED_BY_VALUE, docker_error, run_labels};
 
-/// The run's network, once its Postgres is up.
+/// The run's network: made by the first container that needs it.
 struct Network {
     name: String,
+    /// Its subnet, which Postgres admits connections from.
+    subnet: String,
 }
+
+/// The run's reaper: its pipe closes when this process ends, or when the
+/// run hands its teardown over ([`finish`]).
+type ReaperPipe = Arc<Mutex<Option<cleanup::Reaper>>>;
 
 pub(crate) struct DockerRuntime {
     docker: Docker,
     run_id: String,
-    network: Mutex<Option<Arc<Network>>>,
-    /// The write end of the reaper's pipe: closed when this process ends.
-    _reaper: Option<tokio::process::ChildStdin>,
+    network: tokio::sync::OnceCell<Arc<Network>>,
+    /// What each request to the engine took.
+    steps: Steps,
+    reaper: ReaperPipe,
+    /// Server containers started ahead ([`Runtime::prepare`]), waiting for
+    /// their command: (image, container id).
+    pending: Mutex<Vec<(String, String)>>,
+    /// Numbers the server containers.
+    servers: std::sync::atomic::AtomicUsize,
 }
 
 impl DockerRuntime {
     /// Connect, sweep what dead runs left, and start this run's reaper.
     pub(crate) async fn start(run_id: &str, cache_dir: &Path) -> Result<Self, RuntimeError> {
-        let docker = engine::connect().await?;
-        cleanup::sweep_dead(&docker).await;
-        let reaper = cleanup::spawn_reaper(run_id, cache_dir).await;
+        let steps = Steps::default();
+        let docker = steps.time("engine_connect", engine::connect()).await?;
+        // What dead runs left goes while this run starts (it never touches
+        // the objects of a live run).
+        tokio::spawn(cleanup::sweep_dead(docker.clone()));
+        let reaper = steps
+            .time("reaper_spawn", cleanup::spawn_reaper(run_id, cache_dir))
+            .await;
         Ok(Self {
             docker,
             run_id: run_id.to_string(),
-            network: Mutex::new(None),
-            _reaper: reaper,
+            network: tokio::sync::OnceCell::new(),
+            steps,
+            reaper: Arc::new(Mutex::new(reaper)),
+            pending: Mutex::new(Vec::new()),
+            servers: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
-    fn network(&self) -> Result<Arc<Network>, RuntimeError> {
+    /// The run's private network, made on first use.
+    async fn network(&self) -> Result<Arc<Network>, RuntimeError> {
         self.network
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| RuntimeError::Io {
-                context: "the run's network is not up (Postgres was not started)".into(),
-                source: std::io::Error::other("no network"),
+            .get_or_try_init(|| async {
+                let creating = Instant::now();
+                let name = format!("replay-{}", self.run_id);
+                let created = self
+                    .docker
+                    .create_network(NetworkCreateRequest {
+                        name: name.clone(),
+                        driver: Some("bridge".into()),
+                        labels: Some(self.labels()),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(docker_error(format!("create the network {name}")))?;
+                let subnet = self
+                    .docker
+                    .inspect_network(&created.id, None)
+                    .await
+                    .ok()
+                    .and_then(|n| n.ipam)
+                    .and_then(|ipam| ipam.config)
+                    .and_then(|configs| configs.into_iter().find_map(|c| c.subnet))
+                    .unwrap_or_else(|| "samenet".into());
+                self.steps.add("network.create", creating.elapsed());
+                Ok(Arc::new(Network { name, subnet }))
             })
+            .await
+            .cloned()
     }
 
     fn labels(&self) -> HashMap<String, String> {
@@ -103,6 +146,7 @@ impl DockerRuntime {
     /// Create and start a container on the run's network.
     async fn run_container(&self, spec: ContainerSpec<'_>) -> Result<String, RuntimeError> {
         let ContainerSpec {
+            step,
             name,
             image,
             cmd,
@@ -111,8 +155,9 @@ impl DockerRuntime {
             port,
             aliases,
             user,
+            stdin,
         } = spec;
-        let network = self.network()?;
+        let network = self.network().await?;
         let port_key = port.map(|p| format!("{p}/tcp"));
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
@@ -120,6 +165,11 @@ impl DockerRuntime {
             env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             user: user.map(str::to_string),
             labels: Some(self.labels()),
+            // A command container reads its start script from its stdin
+            // ([`DockerRuntime::feed`]), once, then the stdin closes.
+            open_stdin: stdin.then_some(true),
+            stdin_once: stdin.then_some(true),
+            attach_stdin: stdin.then_some(true),
             // API 1.41 publishes a port only when it is exposed too.
             exposed_ports: port_key.clone().map(|k| vec![k]),
             host_config: Some(HostConfig {
@@ -148,8 +198,11 @@ impl DockerRuntime {
         };
         let options = CreateContainerOptionsBuilder::default().name(name).build();
         let created = self
-            .docker
-            .create_container(Some(options), body)
+            .steps
+            .time(
+                format!("{step}.create"),
+                self.docker.create_container(Some(options), body),
+            )
             .await
             .map_err(docker_error(format!("create the container {name}")))?;
         // Secrets reach the container as files, copied in before it starts:
@@ -164,8 +217,15 @@ impl DockerRuntime {
             });
             let uploaded = match tar {
                 Ok(tar) => self
-                    .docker
-                    .upload_to_container(&created.id, Some(options), bollard::body_full(tar.into()))
+                    .steps
+                    .time(
+                        format!("{step}.upload"),
+                        self.docker.upload_to_container(
+                            &created.id,
+                            Some(options),
+                            bollard::body_full(tar.into()),
+                        ),
+                    )
                     .await
                     .map_err(docker_error(format!(
                         "copy files into the container {name}"
@@ -177,7 +237,8 @@ impl DockerRuntime {
                 return Err(error);
             }
         }
-        if let Err(error) = self.docker.start_container(&created.id, None).await {
+        let start = self.docker.start_container(&created.id, None);
+        if let Err(error) = self.steps.time(format!("{step}.start"), start).await {
             remove_container(&self.docker, &created.id).await;
             return Err(docker_error(format!("start the container {name}"))(error));
         }
@@ -215,14 +276,52 @@ impl DockerRuntime {
         }
     }
 
+    /// Give a command container (started with `stdin`) its start script,
+    /// through its stdin: `docker inspect` shows neither the script nor the
+    /// environment it exports, and no file of it is left in the container.
+    async fn feed(&self, id: &str, script: &str, step: &str) -> Result<(), RuntimeError> {
+        use tokio::io::AsyncWriteExt;
+        let feeding = Instant::now();
+        let options = bollard::query_parameters::AttachContainerOptionsBuilder::default()
+            .stdin(true)
+            .stream(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(id, Some(options))
+            .await
+            .map_err(docker_error(format!("attach to the container {id}")))?;
+        let mut input = attached.input;
+        let written = async {
+            input.write_all(script.as_bytes()).await?;
+            input.flush().await?;
+            input.shutdown().await
+        }
+        .await;
+        drop(input);
+        drop(attached.output);
+        written.map_err(|source| RuntimeError::Io {
+            context: format!("give the container {id} its command"),
+            source,
+        })?;
+        self.steps.add(format!("{step}.feed"), feeding.elapsed());
+        Ok(())
+    }
+
     /// Run one command to its end in a container on the run's network.
     async fn run_to_end(
         &self,
         run: &RunContext<'_>,
         spec: ContainerSpec<'_>,
+        script: &str,
         log: &Path,
     ) -> Result<Option<i64>, RuntimeError> {
+        let step = spec.step.to_string();
         let id = self.run_container(spec).await?;
+        if let Err(error) = self.feed(&id, script, &step).await {
+            remove_container(&self.docker, &id).await;
+            return Err(error);
+        }
         let logs = follow_logs(
             self.docker.clone(),
             id.clone(),
@@ -241,612 +340,47 @@ impl DockerRuntime {
         }
     }
 
-    fn redactor(&self, run: &RunContext<'_>) -> Arc<Redactor> {
-        let mut redactor = (*run.redactor).clone();
-        redactor.know(run.db_password, "db_password");
-        Arc::new(redactor)
-    }
-}
-
-/// A file copied into a container before it starts.
-struct File {
-    /// Relative to `/`.
-    path: String,
-    contents: Vec<u8>,
-    mode: u32,
-    uid: u64,
-}
-
-/// The files and their folders, as the tar the engine extracts at `/`.
-fn files_tar(files: &[File]) -> std::io::Result<Vec<u8>> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut dirs: Vec<String> = Vec::new();
-    for file in files {
-        if let Some((dir, _)) = file.path.rsplit_once('/')
-            && !dirs.iter().any(|d| d == dir)
-        {
-            dirs.push(dir.to_string());
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            header.set_mode(0o700);
-            header.set_uid(file.uid);
-            header.set_gid(file.uid);
-            header.set_mtime(0);
-            header.set_cksum();
-            tar.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
-        }
-        let mut header = tar::Header::new_gnu();
-        header.set_size(file.contents.len() as u64);
-        header.set_mode(file.mode);
-        header.set_uid(file.uid);
-        header.set_gid(file.uid);
-        header.set_mtime(0);
-        header.set_cksum();
-        tar.append_data(&mut header, &file.path, file.contents.as_slice())?;
-    }
-    tar.into_inner()
-}
-
-/// Where a command container's start script is copied (it removes itself).
-const START: &str = "run/replay/start";
-
-/// The start script of a command container: its environment (secrets
-/// included) and its command, as a file only the container's user reads.
-fn start_script(env: &[(String, String)], argv: &[String]) -> String {
-    let mut text = String::from("rm -f \"$0\"\n");
-    for (key, value) in env {
-        text.push_str(&format!("export {key}={}\n", shell_words::quote(value)));
-    }
-    text.push_str(&format!("exec {}\n", shell_words::join(argv)));
-    text
-}
-
-/// The container of one command: `sh` runs the start script copied into it.
-fn command_container(env: &[(String, String)], argv: &[String]) -> (Vec<String>, Vec<File>) {
-    (
-        vec!["sh".into(), format!("/{START}")],
-        vec![File {
-            path: START.into(),
-            contents: start_script(env, argv).into_bytes(),
-            mode: 0o400,
-            uid: context::USER_ID,
-        }],
-    )
-}
-
-/// A container to start on the run's network.
-struct ContainerSpec<'a> {
-    name: &'a str,
-    image: &'a str,
-    cmd: Vec<String>,
-    /// Seen by `docker inspect`: never a secret.
-    env: Vec<(String, String)>,
-    files: Vec<File>,
-    /// Published on 127.0.0.1 (an ephemeral host port).
-    port: Option<u16>,
-    aliases: Vec<String>,
-    user: Option<&'a str>,
-}
-
-/// Stream a container's output into `log` (redacted) until it ends.
-fn follow_logs(
-    docker: Docker,
-    id: String,
-    log: PathBuf,
-    redactor: Arc<Redactor>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        use std::io::Write;
-        let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-        else {
-            return;
-        };
-        let options = LogsOptionsBuilder::default()
-            .follow(true)
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut stream = docker.logs(&id, Some(options));
-        let mut pending = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-            while let Some(end) = pending.find('\n') {
-                let line: String = pending.drain(..=end).collect();
-                let _ = writeln!(file, "{}", redactor.apply(line.trim_end_matches('\n')));
-            }
-        }
-        if !pending.is_empty() {
-            let _ = writeln!(file, "{}", redactor.apply(&pending));
-        }
-    })
-}
-
-/// Wait for a container to exit; its exit code (None when the engine cannot say).
-async fn wait_exit(docker: &Docker, id: &str) -> Option<i64> {
-    let mut stream = docker.wait_container(id, None);
-    match stream.next().await {
-        Some(Ok(response)) => Some(response.status_code),
-        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
-        _ => None,
-    }
-}
-
-async fn remove_container(docker: &Docker, id: &str) {
-    let options = RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(true)
-        .build();
-    let _ = docker.remove_container(id, Some(options)).await;
-}
-
-/// A file name for a revision's logs.
-fn log_name(label: &str, stage: &str) -> String {
-    let clean: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{clean}-{stage}.log")
-}
-
-/// A container name: the run id and what it is.
-fn container_name(run_id: &str, what: &str) -> String {
-    let clean: String = what
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    format!("replay-{run_id}-{clean}")
-}
-
-struct DockerPostgres {
-    docker: Docker,
-    container: String,
-    network: String,
-    host_port: u16,
-    password: String,
-    /// The cache's credential: what a kept template image's cluster holds.
-    credential: String,
-}
-
-/// The cache's credential for template images (a random password in a file
-/// only the tool's user can read, as the local runtime's cluster cache has).
-fn template_credential(cache_dir: &Path) -> Result<String, RuntimeError> {
-    crate::runtime::local::postgres::entry_credential(&cache_dir.join("docker").join("postgres"))
-}
-
-/// The template image of a migrated template `key` whose cluster holds
-/// `credential`: named by both (a cache with another credential keeps its
-/// own), the credential by a hash only.
-fn template_image(key: &str, credential: &str) -> String {
-    images::template_tag(&crate::support::cache::key(&[
-        key.as_bytes(),
-        b"credential",
-        crate::support::cache::key(&[credential.as_bytes()]).as_bytes(),
-    ]))
-}
-
-impl DockerPostgres {
-    fn url_with(&self, password: &str, database: &str) -> String {
-        format!(
-            "postgresql://postgres:{password}@127.0.0.1:{}/{database}",
-            self.host_port
-        )
-    }
-}
-
-#[async_trait]
-impl Postgres for DockerPostgres {
-    fn url(&self, database: &str) -> String {
-        self.url_with(&self.password, database)
-    }
-
-    fn server_url(&self, database: &str) -> String {
-        format!("postgresql://postgres:{}@db:5432/{database}", self.password)
-    }
-
-    async fn stop(self: Box<Self>, keep: Option<&KeptTemplate>) {
-        self.stop_with(Vec::new(), keep).await;
-    }
-
-    /// The servers' containers and Postgres's go at once (a template is kept
-    /// once no server uses the cluster), then the network: the engine refuses
-    /// to remove a network a container is still attached to.
-    async fn stop_with(
-        self: Box<Self>,
-        servers: Vec<Box<dyn Server>>,
-        keep: Option<&KeptTemplate>,
-    ) {
-        let servers = futures::future::join_all(servers.into_iter().map(|s| s.stop()));
-        let postgres = async {
-            if let Some(keep) = keep
-                && let Err(why) = self.keep(keep).await
-            {
-                tracing::warn!("cannot keep the template {}: {why}", keep.database);
-            }
-            remove_container(&self.docker, &self.container).await;
-        };
-        if keep.is_some() {
-            servers.await;
-            postgres.await;
-        } else {
-            futures::join!(servers, postgres);
-        }
-        let _ = self.docker.remove_network(&self.network).await;
-    }
-}
-
-impl DockerPostgres {
-    /// Keep the migrated template for later runs: drop every other database,
-    /// stop Postgres cleanly, and commit the container as the template's
-    /// image (the cluster's files are in its layer; no password file is).
-    async fn keep(&self, keep: &KeptTemplate) -> Result<(), String> {
-        use sqlx::Connection;
-        let mut connection = sqlx::PgConnection::connect(&self.url("postgres"))
-            .await
-            .map_err(|e| e.to_string())?;
-        let names: Vec<(String,)> = sqlx::query_as(
-            "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') AND datname <> $1",
-        )
-        .bind(&keep.database)
-        .fetch_all(&mut connection)
-        .await
-        .map_err(|e| e.to_string())?;
-        for (name,) in names {
-            let sql = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut connection)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        // The kept cluster holds the cache's credential, never this run's password.
-        crate::runtime::local::postgres::set_password(&mut connection, &self.credential)
-            .await
-            .map_err(|e| e.to_string())?;
-        connection.close().await.ok();
-        // SIGINT: Postgres's fast shutdown, a consistent cluster on disk.
-        let options = bollard::query_parameters::KillContainerOptionsBuilder::default()
-            .signal("SIGINT")
-            .build();
-        self.docker
-            .kill_container(&self.container, Some(options))
-            .await
-            .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(
-            Duration::from_secs(30),
-            wait_exit(&self.docker, &self.container),
-        )
-        .await
-        {
-            Ok(Some(0)) => {}
-            Ok(code) => return Err(format!("Postgres stopped with {code:?}")),
-            Err(_) => return Err("Postgres did not stop within 30s".into()),
-        }
-        let image = template_image(&keep.key, &self.credential);
-        let (repo, tag) = image.split_once(':').expect("a tag has a colon");
-        let options = bollard::query_parameters::CommitContainerOptionsBuilder::default()
-            .container(&self.container)
-            .repo(repo)
-            .tag(tag)
-            .pause(false)
-            .build();
-        let config = bollard::models::ContainerConfig {
-            labels: Some(HashMap::from([
-                (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
-                (CACHE_LABEL.to_string(), "template".to_string()),
-            ])),
-            ..Default::default()
-        };
-        self.docker
-            .commit_container(options, config)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    }
-}
-
-struct DockerServer {
-    docker: Docker,
-    id: String,
-    info: ServerInfo,
-    exit: Arc<Mutex<Option<String>>>,
-    logs: Option<JoinHandle<()>>,
-    waiter: JoinHandle<()>,
-}
-
-#[async_trait]
-impl Server for DockerServer {
-    fn info(&self) -> &ServerInfo {
-        &self.info
-    }
-
-    fn exited(&mut self) -> Option<String> {
-        self.exit.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    async fn flush_log(&mut self) {
-        if let Some(logs) = self.logs.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), logs).await;
-        }
-    }
-
-    async fn stop(mut self: Box<Self>) {
-        remove_container(&self.docker, &self.id).await;
-        self.waiter.abort();
-        self.flush_log().await;
-    }
-}
-
-/// The Postgres container's start, as root. A fresh cluster is initdb'd with
-/// the run's password, from a file copied in before the start (removed at
-/// once). A kept one (a template image) holds the cache's credential instead
-/// (see [`template_image`]): the tool's first connection, from the host,
-/// gives `postgres` the run's password before anyone else gets an address, as
-/// the local runtime does (no single-user start of the cluster). Every
-/// connection needs a password (scram-sha-256), from the run's network only;
-/// the server runs as `postgres`.
-const POSTGRES_SCRIPT: &str = r#"set -eu
-umask 077
-D=/var/lib/postgresql/replay
-as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
-if [ ! -s "$D/PG_VERSION" ]; then
-  pw=$(cat /run/replay/pgpass)
-  rm -rf /run/replay
-  install -d -o postgres -g postgres -m 700 "$D"
-  f=$(mktemp)
-  printf '%s\n' "$pw" > "$f"
-  chown postgres "$f"
-  as_pg "$PG_BIN/initdb" -D "$D" --username=postgres --pwfile="$f" --auth=scram-sha-256 --encoding=UTF8 --no-locale --no-sync >/dev/null
-  rm -f "$f"
-fi
-printf 'local all all scram-sha-256\nhost all all %s scram-sha-256\n' "$REPLAY_PG_NETWORK" > "$D/pg_hba.conf"
-chown postgres "$D/pg_hba.conf"
-exec setpriv --reuid=postgres --regid=postgres --init-groups "$PG_BIN/postgres" -D "$D" -c listen_addresses='*' -c unix_socket_directories=/tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400
-"#;
-
-#[async_trait]
-impl Runtime for DockerRuntime {
-    fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Docker
-    }
-
-    async fn postgres(
+    /// Start a server container of `image`, its port published, waiting for
+    /// its start script on stdin.
+    async fn start_server(
         &self,
         run: &RunContext<'_>,
-        preload: Option<&str>,
-    ) -> Result<PostgresStarted, RuntimeError> {
-        let preparing = Instant::now();
-        let say = |line: &str| eprintln!("{line}");
-        let (base, cached) = images::ensure(
-            &self.docker,
-            &images::postgres_recipe(),
-            run.cache_dir,
-            run.logs,
-            run.cancel,
-            &say,
-        )
-        .await?;
-        // A template an earlier run kept: its image holds the migrated cluster.
-        let credential = template_credential(run.cache_dir)?;
-        let mut preloaded = None;
-        let mut image = base.clone();
-        if let Some(key) = preload.filter(|_| !run.no_cache) {
-            let kept = template_image(key, &credential);
-            if images::exists(&self.docker, &kept).await? {
-                image = kept;
-                preloaded = Some(KeptTemplate::of(key));
-            }
-        }
-        let name = format!("replay-{}", run.id);
-        let created = self
-            .docker
-            .create_network(NetworkCreateRequest {
-                name: name.clone(),
-                driver: Some("bridge".into()),
-                labels: Some(self.labels()),
-                ..Default::default()
-            })
-            .await
-            .map_err(docker_error(format!("create the network {name}")))?;
-        let subnet = self
-            .docker
-            .inspect_network(&created.id, None)
-            .await
-            .ok()
-            .and_then(|n| n.ipam)
-            .and_then(|ipam| ipam.config)
-            .and_then(|configs| configs.into_iter().find_map(|c| c.subnet))
-            .unwrap_or_else(|| "samenet".into());
-        *self.network.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Arc::new(Network { name: name.clone() }));
-        let copy = preparing.elapsed();
-        let starting = Instant::now();
-        let stop_network = || async {
-            let _ = self.docker.remove_network(&name).await;
-        };
-        let id = match self
-            .run_container(ContainerSpec {
-                name: &container_name(run.id, "postgres"),
-                image: &image,
-                cmd: vec!["sh".into(), "-c".into(), POSTGRES_SCRIPT.into()],
-                env: vec![
-                    ("REPLAY_PG_NETWORK".into(), subnet),
-                    ("PG_BIN".into(), images::POSTGRES_BIN.into()),
-                ],
-                // A kept cluster gets the run's password over the first connection.
-                files: match preloaded {
-                    Some(_) => vec![],
-                    None => vec![File {
-                        path: "run/replay/pgpass".into(),
-                        contents: run.db_password.as_bytes().to_vec(),
-                        mode: 0o400,
-                        uid: 0,
-                    }],
-                },
-                port: Some(5432),
-                aliases: vec!["db".into()],
-                user: Some("0"),
-            })
-            .await
-        {
-            Ok(id) => id,
-            Err(error) => {
-                stop_network().await;
-                return Err(error);
-            }
-        };
-        let log = run.logs.join("postgres.log");
-        let logs = follow_logs(
-            self.docker.clone(),
-            id.clone(),
-            log.clone(),
-            self.redactor(run),
-        );
-        let postgres = DockerPostgres {
-            docker: self.docker.clone(),
-            container: id.clone(),
-            network: name.clone(),
-            host_port: 0,
-            password: run.db_password.to_string(),
-            credential: credential.clone(),
-        };
-        let ready = async {
-            let host_port = match self.host_port(&id, 5432).await {
-                Ok(port) => port,
-                Err(error) => return Err((error, postgres)),
-            };
-            let postgres = DockerPostgres {
-                host_port,
-                ..postgres
-            };
-            // Readiness: a SQL probe from the host, through the published
-            // port, every few milliseconds (a refused connection is cheap);
-            // the container's exit is watched by one request to the engine,
-            // not asked for at every probe.
-            let url = match preloaded {
-                Some(_) => postgres.url_with(&credential, "postgres"),
-                None => postgres.url("postgres"),
-            };
-            let deadline = Instant::now() + Duration::from_secs(60);
-            let exit = wait_exit(&self.docker, &id);
-            tokio::pin!(exit);
-            let (mut watching, mut exited) = (true, false);
-            loop {
-                if run.cancel.is_cancelled() {
-                    return Err((RuntimeError::Interrupted, postgres));
-                }
-                use sqlx::Connection;
-                match sqlx::PgConnection::connect(&url).await {
-                    Ok(mut connection) => {
-                        let set = match preloaded {
-                            Some(_) => {
-                                crate::runtime::local::postgres::set_password(
-                                    &mut connection,
-                                    run.db_password,
-                                )
-                                .await
-                            }
-                            None => Ok(()),
-                        };
-                        connection.close().await.ok();
-                        return match set {
-                            Ok(()) => Ok(postgres),
-                            Err(error) => Err((
-                                RuntimeError::Postgres {
-                                    action: format!("set the run's password ({error})"),
-                                    command: format!("the Postgres container of {image}"),
-                                    log: log.clone(),
-                                    tail: crate::runtime::local::process::log_tail(&log, 20),
-                                },
-                                postgres,
-                            )),
-                        };
-                    }
-                    // Listening, but the credential is refused: waiting will not help.
-                    Err(sqlx::Error::Database(error))
-                        if error.code().as_deref() == Some("28P01") =>
-                    {
-                        return Err((
-                            RuntimeError::Postgres {
-                                action: "start (the template image refuses the cache's credential; `replay gc` removes the images)".into(),
-                                command: format!("the Postgres container of {image}"),
-                                log: log.clone(),
-                                tail: crate::runtime::local::process::log_tail(&log, 20),
-                            },
-                            postgres,
-                        ));
-                    }
-                    Err(_) => {}
-                }
-                if watching {
-                    tokio::select! {
-                        code = &mut exit => match code {
-                            Some(_) => exited = true,
-                            // The engine cannot say: ask it at every probe.
-                            None => watching = false,
-                        },
-                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                    }
-                } else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    exited = self
-                        .docker
-                        .inspect_container(&id, None)
-                        .await
-                        .ok()
-                        .and_then(|c| c.state)
-                        .is_some_and(|s| s.running == Some(false));
-                }
-                if exited || Instant::now() > deadline {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), logs).await;
-                    return Err((
-                        RuntimeError::Postgres {
-                            action: if exited {
-                                "start (the container exited)".into()
-                            } else {
-                                "start (not ready after 60s)".into()
-                            },
-                            command: format!("the Postgres container of {image}"),
-                            log: log.clone(),
-                            tail: crate::runtime::local::process::log_tail(&log, 20),
-                        },
-                        postgres,
-                    ));
-                }
-            }
-        };
-        match ready.await {
-            Ok(postgres) => Ok(PostgresStarted {
-                postgres: Box::new(postgres),
-                cached,
-                copy,
-                start: starting.elapsed(),
-                preloaded,
-            }),
-            Err((error, postgres)) => {
-                Box::new(postgres).stop(None).await;
-                Err(error)
-            }
-        }
+        image: &str,
+        port: u16,
+        label: &str,
+    ) -> Result<String, RuntimeError> {
+        let n = self
+            .servers
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = container_name(run.id, &format!("server-{label}-{n}"));
+        let step = format!("{label}.server");
+        self.run_container(ContainerSpec {
+            step: &step,
+            name: &name,
+            image,
+            cmd: command_container(),
+            env: vec![],
+            files: vec![],
+            port: Some(port),
+            aliases: vec![],
+            user: Some(context::USER),
+            stdin: true,
+        })
+        .await
     }
 
-    async fn build(
+    /// A revision's image: its name (the hash of its context) and its
+    /// context, written into the run's folder (to build it from when it is missing).
+    async fn plan(
         &self,
         run: &RunContext<'_>,
         target: &Target,
         checkout: &Checkout,
-    ) -> Result<Build, RuntimeError> {
-        let started = Instant::now();
+    ) -> Result<Planned, RuntimeError> {
         let recipe = target.docker()?;
         let say = |line: &str| eprintln!("{line}");
+        let step = |what: &str| format!("{}.{what}", checkout.label);
+        let looking = Instant::now();
         let (base, _) = images::ensure(
             &self.docker,
             &recipe.image,
@@ -856,6 +390,8 @@ impl Runtime for DockerRuntime {
             &say,
         )
         .await?;
+        self.steps.add(step("base_image"), looking.elapsed());
+        let contexting = Instant::now();
         let log = run.logs.join(log_name(&checkout.label, "build"));
         let vars = self.vars(run, false);
         let failed = |command: String, status: String| RuntimeError::Stage {
@@ -944,7 +480,669 @@ impl Runtime for DockerRuntime {
             crate::support::cache::key(&parts)
         };
         let image = format!("replay/rev:{}", &name[..20]);
+        self.steps.add(step("context"), contexting.elapsed());
+        Ok(Planned {
+            image,
+            tar: written.tar,
+            log,
+        })
+    }
+
+    fn redactor(&self, run: &RunContext<'_>) -> Arc<Redactor> {
+        let mut redactor = (*run.redactor).clone();
+        redactor.know(run.db_password, "db_password");
+        Arc::new(redactor)
+    }
+}
+
+/// A revision's image, before it is looked up or built.
+struct Planned {
+    image: String,
+    /// Its build context.
+    tar: PathBuf,
+    /// The build's log.
+    log: PathBuf,
+}
+
+/// A file copied into a container before it starts.
+struct File {
+    /// Relative to `/`.
+    path: String,
+    contents: Vec<u8>,
+    mode: u32,
+    uid: u64,
+}
+
+/// The files and their folders, as the tar the engine extracts at `/`.
+fn files_tar(files: &[File]) -> std::io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut dirs: Vec<String> = Vec::new();
+    for file in files {
+        if let Some((dir, _)) = file.path.rsplit_once('/')
+            && !dirs.iter().any(|d| d == dir)
+        {
+            dirs.push(dir.to_string());
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            header.set_mode(0o700);
+            header.set_uid(file.uid);
+            header.set_gid(file.uid);
+            header.set_mtime(0);
+            header.set_cksum();
+            tar.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_size(file.contents.len() as u64);
+        header.set_mode(file.mode);
+        header.set_uid(file.uid);
+        header.set_gid(file.uid);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, &file.path, file.contents.as_slice())?;
+    }
+    tar.into_inner()
+}
+
+/// The start script of a command container: its environment (secrets
+/// included) and its command, read by `sh -s` from the container's stdin.
+fn start_script(env: &[(String, String)], argv: &[String]) -> String {
+    let mut text = String::new();
+    for (key, value) in env {
+        text.push_str(&format!("export {key}={}\n", shell_words::quote(value)));
+    }
+    text.push_str(&format!("exec {}\n", shell_words::join(argv)));
+    text
+}
+
+/// The command of a command container: `sh` waits for its start script on
+/// stdin ([`DockerRuntime::feed`]), so the container can start before the
+/// script is known.
+fn command_container() -> Vec<String> {
+    vec!["sh".into(), "-s".into()]
+}
+
+/// A container to start on the run's network.
+struct ContainerSpec<'a> {
+    /// What its steps are named by (`postgres`, `parent-1a2b3c4.server`).
+    step: &'a str,
+    name: &'a str,
+    image: &'a str,
+    cmd: Vec<String>,
+    /// Seen by `docker inspect`: never a secret.
+    env: Vec<(String, String)>,
+    files: Vec<File>,
+    /// Published on 127.0.0.1 (an ephemeral host port).
+    port: Option<u16>,
+    aliases: Vec<String>,
+    user: Option<&'a str>,
+    /// Waits for its start script on stdin ([`command_container`]).
+    stdin: bool,
+}
+
+/// Stream a container's output into `log` (redacted) until it ends.
+fn follow_logs(
+    docker: Docker,
+    id: String,
+    log: PathBuf,
+    redactor: Arc<Redactor>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        use std::io::Write;
+        let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        else {
+            return;
+        };
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = docker.logs(&id, Some(options));
+        let mut pending = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                let _ = writeln!(file, "{}", redactor.apply(line.trim_end_matches('\n')));
+            }
+        }
+        if !pending.is_empty() {
+            let _ = writeln!(file, "{}", redactor.apply(&pending));
+        }
+    })
+}
+
+/// Wait for a container to exit; its exit code (None when the engine cannot say).
+async fn wait_exit(docker: &Docker, id: &str) -> Option<i64> {
+    let mut stream = docker.wait_container(id, None);
+    match stream.next().await {
+        Some(Ok(response)) => Some(response.status_code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
+        _ => None,
+    }
+}
+
+async fn remove_container(docker: &Docker, id: &str) {
+    let options = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    let _ = docker.remove_container(id, Some(options)).await;
+}
+
+/// A file name for a revision's logs.
+fn log_name(label: &str, stage: &str) -> String {
+    let clean: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{clean}-{stage}.log")
+}
+
+/// A container name: the run id and what it is.
+fn container_name(run_id: &str, what: &str) -> String {
+    let clean: String = what
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("replay-{run_id}-{clean}")
+}
+
+struct DockerPostgres {
+    docker: Docker,
+    steps: Steps,
+    run_id: String,
+    reaper: ReaperPipe,
+    container: String,
+    host_port: u16,
+    password: String,
+    /// The cache's credential: what a kept template image's cluster holds.
+    credential: String,
+}
+
+/// The cache's credential for template images (a random password in a file
+/// only the tool's user can read, as the local runtime's cluster cache has).
+fn template_credential(cache_dir: &Path) -> Result<String, RuntimeError> {
+    crate::runtime::local::postgres::entry_credential(&cache_dir.join("docker").join("postgres"))
+}
+
+/// The template image of a migrated template `key` whose cluster holds
+/// `credential`: named by both (a cache with another credential keeps its
+/// own), the credential by a hash only.
+fn template_image(key: &str, credential: &str) -> String {
+    images::template_tag(&crate::support::cache::key(&[
+        key.as_bytes(),
+        b"credential",
+        crate::support::cache::key(&[credential.as_bytes()]).as_bytes(),
+    ]))
+}
+
+impl DockerPostgres {
+    fn url_with(&self, password: &str, database: &str) -> String {
+        format!(
+            "postgresql://postgres:{password}@127.0.0.1:{}/{database}",
+            self.host_port
+        )
+    }
+}
+
+#[async_trait]
+impl Postgres for DockerPostgres {
+    fn url(&self, database: &str) -> String {
+        self.url_with(&self.password, database)
+    }
+
+    fn server_url(&self, database: &str) -> String {
+        format!("postgresql://postgres:{}@db:5432/{database}", self.password)
+    }
+
+    async fn stop(self: Box<Self>, keep: Option<&KeptTemplate>) {
+        self.stop_with(Vec::new(), keep).await;
+    }
+
+    /// A template is kept once no server uses the cluster; then every
+    /// container of the run (servers, Postgres, any started ahead and not
+    /// used) and its network go ([`finish`]).
+    async fn stop_with(
+        self: Box<Self>,
+        servers: Vec<Box<dyn Server>>,
+        keep: Option<&KeptTemplate>,
+    ) {
+        if let Some(keep) = keep {
+            futures::future::join_all(servers.into_iter().map(|s| s.stop())).await;
+            let kept = self.steps.time("postgres.keep", self.keep(keep)).await;
+            if let Err(why) = kept {
+                tracing::warn!("cannot keep the template {}: {why}", keep.database);
+            }
+        } else {
+            // Their log followers end with their containers.
+            drop(servers);
+        }
+        let finishing = finish(&self.docker, &self.run_id, &self.reaper);
+        self.steps.time("teardown", finishing).await;
+    }
+}
+
+/// The run's teardown: every container and the network with the run's
+/// label. The reaper, already connected to the engine, removes them (in
+/// parallel) as soon as the run closes its pipe; the run waits until the
+/// engine lists none of them, so nothing of a finished run is left when the
+/// tool exits. Without a reaper, the run removes them itself.
+async fn finish(docker: &Docker, run_id: &str, reaper: &ReaperPipe) {
+    let handed = reaper.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some(reaper) = handed else {
+        cleanup::remove_run(docker, run_id).await;
+        return;
+    };
+    drop(reaper.pipe);
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match cleanup::remaining(docker, run_id).await {
+            Ok(0) => return,
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            // The engine stopped answering, or the removals take too long:
+            // remove what is left here (the reaper keeps trying too).
+            _ => {
+                let swept = cleanup::remove_run(docker, run_id).await;
+                tracing::warn!(
+                    ?swept,
+                    "the reaper had not removed run {run_id}'s objects within 60 s; removed them here (`replay gc` removes what is still left)"
+                );
+                return;
+            }
+        }
+    }
+}
+
+impl DockerPostgres {
+    /// Keep the migrated template for later runs: drop every other database,
+    /// stop Postgres cleanly, and commit the container as the template's
+    /// image (the cluster's files are in its layer; no password file is).
+    async fn keep(&self, keep: &KeptTemplate) -> Result<(), String> {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&self.url("postgres"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let names: Vec<(String,)> = sqlx::query_as(
+            "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') AND datname <> $1",
+        )
+        .bind(&keep.database)
+        .fetch_all(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+        for (name,) in names {
+            let sql = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut connection)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        // The kept cluster holds the cache's credential, never this run's password.
+        crate::runtime::local::postgres::set_password(&mut connection, &self.credential)
+            .await
+            .map_err(|e| e.to_string())?;
+        connection.close().await.ok();
+        // SIGINT: Postgres's fast shutdown, a consistent cluster on disk.
+        let options = bollard::query_parameters::KillContainerOptionsBuilder::default()
+            .signal("SIGINT")
+            .build();
+        self.docker
+            .kill_container(&self.container, Some(options))
+            .await
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(
+            Duration::from_secs(30),
+            wait_exit(&self.docker, &self.container),
+        )
+        .await
+        {
+            Ok(Some(0)) => {}
+            Ok(code) => return Err(format!("Postgres stopped with {code:?}")),
+            Err(_) => return Err("Postgres did not stop within 30s".into()),
+        }
+        let image = template_image(&keep.key, &self.credential);
+        let (repo, tag) = image.split_once(':').expect("a tag has a colon");
+        let options = bollard::query_parameters::CommitContainerOptionsBuilder::default()
+            .container(&self.container)
+            .repo(repo)
+            .tag(tag)
+            .pause(false)
+            .build();
+        let config = bollard::models::ContainerConfig {
+            labels: Some(HashMap::from([
+                (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+                (CACHE_LABEL.to_string(), "template".to_string()),
+            ])),
+            ..Default::default()
+        };
+        self.docker
+            .commit_container(options, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+struct DockerServer {
+    docker: Docker,
+    steps: Steps,
+    /// What its steps are named by.
+    step: String,
+    id: String,
+    info: ServerInfo,
+    exit: Arc<Mutex<Option<String>>>,
+    logs: Option<JoinHandle<()>>,
+    waiter: JoinHandle<()>,
+}
+
+#[async_trait]
+impl Server for DockerServer {
+    fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        self.exit.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn flush_log(&mut self) {
+        if let Some(logs) = self.logs.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), logs).await;
+        }
+    }
+
+    async fn stop(mut self: Box<Self>) {
+        self.steps
+            .time(
+                format!("{}.remove", self.step),
+                remove_container(&self.docker, &self.id),
+            )
+            .await;
+        self.waiter.abort();
+        self.flush_log().await;
+    }
+}
+
+/// The Postgres container's start, as root. A fresh cluster is initdb'd with
+/// the run's password, from a file copied in before the start (removed at
+/// once). A kept one (a template image) holds the cache's credential instead
+/// (see [`template_image`]): the tool's first connection, from the host,
+/// gives `postgres` the run's password before anyone else gets an address, as
+/// the local runtime does (no single-user start of the cluster). Every
+/// connection needs a password (scram-sha-256), from the run's network only;
+/// the server runs as `postgres`.
+const POSTGRES_SCRIPT: &str = r#"set -eu
+umask 077
+D=/var/lib/postgresql/replay
+as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+if [ ! -s "$D/PG_VERSION" ]; then
+  pw=$(cat /run/replay/pgpass)
+  rm -rf /run/replay
+  install -d -o postgres -g postgres -m 700 "$D"
+  f=$(mktemp)
+  printf '%s\n' "$pw" > "$f"
+  chown postgres "$f"
+  as_pg "$PG_BIN/initdb" -D "$D" --username=postgres --pwfile="$f" --auth=scram-sha-256 --encoding=UTF8 --no-locale --no-sync >/dev/null
+  rm -f "$f"
+fi
+printf 'local all all scram-sha-256\nhost all all %s scram-sha-256\n' "$REPLAY_PG_NETWORK" > "$D/pg_hba.conf"
+chown postgres "$D/pg_hba.conf"
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$PG_BIN/postgres" -D "$D" -c listen_addresses='*' -c unix_socket_directories=/tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400
+"#;
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
+    }
+
+    fn steps(&self) -> Steps {
+        self.steps.clone()
+    }
+
+    async fn postgres(
+        &self,
+        run: &RunContext<'_>,
+        preload: Option<&str>,
+    ) -> Result<PostgresStarted, RuntimeError> {
+        let preparing = Instant::now();
+        let say = |line: &str| eprintln!("{line}");
+        let looking = Instant::now();
+        let (base, cached) = images::ensure(
+            &self.docker,
+            &images::postgres_recipe(),
+            run.cache_dir,
+            run.logs,
+            run.cancel,
+            &say,
+        )
+        .await?;
+        // A template an earlier run kept: its image holds the migrated cluster.
+        let credential = template_credential(run.cache_dir)?;
+        let mut preloaded = None;
+        let mut image = base.clone();
+        if let Some(key) = preload.filter(|_| !run.no_cache) {
+            let kept = template_image(key, &credential);
+            if images::exists(&self.docker, &kept).await? {
+                image = kept;
+                preloaded = Some(KeptTemplate::of(key));
+            }
+        }
+        self.steps.add("postgres.image_lookup", looking.elapsed());
+        // Made here unless a revision's container made it first.
+        let network = self.network().await?;
+        let copy = preparing.elapsed();
+        let starting = Instant::now();
+        // When nothing else is on it yet; else the reaper removes it.
+        let stop_network = || async {
+            let _ = self.docker.remove_network(&network.name).await;
+        };
+        let id = match self
+            .run_container(ContainerSpec {
+                step: "postgres",
+                name: &container_name(run.id, "postgres"),
+                image: &image,
+                cmd: vec!["sh".into(), "-c".into(), POSTGRES_SCRIPT.into()],
+                env: vec![
+                    ("REPLAY_PG_NETWORK".into(), network.subnet.clone()),
+                    ("PG_BIN".into(), images::POSTGRES_BIN.into()),
+                ],
+                // A kept cluster gets the run's password over the first connection.
+                files: match preloaded {
+                    Some(_) => vec![],
+                    None => vec![File {
+                        path: "run/replay/pgpass".into(),
+                        contents: run.db_password.as_bytes().to_vec(),
+                        mode: 0o400,
+                        uid: 0,
+                    }],
+                },
+                port: Some(5432),
+                aliases: vec!["db".into()],
+                user: Some("0"),
+                stdin: false,
+            })
+            .await
+        {
+            Ok(id) => id,
+            Err(error) => {
+                stop_network().await;
+                return Err(error);
+            }
+        };
+        let log = run.logs.join("postgres.log");
+        let logs = follow_logs(
+            self.docker.clone(),
+            id.clone(),
+            log.clone(),
+            self.redactor(run),
+        );
+        let postgres = DockerPostgres {
+            docker: self.docker.clone(),
+            steps: self.steps.clone(),
+            run_id: self.run_id.clone(),
+            reaper: self.reaper.clone(),
+            container: id.clone(),
+            host_port: 0,
+            password: run.db_password.to_string(),
+            credential: credential.clone(),
+        };
+        let ready = async {
+            let port = self.host_port(&id, 5432);
+            let host_port = match self.steps.time("postgres.port", port).await {
+                Ok(port) => port,
+                Err(error) => return Err((error, postgres)),
+            };
+            let probing = Instant::now();
+            let postgres = DockerPostgres {
+                host_port,
+                ..postgres
+            };
+            // Readiness: a SQL probe from the host, through the published
+            // port, every few milliseconds (a refused connection is cheap);
+            // the container's exit is watched by one request to the engine,
+            // not asked for at every probe.
+            let url = match preloaded {
+                Some(_) => postgres.url_with(&credential, "postgres"),
+                None => postgres.url("postgres"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let exit = wait_exit(&self.docker, &id);
+            tokio::pin!(exit);
+            let (mut watching, mut exited) = (true, false);
+            loop {
+                if run.cancel.is_cancelled() {
+                    return Err((RuntimeError::Interrupted, postgres));
+                }
+                use sqlx::Connection;
+                match sqlx::PgConnection::connect(&url).await {
+                    Ok(mut connection) => {
+                        let set = match preloaded {
+                            Some(_) => {
+                                crate::runtime::local::postgres::set_password(
+                                    &mut connection,
+                                    run.db_password,
+                                )
+                                .await
+                            }
+                            None => Ok(()),
+                        };
+                        connection.close().await.ok();
+                        self.steps.add("postgres.ready", probing.elapsed());
+                        return match set {
+                            Ok(()) => Ok(postgres),
+                            Err(error) => Err((
+                                RuntimeError::Postgres {
+                                    action: format!("set the run's password ({error})"),
+                                    command: format!("the Postgres container of {image}"),
+                                    log: log.clone(),
+                                    tail: crate::runtime::local::process::log_tail(&log, 20),
+                                },
+                                postgres,
+                            )),
+                        };
+                    }
+                    // Listening, but the credential is refused: waiting will not help.
+                    Err(sqlx::Error::Database(error))
+                        if error.code().as_deref() == Some("28P01") =>
+                    {
+                        return Err((
+                            RuntimeError::Postgres {
+                                action: "start (the template image refuses the cache's credential; `replay gc` removes the images)".into(),
+                                command: format!("the Postgres container of {image}"),
+                                log: log.clone(),
+                                tail: crate::runtime::local::process::log_tail(&log, 20),
+                            },
+                            postgres,
+                        ));
+                    }
+                    Err(_) => {}
+                }
+                if watching {
+                    tokio::select! {
+                        code = &mut exit => match code {
+                            Some(_) => exited = true,
+                            // The engine cannot say: ask it at every probe.
+                            None => watching = false,
+                        },
+                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                    }
+                } else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    exited = self
+                        .docker
+                        .inspect_container(&id, None)
+                        .await
+                        .ok()
+                        .and_then(|c| c.state)
+                        .is_some_and(|s| s.running == Some(false));
+                }
+                if exited || Instant::now() > deadline {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), logs).await;
+                    return Err((
+                        RuntimeError::Postgres {
+                            action: if exited {
+                                "start (the container exited)".into()
+                            } else {
+                                "start (not ready after 60s)".into()
+                            },
+                            command: format!("the Postgres container of {image}"),
+                            log: log.clone(),
+                            tail: crate::runtime::local::process::log_tail(&log, 20),
+                        },
+                        postgres,
+                    ));
+                }
+            }
+        };
+        match ready.await {
+            Ok(postgres) => Ok(PostgresStarted {
+                postgres: Box::new(postgres),
+                cached,
+                copy,
+                start: starting.elapsed(),
+                preloaded,
+            }),
+            Err((error, postgres)) => {
+                Box::new(postgres).stop(None).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn build(
+        &self,
+        run: &RunContext<'_>,
+        target: &Target,
+        checkout: &Checkout,
+    ) -> Result<Build, RuntimeError> {
+        let started = Instant::now();
+        let Planned { image, tar, log } = self.plan(run, target, checkout).await?;
+        let step = |what: &str| format!("{}.{what}", checkout.label);
+        let failed = |command: String, status: String| RuntimeError::Stage {
+            stage: Stage::Build,
+            revision: checkout.label.clone(),
+            command,
+            status,
+            log: log.clone(),
+            tail: crate::runtime::local::process::log_tail(&log, 20),
+        };
+        let looking = Instant::now();
         let cached = !run.no_cache && images::exists(&self.docker, &image).await?;
+        self.steps.add(step("image_lookup"), looking.elapsed());
+        let building = Instant::now();
         if !cached {
             let args: HashMap<String, String> = target
                 .pass_env
@@ -954,14 +1152,14 @@ impl Runtime for DockerRuntime {
             let built = build_image(
                 &self.docker,
                 run,
-                &written.tar,
+                &tar,
                 &image,
                 &args,
                 &log,
                 &self.redactor(run),
             )
             .await;
-            let _ = std::fs::remove_file(&written.tar);
+            let _ = std::fs::remove_file(&tar);
             if let Err((command, status)) = built {
                 if run.cancel.is_cancelled() {
                     return Err(RuntimeError::Interrupted);
@@ -969,13 +1167,45 @@ impl Runtime for DockerRuntime {
                 return Err(failed(command, status));
             }
         }
-        let _ = std::fs::remove_file(&written.tar);
+        let _ = std::fs::remove_file(&tar);
+        if !cached {
+            self.steps.add(step("image_build"), building.elapsed());
+        }
         Ok(Build {
             checkout: checkout.clone(),
             env_dir: PathBuf::from(image),
             cache_hit: cached,
             duration: started.elapsed(),
         })
+    }
+
+    /// While Postgres starts: the revision's image when it is there already,
+    /// and its server container, started, waiting for its command (which
+    /// names its database: [`Runtime::boot`] gives it). Nothing when the
+    /// image is missing (the build makes it; a failure is the build's to say).
+    async fn prepare(&self, run: &RunContext<'_>, target: &Target, checkout: &Checkout) {
+        let preparing = Instant::now();
+        let ready = async {
+            let port = target.docker()?.port;
+            let Planned { image, tar, .. } = self.plan(run, target, checkout).await?;
+            let _ = std::fs::remove_file(&tar);
+            if run.no_cache || !images::exists(&self.docker, &image).await? {
+                return Ok(());
+            }
+            let id = self
+                .start_server(run, &image, port, &checkout.label)
+                .await?;
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((image, id));
+            Ok::<_, RuntimeError>(())
+        };
+        if let Err(error) = ready.await {
+            tracing::debug!("cannot start {} ahead: {error}", checkout.label);
+        }
+        self.steps
+            .add(format!("{}.prepare", checkout.label), preparing.elapsed());
     }
 
     async fn migrate(
@@ -1007,18 +1237,21 @@ impl Runtime for DockerRuntime {
                 run.id,
                 &format!("migrate-{}-{}-{n}", build.checkout.label, database.name),
             );
-            let (cmd, files) = command_container(&env, &argv);
+            let step = format!("{}.migrate", build.checkout.label);
             let spec = ContainerSpec {
+                step: &step,
                 name: &name,
                 image: &image,
-                cmd,
+                cmd: command_container(),
                 env: vec![],
-                files,
+                files: vec![],
                 port: None,
                 aliases: vec![],
                 user: Some(context::USER),
+                stdin: true,
             };
-            match self.run_to_end(run, spec, &log).await? {
+            let script = start_script(&env, &argv);
+            match self.run_to_end(run, spec, &script, &log).await? {
                 Some(0) => {}
                 Some(code) => return Err(failed(format!("exited with code {code}"))),
                 None => return Err(failed("the engine lost the container".into())),
@@ -1056,23 +1289,25 @@ impl Runtime for DockerRuntime {
             )
         })?;
         let command = shell_words::join(&argv);
-        let name = container_name(
-            run.id,
-            &format!("server-{}-{}", build.checkout.label, database.name),
-        );
-        let (cmd, files) = command_container(&command_env(target, &vars), &argv);
-        let id = self
-            .run_container(ContainerSpec {
-                name: &name,
-                image: &image,
-                cmd,
-                env: vec![],
-                files,
-                port: Some(recipe.port),
-                aliases: vec![],
-                user: Some(context::USER),
-            })
-            .await?;
+        let step = format!("{}.server", build.checkout.label);
+        // A container started ahead for this image, else one started now.
+        let ahead = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let found = pending.iter().position(|(i, _)| *i == image);
+            found.map(|n| pending.remove(n).1)
+        };
+        let id = match ahead {
+            Some(id) => id,
+            None => {
+                self.start_server(run, &image, recipe.port, &build.checkout.label)
+                    .await?
+            }
+        };
+        let script = start_script(&command_env(target, &vars), &argv);
+        if let Err(error) = self.feed(&id, &script, &step).await {
+            remove_container(&self.docker, &id).await;
+            return Err(error);
+        }
         let logs = follow_logs(
             self.docker.clone(),
             id.clone(),
@@ -1090,7 +1325,11 @@ impl Runtime for DockerRuntime {
                 });
             })
         };
-        let host_port = match self.host_port(&id, recipe.port).await {
+        let host_port = match self
+            .steps
+            .time(format!("{step}.port"), self.host_port(&id, recipe.port))
+            .await
+        {
             Ok(port) => port,
             Err(error) => {
                 remove_container(&self.docker, &id).await;
@@ -1099,6 +1338,8 @@ impl Runtime for DockerRuntime {
         };
         Ok(Box::new(DockerServer {
             docker: self.docker.clone(),
+            steps: self.steps.clone(),
+            step,
             id,
             info: ServerInfo {
                 base_url: format!("http://127.0.0.1:{host_port}"),
