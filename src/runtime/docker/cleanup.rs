@@ -293,30 +293,11 @@ pub async fn reap(run_id: &str) {
     remove_run(&docker, run_id).await;
 }
 
-/// How many containers and networks of the run the engine still lists.
-pub(crate) async fn remaining(docker: &Docker, run_id: &str) -> Result<usize, RuntimeError> {
-    let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)]);
-    let containers = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let containers = docker
-        .list_containers(Some(containers))
-        .await
-        .map_err(engine::docker_error("list containers"))?;
-    let networks = ListNetworksOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let networks = docker
-        .list_networks(Some(networks))
-        .await
-        .map_err(engine::docker_error("list networks"))?;
-    Ok(containers.len() + networks.len())
-}
-
-/// The labelled containers, networks and volumes of a run that are still there.
-pub async fn leftovers(run_id: &str) -> Result<Vec<String>, RuntimeError> {
-    let docker = engine::connect().await?;
+/// The containers and networks of a run that the engine still lists, by name.
+pub(crate) async fn containers_and_networks(
+    docker: &Docker,
+    run_id: &str,
+) -> Result<Vec<String>, RuntimeError> {
     let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)]);
     let mut found = Vec::new();
     let options = ListContainersOptionsBuilder::default()
@@ -343,6 +324,14 @@ pub async fn leftovers(run_id: &str) -> Result<Vec<String>, RuntimeError> {
     {
         found.push(format!("network {}", network.name.unwrap_or_default()));
     }
+    Ok(found)
+}
+
+/// The labelled containers, networks and volumes of a run that are still there.
+pub async fn leftovers(run_id: &str) -> Result<Vec<String>, RuntimeError> {
+    let docker = engine::connect().await?;
+    let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)]);
+    let mut found = containers_and_networks(&docker, run_id).await?;
     let options = ListVolumesOptionsBuilder::default()
         .filters(&filters)
         .build();

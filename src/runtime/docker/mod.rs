@@ -394,14 +394,7 @@ impl DockerRuntime {
         let contexting = Instant::now();
         let log = run.logs.join(log_name(&checkout.label, "build"));
         let vars = self.vars(run, false);
-        let failed = |command: String, status: String| RuntimeError::Stage {
-            stage: Stage::Build,
-            revision: checkout.label.clone(),
-            command,
-            status,
-            log: log.clone(),
-            tail: crate::runtime::local::process::log_tail(&log, 20),
-        };
+        let failed = build_failed(checkout, log.clone());
         let workdir = target.workdir(&checkout.dir);
         if !workdir.is_dir() {
             return Err(failed(
@@ -733,6 +726,18 @@ impl Postgres for DockerPostgres {
     }
 }
 
+/// A failed build step of `checkout`: its command, status and the tail of its log.
+fn build_failed(checkout: &Checkout, log: PathBuf) -> impl Fn(String, String) -> RuntimeError + '_ {
+    move |command, status| RuntimeError::Stage {
+        stage: Stage::Build,
+        revision: checkout.label.clone(),
+        command,
+        status,
+        tail: crate::runtime::local::process::log_tail(&log, 20),
+        log: log.clone(),
+    }
+}
+
 /// The run's teardown: every container and the network with the run's
 /// label. The reaper, already connected to the engine, removes them (in
 /// parallel) as soon as the run closes its pipe; the run waits until the
@@ -747,8 +752,8 @@ async fn finish(docker: &Docker, run_id: &str, reaper: &ReaperPipe) {
     drop(reaper.pipe);
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        match cleanup::remaining(docker, run_id).await {
-            Ok(0) => return,
+        match cleanup::containers_and_networks(docker, run_id).await {
+            Ok(left) if left.is_empty() => return,
             Ok(_) if Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(25)).await;
             }
@@ -1131,14 +1136,7 @@ impl Runtime for DockerRuntime {
         let started = Instant::now();
         let Planned { image, tar, log } = self.plan(run, target, checkout).await?;
         let step = |what: &str| format!("{}.{what}", checkout.label);
-        let failed = |command: String, status: String| RuntimeError::Stage {
-            stage: Stage::Build,
-            revision: checkout.label.clone(),
-            command,
-            status,
-            log: log.clone(),
-            tail: crate::runtime::local::process::log_tail(&log, 20),
-        };
+        let failed = build_failed(checkout, log.clone());
         let looking = Instant::now();
         let cached = !run.no_cache && images::exists(&self.docker, &image).await?;
         self.steps.add(step("image_lookup"), looking.elapsed());
