@@ -480,7 +480,7 @@ mod tests {
             &Spec {
                 argv: vec!["sleep".into(), "300".into()],
                 cwd: parent.path().to_path_buf(),
-                env: vec![],
+                env: crate::runtime::environment::base(),
                 user: None,
                 log: parent.path().join("log"),
                 redact: None,

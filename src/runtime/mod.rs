@@ -11,6 +11,7 @@
 //! `report` or `cli`.
 
 pub(crate) mod docker;
+pub(crate) mod environment;
 pub(crate) mod local;
 
 use std::path::{Path, PathBuf};
@@ -598,15 +599,6 @@ pub(crate) fn placeholders(
     );
     vars.set("master_key", run.master_key.to_string());
     vars
-}
-
-/// The target's `[env]`, leaving out what cannot be filled in yet.
-pub(crate) fn environment(target: &Target, vars: &Vars) -> Vec<(String, String)> {
-    target
-        .env
-        .iter()
-        .filter_map(|(key, value)| Some((key.clone(), value.render(vars).ok()?)))
-        .collect()
 }
 
 #[cfg(test)]

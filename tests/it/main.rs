@@ -9,6 +9,7 @@ mod commands;
 mod creds;
 mod docker;
 mod docs;
+mod environment;
 mod fix;
 mod format;
 mod html;

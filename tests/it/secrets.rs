@@ -76,6 +76,11 @@ fn the_runs_postgres_asks_for_a_password_that_is_never_shown() {
         r#"run = "{{env}}/bin/python server.py --host {{host}} --port {{port}}""#,
         r#"run = "{{env}}/bin/python {{target_dir}}/hang.py --host {{host}} --port {{port}}""#,
     );
+    edit(
+        &suite.join("targets/twin.toml"),
+        "[env]\n",
+        "pass_env = [\"HANG_FILE\"]\n\n[env]\n",
+    );
     let hang = env.tmp.path().join("hanging");
     let mut passwords = Vec::new();
     for round in 0..2 {
@@ -184,6 +189,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
         r#"TWIN_MASTER_KEY = "{{master_key}}""#,
         "TWIN_MASTER_KEY = \"{{master_key}}\"\nLEAK = \"{{master_key}}\"",
     );
+    edit(&target, "[env]\n", "pass_env = [\"LEAK_FAIL\"]\n\n[env]\n");
     let secret = regex::Regex::new(r"(sk|pg)-[0-9a-f]{32}").unwrap();
     for fail in [false, true] {
         let reports = env.tmp.path().join(format!("reports-{fail}"));

@@ -479,8 +479,10 @@ pub fn interrupt_and_wait(child: &mut Child) -> i32 {
 }
 
 /// A copy of the LiteLLM suite whose twin target boots through a launcher
-/// that the test steers with variables of the tool's environment (the target
-/// file is the same either way, so runs share one cell-cache key):
+/// that the test steers with [`steer`]: variables in a file beside the
+/// launcher that the target does not name, so that runs steered differently
+/// share one target hash and one cell-cache key (the tool's own environment
+/// would not reach the server, and a `pass_env` variable keys the cells):
 /// `DIE_AFTER=N` kills the server after N requests (health probes included),
 /// a server that dies mid-matrix; `HANG_PATH=/p` makes every request to `/p`
 /// hang, after creating the file `HANG_FILE.<pid>`: a run stuck mid-matrix.
@@ -490,7 +492,11 @@ pub fn suite_with_launcher(env: &Env) -> PathBuf {
     let suite = env.suite_copy("litellm");
     std::fs::write(
         suite.join("targets/steered.py"),
-        r#"import fcntl, http.server, os, runpy, sys, threading, time
+        r#"import fcntl, http.server, json, os, runpy, sys, threading, time
+steering = os.path.join(os.path.dirname(os.path.abspath(__file__)), "steering.json")
+if os.path.exists(steering):
+    with open(steering) as f:
+        os.environ.update(json.load(f))
 limit = int(os.environ.get("DIE_AFTER") or 0)
 hang = os.environ.get("HANG_PATH")
 if hang and os.environ.get("HANG_AFTER_BOOTS"):
@@ -532,6 +538,21 @@ runpy.run_path("server.py", run_name="__main__")
         r#"run = "{{env}}/bin/python {{target_dir}}/steered.py --host"#,
     );
     suite
+}
+
+/// Steer the launcher of a [`suite_with_launcher`] suite with these variables
+/// from the next boot on (none: not steered).
+pub fn steer(suite: &Path, vars: &[(&str, &str)]) {
+    let file = suite.join("targets/steering.json");
+    if vars.is_empty() {
+        let _ = std::fs::remove_file(file);
+        return;
+    }
+    let vars: serde_json::Map<String, serde_json::Value> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string().into()))
+        .collect();
+    std::fs::write(file, serde_json::to_vec(&vars).unwrap()).unwrap();
 }
 
 /// Wait until `count` servers hang (`HANG_FILE.<pid>` files next to `hang`).

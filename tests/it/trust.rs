@@ -114,11 +114,17 @@ fn check_interrupted(name: &str, phase: Phase, signals: &[Signal]) -> Vec<String
         Phase::Boot => command = env.check_suite(slow_suite(&env, 60, false), &[]),
         // The cells before /key/regenerate's run; that one hangs.
         Phase::Matrix => {
-            command = env.check_suite(suite_with_launcher(&env), &[]);
-            command
-                .args(["--jobs", "1"])
-                .env("HANG_PATH", "/key/regenerate")
-                .env("HANG_FILE", env.tmp.path().join("hanging"));
+            let suite = suite_with_launcher(&env);
+            let hang = env.tmp.path().join("hanging");
+            steer(
+                &suite,
+                &[
+                    ("HANG_PATH", "/key/regenerate"),
+                    ("HANG_FILE", hang.to_str().unwrap()),
+                ],
+            );
+            command = env.check_suite(suite, &[]);
+            command.args(["--jobs", "1"]);
         }
     }
     if let Phase::Postgres = phase {

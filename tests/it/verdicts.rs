@@ -35,10 +35,8 @@ fn a_server_that_dies_mid_matrix_leaves_nothing_in_the_cell_cache() {
     let suite = suite_with_launcher(&env);
     let records = env.tmp.path().join("replays");
 
-    let output = fix(&env, &suite, &repo, &records)
-        .env("DIE_AFTER", "60")
-        .output()
-        .unwrap();
+    steer(&suite, &[("DIE_AFTER", "60")]);
+    let output = fix(&env, &suite, &repo, &records).output().unwrap();
     let (stdout, stderr) = text(&output);
     assert_ne!(output.status.code(), Some(0), "{stdout}\n{stderr}");
     let cells = env.cache.join("cells");
@@ -54,6 +52,8 @@ fn a_server_that_dies_mid_matrix_leaves_nothing_in_the_cell_cache() {
         );
     }
 
+    // Not steered: the same target hash, so the same cell-cache key.
+    steer(&suite, &[]);
     let (record, stderr) = fix(&env, &suite, &repo, &records).run_json(0);
     assert_eq!(record["verdict"], "CAUGHT", "{stderr}");
     assert_eq!(record["run"]["caches"]["sides"]["parent"]["cells"], false);
@@ -74,16 +74,20 @@ fn an_interrupted_accept_rewrites_no_pin_and_exits_130() {
     );
     let before = std::fs::read_to_string(&scenario).unwrap();
     let hang = env.tmp.path().join("hanging");
+    steer(
+        &suite,
+        &[
+            ("HANG_PATH", "/key/info"),
+            ("HANG_FILE", hang.to_str().unwrap()),
+        ],
+    );
     let mut command = env.check_suite(&suite, &["--accept", "--jobs", "1", "--format", "json"]);
-    command
-        .args([
-            "--cell",
-            "key_delete/self/proxy_admin",
-            "--cell",
-            "key_info/own/proxy_admin",
-        ])
-        .env("HANG_PATH", "/key/info")
-        .env("HANG_FILE", &hang);
+    command.args([
+        "--cell",
+        "key_delete/self/proxy_admin",
+        "--cell",
+        "key_info/own/proxy_admin",
+    ]);
     let (mut child, _, rest) = start_until(command, "replay: running 2 cells");
     wait_for_hanging(&hang, 1);
     let (code, _, stderr) = interrupt_and_collect(&mut child, rest);
@@ -110,10 +114,14 @@ fn an_interrupted_fix_writes_what_it_measured_marked_interrupted() {
     let suite = suite_with_launcher(&env);
     let records = env.tmp.path().join("replays");
     let hang = env.tmp.path().join("hanging");
-    let mut command = fix(&env, &suite, &repo, &records);
-    command
-        .env("HANG_PATH", "/key/regenerate")
-        .env("HANG_FILE", &hang);
+    steer(
+        &suite,
+        &[
+            ("HANG_PATH", "/key/regenerate"),
+            ("HANG_FILE", hang.to_str().unwrap()),
+        ],
+    );
+    let command = fix(&env, &suite, &repo, &records);
     let (mut child, _, rest) = start_until(
         command,
         &format!("replay: running {} cells", suite_cells("litellm")),
@@ -154,7 +162,9 @@ fn an_interrupted_fix_writes_what_it_measured_marked_interrupted() {
                 && l.contains(&*written.to_string_lossy())),
         "{stderr:#?}"
     );
-    // Nothing of the interrupted run is cached: the next replay boots both sides.
+    // Nothing of the interrupted run is cached: the next replay, under the
+    // same cell-cache key, boots both sides.
+    steer(&suite, &[]);
     let (record, _) = fix(&env, &suite, &repo, &records).run_json(0);
     assert_eq!(record["run"]["caches"]["sides"]["fix"]["cells"], false);
     env.assert_nothing_left();
@@ -170,9 +180,12 @@ fn a_fix_interrupted_before_any_cell_writes_nothing_and_says_so() {
     let suite = suite_with_launcher(&env);
     let records = env.tmp.path().join("replays");
     let hang = env.tmp.path().join("hanging");
-    let mut command = fix(&env, &suite, &repo, &records);
     // Every server hangs on its first request: the readiness probe.
-    command.env("HANG_PATH", "/").env("HANG_FILE", &hang);
+    steer(
+        &suite,
+        &[("HANG_PATH", "/"), ("HANG_FILE", hang.to_str().unwrap())],
+    );
+    let command = fix(&env, &suite, &repo, &records);
     let (mut child, _, rest) = start_until(command, "replay: booting");
     wait_for_hanging(&hang, 1);
     let (code, _, stderr) = interrupt_and_collect(&mut child, rest);
@@ -214,11 +227,16 @@ fn an_interrupted_bisect_writes_the_ranges_it_measured() {
         .arg("--repo")
         .arg(&repo)
         .arg("--records")
-        .arg(&records)
-        // The two ends run; the first probe hangs.
-        .env("HANG_PATH", "/key/delete")
-        .env("HANG_AFTER_BOOTS", "2")
-        .env("HANG_FILE", &hang);
+        .arg(&records);
+    // The two ends run; the first probe hangs.
+    steer(
+        &suite,
+        &[
+            ("HANG_PATH", "/key/delete"),
+            ("HANG_AFTER_BOOTS", "2"),
+            ("HANG_FILE", hang.to_str().unwrap()),
+        ],
+    );
     let (mut child, _, rest) = start_until(command, "between the ends");
     wait_for_hanging(&hang, 1);
     let (code, printed, stderr) = interrupt_and_collect(&mut child, rest);

@@ -437,7 +437,7 @@ impl DockerRuntime {
         } else {
             Some(wheels::prepare(run, target, recipe, checkout, &log).await?)
         };
-        let env = environment(target, &vars);
+        let env = environment::image(target, &vars);
         let passed: Vec<&str> = target.pass_env.iter().map(|(n, _)| n.as_str()).collect();
         let dockerfile = context::dockerfile(&context::Recipe {
             base: &base,
@@ -1217,7 +1217,7 @@ impl Runtime for DockerRuntime {
         let image = build.env_dir.to_string_lossy().into_owned();
         let mut vars = self.vars(run, true);
         vars.set("database_url", database.server_url.clone());
-        let env = command_env(target, &vars);
+        let env = environment::container(target, &vars);
         let log = run.logs.join(log_name(&build.checkout.label, "migrate"));
         for (n, line) in recipe.migrate.run.iter().enumerate() {
             let failed = |status: String| RuntimeError::Stage {
@@ -1301,7 +1301,7 @@ impl Runtime for DockerRuntime {
                     .await?
             }
         };
-        let script = start_script(&command_env(target, &vars), &argv);
+        let script = start_script(&environment::container(target, &vars), &argv);
         if let Err(error) = self.feed(&id, &script, &step).await {
             remove_container(&self.docker, &id).await;
             return Err(error);
@@ -1427,17 +1427,4 @@ async fn build_image(
         }
     }
     Ok(())
-}
-
-/// A command container's environment: the target's `[env]` and the values
-/// of the ambient variables it passes (`pass_env`, those that are set).
-fn command_env(target: &Target, vars: &Vars) -> Vec<(String, String)> {
-    let mut env = environment(target, vars);
-    env.extend(
-        target
-            .pass_env
-            .iter()
-            .filter_map(|(name, value)| Some((name.clone(), value.clone()?))),
-    );
-    env
 }

@@ -95,7 +95,10 @@ async fn run_host(
     let spec = Spec {
         argv,
         cwd: cwd.to_path_buf(),
-        env: vec![],
+        // The tool's own download on the host, with the caller's whole
+        // environment (a proxy, a package mirror, certificates): what it
+        // fetched keys the image by its contents, not by how it was fetched.
+        env: std::env::vars().collect(),
         user: None,
         log: log.to_path_buf(),
         redact: Some(run.redactor.clone()),

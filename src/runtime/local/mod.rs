@@ -89,15 +89,17 @@ impl Server for LocalServer {
     }
 }
 
-/// The environment of a target's command: its `[env]`, and a `TMPDIR` inside
-/// the run's scratch folder (unless the target sets one), so that the temp
-/// folders of an interrupted build (pip, venv) go with the run.
+/// The whole environment of a target's command ([`environment::local`]):
+/// nothing of the tool's own beyond its small base, with a `TMPDIR` inside the
+/// run's scratch folder unless the target gives one.
 fn command_env(run: &RunContext<'_>, target: &Target, vars: &Vars) -> Vec<(String, String)> {
-    let mut env = environment(target, vars);
-    if !env.iter().any(|(key, _)| key == "TMPDIR") {
-        let tmp = run.dir.join("tmp");
+    let tmp = run.dir.join("tmp");
+    let env = environment::local(target, vars, &tmp);
+    if env
+        .iter()
+        .any(|(key, value)| key == "TMPDIR" && Path::new(value) == tmp)
+    {
         let _ = std::fs::create_dir_all(&tmp);
-        env.push(("TMPDIR".into(), tmp.to_string_lossy().into_owned()));
     }
     env
 }

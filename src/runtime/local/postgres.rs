@@ -172,7 +172,8 @@ impl Cluster {
         let server_spec = |argv: Vec<String>| Spec {
             argv,
             cwd: root.clone(),
-            env: vec![],
+            // The fixed locale and time zone, none of the caller's PG* or LC_*.
+            env: crate::runtime::environment::base(),
             user,
             log: log.clone(),
             redact: None,

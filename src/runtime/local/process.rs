@@ -40,6 +40,9 @@ pub(crate) fn kill_all_groups() {
 pub(crate) struct Spec {
     pub argv: Vec<String>,
     pub cwd: PathBuf,
+    /// The whole environment of the process, but `REPLAY_RUN_ID`: nothing of
+    /// the tool's own environment reaches it unless it is here (a target's
+    /// commands: [`crate::runtime::environment::local`]).
     pub env: Vec<(String, String)>,
     /// Run as this user (when the tool runs as root and the program refuses to).
     pub user: Option<(Uid, Gid)>,
@@ -103,6 +106,7 @@ impl ProcessGroup {
         command
             .args(args)
             .current_dir(&spec.cwd)
+            .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env("REPLAY_RUN_ID", run_id)
             .stdin(Stdio::null())
@@ -294,7 +298,7 @@ mod tests {
         Spec {
             argv: vec!["sh".into(), "-c".into(), script.into()],
             cwd: dir.to_path_buf(),
-            env: vec![],
+            env: crate::runtime::environment::base(),
             user: None,
             log: dir.join("log"),
             redact: None,
@@ -354,6 +358,40 @@ mod tests {
             tail.len() < (EXCERPT_LINES + 1) * (EXCERPT_WIDTH + 40),
             "{}",
             tail.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_process_gets_its_spec_environment_and_the_run_id_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        // The test runner's own environment (CARGO_*, NEXTEST_*, RUST_*) is
+        // what a process would inherit.
+        assert!(std::env::vars().any(|(k, _)| k.starts_with("CARGO_")));
+        let mut spec = spec(dir.path(), "");
+        spec.argv = vec!["env".into()];
+        spec.env = vec![
+            ("PATH".into(), std::env::var("PATH").unwrap()),
+            ("ONLY".into(), "this".into()),
+        ];
+        let mut group = ProcessGroup::spawn(&spec, "the-run").unwrap();
+        assert!(
+            group
+                .wait(&CancellationToken::new())
+                .await
+                .unwrap()
+                .success()
+        );
+        let printed = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        let mut names: Vec<&str> = printed
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, _)| k)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ONLY", "PATH", "REPLAY_RUN_ID"], "{printed}");
+        assert!(
+            printed.lines().any(|l| l == "REPLAY_RUN_ID=the-run"),
+            "{printed}"
         );
     }
 
