@@ -88,6 +88,8 @@ struct Prober<'a> {
     repo: &'a git2::Repository,
     suite: &'a Suite,
     target: &'a Target,
+    /// The target's part of the cell-cache key ([`crate::runtime::cells_target_key`]).
+    target_key: String,
     trees: Vec<Oid>,
     labels: Vec<String>,
     cache: CellCache,
@@ -120,7 +122,7 @@ impl<'a> Prober<'a> {
         CellCache::key(
             &self.trees[position].to_string(),
             &self.suite.hash,
-            &self.target.hash,
+            &self.target_key,
             self.runtime_name,
         )
     }
@@ -251,6 +253,7 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
             repo: &repo,
             suite: &suite,
             target: &target,
+            target_key: crate::runtime::cells_target_key(&target, options.run.runtime),
             trees,
             labels,
             // Each outcome stored or answered is agreed by `--repeat` runs.

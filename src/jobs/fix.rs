@@ -125,8 +125,9 @@ pub async fn replay_fix(
     revisions.fix_variant = variant_at(&repo, fix_tree, &target, docker);
     let cache = CellCache::new(&options.run.cache_dir, !options.run.no_cache);
     let suffix = if base.is_some() { "-overlay" } else { "" };
+    let target_key = crate::runtime::cells_target_key(&target, options.run.runtime);
     let side = |label: String, tree: Oid| {
-        let cache_key = CellCache::key(&tree.to_string(), &suite.hash, &target.hash, runtime_name);
+        let cache_key = CellCache::key(&tree.to_string(), &suite.hash, &target_key, runtime_name);
         let cached = cache.load(&cache_key, &cells);
         Side {
             label,

@@ -153,8 +153,8 @@ pub async fn mutate(options: &MutateOptions, cancel: CancellationToken) -> Resul
     let base_tree = revision::tree_at(&repo, &base, &options.run.repo)?;
     let runtime_name = options.run.runtime.name();
     let cache = CellCache::new(&options.run.cache_dir, !options.run.no_cache);
-    let key =
-        |tree: Oid| CellCache::key(&tree.to_string(), &suite.hash, &target.hash, runtime_name);
+    let target_key = crate::runtime::cells_target_key(&target, options.run.runtime);
+    let key = |tree: Oid| CellCache::key(&tree.to_string(), &suite.hash, &target_key, runtime_name);
 
     let mut operators = Vec::new();
     for name in &options.operators {

@@ -27,7 +27,9 @@ pub(crate) struct CellKey {
     tree: String,
     /// The suite's hash: its world, scenarios and pins.
     suite: String,
-    /// The target's hash: its file, the helpers beside it, the variables it passes.
+    /// The target's hash (its file, the helpers beside it, the variables it
+    /// passes) and, locally, the programs its build runs from `PATH` (the
+    /// jobs compute it with the runtime's `cells_target_key`).
     target: String,
     runtime: String,
 }

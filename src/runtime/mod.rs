@@ -211,6 +211,31 @@ pub(crate) fn build_key(
     stage_key(target, kind, checkout, Stage::Build, &parts)
 }
 
+/// The target's part of a revision's cell-cache key on this runtime: its
+/// hash (its file, its helpers, its `pass_env` values) and, on the local
+/// runtime, the programs its build commands run from `PATH` (its own recipe's
+/// and its variants'): a new `python3` builds another environment
+/// ([`build_key`]), and the cells measured on it are other cells. In a
+/// container the programs are the image's, keyed by its contents.
+pub(crate) fn cells_target_key(target: &Target, kind: RuntimeKind) -> String {
+    cells_target_key_on(target, kind, std::env::var_os("PATH"))
+}
+
+fn cells_target_key_on(
+    target: &Target,
+    kind: RuntimeKind,
+    path: Option<std::ffi::OsString>,
+) -> String {
+    if kind != RuntimeKind::Local {
+        return target.hash.clone();
+    }
+    let programs = programs_key(&target.local_build_commands(), path);
+    if programs.is_empty() {
+        return target.hash.clone();
+    }
+    crate::support::cache::key(&[target.hash.as_bytes(), &programs])
+}
+
 /// The key of a stage's inputs in a checkout, over `parts`: an input the
 /// checkout lacks (and that is not optional) is [`RuntimeError::MissingInput`].
 pub(crate) fn stage_key(
@@ -667,5 +692,30 @@ mod tests {
         assert_ne!(one, programs_key(run, std::env::var_os("PATH")));
         std::fs::write(&python, "#!/bin/sh\nexec /usr/bin/python3.99 \"$@\"\n").unwrap();
         assert_ne!(one, programs_key(run, path));
+    }
+
+    #[test]
+    fn the_cells_of_a_local_run_are_keyed_by_the_programs_its_build_runs() {
+        let target_dir = tempfile::tempdir().unwrap();
+        let target = litellm_target(target_dir.path());
+        let bin = tempfile::tempdir().unwrap();
+        std::fs::write(bin.path().join("python3"), "#!/bin/sh\n").unwrap();
+        let here = Some(bin.path().as_os_str().to_owned());
+        let local = cells_target_key_on(&target, RuntimeKind::Local, here.clone());
+        assert_eq!(
+            local,
+            cells_target_key_on(&target, RuntimeKind::Local, here.clone())
+        );
+        assert_ne!(local, target.hash);
+        // Another python3 first on PATH: other cells.
+        assert_ne!(
+            local,
+            cells_target_key_on(&target, RuntimeKind::Local, std::env::var_os("PATH"))
+        );
+        // In a container the programs are the image's.
+        assert_eq!(
+            cells_target_key_on(&target, RuntimeKind::Docker, here),
+            target.hash
+        );
     }
 }

@@ -777,6 +777,16 @@ impl Target {
         Ok(std::borrow::Cow::Owned(target))
     }
 
+    /// The build commands of every `[local]` recipe (the target's own, then
+    /// its variants'), whichever a revision gets.
+    pub(crate) fn local_build_commands(&self) -> Vec<CommandLine> {
+        let own = self.local.iter();
+        let variants = self.variants.iter().filter_map(|v| v.local.as_ref());
+        own.chain(variants)
+            .flat_map(|local| local.build.run.iter().cloned())
+            .collect()
+    }
+
     pub(crate) fn local(&self) -> Result<&LocalRecipe, TargetError> {
         self.local
             .as_ref()
