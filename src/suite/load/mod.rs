@@ -632,6 +632,33 @@ mod tests {
     /// Write a suite into a temp dir from (path, text) pairs and load it.
 
     #[test]
+    fn a_wrong_type_says_what_to_write_not_the_rust_type() {
+        let got = scenario_hints(
+            "[[setup]]\nas = \"a\"\nmethod = \"GET\"\npath = \"/x\"\nexpect = \"200\"\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\na = [200]\n",
+        );
+        assert_eq!(
+            got,
+            [(
+                "/scenarios/s.toml:5: `expect`: invalid type: string \"200\", expected an integer"
+                    .to_string(),
+                "`expect` takes an integer".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_denied_cell_without_its_response_values_is_told_to_pin_them_with_its_status() {
+        let got = scenario_hints(
+            "[request]\nmethod = \"GET\"\npath = \"/x\"\n[response.seen]\nitems = \"/data\"\n[pins]\na = [{ status = 200, seen = [] }]\nb = [401]\n",
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].1,
+            "write { status = 401, seen = [...] }: a denied cell pins what it lists too, often []"
+        );
+    }
+
+    #[test]
     fn a_file_or_folder_in_scenarios_that_is_not_a_scenario_file_is_refused() {
         let ok = "[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\na = [200]\n";
         let got = problems(&[
