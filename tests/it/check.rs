@@ -220,6 +220,25 @@ fn a_boot_failure_exits_4_with_the_command_and_its_log() {
 }
 
 #[test]
+fn a_seed_statement_the_database_refuses_names_its_file_and_line() {
+    let env = Env::new("seed-typo");
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("world.toml"),
+        "INSERT INTO \"LiteLLM_OrganizationTable\"",
+        "INSERT INTO \"LiteLLM_OrganisationTable\"",
+    );
+    let (_, stderr) = env.check_suite(&suite, &[]).run_expect(4);
+    assert!(
+        stderr.contains(
+            "world.toml:52: [[seed]] statement failed: relation \"LiteLLM_OrganisationTable\" does not exist"
+        ),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
 fn a_ready_probe_that_never_passes_says_what_it_got_last() {
     let env = Env::new("never-ready");
     let suite = env.suite_copy("litellm");
