@@ -742,11 +742,8 @@ fn accept(checked: &Checked) -> Result<(), Error> {
     }
     for edit in &edits {
         eprint!("{}", crate::support::redact::scrub(&edit.diff()));
-        edit.write().map_err(|source| Error::Write {
-            path: edit.path.clone(),
-            source,
-        })?;
     }
+    crate::suite::write_pins(&edits)?;
     if !edits.is_empty() {
         eprintln!(
             "replay: accepted {} pin{} in {} file{}",

@@ -653,6 +653,8 @@ async fn wait_ready(
         log: server.log().to_path_buf(),
         tail: server.log_tail(20),
     };
+    // What the probe saw last, for the error when the deadline passes.
+    let mut last = "nothing answered yet".to_string();
     loop {
         if run.cancel.is_cancelled() {
             return Err(RuntimeError::Interrupted);
@@ -665,18 +667,44 @@ async fn wait_ready(
             ));
         }
         let http_ok = match &ready.http {
-            Some(path) => client
+            Some(path) => match client
                 .get(format!("{}{path}", server.base_url()))
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await
-                .is_ok_and(|r| r.status().is_success()),
-            None => tokio::net::TcpStream::connect(server.base_url().trim_start_matches("http://"))
-                .await
-                .is_ok(),
+            {
+                Ok(response) if response.status().is_success() => true,
+                Ok(response) => {
+                    last = format!("GET {path} answered {}", response.status());
+                    false
+                }
+                Err(error) => {
+                    last = format!("GET {path}: {}", http_failure(&error));
+                    false
+                }
+            },
+            None => {
+                let connected =
+                    tokio::net::TcpStream::connect(server.base_url().trim_start_matches("http://"))
+                        .await;
+                if let Err(error) = &connected {
+                    last = format!("the port: {error}");
+                }
+                connected.is_ok()
+            }
         };
         let sql_ok = match (&ready.sql, http_ok) {
-            (Some(sql), true) => sql_probe(&database.url, sql).await,
+            (Some(sql), true) => match sql_probe(&database.url, sql).await {
+                Ok(true) => true,
+                Ok(false) => {
+                    last = "the ready SQL returned no row".into();
+                    false
+                }
+                Err(message) => {
+                    last = format!("the ready SQL: {message}");
+                    false
+                }
+            },
             (_, ok) => ok,
         };
         if sql_ok {
@@ -686,6 +714,7 @@ async fn wait_ready(
             return Err(RuntimeError::NotReady {
                 revision: label.into(),
                 probe,
+                last,
                 waited: ready.timeout,
                 command: server.command().into(),
                 log: server.log().to_path_buf(),
@@ -697,20 +726,32 @@ async fn wait_ready(
     }
 }
 
-async fn sql_probe(url: &str, sql: &str) -> bool {
-    let Ok(mut connection) = sqlx::PgConnection::connect(url).await else {
-        return false;
-    };
+/// Whether the ready SQL returns a row; `Err` with Postgres's message.
+async fn sql_probe(url: &str, sql: &str) -> Result<bool, String> {
+    let mut connection = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| database_message(&e))?;
     let found = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
         .fetch_optional(&mut connection)
         .await
         .map(|row| row.is_some())
-        .unwrap_or_else(|e| {
+        .map_err(|e| {
             tracing::debug!("ready sql: {}", database_message(&e));
-            false
+            database_message(&e)
         });
     connection.close().await.ok();
     found
+}
+
+/// Why a probe's request got no answer, in a few words.
+fn http_failure(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "no answer within 2s"
+    } else if error.is_connect() {
+        "the connection was refused (nothing listens on the port yet)"
+    } else {
+        "the request failed"
+    }
 }
 
 /// A test hook: `REPLAY_FAULT=<point>` panics at that point, to prove that a

@@ -289,11 +289,26 @@ async fn cell_steps(
     if let Some(paging) = &scenario.pages
         && allowed
     {
-        let total = pages[0]
-            .pointer(&paging.total)
-            .and_then(Value::as_u64)
-            .unwrap_or(1)
-            .min(MAX_PAGES);
+        // A `total` the response lacks would read page 1 alone, and a set
+        // pinned from the later pages would look changed (or a pin of fewer
+        // values look met): the cell cannot be measured.
+        let total = match pages[0].pointer(&paging.total) {
+            Some(total) => total.as_u64().ok_or_else(|| {
+                format!(
+                    "pages.total `{}` of the response is {}, not a number of pages",
+                    paging.total,
+                    excerpt(&total.to_string(), 60)
+                )
+            })?,
+            None => {
+                return Err(format!(
+                    "the response has no `{}` (pages.total): {}",
+                    paging.total,
+                    excerpt(&pages[0].body, 200)
+                ));
+            }
+        }
+        .min(MAX_PAGES);
         for page in 2..=total {
             let extra = [(paging.param.clone(), page.to_string())];
             let exchange = http::send(
@@ -317,10 +332,9 @@ async fn cell_steps(
     }
 
     for (name, spec) in &scenario.responses {
-        outcome.responses.insert(
-            name.clone(),
-            collect(spec, &pages, matrix.suite, world, redactor),
-        );
+        let values = collect(spec, &pages, allowed, matrix.suite, world, redactor)
+            .map_err(|e| format!("[response.{name}]: {e}"))?;
+        outcome.responses.insert(name.clone(), values);
     }
 
     // Checks are read right after the request, except those that use a
@@ -539,18 +553,39 @@ fn capture(
     Ok(())
 }
 
-/// The values a response shows across all its pages, as a set.
+/// The values a response shows across all its pages, as a set. A denied
+/// response (an error body) shows none; an allowed one must hold the list
+/// `items` names on every page: one that lacks it is not an empty set (a
+/// typo in the pointer would make every pin of `[]` pass).
 fn collect(
     spec: &ResponseSpec,
     pages: &[Exchange],
+    allowed: bool,
     suite: &Suite,
     world: &WorldState,
     redactor: &Redactor,
-) -> Value {
+) -> Result<Value, String> {
     let mut values = Vec::new();
-    for page in pages {
-        let Some(Value::Array(items)) = page.pointer(&spec.items) else {
-            continue;
+    for (number, page) in pages.iter().enumerate() {
+        let items = match page.pointer(&spec.items) {
+            Some(Value::Array(items)) => items,
+            _ if !allowed => continue,
+            Some(other) => {
+                return Err(format!(
+                    "items `{}` of the response (page {}) is {}, not a list",
+                    spec.items,
+                    number + 1,
+                    excerpt(&other.to_string(), 60)
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "the response (page {}) has no `{}` (items): {}",
+                    number + 1,
+                    spec.items,
+                    excerpt(&page.body, 200)
+                ));
+            }
         };
         for item in items {
             let value = match (&spec.field, item) {
@@ -586,7 +621,7 @@ fn collect(
                 .collect()
         }
     };
-    as_set(Value::Array(values))
+    Ok(as_set(Value::Array(values)))
 }
 
 /// Each world value by its text, with its name: actors first (their id, key

@@ -9,6 +9,7 @@ use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::engine::http::{self, Credentials, HttpError};
+use crate::spec::source::Location;
 use crate::spec::template::{RenderError, Vars, sha256_hex};
 use crate::suite::{Credential, HttpStep, Suite, WorldStep};
 use crate::support::redact::Redactor;
@@ -17,8 +18,8 @@ use crate::support::redact::Redactor;
 pub enum WorldError {
     #[error("cannot connect to the database to seed the world")]
     Connect(#[source] sqlx::Error),
-    #[error("seed statement {index} of world.toml failed: {message}")]
-    Seed { index: usize, message: String },
+    #[error("{location}: [[seed]] statement failed: {message}")]
+    Seed { location: Location, message: String },
     #[error("world.toml: {0}")]
     Render(#[from] RenderError),
     #[error("world.toml: [[api]] step {index} ({request}) {problem}")]
@@ -138,7 +139,7 @@ impl WorldState {
             .await
             .map_err(WorldError::Connect)?;
         let mut transaction = connection.begin().await.map_err(WorldError::Connect)?;
-        for (index, template) in suite.world.seed.iter().enumerate() {
+        for (location, template) in &suite.world.seed {
             let (sql, params) = template.render_sql(&self.vars)?;
             // The SQL is the suite author's; every value in it is a bound parameter.
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -149,12 +150,12 @@ impl WorldState {
                 .execute(query)
                 .await
                 .map_err(|e| WorldError::Seed {
-                    index: index + 1,
+                    location: location.clone(),
                     message: self.redactor.apply(&database_message(&e)),
                 })?;
         }
         transaction.commit().await.map_err(|e| WorldError::Seed {
-            index: 0,
+            location: Location::file(&suite.dir.join("world.toml")),
             message: database_message(&e),
         })?;
         connection.close().await.ok();
@@ -222,7 +223,7 @@ impl WorldState {
             world.bearers.insert(actor.to_string(), key);
         }
         world.render_ids_with(suite, Some(actor));
-        for (index, template) in &making.seed {
+        for (location, template) in &making.seed {
             let (sql, params) = template.render_sql(&world.vars)?;
             // The SQL is the suite author's; every value in it is a bound parameter.
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -230,7 +231,7 @@ impl WorldState {
                 query = query.bind(param);
             }
             query.execute(pool).await.map_err(|e| WorldError::Seed {
-                index: *index,
+                location: location.clone(),
                 message: world.redactor.apply(&database_message(&e)),
             })?;
         }

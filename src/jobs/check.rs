@@ -306,6 +306,24 @@ async fn check_url(
     progress: &Progress,
 ) -> Result<Checked, Error> {
     let started = Instant::now();
+    // Against a server you started nothing throws the database away: without
+    // [[cleanup]] every row of the run (the world, setup rows, what the server
+    // made for the cells) would stay there, while the run said "removed 0 rows".
+    if suite.cleanup.is_empty() {
+        return Err(Error::usage(
+            format!(
+                "{}: the suite has no [[cleanup]], so every row this run writes into {} would stay there",
+                suite.dir.join("suite.toml").display(),
+                without_password(database_url)
+            ),
+            Some(
+                "list the tables and columns that hold the run's prefix in suite.toml, children before parents: \
+                 [[cleanup]] table = \"...\" columns = [\"...\"] (docs/format.md, [[cleanup]]); \
+                 or run it on a fresh database with --target"
+                    .to_string(),
+            ),
+        ));
+    }
     let mut run = super::start_run(
         &crate::engine::run::RunOptions {
             no_cache: true,

@@ -92,6 +92,7 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Accept(AcceptError::Write { .. }) => exit_codes::ENVIRONMENT,
             Error::Suite(_)
             | Error::Target(_)
             | Error::Usage { .. }
@@ -194,6 +195,16 @@ impl Error {
             Error::Engine(EngineError::Runtime(error)) => runtime_hints(error),
             Error::Engine(EngineError::World { source, .. }) | Error::World(source) => world_hints(source),
             Error::Write { .. } => vec!["check that the folder exists and is writable".into()],
+            Error::Accept(AcceptError::Changed { .. }) => vec![
+                "no pin was accepted, and your edits are kept: run `replay check --accept` again to measure the file as it is now".into(),
+            ],
+            Error::Accept(AcceptError::Write { left, .. }) if left.is_empty() => vec![
+                "no pin was accepted (files already rewritten got their old text back): check that the suite's folder is writable and has space, then run `replay check --accept` again".into(),
+            ],
+            Error::Accept(AcceptError::Write { left, .. }) => vec![format!(
+                "these files hold the new pins although the accept failed, and could not be put back: {}",
+                left.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            )],
             // A run interrupted after measuring something returns its partial
             // results instead of this error; this one has written nothing.
             Error::Interrupted => vec!["nothing was measured yet, so nothing was written; run again to finish".into()],

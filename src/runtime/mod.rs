@@ -116,10 +116,12 @@ pub enum RuntimeError {
         log: PathBuf,
         tail: String,
     },
-    #[error("failed to boot {revision}: not ready after {}s (waited for {probe})", waited.as_secs())]
+    #[error("failed to boot {revision}: not ready after {}s (waited for {probe}; last: {last})", waited.as_secs())]
     NotReady {
         revision: String,
         probe: String,
+        /// What the probe saw last: a status, a refused connection, no row.
+        last: String,
         waited: Duration,
         command: String,
         log: PathBuf,

@@ -98,6 +98,17 @@ pub(crate) fn toml_problem(file: &SourceFile, error: &toml::de::Error) -> Proble
     } else if message.starts_with("invalid type")
         && let Some(key) = span.as_ref().and_then(|s| key_before(&file.text, s.start))
     {
+        // serde names the Rust type (`expected i64`): say what to write.
+        if let Some((head, expected)) = message.split_once("expected ") {
+            let expected = match expected.trim() {
+                "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => {
+                    "an integer"
+                }
+                "f32" | "f64" => "a number",
+                other => other,
+            };
+            message = format!("{head}expected {expected}");
+        }
         if let Some((_, expected)) = message.split_once("expected ") {
             hint = Some(format!("`{key}` takes {expected}"));
         }

@@ -27,17 +27,71 @@ impl PinEdit {
             .header(&name, &name)
             .to_string()
     }
-
-    /// Write the new text atomically (a temp file in the same folder, renamed).
-    pub fn write(&self) -> std::io::Result<()> {
-        crate::support::files::write_atomically(&self.path, self.after.as_bytes())
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
     #[error("cannot edit {}: {message}", path.display())]
     Edit { path: PathBuf, message: String },
+    /// The file is not what the run loaded (edited while the run ran):
+    /// writing the run's text over it would lose those edits.
+    #[error("{} changed since this run read it", path.display())]
+    Changed { path: PathBuf },
+    /// A file could not be written; those already rewritten were put back,
+    /// but for the ones in `left`, which hold the new pins.
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+        left: Vec<PathBuf>,
+    },
+}
+
+/// Write every edit, or none: each file must still hold the text the run
+/// loaded; every new text is staged beside its file before the first one is
+/// renamed into place; and when a rename fails, the files already renamed
+/// get their old text back. A half-accepted suite (some files with the new
+/// pins, others without) is never left by a write error.
+pub fn write_pins(edits: &[PinEdit]) -> Result<(), AcceptError> {
+    let write_error = |path: &PathBuf, source| AcceptError::Write {
+        path: path.clone(),
+        source,
+        left: Vec::new(),
+    };
+    for edit in edits {
+        let now = std::fs::read(&edit.path).map_err(|e| write_error(&edit.path, e))?;
+        if now != edit.before.as_bytes() {
+            return Err(AcceptError::Changed {
+                path: edit.path.clone(),
+            });
+        }
+    }
+    let mut staged = Vec::new();
+    for edit in edits {
+        let file = crate::support::files::stage(&edit.path, edit.after.as_bytes())
+            .map_err(|e| write_error(&edit.path, e))?;
+        staged.push((edit, file));
+    }
+    let mut done: Vec<&PinEdit> = Vec::new();
+    for (edit, file) in staged {
+        if let Err(error) = file.persist(&edit.path) {
+            let left = done
+                .iter()
+                .filter(|d| {
+                    crate::support::files::write_atomically(&d.path, d.before.as_bytes()).is_err()
+                })
+                .map(|d| d.path.clone())
+                .collect();
+            return Err(AcceptError::Write {
+                path: edit.path.clone(),
+                source: error.error,
+                left,
+            });
+        }
+        done.push(edit);
+    }
+    Ok(())
 }
 
 /// The files to rewrite so that each cell's pin becomes the given one.
@@ -161,6 +215,76 @@ mod tests {
             edits[0]
                 .diff()
                 .contains("-a       = [403,  200]\n+a       = [200,  200]")
+        );
+    }
+
+    /// A suite of two scenarios, `s` and `t`, each pinning `a` to 403 on `x`,
+    /// and the edits that pin both to 200.
+    fn two_edits(dir: &std::path::Path) -> Vec<PinEdit> {
+        std::fs::write(dir.join("suite.toml"), "name = \"t\"\n").unwrap();
+        std::fs::write(dir.join("world.toml"), "[actors.a]\n").unwrap();
+        std::fs::create_dir(dir.join("scenarios")).unwrap();
+        let text = "[targets.x]\n[request]\nmethod = \"GET\"\npath = \"/\"\n[pins]\ntargets = [\"x\"]\na = [403]\n";
+        for name in ["s", "t"] {
+            std::fs::write(dir.join(format!("scenarios/{name}.toml")), text).unwrap();
+        }
+        let suite = load(dir).unwrap();
+        let pin = Pin {
+            status: 200,
+            unknown: false,
+            responses: IndexMap::new(),
+        };
+        let changes: Vec<_> = ["s/x/a", "t/x/a"]
+            .iter()
+            .map(|id| (CellId::parse(id).unwrap(), pin.clone()))
+            .collect();
+        accept(&suite, &changes).unwrap()
+    }
+
+    #[test]
+    fn a_file_edited_while_the_run_ran_is_not_overwritten_and_no_other_file_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let edits = two_edits(dir.path());
+        let t = dir.path().join("scenarios/t.toml");
+        let edited = edits[1].before.replace("a = [403]", "a = [403]   # mine");
+        std::fs::write(&t, &edited).unwrap();
+        match write_pins(&edits) {
+            Err(AcceptError::Changed { path }) => assert_eq!(path, t),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read_to_string(&t).unwrap(), edited);
+        let s = dir.path().join("scenarios/s.toml");
+        assert_eq!(std::fs::read_to_string(&s).unwrap(), edits[0].before);
+
+        std::fs::write(&t, &edits[1].before).unwrap();
+        write_pins(&edits).unwrap();
+        for edit in &edits {
+            assert_eq!(std::fs::read_to_string(&edit.path).unwrap(), edit.after);
+        }
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_leaves_every_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut edits = two_edits(dir.path());
+        // The second file's folder is gone by the time the pins are written:
+        // nothing may have been renamed into place before that is known.
+        let gone = dir.path().join("gone");
+        std::fs::create_dir(&gone).unwrap();
+        let moved = gone.join("t.toml");
+        std::fs::rename(&edits[1].path, &moved).unwrap();
+        edits[1].path = moved;
+        std::fs::remove_dir_all(&gone).unwrap();
+        match write_pins(&edits) {
+            Err(AcceptError::Write { path, left, .. }) => {
+                assert_eq!(path, edits[1].path);
+                assert!(left.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            std::fs::read_to_string(&edits[0].path).unwrap(),
+            edits[0].before
         );
     }
 

@@ -10,7 +10,7 @@ mod model;
 mod raw;
 pub mod scaffold;
 
-pub use accept::{AcceptError, PinEdit, accept};
+pub use accept::{AcceptError, PinEdit, accept, write_pins};
 pub use filter::{CellFilter, FilterError, glob};
 pub(crate) use load::as_set;
 pub use load::{SuiteError, load};

@@ -49,7 +49,8 @@ pub(crate) enum CleanupFilter {
 pub(crate) struct World {
     pub values: IndexMap<String, Template>,
     pub actors: IndexMap<String, Actor>,
-    pub seed: Vec<Template>,
+    /// Each statement with where it is written (its `sql`'s line).
+    pub seed: Vec<(crate::spec::source::Location, Template)>,
     pub api: Vec<HttpStep>,
     /// What runs on the server, in order: the API steps, each login just
     /// before the first step that needs it, the other logins at the end.
@@ -65,7 +66,7 @@ pub(crate) struct World {
 #[derive(Debug, Default)]
 pub(crate) struct Making {
     /// (the statement's number among world.toml's `[[seed]]`s, 1-based; its SQL)
-    pub seed: Vec<(usize, Template)>,
+    pub seed: Vec<(crate::spec::source::Location, Template)>,
     pub order: Vec<WorldStep>,
 }
 

@@ -107,6 +107,31 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
         }
         Err(_) => bytes,
     };
+    stage_in(dir, bytes)?.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The new contents of `path`, written and synced into a temp file beside it
+/// (secrets scrubbed), not yet in place: `persist(path)` puts it there in one
+/// rename; dropping it removes it. Writing several files all or none stages
+/// them all first, so that a full disk or a read-only folder changes nothing.
+pub(crate) fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let scrubbed;
+    let bytes = match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            scrubbed = crate::support::redact::scrub(text);
+            scrubbed.as_bytes()
+        }
+        Err(_) => bytes,
+    };
+    stage_in(dir, bytes)
+}
+
+fn stage_in(dir: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     // A temp file is private; what we write is meant to be read (records, pins).
     std::fs::set_permissions(
@@ -115,8 +140,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     )?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -219,6 +219,49 @@ fn a_boot_failure_exits_4_with_the_command_and_its_log() {
     assert!(env.logs_kept());
 }
 
+#[test]
+fn a_seed_statement_the_database_refuses_names_its_file_and_line() {
+    let env = Env::new("seed-typo");
+    let suite = env.suite_copy("litellm");
+    edit(
+        &suite.join("world.toml"),
+        "INSERT INTO \"LiteLLM_OrganizationTable\"",
+        "INSERT INTO \"LiteLLM_OrganisationTable\"",
+    );
+    let (_, stderr) = env.check_suite(&suite, &[]).run_expect(4);
+    assert!(
+        stderr.contains(
+            "world.toml:52: [[seed]] statement failed: relation \"LiteLLM_OrganisationTable\" does not exist"
+        ),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_ready_probe_that_never_passes_says_what_it_got_last() {
+    let env = Env::new("never-ready");
+    let suite = env.suite_copy("litellm");
+    let target = suite.join("targets/twin.toml");
+    let text = std::fs::read_to_string(&target).unwrap();
+    let text = regex::Regex::new(r#"(?m)^http = .*$"#)
+        .unwrap()
+        .replace(&text, "http = \"/health/nope\"");
+    let text = regex::Regex::new(r#"(?m)^timeout = .*$"#)
+        .unwrap()
+        .replace(&text, "timeout = \"2s\"");
+    std::fs::write(&target, text.as_ref()).unwrap();
+    let (_, stderr) = env.check_suite(&suite, &[]).run_expect(4);
+    assert!(
+        stderr.contains(
+            "error: failed to boot working tree: not ready after 2s (waited for GET /health/nope; \
+             last: GET /health/nope answered 404 Not Found)"
+        ),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+}
+
 /// As a normal user the tool runs initdb and postgres as itself (as root it
 /// runs them as `postgres`). The test runs it as `nobody`, from a folder
 /// nobody can read, with a cache of its own.

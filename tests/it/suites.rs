@@ -78,6 +78,76 @@ fn a_question_mark_pin_is_new_until_accepted() {
     env.assert_nothing_left();
 }
 
+/// The ids of the cells of a JSON report that ended in ERROR, each with its error.
+fn errored(report: &serde_json::Value) -> Vec<(String, String)> {
+    cells_with(report, "ERROR")
+        .into_iter()
+        .map(|id| {
+            let error = cell(report, &id)["outcome"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (id, error)
+        })
+        .collect()
+}
+
+#[test]
+fn a_listing_pointer_the_allowed_response_lacks_is_an_error_not_an_empty_set() {
+    let env = Env::new("suite-items");
+    let suite = env.suite_copy("twin-keys");
+    let scenario = suite.join("scenarios/key_list.toml");
+    let original = std::fs::read_to_string(&scenario).unwrap();
+    // A typo in `items`, and a pin of "sees nothing" that the typo would
+    // make pass whatever the server lists.
+    edit(&scenario, "items = \"/keys\"", "items = \"/kyes\"");
+    edit(
+        &scenario,
+        "alice     = [{ status = 200, visible = [\"alice\"] }]",
+        "alice     = [{ status = 200, visible = [] }]",
+    );
+    let (report, _) = env
+        .check_suite(&suite, &["--format", "json", "--endpoint", "/key/list"])
+        .run_json(1);
+    let errors = errored(&report);
+    let ids: Vec<&str> = errors.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "key_list/any/admin",
+            "key_list/any/alice",
+            "key_list/any/bob"
+        ]
+    );
+    for (id, error) in &errors {
+        assert!(
+            error.starts_with("[response.visible]: the response (page 1) has no `/kyes` (items)"),
+            "{id}: {error}"
+        );
+    }
+    // A denied response is an error body: it lists nothing, as pinned.
+    assert_eq!(cell(&report, "key_list/any/anonymous")["verdict"], "GREEN");
+
+    // A `total` the response lacks would read the first page alone.
+    std::fs::write(
+        &scenario,
+        original.replace("total = \"/total_pages\"", "total = \"/total_pagez\""),
+    )
+    .unwrap();
+    let (report, _) = env
+        .check_suite(&suite, &["--format", "json", "--endpoint", "/key/list"])
+        .run_json(1);
+    let errors = errored(&report);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    for (id, error) in &errors {
+        assert!(
+            error.starts_with("the response has no `/total_pagez` (pages.total)"),
+            "{id}: {error}"
+        );
+    }
+    env.assert_nothing_left();
+}
+
 #[test]
 fn the_setup_suite_makes_rows_with_sql_and_targets_from_captures() {
     let env = Env::new("suite-setup");

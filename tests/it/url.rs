@@ -306,6 +306,30 @@ fn a_running_server_is_checked_and_the_run_leaves_no_row() {
     // A row of somebody else, which the cleanup must not touch.
     psql(&database_url, "INSERT INTO \"LiteLLM_UserTable\" (user_id, user_email) VALUES ('someone-else', 'someone@example.test')").unwrap();
 
+    // A suite that says nothing about its rows would leave them all: refused
+    // before the first write.
+    let bare = env.suite_copy("litellm");
+    let text = std::fs::read_to_string(bare.join("suite.toml")).unwrap();
+    let cut = text.find("[[cleanup]]").unwrap();
+    std::fs::write(bare.join("suite.toml"), &text[..cut]).unwrap();
+    let before = counts(&database_url);
+    let (_, stderr) = env
+        .replay()
+        .arg("check")
+        .arg("--suite")
+        .arg(&bare)
+        .args(["--url", &url, "--database-url", &database_url])
+        .run_expect(2);
+    assert!(
+        stderr.contains("suite.toml: the suite has no [[cleanup]], so every row this run writes"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: list the tables and columns"),
+        "{stderr}"
+    );
+    assert_eq!(counts(&database_url), before);
+
     let (report, stderr) = env
         .replay()
         .args([

@@ -110,14 +110,9 @@ pub fn load(dir: &Path) -> Result<Suite, SuiteError> {
         None
     };
     let scenario_dir = dir.join("scenarios");
-    let mut scenario_paths: Vec<PathBuf> = match std::fs::read_dir(&scenario_dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let (mut scenario_paths, mut strays) = scenario_entries(&scenario_dir);
     scenario_paths.sort();
+    strays.sort();
     let scenario_files = scenario_paths
         .iter()
         .map(|p| read(p))
@@ -137,6 +132,17 @@ pub fn load(dir: &Path) -> Result<Suite, SuiteError> {
     let hash = hex::encode(hasher.finalize());
 
     let mut loader = Loader::default();
+    for (path, why) in strays {
+        loader.problem(
+            Location::file(&path),
+            why,
+            Some(
+                "a scenario is a file NAME.toml directly in scenarios/: rename it, or move it out \
+                 of scenarios/ (names starting with `.` are skipped)"
+                    .into(),
+            ),
+        );
+    }
     let suite = loader.suite(dir, hash, &suite_file, world_file.as_ref(), &scenario_files);
     match suite {
         Some(suite) if loader.problems.is_empty() => Ok(suite),
@@ -145,6 +151,39 @@ pub fn load(dir: &Path) -> Result<Suite, SuiteError> {
             problems: loader.problems,
         }),
     }
+}
+
+/// The scenario files of `dir` (each `NAME.toml` in it), and the entries
+/// that are not one, each with why: a file that is not `*.toml` (`.TOML`,
+/// `.tml`, `key_info.toml.off`) or a folder would otherwise be skipped in
+/// silence, and the cells it pins would never run while the check says every
+/// cell is GREEN. Hidden entries (`.gitkeep`, an editor's files) are skipped.
+fn scenario_entries(dir: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let (mut scenarios, mut strays) = (Vec::new(), Vec::new());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (scenarios, strays);
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            strays.push((
+                path,
+                "a folder in scenarios/: scenarios are not read from folders, so the files in it would never run".into(),
+            ));
+        } else if path.extension().is_some_and(|x| x == "toml") {
+            scenarios.push(path);
+        } else {
+            strays.push((
+                path,
+                "not a scenario file (NAME.toml): the cells it pins would never run".into(),
+            ));
+        }
+    }
+    (scenarios, strays)
 }
 
 #[derive(Default)]
@@ -591,6 +630,59 @@ mod tests {
     }
 
     /// Write a suite into a temp dir from (path, text) pairs and load it.
+
+    #[test]
+    fn a_wrong_type_says_what_to_write_not_the_rust_type() {
+        let got = scenario_hints(
+            "[[setup]]\nas = \"a\"\nmethod = \"GET\"\npath = \"/x\"\nexpect = \"200\"\n[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\na = [200]\n",
+        );
+        assert_eq!(
+            got,
+            [(
+                "/scenarios/s.toml:5: `expect`: invalid type: string \"200\", expected an integer"
+                    .to_string(),
+                "`expect` takes an integer".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_denied_cell_without_its_response_values_is_told_to_pin_them_with_its_status() {
+        let got = scenario_hints(
+            "[request]\nmethod = \"GET\"\npath = \"/x\"\n[response.seen]\nitems = \"/data\"\n[pins]\na = [{ status = 200, seen = [] }]\nb = [401]\n",
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].1,
+            "write { status = 401, seen = [...] }: a denied cell pins what it lists too, often []"
+        );
+    }
+
+    #[test]
+    fn a_file_or_folder_in_scenarios_that_is_not_a_scenario_file_is_refused() {
+        let ok = "[request]\nmethod = \"GET\"\npath = \"/x\"\n[pins]\na = [200]\n";
+        let got = problems(&[
+            ("suite.toml", SUITE),
+            ("world.toml", WORLD),
+            ("scenarios/s.toml", ok),
+            ("scenarios/upper.TOML", ok),
+            ("scenarios/typo.tml", ok),
+            ("scenarios/nested/deep.toml", ok),
+            ("scenarios/.gitkeep", ""),
+            ("scenarios/.s.toml.swp", ""),
+        ]);
+        assert_eq!(
+            got,
+            [
+                "/scenarios/nested: a folder in scenarios/: scenarios are not read from folders, \
+                 so the files in it would never run",
+                "/scenarios/typo.tml: not a scenario file (NAME.toml): the cells it pins would \
+                 never run",
+                "/scenarios/upper.TOML: not a scenario file (NAME.toml): the cells it pins would \
+                 never run",
+            ]
+        );
+    }
 
     #[test]
     fn unknown_keys_name_their_line() {

@@ -186,7 +186,11 @@ impl Loader {
                         "cell {cell} pins a status but not the response values ({})",
                         names.join(", ")
                     ),
-                    Some(format!("write {{ status = 200, {} = [...] }}", names[0])),
+                    Some(format!(
+                        "write {{ status = {}, {} = [...] }}: a denied cell pins what it lists too, often []",
+                        item.as_integer().unwrap_or(200),
+                        names[0]
+                    )),
                 );
                 None
             }

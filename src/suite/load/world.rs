@@ -528,7 +528,7 @@ impl Loader {
             .map(|(n, _)| (n.clone(), Making::default()))
             .collect();
         let mut seed = Vec::new();
-        for (index, step) in raw.seed.into_iter().enumerate() {
+        for step in raw.seed {
             let Some(template) = self.template(file, step.sql.get_ref(), step.sql.span()) else {
                 continue;
             };
@@ -539,9 +539,10 @@ impl Loader {
                 .filter(|m| making.contains_key(*m));
             let names = scope(&names, makes);
             self.names_in(file, step.sql.span(), &template, &names, Phase::Seed, false);
+            let location = file.at(step.sql.span());
             match makes.and_then(|m| making.get_mut(m)) {
-                Some(made) => made.seed.push((index + 1, template)),
-                None => seed.push(template),
+                Some(made) => made.seed.push((location, template)),
+                None => seed.push((location, template)),
             }
         }
 
@@ -900,7 +901,7 @@ mod tests {
         assert!(suite.world.seed.is_empty());
         let carol = &suite.world.scratch["carol"];
         assert_eq!(carol.seed.len(), 1);
-        assert_eq!(carol.seed[0].0, 1);
+        assert_eq!(carol.seed[0].0.line, Some(12));
         assert!(carol.order.is_empty());
         assert_eq!(
             suite.world.scratch["dave"].order,
