@@ -119,6 +119,9 @@ pub(crate) fn write(parts: &Parts<'_>, path: &Path) -> Result<Context, RuntimeEr
     });
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
+    // Plain entries only: the engine (API 1.41) refuses GNU sparse headers
+    // ("unhandled tar header type 83"), and linkers write sparse binaries.
+    tar.sparse(false);
     let add_bytes = |tar: &mut tar::Builder<HashingWriter>, name: &str, bytes: &[u8]| {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
@@ -336,14 +339,25 @@ mod tests {
         std::fs::write(checkout.join("a.py"), "one").unwrap();
         let engine = dir.path().join("query-engine");
         std::fs::write(&engine, "engine v1").unwrap();
+        // A sparse file (a hole, then data), as a linker may leave a binary.
+        let sparse = dir.path().join("sparse");
+        {
+            use std::io::{Seek, SeekFrom};
+            let mut file = std::fs::File::create(&sparse).unwrap();
+            file.seek(SeekFrom::Start(1 << 20)).unwrap();
+            file.write_all(b"end").unwrap();
+        }
         std::fs::set_permissions(&engine, std::fs::Permissions::from_mode(0o750)).unwrap();
         // A link to it, as `target/debug/query-engine` may be: the file is copied.
         let link = dir.path().join("engine-link");
         std::os::unix::fs::symlink(&engine, &link).unwrap();
-        let files = [(
-            "/replay/files/QUERY_ENGINE/engine-link".to_string(),
-            link.clone(),
-        )];
+        let files = [
+            (
+                "/replay/files/QUERY_ENGINE/engine-link".to_string(),
+                link.clone(),
+            ),
+            ("/replay/files/SPARSE/sparse".to_string(), sparse.clone()),
+        ];
         let parts = Parts {
             dockerfile: "FROM x\n",
             checkout: &checkout,
@@ -355,19 +369,29 @@ mod tests {
         };
         let one = write(&parts, &dir.path().join("one.tar")).unwrap();
         let mut archive = tar::Archive::new(std::fs::File::open(&one.tar).unwrap());
-        let entries: Vec<(String, u32, Vec<u8>)> = archive
+        let mut kinds = Vec::new();
+        let mut entries: Vec<(String, u32, Vec<u8>)> = archive
             .entries()
             .unwrap()
             .map(|e| {
                 let mut e = e.unwrap();
                 let name = e.path().unwrap().to_string_lossy().into_owned();
                 let mode = e.header().mode().unwrap();
+                kinds.push(e.header().entry_type());
                 let mut bytes = Vec::new();
                 std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
                 (name, mode, bytes)
             })
             .filter(|(name, _, _)| name.starts_with("files"))
             .collect();
+        assert!(
+            kinds.iter().all(|k| k.is_file() || k.is_dir()),
+            "{kinds:?}"
+        );
+        let (_, _, sparse_bytes) = entries.pop().unwrap();
+        assert_eq!(sparse_bytes.len(), (1 << 20) + 3);
+        assert!(sparse_bytes.ends_with(b"end"));
+        entries.pop(); // files/SPARSE/
         assert_eq!(
             entries,
             [
