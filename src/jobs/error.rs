@@ -163,6 +163,15 @@ impl Error {
             Error::Target(TargetError::NoDockerRecipe { .. }) => vec![
                 "add [docker.image], [docker.build], [docker.migrate] and [docker.boot] to the target (docs/format.md, \"Targets\"), or run it with --runtime local".into(),
             ],
+            Error::Target(TargetError::HostFile { key, variable, problem, .. }) => vec![match problem {
+                crate::spec::target::HostFileProblem::Unset => format!(
+                    "export {variable}=/path/to/the/file (the Docker runtime copies it into the image), or move `{variable}` to docker.build.optional_host_files if the build works without it"
+                ),
+                crate::spec::target::HostFileProblem::NotAFile(_) => format!(
+                    "point {variable} at an existing file on this machine, or unset it{}",
+                    if key.ends_with(".optional_host_files") { "" } else { " and move it to docker.build.optional_host_files" }
+                ),
+            }],
             Error::Revision(RevisionError::NotARepository { .. }) => vec!["pass --repo with the path of the server's git checkout".into()],
             Error::Revision(RevisionError::Unknown { .. }) => vec!["use a commit id (short is fine), a branch, a tag or an expression like HEAD~3; `git log --oneline` lists them".into()],
             Error::Revision(RevisionError::Ambiguous { .. }) => vec!["give more digits of the commit id".into()],

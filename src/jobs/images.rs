@@ -38,7 +38,8 @@ pub async fn build(
     let targets: Vec<Target> = match target {
         Some(name) => {
             let target = Target::find(suite, name)?;
-            crate::runtime::RuntimeKind::Docker.check_target(&target)?;
+            // Base images need no host files: only the recipe.
+            crate::runtime::RuntimeKind::Docker.check_recipe(&target)?;
             vec![target]
         }
         None => {

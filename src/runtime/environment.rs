@@ -67,6 +67,7 @@ pub(crate) fn local(target: &Target, vars: &Vars, tmp: &Path) -> Vec<(String, St
     layered(
         base(),
         target,
+        &target.pass_env,
         vars,
         Some(tmp.to_string_lossy().into_owned()),
     )
@@ -74,10 +75,17 @@ pub(crate) fn local(target: &Target, vars: &Vars, tmp: &Path) -> Vec<(String, St
 
 /// What a command container gets on top of its image's environment (the
 /// image sets [`FIXED`]; the engine sets the container's own `PATH`, `HOME`,
-/// `HOSTNAME`): the `pass_env` values, then `[env]`. Nothing of the host's
+/// `HOSTNAME`): the `pass_env` values (a host file's variable names its copy
+/// in the image, `host_files`), then `[env]`. Nothing of the host's
 /// environment reaches a container otherwise.
 pub(crate) fn container(target: &Target, vars: &Vars) -> Vec<(String, String)> {
-    layered(Vec::new(), target, vars, None)
+    layered(
+        Vec::new(),
+        target,
+        &target.pass_env_in_container(),
+        vars,
+        None,
+    )
 }
 
 /// The `ENV` lines of a revision's image: [`FIXED`] (but those the target
@@ -105,12 +113,13 @@ pub(crate) fn declared(target: &Target, vars: &Vars) -> Vec<(String, String)> {
 fn layered(
     base: Vec<(String, String)>,
     target: &Target,
+    passed: &[(String, Option<String>)],
     vars: &Vars,
     tmp: Option<String>,
 ) -> Vec<(String, String)> {
     let mut env: IndexMap<String, String> = base.into_iter().collect();
     // The values the target was loaded with: those its keys were made from.
-    for (name, value) in &target.pass_env {
+    for (name, value) in passed {
         match value {
             Some(value) => env.insert(name.clone(), value.clone()),
             None => env.shift_remove(name),
@@ -189,6 +198,7 @@ mod tests {
         let env = layered(
             vec![("LANG".into(), "C.UTF-8".into())],
             &plain,
+            &plain.pass_env,
             &Vars::default(),
             Some("/run/tmp".into()),
         );
@@ -204,7 +214,13 @@ mod tests {
             dir.path(),
             &format!("name = \"t\"\n[env]\nTMPDIR = \"/mine\"\n{RECIPE}"),
         );
-        let env = layered(vec![], &own_tmp, &Vars::default(), Some("/run/tmp".into()));
+        let env = layered(
+            vec![],
+            &own_tmp,
+            &own_tmp.pass_env,
+            &Vars::default(),
+            Some("/run/tmp".into()),
+        );
         assert_eq!(env, [("TMPDIR".to_string(), "/mine".to_string())]);
         // A container gets no base and no TMPDIR from the host; its image fixes the locale.
         assert_eq!(

@@ -45,8 +45,19 @@ impl RuntimeKind {
     }
 
     /// Fail when the target has no recipe for this runtime (of its own, or
-    /// in one of its variants).
+    /// in one of its variants), or, under Docker, when a host file it names
+    /// (`host_files`) is unset or no file on this machine.
     pub fn check_target(self, target: &Target) -> Result<(), TargetError> {
+        self.check_recipe(target)?;
+        if self == RuntimeKind::Docker {
+            target.check_host_files()?;
+        }
+        Ok(())
+    }
+
+    /// Fail when the target has no recipe for this runtime (all that
+    /// building its base images needs).
+    pub fn check_recipe(self, target: &Target) -> Result<(), TargetError> {
         if target.has_recipe(self == RuntimeKind::Docker) {
             return Ok(());
         }

@@ -67,6 +67,17 @@ pub enum TargetError {
     NoLocalRecipe { name: String },
     #[error("the target `{name}` has no [docker] recipe ({})", path.display())]
     NoDockerRecipe { name: String, path: PathBuf },
+    /// A `host_files` variable that is unset, or names no file on this machine.
+    #[error("{location}: {key} names `{variable}`, {}", match problem {
+        HostFileProblem::Unset => "which is unset".to_string(),
+        HostFileProblem::NotAFile(path) => format!("whose value {} is not a file", path.display()),
+    })]
+    HostFile {
+        location: Location,
+        key: String,
+        variable: String,
+        problem: HostFileProblem,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +155,16 @@ struct RawDockerBuild {
     #[serde(default)]
     inputs: Vec<Spanned<String>>,
     #[serde(default)]
+    optional_inputs: Vec<Spanned<String>>,
+    #[serde(default)]
     wheels: Vec<String>,
+    /// `pass_env` variables whose values are paths of files on this machine:
+    /// copied into the image, the variable set to the copy inside it.
+    #[serde(default)]
+    host_files: Vec<Spanned<String>>,
+    /// The same, for variables that may be unset (then unset inside too).
+    #[serde(default)]
+    optional_host_files: Vec<Spanned<String>>,
     run: Vec<Spanned<String>>,
 }
 
@@ -263,6 +283,50 @@ pub(crate) struct DockerRecipe {
     pub boot: CommandLine,
     /// The port the server listens on inside its container (`{{port}}`).
     pub port: u16,
+    /// Files of this machine that the image needs, each named by a
+    /// `pass_env` variable (`host_files`, `optional_host_files`).
+    pub host_files: Vec<HostFile>,
+}
+
+/// A `pass_env` variable whose value is the path of a file on this machine
+/// (an engine binary, a CA bundle): the Docker runtime copies the file into
+/// the image and sets the variable, inside, to the copy's path.
+#[derive(Debug, Clone)]
+pub(crate) struct HostFile {
+    pub variable: String,
+    /// Listed in `optional_host_files`: unset is allowed (and stays unset inside).
+    pub optional: bool,
+    pub location: Location,
+}
+
+impl HostFile {
+    pub(crate) fn key(&self) -> &'static str {
+        if self.optional {
+            "docker.build.optional_host_files"
+        } else {
+            "docker.build.host_files"
+        }
+    }
+}
+
+/// Where a host file goes inside the image: its own folder per variable, so
+/// two files of one name do not meet.
+pub(crate) fn host_file_in_image(variable: &str, host_path: &Path) -> String {
+    let name = host_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    format!("{HOST_FILES_DIR}/{variable}/{name}")
+}
+
+/// The folder of the host files inside an image.
+pub(crate) const HOST_FILES_DIR: &str = "/replay/files";
+
+/// What is wrong with a host file's variable when the Docker runtime is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostFileProblem {
+    Unset,
+    NotAFile(PathBuf),
 }
 
 /// A base image: a minimal Debian root file system with these packages.
@@ -301,6 +365,9 @@ pub struct Target {
     /// the build cache and the target hash, so a build or a cached cell made
     /// with another value is never reused.
     pub(crate) pass_env: Vec<(String, Option<String>)>,
+    /// The `pass_env` variables that name host files (`host_files` of any
+    /// `[docker]` recipe): their files' sizes and times key the target too.
+    pub(crate) host_file_vars: Vec<String>,
     pub(crate) local: Option<LocalRecipe>,
     pub(crate) docker: Option<DockerRecipe>,
     pub(crate) ready: Ready,
@@ -496,7 +563,7 @@ impl Target {
                 build: stage(
                     &RawStage {
                         inputs: build.inputs.clone(),
-                        optional_inputs: vec![],
+                        optional_inputs: build.optional_inputs.clone(),
                         run: build.run.clone(),
                     },
                     Stage::Build,
@@ -506,6 +573,7 @@ impl Target {
                 migrate: stage(migrate, Stage::Migrate, problems),
                 boot: boot_line(&boot.run, problems),
                 port: boot.port,
+                host_files: host_files(&file, build, &raw.pass_env, problems),
             };
         let local = raw
             .local
@@ -678,7 +746,21 @@ impl Target {
             hasher.update(helper.file_name().unwrap_or_default().as_encoded_bytes());
             hasher.update(std::fs::read(helper).unwrap_or_default());
         }
-        hasher.update(ambient_key(&pass_env));
+        // The variables that name host files, in any [docker] recipe: their
+        // files' sizes and times key builds and cells (the contents key the
+        // image, whose context holds them).
+        let mut host_file_vars: Vec<String> = Vec::new();
+        for recipe in docker
+            .iter()
+            .chain(variants.iter().filter_map(|v| v.docker.as_ref()))
+        {
+            for file in &recipe.host_files {
+                if !host_file_vars.contains(&file.variable) {
+                    host_file_vars.push(file.variable.clone());
+                }
+            }
+        }
+        hasher.update(ambient_key(&pass_env, &host_file_vars));
         Ok(Self {
             name: raw.name.into_inner(),
             description: raw.description,
@@ -689,6 +771,7 @@ impl Target {
             helpers,
             env,
             pass_env,
+            host_file_vars,
             local,
             docker,
             ready: Ready {
@@ -708,7 +791,7 @@ impl Target {
 
     /// What the ambient variables of `pass_env` add to a cache key.
     pub(crate) fn ambient_key(&self) -> Vec<u8> {
-        ambient_key(&self.pass_env)
+        ambient_key(&self.pass_env, &self.host_file_vars)
     }
 
     /// What the chosen variant adds to a cache key (build, stage, image):
@@ -797,12 +880,32 @@ impl Target {
 }
 
 /// `pass_env NAME=value` lines (`NAME unset` for an unset one); empty when the
-/// target passes nothing, so targets without `pass_env` keep their keys.
-fn ambient_key(pass_env: &[(String, Option<String>)]) -> Vec<u8> {
+/// target passes nothing, so targets without `pass_env` keep their keys. A
+/// variable that names a host file (`host_files`) adds the file's size and
+/// modification time, as `PATH` programs do to a build key: an engine rebuilt
+/// at the same path is a new build.
+fn ambient_key(pass_env: &[(String, Option<String>)], host_file_vars: &[String]) -> Vec<u8> {
+    use std::os::unix::fs::MetadataExt;
     let mut key = Vec::new();
     for (name, value) in pass_env {
         match value {
-            Some(value) => key.extend(format!("pass_env {name}={value}\n").into_bytes()),
+            Some(value) => {
+                key.extend(format!("pass_env {name}={value}").into_bytes());
+                if host_file_vars.contains(name)
+                    && let Ok(meta) = std::fs::metadata(value)
+                {
+                    key.extend(
+                        format!(
+                            " size={} mtime={}.{}",
+                            meta.len(),
+                            meta.mtime(),
+                            meta.mtime_nsec()
+                        )
+                        .into_bytes(),
+                    );
+                }
+                key.push(b'\n');
+            }
             None => key.extend(format!("pass_env {name} unset\n").into_bytes()),
         }
     }
@@ -817,6 +920,73 @@ impl Target {
                 name: self.name.clone(),
                 path: self.path.clone(),
             })
+    }
+
+    /// The host files of every `[docker]` recipe of the target (its own and
+    /// its variants'): each variable set to the path of a file on this
+    /// machine, or unset where that is allowed. Checked before anything
+    /// starts under `--runtime docker`.
+    pub(crate) fn check_host_files(&self) -> Result<(), TargetError> {
+        let recipes = self
+            .docker
+            .iter()
+            .chain(self.variants.iter().filter_map(|v| v.docker.as_ref()));
+        for recipe in recipes {
+            for file in &recipe.host_files {
+                let value = self
+                    .pass_env
+                    .iter()
+                    .find(|(name, _)| *name == file.variable)
+                    .and_then(|(_, value)| value.as_deref());
+                let problem = match value {
+                    None if file.optional => continue,
+                    None => HostFileProblem::Unset,
+                    Some(path) if Path::new(path).is_file() => continue,
+                    Some(path) => HostFileProblem::NotAFile(PathBuf::from(path)),
+                };
+                return Err(TargetError::HostFile {
+                    location: file.location.clone(),
+                    key: file.key().to_string(),
+                    variable: file.variable.clone(),
+                    problem,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The host files of the recipe, with the values their variables take:
+    /// (variable, path on this machine, path inside the image), those set.
+    pub(crate) fn host_files(&self) -> Vec<(String, PathBuf, String)> {
+        let Some(recipe) = self.docker.as_ref() else {
+            return Vec::new();
+        };
+        recipe
+            .host_files
+            .iter()
+            .filter_map(|file| {
+                let (_, value) = self.pass_env.iter().find(|(n, _)| *n == file.variable)?;
+                let host = PathBuf::from(value.as_deref()?);
+                let inside = host_file_in_image(&file.variable, &host);
+                Some((file.variable.clone(), host, inside))
+            })
+            .collect()
+    }
+
+    /// The values of the `pass_env` variables inside a container: a host
+    /// file's variable names its copy in the image, the others are as here.
+    pub(crate) fn pass_env_in_container(&self) -> Vec<(String, Option<String>)> {
+        let files = self.host_files();
+        self.pass_env
+            .iter()
+            .map(|(name, value)| {
+                let inside = files
+                    .iter()
+                    .find(|(v, _, _)| v == name)
+                    .map(|(_, _, i)| i.clone());
+                (name.clone(), inside.or_else(|| value.clone()))
+            })
+            .collect()
     }
 
     /// The recipe of the base image the target's revisions are built on, if it has `[docker]`.
@@ -891,6 +1061,55 @@ fn helper_files(dir: &Path, text: &str) -> Vec<PathBuf> {
     files.sort();
     files.dedup();
     files
+}
+
+/// `[docker.build]`'s `host_files` and `optional_host_files`: variables of
+/// `pass_env` (so that their values key the build), each named once.
+fn host_files(
+    file: &SourceFile,
+    build: &RawDockerBuild,
+    pass_env: &[Spanned<String>],
+    problems: &mut Vec<Problem>,
+) -> Vec<HostFile> {
+    let mut found: Vec<HostFile> = Vec::new();
+    let listed = build
+        .host_files
+        .iter()
+        .map(|v| (v, false))
+        .chain(build.optional_host_files.iter().map(|v| (v, true)));
+    for (variable, optional) in listed {
+        let text = variable.get_ref();
+        let entry = HostFile {
+            variable: text.clone(),
+            optional,
+            location: file.at(variable.span()),
+        };
+        let key = entry.key();
+        let problem = if !pass_env.iter().any(|p| p.get_ref() == text) {
+            Some((
+                format!("{key}: `{text}` is not in pass_env"),
+                format!(
+                    "a host file is named by an ambient variable: add \"{text}\" to pass_env (whose values key the build)"
+                ),
+            ))
+        } else if found.iter().any(|f| f.variable == *text) {
+            Some((
+                format!("{key}: `{text}` is listed twice"),
+                "name each variable once, in host_files or in optional_host_files".to_string(),
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some((message, hint)) => problems.push(Problem {
+                location: file.at(variable.span()),
+                message,
+                hint: Some(hint),
+            }),
+            None => found.push(entry),
+        }
+    }
+    found
 }
 
 /// A stage's `inputs` and `optional_inputs`: relative paths or globs, inside
@@ -1340,8 +1559,121 @@ mod tests {
         assert_ne!(unset.hash, target(GOOD).unwrap().hash);
         assert!(target(GOOD).unwrap().ambient_key().is_empty());
         assert_eq!(
-            ambient_key(&[("X".into(), Some("prisma==0.15.0".into()))]),
+            ambient_key(&[("X".into(), Some("prisma==0.15.0".into()))], &[]),
             b"pass_env X=prisma==0.15.0\n"
+        );
+    }
+
+    #[test]
+    fn host_files_are_pass_env_variables_named_once_and_checked_under_docker() {
+        let docker = "[docker.image]\npackages = [\"python3\"]\n[docker.build]\nhost_files = [\"ENGINE\", \"NOT_PASSED\"]\noptional_host_files = [\"ENGINE\", \"CA\"]\nrun = [\"true\"]\n[docker.migrate]\nrun = [\"true\"]\n[docker.boot]\nrun = \"server\"\nport = 4000\n[ready]\n";
+        let text = GOOD
+            .replace("[env]\n", "pass_env = [\"ENGINE\", \"CA\"]\n[env]\n")
+            .replace("[ready]\n", docker);
+        assert_eq!(
+            messages(target(&text).unwrap_err()),
+            [
+                "15: docker.build.host_files: `NOT_PASSED` is not in pass_env",
+                "16: docker.build.optional_host_files: `ENGINE` is listed twice"
+            ]
+        );
+        let text = text
+            .replace(", \"NOT_PASSED\"]", "]")
+            .replace("[\"ENGINE\", \"CA\"]\nrun", "[\"CA\"]\nrun");
+        let mut t = target(&text).unwrap();
+        assert_eq!(t.host_file_vars, ["ENGINE", "CA"]);
+        // The values as if the caller had them (tests leave the process environment alone).
+        let dir = tempfile::tempdir().unwrap();
+        let engine = dir.path().join("query-engine");
+        let set = |t: &mut Target, engine: Option<&Path>, ca: Option<&Path>| {
+            t.pass_env = vec![
+                (
+                    "ENGINE".into(),
+                    engine.map(|p| p.to_string_lossy().into_owned()),
+                ),
+                ("CA".into(), ca.map(|p| p.to_string_lossy().into_owned())),
+            ];
+        };
+        let problem = |t: &Target| match t.check_host_files() {
+            Err(TargetError::HostFile {
+                location,
+                key,
+                variable,
+                problem,
+            }) => (location.line, key, variable, problem),
+            other => panic!("{other:?}"),
+        };
+        set(&mut t, None, None);
+        assert_eq!(
+            problem(&t),
+            (
+                Some(15),
+                "docker.build.host_files".into(),
+                "ENGINE".into(),
+                HostFileProblem::Unset
+            )
+        );
+        let message = t.check_host_files().unwrap_err().to_string();
+        assert!(
+            message.ends_with("t.toml:15: docker.build.host_files names `ENGINE`, which is unset"),
+            "{message}"
+        );
+        set(&mut t, Some(&engine), None);
+        assert_eq!(problem(&t).3, HostFileProblem::NotAFile(engine.clone()));
+        std::fs::write(&engine, "v1").unwrap();
+        t.check_host_files().unwrap();
+        assert_eq!(
+            t.host_files(),
+            [(
+                "ENGINE".to_string(),
+                engine.clone(),
+                "/replay/files/ENGINE/query-engine".to_string()
+            )]
+        );
+        assert_eq!(
+            t.pass_env_in_container(),
+            [
+                (
+                    "ENGINE".to_string(),
+                    Some("/replay/files/ENGINE/query-engine".to_string())
+                ),
+                ("CA".to_string(), None)
+            ]
+        );
+        // An optional one may be unset, not set to a file that is not there.
+        set(&mut t, Some(&engine), Some(&dir.path().join("ca.pem")));
+        assert_eq!(
+            problem(&t),
+            (
+                Some(16),
+                "docker.build.optional_host_files".into(),
+                "CA".into(),
+                HostFileProblem::NotAFile(dir.path().join("ca.pem"))
+            )
+        );
+        set(&mut t, Some(&engine), Some(dir.path()));
+        assert!(
+            matches!(problem(&t).3, HostFileProblem::NotAFile(_)),
+            "a folder is not a file"
+        );
+        // The file's size and time key builds and cells, beside the path.
+        set(&mut t, Some(&engine), None);
+        let before = t.ambient_key();
+        assert!(
+            String::from_utf8_lossy(&before).contains(" size=2 mtime="),
+            "{before:?}"
+        );
+        std::fs::write(&engine, "v2, longer").unwrap();
+        assert_ne!(t.ambient_key(), before);
+        // Local runs never look at host files.
+        assert!(
+            crate::runtime::RuntimeKind::Local
+                .check_target(&{
+                    let mut t = t.clone();
+                    set(&mut t, None, None);
+                    t
+                })
+                .is_ok()
         );
     }
 
@@ -1356,7 +1688,28 @@ mod tests {
                 "PRISMA_QUERY_ENGINE_BINARY",
                 "PRISMA_SCHEMA_ENGINE_BINARY",
                 "REPLAY_LITELLM_PRISMA",
-                "REPLAY_LITELLM_UV"
+                "REPLAY_LITELLM_UV",
+                "SSL_CERT_FILE",
+                "PIP_CERT",
+                "NODE_EXTRA_CA_CERTS"
+            ]
+        );
+        // Under Docker the engines are copied into the image; the others when set.
+        let docker = litellm.docker().unwrap();
+        let files: Vec<(&str, bool)> = docker
+            .host_files
+            .iter()
+            .map(|f| (f.variable.as_str(), f.optional))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("PRISMA_QUERY_ENGINE_BINARY", false),
+                ("PRISMA_SCHEMA_ENGINE_BINARY", false),
+                ("REPLAY_LITELLM_UV", true),
+                ("SSL_CERT_FILE", true),
+                ("PIP_CERT", true),
+                ("NODE_EXTRA_CA_CERTS", true)
             ]
         );
     }

@@ -666,3 +666,130 @@ fn docker_sigkill_of_images_mid_build_leaves_no_mmdebstrap_and_no_mount() {
     }
     env.assert_nothing_left();
 }
+
+/// The twin's target with a host file: `REPLAY_TEST_HOST_FILE` in `pass_env`
+/// and `[docker.build]` `host_files`, and a build step and a migrate step
+/// that read the file the variable names inside the container and fail
+/// unless it says "right".
+fn suite_with_a_host_file(env: &Env) -> PathBuf {
+    let suite = env.suite_copy("litellm");
+    let target = suite.join("targets/twin.toml");
+    edit(
+        &target,
+        "\n[env]\n",
+        "\npass_env = [\"REPLAY_TEST_HOST_FILE\"]\n\n[env]\n",
+    );
+    let read = r#""python3 -c 'import os, sys; path = os.environ[\"REPLAY_TEST_HOST_FILE\"]; text = open(path).read(); print(\"the host file at\", path, \"says\", text); sys.exit(0 if text == \"right\" else 3)'""#;
+    edit(
+        &target,
+        "wheels = [\"requirements.txt\"]\nrun = [",
+        &format!(
+            "wheels = [\"requirements.txt\"]\nhost_files = [\"REPLAY_TEST_HOST_FILE\"]\nrun = [{read}, "
+        ),
+    );
+    edit(
+        &target,
+        "[docker.migrate]\ninputs = [\"schema.sql\", \"migrate.py\"]\nrun = [",
+        &format!("[docker.migrate]\ninputs = [\"schema.sql\", \"migrate.py\"]\nrun = [{read}, "),
+    );
+    suite
+}
+
+#[test]
+fn docker_a_host_file_is_copied_into_the_image_and_its_contents_name_the_image() {
+    let env = Env::new("docker-host-file");
+    images(&env);
+    let suite = suite_with_a_host_file(&env);
+    // A file of this machine, given by a path the container cannot see.
+    let file = env.tmp.path().join("host-only").join("note.txt");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "right").unwrap();
+    let (report, stderr) = check(&env, "docker", &suite)
+        .arg("--keep-logs")
+        .env("REPLAY_TEST_HOST_FILE", &file)
+        .run_json(0);
+    assert_eq!(
+        report["summary"]["green"].as_u64(),
+        Some(suite_cells("litellm") as u64),
+        "{stderr}"
+    );
+    let logs = env.cache.join("logs").join(&env.run_id);
+    let said: Vec<String> = files_below(&logs)
+        .into_iter()
+        .flat_map(|(_, text)| text.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|line| line.contains("the host file at"))
+        .collect();
+    // The build and the migrate container read the copy, not the host's path.
+    assert!(
+        said.iter()
+            .any(|l| l.contains("/replay/files/REPLAY_TEST_HOST_FILE/note.txt says right")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().all(|l| !l.contains(&*file.to_string_lossy())),
+        "{said:?}"
+    );
+    assert_no_docker_objects(&env.run_id, Duration::ZERO);
+    // The same path with other contents: another image, built again, whose
+    // build step reads the new contents.
+    // A run id of its own: the first run's reaper may still be looking for
+    // objects of its id.
+    std::fs::write(&file, "wrong").unwrap();
+    let second = format!("{}-again", env.run_id);
+    let (_, stderr) = check(&env, "docker", &suite)
+        .env("REPLAY_RUN_ID", &second)
+        .env("REPLAY_TEST_HOST_FILE", &file)
+        .run_expect(4);
+    assert!(
+        stderr.contains("/replay/files/REPLAY_TEST_HOST_FILE/note.txt says wrong"),
+        "{stderr}"
+    );
+    assert_no_docker_objects(&second, Duration::ZERO);
+    // A failed run keeps its logs; the Env removes only its own run's.
+    std::fs::remove_dir_all(env.cache.join("logs").join(&second)).unwrap();
+    env.assert_nothing_left();
+}
+
+#[test]
+fn a_host_file_that_is_unset_or_no_file_is_exit_2_naming_the_target_key_and_variable() {
+    let env = Env::new("host-file-missing");
+    let suite = suite_with_a_host_file(&env);
+    let target = suite.join("targets/twin.toml");
+    let line = std::fs::read_to_string(&target)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("host_files = "))
+        .unwrap()
+        + 1;
+    let at = format!("{}:{line}", target.display());
+    let (_, stderr) = check(&env, "docker", &suite)
+        .env_remove("REPLAY_TEST_HOST_FILE")
+        .run_expect(2);
+    assert!(
+        stderr.contains(&format!(
+            "error: {at}: docker.build.host_files names `REPLAY_TEST_HOST_FILE`, which is unset"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: export REPLAY_TEST_HOST_FILE=/path/to/the/file"),
+        "{stderr}"
+    );
+    let missing = env.tmp.path().join("no-such-file");
+    let (_, stderr) = check(&env, "docker", &suite)
+        .env("REPLAY_TEST_HOST_FILE", &missing)
+        .run_expect(2);
+    assert!(
+        stderr.contains(&format!(
+            "error: {at}: docker.build.host_files names `REPLAY_TEST_HOST_FILE`, whose value {} is not a file",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: point REPLAY_TEST_HOST_FILE at an existing file on this machine"),
+        "{stderr}"
+    );
+    // Refused before anything started: no run folder, no container.
+    env.assert_nothing_left();
+}

@@ -2,7 +2,8 @@
 //! target's helper files, the build inputs and any wheels, as one tar.
 //!
 //! The tar is deterministic (sorted entries, no times, no owners), so its
-//! sha256 names the image: the same tree with the same recipe is one image.
+//! sha256 names the image: the same tree with the same recipe is one image,
+//! and a host file (`host_files`) with other contents is another image.
 //! The Dockerfile copies the build inputs before the rest of the checkout, so
 //! the dependency layer is reused by every revision with the same inputs.
 
@@ -18,6 +19,7 @@ pub(crate) const SRC: &str = "/replay/src";
 pub(crate) const ENV: &str = "/replay/env";
 pub(crate) const TARGET: &str = "/replay/target";
 pub(crate) const WHEELS: &str = "/replay/wheels";
+pub(crate) const HOST_FILES: &str = crate::spec::target::HOST_FILES_DIR;
 /// The server and the migrations run as `nobody`, never as root.
 pub(crate) const USER: &str = "65534:65534";
 
@@ -29,6 +31,8 @@ pub(crate) struct Recipe<'a> {
     /// Build inputs (relative to the workdir) that exist.
     pub inputs: &'a [String],
     pub has_wheels: bool,
+    /// Host files (`host_files`) are copied in, to [`HOST_FILES`].
+    pub has_files: bool,
     pub env: &'a [(String, String)],
     /// The ambient variables the target passes (`pass_env`): build arguments.
     pub args: &'a [&'a str],
@@ -52,6 +56,9 @@ pub(crate) fn dockerfile(recipe: &Recipe<'_>) -> String {
     text.push_str(&format!("COPY target/ {TARGET}/\n"));
     if recipe.has_wheels {
         text.push_str(&format!("COPY wheels/ {WHEELS}/\n"));
+    }
+    if recipe.has_files {
+        text.push_str(&format!("COPY files/ {HOST_FILES}/\n"));
     }
     let dir = workdir(recipe.workdir);
     text.push_str(&format!("WORKDIR {dir}\n"));
@@ -95,6 +102,8 @@ pub(crate) struct Parts<'a> {
     /// Build inputs (relative to the workdir) that exist.
     pub inputs: &'a [String],
     pub wheels: Option<&'a Path>,
+    /// Host files: (path inside the image, path on this machine).
+    pub files: &'a [(String, PathBuf)],
 }
 
 /// Write the context tar to `path`.
@@ -110,6 +119,9 @@ pub(crate) fn write(parts: &Parts<'_>, path: &Path) -> Result<Context, RuntimeEr
     });
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
+    // Plain entries only: the engine (API 1.41) refuses GNU sparse headers
+    // ("unhandled tar header type 83"), and linkers write sparse binaries.
+    tar.sparse(false);
     let add_bytes = |tar: &mut tar::Builder<HashingWriter>, name: &str, bytes: &[u8]| {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
@@ -138,6 +150,24 @@ pub(crate) fn write(parts: &Parts<'_>, path: &Path) -> Result<Context, RuntimeEr
         }
         if let Some(wheels) = parts.wheels {
             add_tree(&mut tar, wheels, Path::new("wheels"))?;
+        }
+        if !parts.files.is_empty() {
+            add_dir(&mut tar, "files")?;
+            let mut files: Vec<&(String, PathBuf)> = parts.files.iter().collect();
+            files.sort();
+            for (inside, host) in files {
+                let relative = inside
+                    .strip_prefix(HOST_FILES)
+                    .unwrap_or(inside)
+                    .trim_start_matches('/');
+                let name = Path::new("files").join(relative);
+                if let Some(folder) = name.parent() {
+                    add_dir(&mut tar, &folder.to_string_lossy())?;
+                }
+                // Followed: a host file may be a link to the file itself.
+                let mut file = std::fs::File::open(host)?;
+                tar.append_file(&name, &mut file)?;
+            }
         }
         add_tree(&mut tar, parts.checkout, Path::new("src"))?;
         Ok(())
@@ -217,6 +247,7 @@ mod tests {
             workdir: Path::new(""),
             inputs: &["requirements.txt".into()],
             has_wheels: true,
+            has_files: false,
             env: &[("A".into(), "x \"y\"".into())],
             args: &[],
             run: &[vec![
@@ -239,6 +270,7 @@ mod tests {
             workdir: Path::new("backend"),
             inputs: &["req.txt".into()],
             has_wheels: false,
+            has_files: false,
             env: &[],
             args: &["PIP_INDEX"],
             run: &[vec!["true".into()]],
@@ -266,6 +298,7 @@ mod tests {
             helpers: &[],
             inputs: &["a.py".into()],
             wheels: None,
+            files: &[],
         };
         let one = write(&parts, &dir.path().join("one.tar")).unwrap();
         // Times do not matter, contents and what goes in do.
@@ -294,6 +327,100 @@ mod tests {
                 "src/pkg",
                 "src/pkg/b.py"
             ]
+        );
+    }
+
+    #[test]
+    fn a_host_file_goes_to_its_folder_and_its_contents_name_the_context() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let checkout = dir.path().join("co");
+        std::fs::create_dir_all(&checkout).unwrap();
+        std::fs::write(checkout.join("a.py"), "one").unwrap();
+        let engine = dir.path().join("query-engine");
+        std::fs::write(&engine, "engine v1").unwrap();
+        // A sparse file (a hole, then data), as a linker may leave a binary.
+        let sparse = dir.path().join("sparse");
+        {
+            use std::io::{Seek, SeekFrom};
+            let mut file = std::fs::File::create(&sparse).unwrap();
+            file.seek(SeekFrom::Start(1 << 20)).unwrap();
+            file.write_all(b"end").unwrap();
+        }
+        std::fs::set_permissions(&engine, std::fs::Permissions::from_mode(0o750)).unwrap();
+        // A link to it, as `target/debug/query-engine` may be: the file is copied.
+        let link = dir.path().join("engine-link");
+        std::os::unix::fs::symlink(&engine, &link).unwrap();
+        let files = [
+            (
+                "/replay/files/QUERY_ENGINE/engine-link".to_string(),
+                link.clone(),
+            ),
+            ("/replay/files/SPARSE/sparse".to_string(), sparse.clone()),
+        ];
+        let parts = Parts {
+            dockerfile: "FROM x\n",
+            checkout: &checkout,
+            workdir: Path::new(""),
+            helpers: &[],
+            inputs: &[],
+            wheels: None,
+            files: &files,
+        };
+        let one = write(&parts, &dir.path().join("one.tar")).unwrap();
+        let mut archive = tar::Archive::new(std::fs::File::open(&one.tar).unwrap());
+        let mut kinds = Vec::new();
+        let mut entries: Vec<(String, u32, Vec<u8>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mode = e.header().mode().unwrap();
+                kinds.push(e.header().entry_type());
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+                (name, mode, bytes)
+            })
+            .filter(|(name, _, _)| name.starts_with("files"))
+            .collect();
+        assert!(
+            kinds.iter().all(|k| k.is_file() || k.is_dir()),
+            "{kinds:?}"
+        );
+        let (_, _, sparse_bytes) = entries.pop().unwrap();
+        assert_eq!(sparse_bytes.len(), (1 << 20) + 3);
+        assert!(sparse_bytes.ends_with(b"end"));
+        entries.pop(); // files/SPARSE/
+        assert_eq!(
+            entries,
+            [
+                ("files/".to_string(), 0o755, vec![]),
+                ("files/QUERY_ENGINE/".to_string(), 0o755, vec![]),
+                (
+                    "files/QUERY_ENGINE/engine-link".to_string(),
+                    0o755,
+                    b"engine v1".to_vec()
+                ),
+            ]
+        );
+        std::fs::write(&engine, "engine v2").unwrap();
+        let two = write(&parts, &dir.path().join("two.tar")).unwrap();
+        assert_ne!(one.hash, two.hash, "another engine is another image");
+        let dockerfile = dockerfile(&Recipe {
+            base: "b",
+            workdir: Path::new(""),
+            inputs: &[],
+            has_wheels: false,
+            has_files: true,
+            env: &[],
+            args: &["QUERY_ENGINE"],
+            run: &[vec!["true".into()]],
+        });
+        assert!(
+            dockerfile
+                .starts_with("FROM b\nCOPY target/ /replay/target/\nCOPY files/ /replay/files/\n"),
+            "{dockerfile}"
         );
     }
 }

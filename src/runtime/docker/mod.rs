@@ -422,16 +422,20 @@ impl DockerRuntime {
             .iter()
             .map(|input| input.pattern.as_str())
             .collect();
-        let inputs: Vec<String> = crate::support::cache::expand_inputs(&workdir, &patterns)
+        // A folder counts as every file below it, as in the build key.
+        let mut inputs: Vec<String> = crate::support::cache::expand_inputs(&workdir, &patterns)
             .into_iter()
             .flatten()
-            .filter(|path| path.is_file())
+            .flat_map(|path| files_of(&path))
             .filter_map(|path| {
                 path.strip_prefix(&workdir)
                     .ok()
                     .map(|p| p.to_string_lossy().into_owned())
             })
             .collect();
+        // Each file once (a file and its folder may both be named), in order.
+        let mut seen = std::collections::HashSet::new();
+        inputs.retain(|input| seen.insert(input.clone()));
         let wheels = if recipe.wheels.is_empty() {
             None
         } else {
@@ -439,11 +443,19 @@ impl DockerRuntime {
         };
         let env = environment::image(target, &vars);
         let passed: Vec<&str> = target.pass_env.iter().map(|(n, _)| n.as_str()).collect();
+        // Host files (`host_files`): checked before the run started; the
+        // context holds their contents, so they name the image too.
+        let files: Vec<(String, PathBuf)> = target
+            .host_files()
+            .into_iter()
+            .map(|(_, host, inside)| (inside, host))
+            .collect();
         let dockerfile = context::dockerfile(&context::Recipe {
             base: &base,
             workdir: &target.workdir,
             inputs: &inputs,
             has_wheels: wheels.is_some(),
+            has_files: !files.is_empty(),
             env: &env,
             args: &passed,
             run: &argvs,
@@ -456,6 +468,7 @@ impl DockerRuntime {
                 helpers: &target.helpers,
                 inputs: &inputs,
                 wheels: wheels.as_deref(),
+                files: &files,
             },
             &run.dir
                 .join("contexts")
@@ -486,6 +499,26 @@ impl DockerRuntime {
         redactor.know(run.db_password, "db_password");
         Arc::new(redactor)
     }
+}
+
+/// The files an input names: itself, or every file below a folder (sorted;
+/// links are not followed into folders).
+fn files_of(path: &Path) -> Vec<PathBuf> {
+    let Ok(meta) = path.symlink_metadata() else {
+        return Vec::new();
+    };
+    if !meta.is_dir() {
+        return if path.is_file() {
+            vec![path.to_path_buf()]
+        } else {
+            Vec::new()
+        };
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    entries.iter().flat_map(|entry| files_of(entry)).collect()
 }
 
 /// A revision's image, before it is looked up or built.
@@ -1143,9 +1176,9 @@ impl Runtime for DockerRuntime {
         let building = Instant::now();
         if !cached {
             let args: HashMap<String, String> = target
-                .pass_env
-                .iter()
-                .filter_map(|(n, v)| Some((n.clone(), v.clone()?)))
+                .pass_env_in_container()
+                .into_iter()
+                .filter_map(|(n, v)| Some((n, v?)))
                 .collect();
             let built = build_image(
                 &self.docker,
@@ -1427,4 +1460,34 @@ async fn build_image(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_input_is_every_file_below_it_in_order_without_links_to_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("pkg/sub")).unwrap();
+        std::fs::write(root.join("pkg/b.py"), "b").unwrap();
+        std::fs::write(root.join("pkg/a.py"), "a").unwrap();
+        std::fs::write(root.join("pkg/sub/c.py"), "c").unwrap();
+        std::fs::write(root.join("top.toml"), "t").unwrap();
+        // A link to a folder is not walked (it could lead out of the checkout, or round).
+        std::os::unix::fs::symlink(root.join("pkg"), root.join("pkg/sub/loop")).unwrap();
+        let names = |path: &Path| -> Vec<String> {
+            files_of(path)
+                .iter()
+                .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names(&root.join("pkg")),
+            ["pkg/a.py", "pkg/b.py", "pkg/sub/c.py"]
+        );
+        assert_eq!(names(&root.join("top.toml")), ["top.toml"]);
+        assert!(names(&root.join("absent")).is_empty());
+    }
 }
