@@ -204,8 +204,12 @@ impl<'a> Engine<'a> {
             ),
             started.elapsed(),
         );
+        // The servers it talks to are the run's own, on 127.0.0.1: never
+        // through a proxy of the caller's environment (HTTP_PROXY, ALL_PROXY),
+        // which could answer, rewrite or refuse the matrix's requests.
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .no_proxy()
             .build()
             .map_err(|e| RuntimeError::Io {
                 context: format!("http client: {e}"),

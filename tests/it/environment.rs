@@ -208,3 +208,37 @@ fn a_declared_variable_reaches_the_server_and_its_value_keys_the_cell_cache() {
     assert_eq!(fix(Some("/key/info")), (switched, true));
     env.assert_nothing_left();
 }
+
+/// A proxy of the caller's environment never sees the matrix: the tool's
+/// requests go to the run's own server on 127.0.0.1. The "proxy" here answers
+/// 502 to anything it gets and counts the connections.
+#[test]
+fn a_proxy_in_the_callers_environment_is_not_used_for_the_runs_own_servers() {
+    use std::io::{Read, Write};
+    let env = Env::new("env-proxy");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    let mut command = env.check_twin();
+    command.args(["--format", "json", "--cell", "key_info/*/*"]);
+    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        command.env(name, &proxy);
+    }
+    command.env_remove("NO_PROXY").env_remove("no_proxy");
+    let report = command.run_json(0).0;
+    assert!(report["summary"]["green"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+    env.assert_nothing_left();
+}
