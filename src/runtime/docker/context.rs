@@ -384,10 +384,7 @@ mod tests {
             })
             .filter(|(name, _, _)| name.starts_with("files"))
             .collect();
-        assert!(
-            kinds.iter().all(|k| k.is_file() || k.is_dir()),
-            "{kinds:?}"
-        );
+        assert!(kinds.iter().all(|k| k.is_file() || k.is_dir()), "{kinds:?}");
         let (_, _, sparse_bytes) = entries.pop().unwrap();
         assert_eq!(sparse_bytes.len(), (1 << 20) + 3);
         assert!(sparse_bytes.ends_with(b"end"));
