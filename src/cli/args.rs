@@ -296,7 +296,7 @@ pub(crate) enum Command {
     Images(ImagesArgs),
     /// The reaper of a Docker run: removes the run's containers when the run ends.
     #[command(name = "__reap", hide = true)]
-    Reap { run_id: String },
+    Reap { run_id: String, pid: u32 },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]

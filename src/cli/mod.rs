@@ -387,8 +387,8 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             out(&text);
             Ok(exit_codes::SUCCESS)
         }
-        Command::Reap { run_id } => {
-            crate::jobs::gc::reap(&run_id, &cache_dir).await;
+        Command::Reap { run_id, pid } => {
+            crate::jobs::gc::reap(&run_id, pid, &cache_dir).await;
             Ok(exit_codes::SUCCESS)
         }
         Command::TwinHistory {

@@ -292,11 +292,11 @@ pub async fn docker(keep_cache: bool) -> Option<crate::runtime::docker::cleanup:
     crate::runtime::docker::cleanup::gc(keep_cache).await.ok()
 }
 
-/// The reaper of a Docker run (`replay __reap RUN_ID`, started by the run):
-/// the run's objects on the engine, then what a base-image build it was
-/// running when it died left in `cache_dir`.
-pub async fn reap(run_id: &str, cache_dir: &Path) {
-    crate::runtime::docker::cleanup::reap(run_id).await;
+/// The reaper of a Docker run (`replay __reap RUN_ID PID`, started by the
+/// run's process PID): the run's objects on the engine, then what a
+/// base-image build it was running when it died left in `cache_dir`.
+pub async fn reap(run_id: &str, pid: u32, cache_dir: &Path) {
+    crate::runtime::docker::cleanup::reap(run_id, pid).await;
     crate::runtime::docker::images::sweep_dead_builds(cache_dir);
 }
 

@@ -793,3 +793,56 @@ fn a_host_file_that_is_unset_or_no_file_is_exit_2_naming_the_target_key_and_vari
     // Refused before anything started: no run folder, no container.
     env.assert_nothing_left();
 }
+
+/// A run's reaper removes the objects its own process made, not those of
+/// another run under the same `REPLAY_RUN_ID` (CI that reuses one id for
+/// back-to-back runs): the next run's network survived the last one's
+/// reaper only by luck before.
+#[test]
+fn docker_a_reaper_removes_its_own_process_objects_not_those_of_a_run_under_the_same_id() {
+    let env = Env::new("docker-reaper-pid");
+    let network = |pid: u32| {
+        let name = format!("replay-{}-{pid}", env.run_id);
+        Command::new("docker")
+            .args([
+                "network",
+                "create",
+                "--label",
+                "managed-by=replay",
+                "--label",
+            ])
+            .arg(format!("replay.run={}", env.run_id))
+            .arg("--label")
+            .arg(format!("replay.pid={pid}"))
+            .args(["--label", "replay.started=1"])
+            .arg(&name)
+            .run_expect(0);
+        name
+    };
+    let reaped_pid = std::process::id() + 1_000_000;
+    let ours = network(reaped_pid);
+    let others = network(std::process::id());
+    // The reaper, its run's pipe already closed (stdin is empty).
+    env.replay()
+        .args(["__reap", &env.run_id, &reaped_pid.to_string()])
+        .stdin(std::process::Stdio::null())
+        .run_expect(0);
+    let listed = |name: &str| {
+        let (ids, _) = Command::new("docker")
+            .args(["network", "ls", "-q", "--filter"])
+            .arg(format!("name=^{name}$"))
+            .run_expect(0);
+        !ids.trim().is_empty()
+    };
+    let (ours_left, others_left) = (listed(&ours), listed(&others));
+    Command::new("docker")
+        .args(["network", "rm", &others])
+        .output()
+        .unwrap();
+    assert!(!ours_left, "the reaper left its own run's network {ours}");
+    assert!(
+        others_left,
+        "the reaper removed {others}, another process's"
+    );
+    assert_no_docker_objects(&env.run_id, Duration::ZERO);
+}

@@ -95,10 +95,15 @@ async fn sweep(
 }
 
 /// Remove every container, network and volume of one run.
-pub(crate) async fn remove_run(docker: &Docker, run_id: &str) -> Swept {
+pub(crate) async fn remove_run(docker: &Docker, run_id: &str, pid: u32) -> Swept {
+    let pid = pid.to_string();
     sweep(
         docker,
-        &[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)],
+        &[
+            (MANAGED_BY, MANAGED_BY_VALUE),
+            (RUN_LABEL, run_id),
+            (PID_LABEL, &pid),
+        ],
         |_| false,
     )
     .await
@@ -234,6 +239,7 @@ pub(crate) async fn spawn_reaper(run_id: &str, cache_dir: &std::path::Path) -> O
         .arg(cache_dir)
         .arg("__reap")
         .arg(run_id)
+        .arg(std::process::id().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -257,8 +263,10 @@ pub(crate) async fn spawn_reaper(run_id: &str, cache_dir: &std::path::Path) -> O
 }
 
 /// The reaper's body: connect, wait until the run's end of the pipe closes
-/// (the run handed its teardown over, or died), then remove the run's objects.
-pub async fn reap(run_id: &str) {
+/// (the run handed its teardown over, or died), then remove the run's objects:
+/// those with its run id made by its process `pid`, so that a run started
+/// under the same `REPLAY_RUN_ID` just after this one keeps its own.
+pub async fn reap(run_id: &str, pid: u32) {
     use tokio::io::AsyncReadExt;
     // Connected before the wait: the teardown starts as soon as the pipe closes.
     let connected = engine::connect().await;
@@ -281,7 +289,7 @@ pub async fn reap(run_id: &str) {
     // the run was creating as it died, which may appear late.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let swept = remove_run(&docker, run_id).await;
+        let swept = remove_run(&docker, run_id, pid).await;
         if swept.containers + swept.networks + swept.volumes == 0
             || std::time::Instant::now() > deadline
         {
@@ -290,15 +298,22 @@ pub async fn reap(run_id: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    remove_run(&docker, run_id).await;
+    remove_run(&docker, run_id, pid).await;
 }
 
-/// The containers and networks of a run that the engine still lists, by name.
+/// The containers and networks of a run that the engine still lists, by name:
+/// those of the process `pid` only, when given.
 pub(crate) async fn containers_and_networks(
     docker: &Docker,
     run_id: &str,
+    pid: Option<u32>,
 ) -> Result<Vec<String>, RuntimeError> {
-    let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)]);
+    let pid = pid.map(|p| p.to_string());
+    let mut pairs = vec![(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)];
+    if let Some(pid) = &pid {
+        pairs.push((PID_LABEL, pid));
+    }
+    let filters = label_filter(&pairs);
     let mut found = Vec::new();
     let options = ListContainersOptionsBuilder::default()
         .all(true)
@@ -331,7 +346,7 @@ pub(crate) async fn containers_and_networks(
 pub async fn leftovers(run_id: &str) -> Result<Vec<String>, RuntimeError> {
     let docker = engine::connect().await?;
     let filters = label_filter(&[(MANAGED_BY, MANAGED_BY_VALUE), (RUN_LABEL, run_id)]);
-    let mut found = containers_and_networks(&docker, run_id).await?;
+    let mut found = containers_and_networks(&docker, run_id, None).await?;
     let options = ListVolumesOptionsBuilder::default()
         .filters(&filters)
         .build();

@@ -780,17 +780,19 @@ fn build_failed(checkout: &Checkout, log: PathBuf) -> impl Fn(String, String) ->
 /// label. The reaper, already connected to the engine, removes them (in
 /// parallel) as soon as the run closes its pipe; the run waits until the
 /// engine lists none of them, so nothing of a finished run is left when the
-/// tool exits. Without a reaper, the run removes them itself.
+/// tool exits. Without a reaper, the run removes them itself. Only this
+/// process's objects: another run under the same `REPLAY_RUN_ID` keeps its own.
 async fn finish(docker: &Docker, run_id: &str, reaper: &ReaperPipe) {
+    let pid = std::process::id();
     let handed = reaper.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(reaper) = handed else {
-        cleanup::remove_run(docker, run_id).await;
+        cleanup::remove_run(docker, run_id, pid).await;
         return;
     };
     drop(reaper.pipe);
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        match cleanup::containers_and_networks(docker, run_id).await {
+        match cleanup::containers_and_networks(docker, run_id, Some(pid)).await {
             Ok(left) if left.is_empty() => return,
             Ok(_) if Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(25)).await;
@@ -798,7 +800,7 @@ async fn finish(docker: &Docker, run_id: &str, reaper: &ReaperPipe) {
             // The engine stopped answering, or the removals take too long:
             // remove what is left here (the reaper keeps trying too).
             _ => {
-                let swept = cleanup::remove_run(docker, run_id).await;
+                let swept = cleanup::remove_run(docker, run_id, pid).await;
                 tracing::warn!(
                     ?swept,
                     "the reaper had not removed run {run_id}'s objects within 60 s; removed them here (`replay gc` removes what is still left)"
