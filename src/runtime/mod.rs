@@ -663,6 +663,21 @@ mod tests {
     }
 
     #[test]
+    fn host_files_are_checked_under_docker_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut target = litellm_target(dir.path());
+        // Every passed variable unset, the engines' host files among them.
+        for (_, value) in target.pass_env.iter_mut() {
+            *value = None;
+        }
+        assert!(RuntimeKind::Local.check_target(&target).is_ok());
+        assert!(matches!(
+            RuntimeKind::Docker.check_target(&target),
+            Err(TargetError::HostFile { .. })
+        ));
+    }
+
+    #[test]
     fn the_build_key_covers_the_launcher_beside_the_target() {
         let target_dir = tempfile::tempdir().unwrap();
         let repo = tempfile::tempdir().unwrap();

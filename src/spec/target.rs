@@ -1665,16 +1665,6 @@ mod tests {
         );
         std::fs::write(&engine, "v2, longer").unwrap();
         assert_ne!(t.ambient_key(), before);
-        // Local runs never look at host files.
-        assert!(
-            crate::runtime::RuntimeKind::Local
-                .check_target(&{
-                    let mut t = t.clone();
-                    set(&mut t, None, None);
-                    t
-                })
-                .is_ok()
-        );
     }
 
     #[test]
