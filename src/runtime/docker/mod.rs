@@ -156,7 +156,6 @@ impl DockerRuntime {
             aliases,
             user,
             stdin,
-            tmpfs,
         } = spec;
         let network = self.network().await?;
         let port_key = port.map(|p| format!("{p}/tcp"));
@@ -175,7 +174,6 @@ impl DockerRuntime {
             exposed_ports: port_key.clone().map(|k| vec![k]),
             host_config: Some(HostConfig {
                 network_mode: Some(network.name.clone()),
-                tmpfs: tmpfs.map(|path| HashMap::from([(path.to_string(), String::new())])),
                 port_bindings: port_key.map(|k| {
                     HashMap::from([(
                         k,
@@ -367,7 +365,6 @@ impl DockerRuntime {
             aliases: vec![],
             user: Some(context::USER),
             stdin: true,
-            tmpfs: None,
         })
         .await
     }
@@ -607,8 +604,6 @@ struct ContainerSpec<'a> {
     user: Option<&'a str>,
     /// Waits for its start script on stdin ([`command_container`]).
     stdin: bool,
-    /// A tmpfs mounted at this path.
-    tmpfs: Option<&'a str>,
 }
 
 /// Stream a container's output into `log` (redacted) until it ends.
@@ -920,55 +915,31 @@ impl Server for DockerServer {
     }
 }
 
-/// The Postgres container's start, as root. The cluster runs in a tmpfs
-/// (`$R`): its writes never copy the image's files up into the container's
-/// layer, and removing the container frees memory instead of deleting files.
-/// A fresh cluster is initdb'd there with the run's password, from a file
-/// copied in before the start (removed at once); a kept one (a template
-/// image: its files in the layer, `$D`) is copied in. A kept cluster holds the
-/// cache's credential (see [`template_image`]): the tool's first connection,
-/// from the host, gives `postgres` the run's password before anyone else gets
-/// an address, as the local runtime does. Every connection needs a password
-/// (scram-sha-256), from the run's network only; the server runs as
-/// `postgres`. SIGINT stops it cleanly ([`DockerPostgres::keep`]); the
-/// stopped cluster is then copied back into the layer, to be committed.
+/// The Postgres container's start, as root. A fresh cluster is initdb'd with
+/// the run's password, from a file copied in before the start (removed at
+/// once). A kept one (a template image) holds the cache's credential instead
+/// (see [`template_image`]): the tool's first connection, from the host,
+/// gives `postgres` the run's password before anyone else gets an address, as
+/// the local runtime does (no single-user start of the cluster). Every
+/// connection needs a password (scram-sha-256), from the run's network only;
+/// the server runs as `postgres`.
 const POSTGRES_SCRIPT: &str = r#"set -eu
 umask 077
 D=/var/lib/postgresql/replay
-R=/var/lib/postgresql/run
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
-chown postgres:postgres "$R"
-chmod 700 "$R"
-if [ -s "$D/PG_VERSION" ]; then
-  cp -a "$D/." "$R/"
-else
+if [ ! -s "$D/PG_VERSION" ]; then
   pw=$(cat /run/replay/pgpass)
   rm -rf /run/replay
+  install -d -o postgres -g postgres -m 700 "$D"
   f=$(mktemp)
   printf '%s\n' "$pw" > "$f"
   chown postgres "$f"
-  # 1 MB WAL segments: a kept cluster holds one or a few, not a 16 MB one to copy in.
-  as_pg "$PG_BIN/initdb" -D "$R" --username=postgres --pwfile="$f" --auth=scram-sha-256 --encoding=UTF8 --no-locale --no-sync --wal-segsize=1 >/dev/null
+  as_pg "$PG_BIN/initdb" -D "$D" --username=postgres --pwfile="$f" --auth=scram-sha-256 --encoding=UTF8 --no-locale --no-sync >/dev/null
   rm -f "$f"
 fi
-printf 'local all all scram-sha-256\nhost all all %s scram-sha-256\n' "$REPLAY_PG_NETWORK" > "$R/pg_hba.conf"
-chown postgres "$R/pg_hba.conf"
-setpriv --reuid=postgres --regid=postgres --init-groups "$PG_BIN/postgres" -D "$R" -c listen_addresses='*' -c unix_socket_directories=/tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c wal_recycle=off &
-# A child, not exec'd: a clean stop (SIGINT, forwarded) is copied back below.
-pg=$!
-trap 'kill -INT $pg' INT TERM
-status=0
-wait $pg || status=$?
-if [ "$status" -gt 128 ]; then
-  status=0
-  wait $pg || status=$?
-fi
-if [ "$status" -eq 0 ]; then
-  rm -rf "$D"
-  install -d -o postgres -g postgres -m 700 "$D"
-  cp -a "$R/." "$D/"
-fi
-exit "$status"
+printf 'local all all scram-sha-256\nhost all all %s scram-sha-256\n' "$REPLAY_PG_NETWORK" > "$D/pg_hba.conf"
+chown postgres "$D/pg_hba.conf"
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$PG_BIN/postgres" -D "$D" -c listen_addresses='*' -c unix_socket_directories=/tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400
 "#;
 
 #[async_trait]
@@ -1042,7 +1013,6 @@ impl Runtime for DockerRuntime {
                 aliases: vec!["db".into()],
                 user: Some("0"),
                 stdin: false,
-                tmpfs: Some("/var/lib/postgresql/run"),
             })
             .await
         {
@@ -1312,7 +1282,6 @@ impl Runtime for DockerRuntime {
                 aliases: vec![],
                 user: Some(context::USER),
                 stdin: true,
-                tmpfs: None,
             };
             let script = start_script(&env, &argv);
             match self.run_to_end(run, spec, &script, &log).await? {
