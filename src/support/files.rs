@@ -93,11 +93,23 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
-    let dir = path
-        .parent()
+    std::fs::create_dir_all(folder_of(path))?;
+    stage(path, bytes)?.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The folder `path` is in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+        .unwrap_or(Path::new("."))
+}
+
+/// The new contents of `path`, written and synced into a temp file beside it
+/// (secrets scrubbed), not yet in place: `persist(path)` puts it there in one
+/// rename; dropping it removes it. Writing several files all or none stages
+/// them all first, so that a full disk or a read-only folder changes nothing.
+pub(crate) fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
     // No secret of the run reaches a file, whatever put it in the text.
     let scrubbed;
     let bytes = match std::str::from_utf8(bytes) {
@@ -107,28 +119,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
         }
         Err(_) => bytes,
     };
-    stage_in(dir, bytes)?.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// The new contents of `path`, written and synced into a temp file beside it
-/// (secrets scrubbed), not yet in place: `persist(path)` puts it there in one
-/// rename; dropping it removes it. Writing several files all or none stages
-/// them all first, so that a full disk or a read-only folder changes nothing.
-pub(crate) fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let scrubbed;
-    let bytes = match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            scrubbed = crate::support::redact::scrub(text);
-            scrubbed.as_bytes()
-        }
-        Err(_) => bytes,
-    };
-    stage_in(dir, bytes)
+    stage_in(folder_of(path), bytes)
 }
 
 fn stage_in(dir: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
