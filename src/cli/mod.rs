@@ -435,10 +435,24 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             Ok(exit_codes::SUCCESS)
         }
         Command::Demo { runtime } => {
-            let replayed = crate::jobs::demo::run(&cache_dir, cli.quiet, runtime, cancel).await?;
+            let mut replayed =
+                crate::jobs::demo::run(&cache_dir, cli.quiet, runtime, cancel).await?;
+            if replayed.unrecorded.is_some() {
+                let result =
+                    output::emit_unrecorded(output::Document::Fix(&replayed), Format::Human, None);
+                return Err(not_recorded(replayed.unrecorded.take(), result));
+            }
             output::emit(output::Document::Fix(&replayed), Format::Human, None)?;
             Ok(fix_exit_code(&replayed))
         }
+    }
+}
+
+/// The error a run whose result was printed but not recorded ends with.
+fn not_recorded(unrecorded: Option<Error>, result: Option<Box<serde_json::Value>>) -> Error {
+    Error::NotRecorded {
+        source: Box::new(unrecorded.expect("checked by the caller")),
+        result,
     }
 }
 
@@ -539,7 +553,15 @@ async fn run_fix(
         records: args.records.clone(),
         sequential: args.sequential,
     };
-    let replayed = replay_fix(&options, cancel).await?;
+    let mut replayed = replay_fix(&options, cancel).await?;
+    if replayed.unrecorded.is_some() {
+        let result = output::emit_unrecorded(
+            output::Document::Fix(&replayed),
+            args.run.format,
+            args.run.report_dir.as_deref(),
+        );
+        return Err(not_recorded(replayed.unrecorded.take(), result));
+    }
     output::emit(
         output::Document::Fix(&replayed),
         args.run.format,
@@ -577,7 +599,15 @@ async fn run_bisect(
         target: target_of(&args.run)?,
         records: args.records.clone(),
     };
-    let bisected = crate::jobs::bisect::bisect(&options, cancel).await?;
+    let mut bisected = crate::jobs::bisect::bisect(&options, cancel).await?;
+    if bisected.unrecorded.is_some() {
+        let result = output::emit_unrecorded(
+            output::Document::Bisect(&bisected),
+            args.run.format,
+            args.run.report_dir.as_deref(),
+        );
+        return Err(not_recorded(bisected.unrecorded.take(), result));
+    }
     output::emit(
         output::Document::Bisect(&bisected),
         args.run.format,

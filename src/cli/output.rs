@@ -139,6 +139,31 @@ pub(crate) fn emit(
     Ok(())
 }
 
+/// Emit a fix or bisect result whose record could not be written, before
+/// the run fails with why (exit 3): the result is never lost. As text on
+/// stdout, or with `--format json` returned, for the one error document to
+/// carry under `result`.
+pub(crate) fn emit_unrecorded(
+    document: Document<'_>,
+    format: Format,
+    report_dir: Option<&Path>,
+) -> Option<Box<serde_json::Value>> {
+    if format != Format::Json {
+        if let Err(error) = emit(document, format, report_dir) {
+            super::print_error(&error);
+        }
+        return None;
+    }
+    if let Some(dir) = report_dir
+        && let Err(error) = document.write_all(dir)
+    {
+        super::print_error(&error);
+    }
+    Some(Box::new(
+        serde_json::from_str(&document.json()).expect("the result is JSON"),
+    ))
+}
+
 fn secs(ms: u128) -> f64 {
     ms as f64 / 1000.0
 }
@@ -272,6 +297,13 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
     ));
     if let Some(reason) = &record.reason {
         text.push_str(&format!(" ({reason})"));
+    }
+    if replayed.unrecorded.is_some() {
+        text.push_str(&format!(
+            "\nrecord {}: NOT WRITTEN (the error below says why; the table is unchanged)\n",
+            replayed.record_path.display()
+        ));
+        return text;
     }
     if record.interrupted {
         text.push_str(&format!("\nrecord {}\n", replayed.record_path.display()));
@@ -407,7 +439,7 @@ fn bisect_text(bisected: &Bisected) -> String {
     }
     let p = &record.probes;
     text.push_str(&format!(
-        "\nprobes: {} ends + {} booted, {} from the cache, {} unbootable; {} round{} of up to {} at once (bound k × ceil(log2 N) = {})\nrecord {}\n",
+        "\nprobes: {} ends + {} booted, {} from the cache, {} unbootable; {} round{} of up to {} at once (bound k × ceil(log2 N) = {})\nrecord {}{}\n",
         p.ends,
         p.booted,
         p.cached,
@@ -416,7 +448,12 @@ fn bisect_text(bisected: &Bisected) -> String {
         if p.rounds == 1 { "" } else { "s" },
         record.parallel,
         p.bound,
-        bisected.record_path.display()
+        bisected.record_path.display(),
+        if bisected.unrecorded.is_some() {
+            ": NOT WRITTEN (the error below says why)"
+        } else {
+            ""
+        }
     ));
     text
 }
@@ -506,6 +543,14 @@ pub(crate) fn error_document(error: &Error) -> String {
         "tail": tail,
         "hints": error.hints(),
     });
+    let mut document = document;
+    if let Error::NotRecorded {
+        result: Some(result),
+        ..
+    } = error
+    {
+        document["result"] = (**result).clone();
+    }
     let mut text = serde_json::to_string_pretty(&document).expect("JSON serialises");
     text.push('\n');
     text

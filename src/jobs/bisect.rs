@@ -49,6 +49,8 @@ pub struct BisectOptions {
 pub struct Bisected {
     pub record: BisectRecord,
     pub record_path: PathBuf,
+    /// Why the record could not be written, when it could not.
+    pub unrecorded: Option<Error>,
 }
 
 /// What a cell's outcome is, for telling whether it changed: status, check
@@ -344,15 +346,18 @@ pub async fn bisect(options: &BisectOptions, cancel: CancellationToken) -> Resul
     ));
     let mut text = serde_json::to_string_pretty(&record).expect("records serialise");
     text.push('\n');
-    crate::support::files::write_atomically(&record_path, text.as_bytes()).map_err(|source| {
-        Error::Write {
+    // A record that cannot be written keeps the answers: the caller prints
+    // them, then fails with why.
+    let unrecorded = crate::support::files::write_atomically(&record_path, text.as_bytes())
+        .err()
+        .map(|source| Error::Write {
             path: record_path.clone(),
             source,
-        }
-    })?;
+        });
     Ok(Bisected {
         record,
         record_path,
+        unrecorded,
     })
 }
 

@@ -58,6 +58,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A run that measured its result but could not write its record: the
+    /// result is printed (with `--format json`, under `result` in the error
+    /// document), then the run fails.
+    #[error("the result was measured but not recorded")]
+    NotRecorded {
+        #[source]
+        source: Box<Error>,
+        result: Option<Box<serde_json::Value>>,
+    },
     #[error("cannot set up the run: {context}")]
     Setup {
         context: String,
@@ -92,7 +101,9 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Accept(AcceptError::Write { .. }) => exit_codes::ENVIRONMENT,
+            Error::Accept(AcceptError::Write { .. }) | Error::NotRecorded { .. } => {
+                exit_codes::ENVIRONMENT
+            }
             Error::Suite(_)
             | Error::Target(_)
             | Error::Usage { .. }
@@ -156,6 +167,14 @@ impl Error {
     /// What to do about it.
     pub fn hints(&self) -> Vec<String> {
         match self {
+            Error::NotRecorded { source, result } => {
+                let mut hints = vec![format!(
+                    "the result is {} and the replay table is unchanged: make the folder writable or pass --records DIR, then run again (cells already measured come from the cell cache)",
+                    if result.is_some() { "under `result` in this document" } else { "printed above" }
+                )];
+                hints.extend(source.hints().into_iter().filter(|h| !h.contains("(--records) is writable")));
+                hints
+            }
             Error::Suite(SuiteError::NotFound { .. }) => vec!["point --suite at a folder with suite.toml, world.toml and scenarios/ (e.g. --suite matrices/litellm)".into()],
             Error::Target(TargetError::NotFound { available, .. }) if available.is_empty() => vec!["add a target file under the suite's targets/ folder".into()],
             Error::Target(TargetError::NotFound { available, .. }) => vec![format!("the targets of this suite are: {}", available.join(", "))],

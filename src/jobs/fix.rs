@@ -45,6 +45,10 @@ pub struct Replayed {
     pub record: FixRecord,
     pub record_path: PathBuf,
     pub table_path: PathBuf,
+    /// Why the record could not be written (`record_path` then names where it
+    /// would have gone, and the table is not updated): the caller prints the
+    /// result, then fails with it.
+    pub unrecorded: Option<Error>,
 }
 
 /// One side of the replay: what gets booted.
@@ -286,13 +290,27 @@ pub async fn replay_fix(
             record::keep_first_measurement(&mut record, &previous);
         }
     }
-    let (record_path, table_path) = record::write(&dir, &record).map_err(Error::Record)?;
-    Ok(Replayed {
+    Ok(recorded(suite, &dir, record))
+}
+
+/// Write the record and the table; a record that cannot be written keeps its
+/// result, with why (the result a run measured is never lost to a write).
+fn recorded(suite: Suite, dir: &std::path::Path, record: FixRecord) -> Replayed {
+    let (record_path, table_path, unrecorded) = match record::write(dir, &record) {
+        Ok((record_path, table_path)) => (record_path, table_path, None),
+        Err(error) => (
+            record::record_path(dir, &record),
+            dir.join("README.md"),
+            Some(Error::Record(error)),
+        ),
+    };
+    Replayed {
         suite,
         record,
         record_path,
         table_path,
-    })
+        unrecorded,
+    }
 }
 
 /// One side's evaluation, when it had to be evaluated.
@@ -492,13 +510,7 @@ fn interrupted(
         run: json!({ "timings": { "total_ms": written.started.elapsed().as_millis() } }),
     };
     let dir = record::records_dir(&options.records, &suite.name);
-    let (record_path, table_path) = record::write(&dir, &record).map_err(Error::Record)?;
-    Ok(Replayed {
-        suite,
-        record,
-        record_path,
-        table_path,
-    })
+    Ok(recorded(suite, &dir, record))
 }
 
 /// The endpoints the fix is caught on: of the cells that went RED→GREEN only

@@ -605,3 +605,77 @@ fn a_side_is_answered_only_by_cells_this_build_measured_with_this_suite() {
     assert!(snapshot() == before, "check changed the cell cache");
     env.assert_nothing_left();
 }
+
+/// A record that cannot be written loses nothing the run measured: the result
+/// is printed (the JSON error document carries it under `result`), the run
+/// fails with exit 3 naming the record's path, and the table is not updated.
+/// (As root a read-only folder is still writable: a folder where the record
+/// goes makes its write fail for anyone.)
+#[test]
+fn a_record_that_cannot_be_written_prints_the_result_and_exits_3_leaving_the_table() {
+    let env = Env::new("fix-unwritable");
+    let repo = history(&env);
+    let records = env.tmp.path().join("replays");
+    let (first, _) = replay(&env, &repo, &records, &["update-fix"]).run_json(0);
+    assert_eq!(first["verdict"], "CAUGHT");
+    let suite_dir = records.join("litellm");
+    let written: Vec<PathBuf> = std::fs::read_dir(&suite_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let record_path = &written[0];
+    let table = std::fs::read_to_string(suite_dir.join("README.md")).unwrap();
+    std::fs::remove_file(record_path).unwrap();
+    std::fs::create_dir_all(record_path.join("in-the-way")).unwrap();
+
+    // JSON: one document, the error, with the measured result inside.
+    let (document, stderr) = replay(&env, &repo, &records, &["update-fix"]).run_json(3);
+    assert_eq!(document["kind"], "error", "{document}");
+    assert_eq!(document["exit_code"], 3);
+    assert_eq!(document["result"]["verdict"], "CAUGHT", "{document}");
+    assert_eq!(
+        document["result"]["transitions"]["red_to_green"],
+        serde_json::json!(UPDATE_CELLS)
+    );
+    let causes = document["causes"].to_string();
+    assert!(
+        causes.contains(&record_path.display().to_string()),
+        "{causes}"
+    );
+    assert!(
+        stderr.contains("hint: the result is under `result`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--records DIR"), "{stderr}");
+
+    // Human: the verdict and the transitions on stdout, the error on stderr.
+    let (stdout, stderr) = env
+        .replay()
+        .args(["update-fix", "--target", "twin", "--repo"])
+        .arg(&repo)
+        .arg("--records")
+        .arg(&records)
+        .run_expect(3);
+    assert!(stdout.contains("CAUGHT: 6 cells RED→GREEN"), "{stdout}");
+    assert!(stdout.contains("key_update/self/owner"), "{stdout}");
+    assert!(stdout.contains("NOT WRITTEN"), "{stdout}");
+    assert!(
+        stderr.contains("error: the result was measured but not recorded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("cannot write {}", record_path.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: the result is printed above"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(suite_dir.join("README.md")).unwrap(),
+        table
+    );
+    env.assert_nothing_left();
+}
