@@ -239,3 +239,36 @@ fn unknown_revisions_and_reversed_ends_exit_2() {
     .run_expect(2);
     env.assert_nothing_left();
 }
+
+/// A bisect record that cannot be written (here `--records` is a file) keeps
+/// the answers: the JSON error document carries them under `result`, and the
+/// run exits 3 naming the path it could not write.
+#[test]
+fn a_record_that_cannot_be_written_keeps_the_answers_and_exits_3() {
+    let env = Env::new("bisect-unwritable");
+    let repo = history(&env);
+    std::fs::write(env.tmp.path().join("replays"), "a file, not a folder\n").unwrap();
+    let (document, stderr) = bisect(
+        &env,
+        &repo,
+        &["--good", "teams-module", "--bad", "unbootable-repair"],
+    )
+    .run_json(3);
+    assert_eq!(document["kind"], "error", "{document}");
+    for cell in DELETE_CELLS {
+        assert_eq!(
+            subject(&document["result"], cell),
+            "key delete: let team members delete their team's keys"
+        );
+    }
+    let replays = env.tmp.path().join("replays").display().to_string();
+    assert!(
+        document["causes"].to_string().contains(&replays),
+        "{document}"
+    );
+    assert!(
+        stderr.contains("hint: the result is under `result`"),
+        "{stderr}"
+    );
+    env.assert_nothing_left();
+}
