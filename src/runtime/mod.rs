@@ -280,7 +280,7 @@ pub(crate) fn stage_key(
                     || crate::spec::source::Location::file(&target.path),
                     |i| i.location.clone(),
                 ),
-                key: crate::spec::target::Recipe::inputs_key(stage, false),
+                key: recipe.inputs_key(stage, false),
                 pattern: missing.name,
                 revision: checkout.label.clone(),
             }

@@ -246,13 +246,20 @@ pub(crate) struct Recipe {
     /// The files beside the target that these commands name as
     /// `{{target_dir}}/NAME` (a launcher), names and contents: part of the key.
     pub helpers: Vec<u8>,
+    /// The section the stage is written in: `local` or `docker`.
+    pub section: &'static str,
 }
 
 impl Recipe {
-    /// Where the stage's `inputs` are written: `local.build.inputs`.
-    pub(crate) fn inputs_key(stage: Stage, optional: bool) -> String {
+    /// Where the stage's `inputs` are written: `local.build.inputs`,
+    /// `docker.build.inputs`.
+    pub(crate) fn inputs_key(&self, stage: Stage, optional: bool) -> String {
+        Self::key_in(self.section, stage, optional)
+    }
+
+    fn key_in(section: &str, stage: Stage, optional: bool) -> String {
         format!(
-            "local.{}.{}",
+            "{section}.{}.{}",
             stage.as_str(),
             if optional {
                 "optional_inputs"
@@ -499,8 +506,9 @@ impl Target {
                 None => pass_env.push((text.clone(), std::env::var(text).ok())),
             }
         }
-        let stage = |raw: &RawStage, stage, problems: &mut Vec<Problem>| Recipe {
-            inputs: inputs(&file, raw, stage, problems),
+        let stage = |raw: &RawStage, stage, section, problems: &mut Vec<Problem>| Recipe {
+            inputs: inputs(&file, raw, stage, section, problems),
+            section,
             run: raw
                 .run
                 .iter()
@@ -528,8 +536,8 @@ impl Target {
         let local_recipe =
             |build: &RawStage, migrate: &RawStage, boot: &RawBoot, problems: &mut Vec<Problem>| {
                 LocalRecipe {
-                    build: stage(build, Stage::Build, problems),
-                    migrate: stage(migrate, Stage::Migrate, problems),
+                    build: stage(build, Stage::Build, "local", problems),
+                    migrate: stage(migrate, Stage::Migrate, "local", problems),
                     boot: boot_line(&boot.run, problems),
                 }
             };
@@ -567,10 +575,11 @@ impl Target {
                         run: build.run.clone(),
                     },
                     Stage::Build,
+                    "docker",
                     problems,
                 ),
                 wheels: build.wheels.clone(),
-                migrate: stage(migrate, Stage::Migrate, problems),
+                migrate: stage(migrate, Stage::Migrate, "docker", problems),
                 boot: boot_line(&boot.run, problems),
                 port: boot.port,
                 host_files: host_files(&file, build, &raw.pass_env, problems),
@@ -1118,6 +1127,7 @@ fn inputs(
     file: &SourceFile,
     raw: &RawStage,
     stage: Stage,
+    section: &str,
     problems: &mut Vec<Problem>,
 ) -> Vec<Input> {
     let mut found: Vec<Input> = Vec::new();
@@ -1127,7 +1137,7 @@ fn inputs(
         .map(|i| (i, false))
         .chain(raw.optional_inputs.iter().map(|i| (i, true)));
     for (input, optional) in listed {
-        let key = Recipe::inputs_key(stage, optional);
+        let key = Recipe::key_in(section, stage, optional);
         let text = input.get_ref();
         let inside = !text.is_empty()
             && Path::new(text).components().all(|c| {
@@ -1451,6 +1461,19 @@ mod tests {
                 ("req.txt", false),
                 ("poetry.lock", true),
                 ("migrations/*.sql", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_docker_stage_input_error_names_the_docker_key() {
+        let docker = "[docker.image]\npackages = [\"python3\"]\n[docker.build]\ninputs = [\"../up.txt\"]\nrun = [\"true\"]\n[docker.migrate]\noptional_inputs = [\"m/[a.sql\"]\nrun = [\"true\"]\n[docker.boot]\nrun = \"server\"\nport = 4000\n[ready]\n";
+        let got = messages(target(&GOOD.replace("[ready]\n", docker)).unwrap_err());
+        assert_eq!(
+            got,
+            [
+                "14: docker.build.inputs: \"../up.txt\" is not a path inside the checkout",
+                "17: docker.migrate.optional_inputs: \"m/[a.sql\" is not a valid glob: invalid range pattern",
             ]
         );
     }
