@@ -195,6 +195,7 @@ impl Error {
             Error::Revision(RevisionError::Unknown { .. }) => vec!["use a commit id (short is fine), a branch, a tag or an expression like HEAD~3; `git log --oneline` lists them".into()],
             Error::Revision(RevisionError::Ambiguous { .. }) => vec!["give more digits of the commit id".into()],
             Error::Revision(RevisionError::Reversed { .. }) => vec!["swap --good and --bad: --good is the older end, whose outcomes the search looks for the change from".into()],
+            Error::Revision(RevisionError::NoDirectory { .. }) => vec!["--repo takes the folder of the server's git checkout: check the path (relative paths start at the current folder), or `git clone` the server there first".into()],
             Error::Revision(RevisionError::NotAFolder { .. }) => vec!["--repo takes the folder of the server's git checkout, not a file in it".into()],
             Error::Revision(RevisionError::SameEnds { .. }) => vec!["--good is the older end, where the cells still had their old outcome: pick a commit before --bad".into()],
             Error::Revision(RevisionError::NotAncestor { .. }) => vec!["--good must be an ancestor of --bad (git merge-base --is-ancestor GOOD BAD)".into()],

@@ -130,6 +130,19 @@ fn wrong_messages_are_right() {
         "{stderr}"
     );
     assert!(stderr.contains("hint: --repo takes the folder"), "{stderr}");
+    // --repo naming nothing: the path is named, and the hint says what --repo takes.
+    let (_, stderr) = env
+        .replay()
+        .args(["check", "--target", "twin", "--repo", "no-such-checkout"])
+        .run_expect(2);
+    assert!(
+        stderr.contains("error: no-such-checkout does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: --repo takes the folder of the server's git checkout"),
+        "{stderr}"
+    );
 
     // Equal ends of a bisect are not "reversed".
     let repo = env.tmp.path().join("twin");
