@@ -537,19 +537,22 @@ fn docker_gc_removes_the_dangling_images_with_the_tools_labels_and_no_others() {
         ],
     );
     let theirs = load_dangling_image(dir.path(), &[("replay.test", &env.run_id)]);
-    assert!(image_exists(&ours) && image_exists(&theirs));
+    // (`ours` may already be gone: a docker test running beside this one
+    // sweeps and gcs the same engine, and its gc is the tool's too.)
+    assert!(image_exists(&theirs));
 
     // gc leaves a dangling image newer than the oldest live run (it may be
     // that run's build step): the other docker tests' runs may be live, so
     // gc again until they are gone.
     let deadline = Instant::now() + Duration::from_secs(240);
-    let stderr = loop {
+    // The last gc's report, if that gc found `ours` still there.
+    let mut report = None;
+    while image_exists(&ours) && Instant::now() < deadline {
         let (_, stderr) = env.replay().args(["gc", "--keep-cache"]).run_expect(0);
-        if !image_exists(&ours) || Instant::now() > deadline {
-            break stderr;
-        }
+        report = Some(stderr);
         std::thread::sleep(Duration::from_millis(500));
-    };
+    }
+    let stderr = report.unwrap_or_default();
     assert!(
         !image_exists(&ours),
         "the tool's dangling image is left: {stderr}"
@@ -558,7 +561,10 @@ fn docker_gc_removes_the_dangling_images_with_the_tools_labels_and_no_others() {
         image_exists(&theirs),
         "an image without the tool's labels went"
     );
-    assert!(stderr.contains("Docker image"), "{stderr}");
+    // The gc that removed it says so (unless a gc beside this test did).
+    if !stderr.is_empty() {
+        assert!(stderr.contains("Docker image"), "{stderr}");
+    }
     Command::new("docker").args(["rmi", &theirs]).run_expect(0);
 }
 
