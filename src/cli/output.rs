@@ -507,7 +507,8 @@ pub(crate) fn error_document(error: &Error) -> String {
         Some(RuntimeError::Stage {
             revision, stage, ..
         }) => (Some(revision.clone()), Some(stage.as_str().to_string())),
-        Some(RuntimeError::NotReady { revision, .. }) => {
+        Some(RuntimeError::NotReady { revision, .. })
+        | Some(RuntimeError::PortTaken { revision, .. }) => {
             (Some(revision.clone()), Some("boot".to_string()))
         }
         _ => match error {

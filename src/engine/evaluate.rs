@@ -20,12 +20,16 @@ use crate::engine::runner::{self, Matrix};
 use crate::engine::world::{WorldError, WorldState, database_message};
 use crate::results::outcome::CellOutcome;
 use crate::runtime::{
-    Build, Checkout, Database, KeptTemplate, Postgres, RunContext, Runtime, RuntimeError,
+    Build, Checkout, Database, Holder, KeptTemplate, Postgres, RunContext, Runtime, RuntimeError,
     RuntimeKind, Server,
 };
 use crate::spec::target::{Ready, Stage, Target};
 use crate::suite::{Cell, Suite};
 use crate::support::progress::Progress;
+
+/// How many times a server is booted when another process holds the port
+/// it was given (each time on another port) before the run gives up.
+const BOOT_ATTEMPTS: u32 = 3;
 
 /// How long each phase of one revision took.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -310,7 +314,8 @@ impl<'a> Engine<'a> {
             .await
             .map_err(redact)?;
         let result = async {
-            wait_ready(
+            let mut attempt = 1;
+            while let Err(error) = wait_ready(
                 server.as_mut(),
                 &target.ready,
                 &self.client,
@@ -319,7 +324,25 @@ impl<'a> Engine<'a> {
                 self.run,
             )
             .await
-            .map_err(redact)?;
+            {
+                let RuntimeError::PortTaken { holder, base_url, .. } = &error else {
+                    return Err(redact(error).into());
+                };
+                if attempt == BOOT_ATTEMPTS {
+                    return Err(redact(error).into());
+                }
+                attempt += 1;
+                self.progress.line(&format!(
+                    "boot     {}: {base_url} is answered by {holder}; booting again on another port",
+                    checkout.label
+                ));
+                let again = self
+                    .runtime
+                    .boot(&run, target, &build, &database)
+                    .await
+                    .map_err(redact)?;
+                std::mem::replace(&mut server, again).stop().await;
+            }
             timings.boot_ms = started.elapsed().as_millis();
             self.progress.phase(
                 "boot",
@@ -657,6 +680,14 @@ async fn wait_ready(
         log: server.log().to_path_buf(),
         tail: server.log_tail(20),
     };
+    let port_taken = |server: &dyn Server, holder: String| RuntimeError::PortTaken {
+        revision: label.into(),
+        base_url: server.base_url().into(),
+        holder,
+        command: server.command().into(),
+        log: server.log().to_path_buf(),
+        tail: server.log_tail(20),
+    };
     // What the probe saw last, for the error when the deadline passes.
     let mut last = "nothing answered yet".to_string();
     loop {
@@ -665,6 +696,11 @@ async fn wait_ready(
         }
         if let Some(status) = server.exited() {
             server.flush_log().await;
+            // It could not listen because another process holds its port:
+            // the machine's doing, not the revision's.
+            if let Holder::Other(holder) = server.holder() {
+                return Err(port_taken(server, holder));
+            }
             return Err(failed(
                 server,
                 format!("exited ({status}) before it was ready"),
@@ -712,7 +748,12 @@ async fn wait_ready(
             (_, ok) => ok,
         };
         if sql_ok {
-            return Ok(());
+            match server.holder() {
+                Holder::Itself => return Ok(()),
+                Holder::Other(holder) => return Err(port_taken(server, holder)),
+                // What answered has let go of the port; the server may take it yet.
+                Holder::Nobody => last = "what answered no longer listens on the port".into(),
+            }
         }
         if Instant::now() > deadline {
             return Err(RuntimeError::NotReady {

@@ -255,6 +255,9 @@ fn runtime_hints(error: &RuntimeError) -> Vec<String> {
             "the server's own log is above; run the boot command by hand in the checkout to reproduce it".into(),
             "raise [ready] timeout in the target if the server is just slow to start".into(),
         ],
+        RuntimeError::PortTaken { .. } => vec![
+            "another process took the port this run chose for the server, three times: run again, and look for a program that binds ports in the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range)".into(),
+        ],
         RuntimeError::Stage { .. } => vec!["the command's log is above; fix the revision or the target's recipe, or run with --no-cache to rebuild".into()],
         RuntimeError::EngineUnreachable { .. } => vec![
             "start a Docker engine: scripts/setup --docker installs docker.io and starts dockerd".into(),

@@ -24,6 +24,7 @@ pub use crate::revisions::revision::Checkout;
 use crate::spec::target::{Recipe, Stage, Target, TargetError};
 use crate::spec::template::Vars;
 use crate::support::files::absolute;
+pub(crate) use local::listener::Holder;
 use local::process::SpawnError;
 
 /// The runtime backends.
@@ -134,6 +135,19 @@ pub enum RuntimeError {
         /// What the probe saw last: a status, a refused connection, no row.
         last: String,
         waited: Duration,
+        command: String,
+        log: PathBuf,
+        tail: String,
+    },
+    /// What answered the server's probes is another process: the port it
+    /// was given was taken before it could listen (the machine, not the revision).
+    #[error(
+        "failed to boot {revision}: {base_url} is answered by {holder}, not by the server this run started"
+    )]
+    PortTaken {
+        revision: String,
+        base_url: String,
+        holder: String,
         command: String,
         log: PathBuf,
         tail: String,
@@ -362,6 +376,9 @@ impl RuntimeError {
             }
             | Self::NotReady {
                 command, log, tail, ..
+            }
+            | Self::PortTaken {
+                command, log, tail, ..
             } => Some((log.as_path(), command.as_str(), tail.as_str())),
             _ => None,
         }
@@ -373,7 +390,8 @@ impl RuntimeError {
         match &mut self {
             Self::Postgres { tail, command, .. }
             | Self::Stage { tail, command, .. }
-            | Self::NotReady { tail, command, .. } => {
+            | Self::NotReady { tail, command, .. }
+            | Self::PortTaken { tail, command, .. } => {
                 *tail = redact(tail);
                 *command = redact(command);
             }
@@ -494,6 +512,12 @@ pub(crate) trait Server: Send + Sync {
     }
     /// `Some(status)` once the server has exited.
     fn exited(&mut self) -> Option<String>;
+    /// Who holds the port its probes reach: a server that could not listen
+    /// (another process bound the port first) must never be measured through
+    /// the other's answers. A port the engine publishes is the server's own.
+    fn holder(&self) -> Holder {
+        Holder::Itself
+    }
     /// Wait until what the server printed is in its log.
     async fn flush_log(&mut self);
     async fn stop(self: Box<Self>);

@@ -306,3 +306,141 @@ fn a_record_whose_cells_disagree_with_its_verdict_is_refused_by_table_and_merge(
         assert!(stderr.contains("disagrees"), "{stderr}");
     }
 }
+
+/// The twin's boot, wrapped: while `squats` (next to the target) counts
+/// above zero, a boot first starts a squatter of its own session on the
+/// port it was given (answering every request with the status in
+/// `squat_status`), so the twin cannot listen there — what another process
+/// binding the port between the tool's choice and the server's bind does.
+fn squatted_suite(env: &Env, squats: u32, status: u16) -> (PathBuf, Squatters) {
+    let suite = env.suite_copy("litellm");
+    let targets = suite.join("targets");
+    std::fs::write(
+        targets.join("squatted.py"),
+        r#"import fcntl, os, socket, subprocess, sys, time
+here = os.path.dirname(os.path.abspath(__file__))
+port, python = sys.argv[1], sys.argv[2]
+with open(os.path.join(here, "squats"), "r+") as counter:
+    fcntl.flock(counter, fcntl.LOCK_EX)
+    left = int(counter.read() or 0)
+    if left > 0:
+        counter.seek(0)
+        counter.truncate()
+        counter.write(str(left - 1))
+if left > 0:
+    subprocess.Popen([sys.executable, os.path.join(here, "squat.py"), port], cwd="/",
+                     start_new_session=True, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", int(port)), 0.1).close()
+            break
+        except OSError:
+            time.sleep(0.01)
+os.execv(python, [python, "server.py", "--host", "127.0.0.1", "--port", port])
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        targets.join("squat.py"),
+        r#"import http.server, os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+status = int(open(os.path.join(here, "squat_status")).read())
+class Handler(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = answer
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+with open(os.path.join(here, "squatters"), "a") as pids:
+    pids.write(f"{os.getpid()}\n")
+server.serve_forever()
+"#,
+    )
+    .unwrap();
+    std::fs::write(targets.join("squats"), squats.to_string()).unwrap();
+    std::fs::write(targets.join("squat_status"), status.to_string()).unwrap();
+    edit(
+        &targets.join("twin.toml"),
+        "run = \"{{env}}/bin/python server.py --host {{host}} --port {{port}}\"",
+        "run = \"python3 {{target_dir}}/squatted.py {{port}} {{env}}/bin/python\"",
+    );
+    let squatters = Squatters(targets.join("squatters"));
+    (suite, squatters)
+}
+
+/// The squatters a test started (in sessions of their own, so not the
+/// tool's to stop): killed when the test ends, however it ends.
+struct Squatters(PathBuf);
+
+impl Squatters {
+    fn pids(&self) -> Vec<i32> {
+        std::fs::read_to_string(&self.0)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Squatters {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A server that cannot listen because another process bound its port
+/// first is never measured through the other's answers (which would give
+/// both sides of a fix one server's cells, and cache them as the build's):
+/// the tool sees who holds the port and boots the server again elsewhere.
+#[test]
+fn a_port_another_process_took_first_is_never_measured_and_the_server_boots_elsewhere() {
+    let mut env = Env::new("port-taken");
+    env.private_cache();
+    let repo = history(&env);
+    let records = env.tmp.path().join("replays");
+    // The squatter answers the readiness probe (200) and every cell.
+    let (suite, squatters) = squatted_suite(&env, 1, 200);
+    let (record, stderr) = fix(&env, &suite, &repo, &records).run_json(0);
+    assert_eq!(squatters.pids().len(), 1, "one boot was squatted: {stderr}");
+    assert_eq!(record["verdict"], "CAUGHT", "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "is answered by pid {} (python3); booting again on another port",
+            squatters.pids()[0]
+        )),
+        "{stderr}"
+    );
+    drop(squatters);
+    env.assert_nothing_left();
+}
+
+/// A port taken at every attempt is the machine's fault, not the revision's
+/// (exit 3, never 4, so a bisect does not skip the commit), and it names
+/// who holds the port. Here the squatter refuses the probe (503), so the
+/// twin is seen to exit first.
+#[test]
+fn a_port_taken_at_every_boot_is_an_environment_error_naming_its_holder() {
+    let mut env = Env::new("port-taken-always");
+    env.private_cache();
+    let (suite, squatters) = squatted_suite(&env, 99, 503);
+    let (_, stderr) = env.check_suite(&suite, &[]).run_expect(3);
+    assert_eq!(squatters.pids().len(), 3, "three boots: {stderr}");
+    assert!(
+        stderr.contains("not by the server this run started"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("another process took the port"), "{stderr}");
+    drop(squatters);
+    env.assert_nothing_left();
+}

@@ -1,5 +1,6 @@
 //! The local runtime: processes and an initdb'd Postgres on this machine.
 
+pub(crate) mod listener;
 pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod sweep;
@@ -17,6 +18,7 @@ use super::{
 };
 use crate::spec::target::{CommandLine, Stage, Target};
 use crate::spec::template::Vars;
+use listener::Holder;
 use postgres::{Binaries, Cluster};
 use process::{ProcessGroup, Spec};
 
@@ -58,6 +60,8 @@ impl Postgres for LocalPostgres {
 
 struct LocalServer {
     group: Option<ProcessGroup>,
+    /// The port it was told to listen on.
+    port: u16,
     info: ServerInfo,
 }
 
@@ -72,6 +76,13 @@ impl Server for LocalServer {
             .as_mut()
             .and_then(|g| g.try_exit())
             .map(|status| status.to_string())
+    }
+
+    fn holder(&self) -> Holder {
+        match self.group.as_ref().and_then(ProcessGroup::pid) {
+            Some(group) => listener::holder(self.port, group),
+            None => Holder::Nobody,
+        }
     }
 
     async fn flush_log(&mut self) {
@@ -315,13 +326,7 @@ impl Runtime for LocalRuntime {
         database: &Database,
     ) -> Result<Box<dyn Server>, RuntimeError> {
         let boot = &target.local()?.boot;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|source| RuntimeError::Io {
-                context: "find a free port".into(),
-                source,
-            })?;
+        let port = listener::free_port()?;
         let mut vars = placeholders(run, target, &build.checkout, &build.env_dir);
         vars.set("database_url", database.server_url.clone());
         vars.set("host", "127.0.0.1");
@@ -359,6 +364,7 @@ impl Runtime for LocalRuntime {
         })?;
         Ok(Box::new(LocalServer {
             group: Some(group),
+            port,
             info: ServerInfo {
                 base_url: format!("http://127.0.0.1:{port}"),
                 command: spec.display(),

@@ -28,6 +28,7 @@ use nix::unistd::{Gid, Uid, User};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
+use super::listener::Holder;
 use super::process::{ProcessGroup, Spec, log_tail};
 use crate::runtime::{KeptTemplate, RuntimeError};
 
@@ -238,7 +239,7 @@ impl Cluster {
         // A free port can be taken between the probe and the bind; try a few.
         let mut last_error = None;
         for _ in 0..3 {
-            let port = free_port()?;
+            let port = super::listener::free_port()?;
             let argv = vec![
                 binaries.bin("postgres"),
                 "-D".into(),
@@ -308,8 +309,24 @@ impl Cluster {
                     tail: postmaster.log_tail(20),
                 });
             }
-            match sqlx::PgConnection::connect(&url).await {
-                Ok(mut connection) => {
+            let group = postmaster.pid().expect("running");
+            let holder = super::listener::holder(self.port, group);
+            if let Holder::Other(who) = &holder {
+                // Our postmaster cannot listen there: never talk to the other one.
+                return Err(RuntimeError::Postgres {
+                    action: format!("start (port {} is held by {who})", self.port),
+                    command: postmaster.command.clone(),
+                    log: postmaster.log.clone(),
+                    tail: postmaster.log_tail(20),
+                });
+            }
+            let connected = match holder {
+                Holder::Itself => Some(sqlx::PgConnection::connect(&url).await),
+                _ => None,
+            };
+            match connected {
+                None => {}
+                Some(Ok(mut connection)) => {
                     let set = set_password(&mut connection, &self.password).await;
                     connection.close().await.ok();
                     return set.map_err(|error| RuntimeError::Postgres {
@@ -320,7 +337,9 @@ impl Cluster {
                     });
                 }
                 // Listening, but the credential is refused: waiting will not help.
-                Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("28P01") => {
+                Some(Err(sqlx::Error::Database(error)))
+                    if error.code().as_deref() == Some("28P01") =>
+                {
                     return Err(RuntimeError::Postgres {
                         action: "start (the cached cluster refuses the cache's credential; `replay gc` removes the cache)".into(),
                         command: postmaster.command.clone(),
@@ -328,7 +347,7 @@ impl Cluster {
                         tail: postmaster.log_tail(20),
                     });
                 }
-                Err(_) => {}
+                Some(Err(_)) => {}
             }
             if Instant::now() > deadline {
                 return Err(RuntimeError::Postgres {
@@ -565,21 +584,6 @@ fn kept_cluster(entry: &Path, key: &str) -> Option<(PathBuf, KeptTemplate)> {
     let dir = entry.join("templates").join(key.get(..16)?);
     let stored = std::fs::read_to_string(dir.join("key")).ok()?;
     (stored == key && dir.join("data").is_dir()).then(|| (dir.join("data"), KeptTemplate::of(key)))
-}
-
-fn free_port() -> Result<u16, RuntimeError> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| RuntimeError::Io {
-            context: "find a free port".into(),
-            source,
-        })?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|source| RuntimeError::Io {
-            context: "find a free port".into(),
-            source,
-        })
 }
 
 fn chown(path: &Path, user: Option<(Uid, Gid)>) -> Result<(), RuntimeError> {

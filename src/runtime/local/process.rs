@@ -158,7 +158,7 @@ impl ProcessGroup {
         }
     }
 
-    #[cfg(test)]
+    /// The leader's pid, which is also the group's id (`None` once stopped).
     pub(crate) fn pid(&self) -> Option<Pid> {
         self.pgid
     }
