@@ -9,6 +9,7 @@ mod man;
 mod output;
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -440,7 +441,10 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             if replayed.unrecorded.is_some() {
                 let result =
                     output::emit_unrecorded(output::Document::Fix(&replayed), Format::Human, None);
-                return Err(not_recorded(replayed.unrecorded.take(), result));
+                let written = replayed
+                    .record_written
+                    .then(|| replayed.record_path.clone());
+                return Err(not_recorded(replayed.unrecorded.take(), result, written));
             }
             output::emit(output::Document::Fix(&replayed), Format::Human, None)?;
             Ok(fix_exit_code(&replayed))
@@ -449,10 +453,15 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
 }
 
 /// The error a run whose result was printed but not recorded ends with.
-fn not_recorded(unrecorded: Option<Error>, result: Option<Box<serde_json::Value>>) -> Error {
+fn not_recorded(
+    unrecorded: Option<Error>,
+    result: Option<Box<serde_json::Value>>,
+    written: Option<PathBuf>,
+) -> Error {
     Error::NotRecorded {
         source: Box::new(unrecorded.expect("checked by the caller")),
         result,
+        written,
     }
 }
 
@@ -560,7 +569,10 @@ async fn run_fix(
             args.run.format,
             args.run.report_dir.as_deref(),
         );
-        return Err(not_recorded(replayed.unrecorded.take(), result));
+        let written = replayed
+            .record_written
+            .then(|| replayed.record_path.clone());
+        return Err(not_recorded(replayed.unrecorded.take(), result, written));
     }
     output::emit(
         output::Document::Fix(&replayed),
@@ -606,7 +618,7 @@ async fn run_bisect(
             args.run.format,
             args.run.report_dir.as_deref(),
         );
-        return Err(not_recorded(bisected.unrecorded.take(), result));
+        return Err(not_recorded(bisected.unrecorded.take(), result, None));
     }
     output::emit(
         output::Document::Bisect(&bisected),

@@ -298,6 +298,14 @@ fn fix_text(replayed: &Replayed, palette: &Palette) -> String {
     if let Some(reason) = &record.reason {
         text.push_str(&format!(" ({reason})"));
     }
+    if replayed.unrecorded.is_some() && replayed.record_written {
+        text.push_str(&format!(
+            "\nrecord {}\ntable {}: NOT UPDATED (the error below says why)\n",
+            replayed.record_path.display(),
+            replayed.table_path.display()
+        ));
+        return text;
+    }
     if replayed.unrecorded.is_some() {
         text.push_str(&format!(
             "\nrecord {}: NOT WRITTEN (the error below says why; the table is unchanged)\n",

@@ -61,11 +61,16 @@ pub enum Error {
     /// A run that measured its result but could not write its record: the
     /// result is printed (with `--format json`, under `result` in the error
     /// document), then the run fails.
-    #[error("the result was measured but not recorded")]
+    #[error("{}", match written {
+        Some(_) => "the result was recorded but the replay table was not updated",
+        None => "the result was measured but not recorded",
+    })]
     NotRecorded {
         #[source]
         source: Box<Error>,
         result: Option<Box<serde_json::Value>>,
+        /// The record, when it was written and only the table was not.
+        written: Option<PathBuf>,
     },
     #[error("cannot set up the run: {context}")]
     Setup {
@@ -167,11 +172,17 @@ impl Error {
     /// What to do about it.
     pub fn hints(&self) -> Vec<String> {
         match self {
-            Error::NotRecorded { source, result } => {
-                let mut hints = vec![format!(
-                    "the result is {} and the replay table is unchanged: make the folder writable or pass --records DIR, then run again (cells already measured come from the cell cache)",
-                    if result.is_some() { "under `result` in this document" } else { "printed above" }
-                )];
+            Error::NotRecorded { source, result, written } => {
+                let shown = if result.is_some() { "under `result` in this document" } else { "printed above" };
+                let mut hints = vec![match written {
+                    Some(record) => format!(
+                        "the result is {shown} and in {}; the replay table is unchanged: fix what the error names, then `replay table --records DIR` renders it from the records",
+                        record.display()
+                    ),
+                    None => format!(
+                        "the result is {shown} and the replay table is unchanged: make the folder writable or pass --records DIR, then run again (cells already measured come from the cell cache)"
+                    ),
+                }];
                 hints.extend(source.hints().into_iter().filter(|h| !h.contains("(--records) is writable")));
                 hints
             }

@@ -45,10 +45,12 @@ pub struct Replayed {
     pub record: FixRecord,
     pub record_path: PathBuf,
     pub table_path: PathBuf,
-    /// Why the record could not be written (`record_path` then names where it
-    /// would have gone, and the table is not updated): the caller prints the
-    /// result, then fails with it.
+    /// Why the record or the table could not be written (`record_path` then
+    /// names where the record would have gone, and the table is not updated):
+    /// the caller prints the result, then fails with it.
     pub unrecorded: Option<Error>,
+    /// The record was written and only the table was not.
+    pub record_written: bool,
 }
 
 /// One side of the replay: what gets booted.
@@ -296,20 +298,21 @@ pub async fn replay_fix(
 /// Write the record and the table; a record that cannot be written keeps its
 /// result, with why (the result a run measured is never lost to a write).
 fn recorded(suite: Suite, dir: &std::path::Path, record: FixRecord) -> Replayed {
-    let (record_path, table_path, unrecorded) = match record::write(dir, &record) {
-        Ok((record_path, table_path)) => (record_path, table_path, None),
-        Err(error) => (
-            record::record_path(dir, &record),
-            dir.join("README.md"),
-            Some(Error::Record(error)),
-        ),
-    };
+    let record_path = record::record_path(dir, &record);
+    let table_path = dir.join("README.md");
+    let written = record::write(dir, &record);
+    let record_written = written.is_ok();
+    let unrecorded = written
+        .and_then(|_| record::write_table(dir, &record.suite.name))
+        .err()
+        .map(Error::Record);
     Replayed {
         suite,
         record,
         record_path,
         table_path,
         unrecorded,
+        record_written,
     }
 }
 

@@ -643,8 +643,8 @@ pub fn render_table(suite: &str, records: &[FixRecord], upstream: Option<&Upstre
     out
 }
 
-/// Write a record and regenerate its folder's table, both atomically.
-pub fn write(dir: &Path, record: &FixRecord) -> Result<(PathBuf, PathBuf), RecordError> {
+/// Write a record atomically (its folder's table is [`write_table`]'s).
+pub fn write(dir: &Path, record: &FixRecord) -> Result<PathBuf, RecordError> {
     let path = record_path(dir, record);
     let mut text = serde_json::to_string_pretty(record).expect("records serialise");
     text.push('\n');
@@ -654,8 +654,7 @@ pub fn write(dir: &Path, record: &FixRecord) -> Result<(PathBuf, PathBuf), Recor
             source,
         }
     })?;
-    let table = write_table(dir, &record.suite.name)?;
-    Ok((path, table))
+    Ok(path)
 }
 
 /// Regenerate `README.md` in a records folder.

@@ -679,3 +679,53 @@ fn a_record_that_cannot_be_written_prints_the_result_and_exits_3_leaving_the_tab
     );
     env.assert_nothing_left();
 }
+
+/// A record that was written while its table could not be is not reported
+/// as lost: the output names the record, says the table was not updated,
+/// and the hint says how to render it.
+#[test]
+fn a_table_that_cannot_be_written_keeps_the_record_and_says_which_was_not_written() {
+    let env = Env::new("fix-table-unwritable");
+    let repo = history(&env);
+    let records = env.tmp.path().join("replays");
+    replay(&env, &repo, &records, &["update-fix"]).run_json(0);
+    let suite_dir = records.join("litellm");
+    let record_path = std::fs::read_dir(&suite_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a record");
+    std::fs::remove_file(&record_path).unwrap();
+    std::fs::remove_file(suite_dir.join("README.md")).unwrap();
+    std::fs::create_dir_all(suite_dir.join("README.md/in-the-way")).unwrap();
+
+    let (document, stderr) = replay(&env, &repo, &records, &["update-fix"]).run_json(3);
+    assert_eq!(document["result"]["verdict"], "CAUGHT", "{document}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record_path).unwrap()).unwrap();
+    assert_eq!(written["verdict"], "CAUGHT");
+    assert!(
+        stderr.contains("error: the result was recorded but the replay table was not updated"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("and in {}", record_path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`replay table --records DIR`"), "{stderr}");
+
+    let (stdout, _) = env
+        .replay()
+        .args(["update-fix", "--target", "twin", "--repo"])
+        .arg(&repo)
+        .arg("--records")
+        .arg(&records)
+        .run_expect(3);
+    assert!(
+        stdout.contains(&format!("record {}\n", record_path.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("README.md: NOT UPDATED"), "{stdout}");
+    assert!(!stdout.contains("NOT WRITTEN"), "{stdout}");
+    env.assert_nothing_left();
+}
