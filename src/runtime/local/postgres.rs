@@ -309,8 +309,16 @@ impl Cluster {
                     tail: postmaster.log_tail(20),
                 });
             }
+            // Who listens, asked only once something does (a refused
+            // connection is cheap; the kernel's socket table is not).
+            let listening = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok();
             let group = postmaster.pid().expect("running");
-            let holder = super::listener::holder(self.port, group);
+            let holder = match listening {
+                true => super::listener::holder(self.port, group),
+                false => Holder::Nobody,
+            };
             if let Holder::Other(who) = &holder {
                 // Our postmaster cannot listen there: never talk to the other one.
                 return Err(RuntimeError::Postgres {
