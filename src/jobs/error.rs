@@ -268,6 +268,7 @@ fn runtime_hints(error: &RuntimeError) -> Vec<String> {
         ],
         RuntimeError::PortTaken { .. } => vec![
             "another process took the port this run chose for the server, three times: run again, and look for a program that binds ports in the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range)".into(),
+            "if the holder named above is the server itself, its boot command starts it in a session of its own (setsid, a daemon mode): run it in the foreground, in the process group replay starts".into(),
         ],
         RuntimeError::Stage { .. } => vec!["the command's log is above; fix the revision or the target's recipe, or run with --no-cache to rebuild".into()],
         RuntimeError::EngineUnreachable { .. } => vec![
