@@ -62,6 +62,12 @@ pub(crate) fn free_port() -> Result<u16, RuntimeError> {
 /// process group is `group`.
 pub(crate) fn holder(port: u16, group: Pid) -> Holder {
     let tables = [procfs::net::tcp(), procfs::net::tcp6()];
+    if let [Err(error), Err(_)] = &tables {
+        // Unverifiable is not ours: never trust an answer nobody can place.
+        return Holder::Other(format!(
+            "a process this run cannot name (the kernel's socket table /proc/net/tcp cannot be read: {error})"
+        ));
+    }
     let sockets = tables
         .into_iter()
         .flat_map(Result::unwrap_or_default)
