@@ -444,3 +444,21 @@ fn a_port_taken_at_every_boot_is_an_environment_error_naming_its_holder() {
     drop(squatters);
     env.assert_nothing_left();
 }
+
+/// Postgres's port taken at its first try (a debug build's hook listens on
+/// it first): the next try starts the same cluster on another port. A failed
+/// try used to remove the cluster's data folder, so every later try failed
+/// too, and the retry that a taken port needs never worked.
+#[test]
+fn a_postgres_port_taken_at_the_first_try_starts_the_cluster_on_another_port() {
+    let mut env = Env::new("pg-port-taken");
+    env.private_cache();
+    let (report, stderr) = env
+        .check_twin()
+        .args(["--cell", "key_update/self/owner", "--format", "json"])
+        .env("REPLAY_TEST_TAKE_PG_PORT", "1")
+        .run_json(0);
+    assert!(stderr.contains("replay: postgres started"), "{stderr}");
+    assert_eq!(report["summary"]["green"], 1, "{stderr}");
+    env.assert_nothing_left();
+}

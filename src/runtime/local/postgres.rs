@@ -238,8 +238,10 @@ impl Cluster {
         let starting = Instant::now();
         // A free port can be taken between the probe and the bind; try a few.
         let mut last_error = None;
-        for _ in 0..3 {
+        for attempt in 1..=3 {
             let port = super::listener::free_port()?;
+            #[cfg(debug_assertions)]
+            let _taken = (attempt == 1).then(|| take_port_for_tests(port)).flatten();
             let argv = vec![
                 binaries.bin("postgres"),
                 "-D".into(),
@@ -280,8 +282,14 @@ impl Cluster {
                     return Ok((cluster, hit, StartTimings { copy, start }));
                 }
                 Err(error) => {
-                    cluster.stop().await;
-                    if matches!(error, RuntimeError::Interrupted) {
+                    let interrupted = matches!(error, RuntimeError::Interrupted);
+                    if interrupted || attempt == 3 {
+                        cluster.stop().await;
+                    } else {
+                        // The next try starts the same data folder on another port.
+                        cluster.halt().await;
+                    }
+                    if interrupted {
                         return Err(error);
                     }
                     last_error = Some(error);
@@ -457,12 +465,17 @@ impl Cluster {
     /// Immediate shutdown (SIGQUIT to the postmaster: no checkpoint, the data
     /// directory is thrown away), then remove the data directory.
     pub(crate) async fn stop(&mut self) {
+        self.halt().await;
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+
+    /// Stop the postmaster, keeping its data folder.
+    async fn halt(&mut self) {
         if let Some(postmaster) = self.postmaster.take() {
             postmaster
                 .stop(Signal::SIGQUIT, true, Duration::from_secs(10))
                 .await;
         }
-        let _ = std::fs::remove_dir_all(&self.data);
     }
 }
 
@@ -702,6 +715,16 @@ fn copy_tree_now(from: &Path, to: &Path, cancel: &CancellationToken) -> std::io:
         ));
     }
     Ok(())
+}
+
+/// A test hook, in debug builds only: with `REPLAY_TEST_TAKE_PG_PORT=1`, this
+/// process listens on the port of Postgres's first try until the try ends,
+/// as another process that bound it first would.
+#[cfg(debug_assertions)]
+fn take_port_for_tests(port: u16) -> Option<std::net::TcpListener> {
+    std::env::var_os("REPLAY_TEST_TAKE_PG_PORT")
+        .filter(|v| v == "1")
+        .and_then(|_| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
 }
 
 /// A test hook, in debug builds only: with `REPLAY_TEST_PAUSE_COPY=FILE`, a
