@@ -645,6 +645,15 @@ pub(crate) async fn runtime(
     }
 }
 
+/// The tool's own URL for a database of the run's Postgres (on 127.0.0.1:`port`).
+/// The connection library fills what a URL leaves out from the caller's `PG*`
+/// variables: `sslmode=disable` keeps a `PGSSLMODE=require` (or the
+/// certificates of another database) in the caller's shell from refusing the
+/// run's own cluster, which speaks no TLS.
+pub(crate) fn own_cluster_url(password: &str, port: u16, database: &str) -> String {
+    format!("postgresql://postgres:{password}@127.0.0.1:{port}/{database}?sslmode=disable")
+}
+
 /// The placeholders of a target's commands, for a stage of a build.
 pub(crate) fn placeholders(
     run: &RunContext<'_>,

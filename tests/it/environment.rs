@@ -242,3 +242,21 @@ fn a_proxy_in_the_callers_environment_is_not_used_for_the_runs_own_servers() {
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
     env.assert_nothing_left();
 }
+
+/// The connection library fills what a URL leaves out from the caller's
+/// `PG*` variables: a shell set up for a TLS database elsewhere
+/// (`PGSSLMODE=require`, its certificates) must not refuse the run's own
+/// Postgres, which speaks no TLS (it waited out the start and exited 3).
+#[test]
+fn a_pgsslmode_in_the_callers_environment_does_not_refuse_the_runs_own_postgres() {
+    let mut env = Env::new("env-pgsslmode");
+    env.private_cache();
+    let (report, stderr) = env
+        .check_twin()
+        .args(["--cell", "key_update/self/owner", "--format", "json"])
+        .env("PGSSLMODE", "require")
+        .env("PGSSLROOTCERT", "/nonexistent/root.crt")
+        .run_json(0);
+    assert_eq!(report["summary"]["green"], 1, "{stderr}");
+    env.assert_nothing_left();
+}

@@ -715,10 +715,7 @@ fn template_image(key: &str, credential: &str) -> String {
 
 impl DockerPostgres {
     fn url_with(&self, password: &str, database: &str) -> String {
-        format!(
-            "postgresql://postgres:{password}@127.0.0.1:{}/{database}",
-            self.host_port
-        )
+        crate::runtime::own_cluster_url(password, self.host_port, database)
     }
 }
 

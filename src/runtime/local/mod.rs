@@ -45,7 +45,7 @@ impl Postgres for LocalPostgres {
     }
 
     fn server_url(&self, database: &str) -> String {
-        self.cluster.url(database)
+        self.cluster.server_url(database)
     }
 
     async fn stop(mut self: Box<Self>, keep: Option<&KeptTemplate>) {

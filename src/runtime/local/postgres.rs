@@ -379,16 +379,21 @@ impl Cluster {
         }
     }
 
-    /// A connection URL for a database of this cluster.
+    /// The tool's connection URL for a database of this cluster.
     pub(crate) fn url(&self, database: &str) -> String {
         self.url_with(&self.password, database)
     }
 
-    fn url_with(&self, password: &str, database: &str) -> String {
+    /// The server's: what `{{database_url}}` gives its commands.
+    pub(crate) fn server_url(&self, database: &str) -> String {
         format!(
-            "postgresql://postgres:{password}@127.0.0.1:{}/{database}",
-            self.port
+            "postgresql://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
         )
+    }
+
+    fn url_with(&self, password: &str, database: &str) -> String {
+        crate::runtime::own_cluster_url(password, self.port, database)
     }
 
     /// Keep this cluster in the cache with only `template` in it (every other
