@@ -441,15 +441,20 @@ async fn dispatch(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             if replayed.unrecorded.is_some() {
                 let result =
                     output::emit_unrecorded(output::Document::Fix(&replayed), Format::Human, None);
-                let written = replayed
-                    .record_written
-                    .then(|| replayed.record_path.clone());
-                return Err(not_recorded(replayed.unrecorded.take(), result, written));
+                return Err(fix_not_recorded(&mut replayed, result));
             }
             output::emit(output::Document::Fix(&replayed), Format::Human, None)?;
             Ok(fix_exit_code(&replayed))
         }
     }
+}
+
+/// [`not_recorded`] for a fix, whose record may be written though its table was not.
+fn fix_not_recorded(replayed: &mut Replayed, result: Option<Box<serde_json::Value>>) -> Error {
+    let written = replayed
+        .record_written
+        .then(|| replayed.record_path.clone());
+    not_recorded(replayed.unrecorded.take(), result, written)
 }
 
 /// The error a run whose result was printed but not recorded ends with.
@@ -569,10 +574,7 @@ async fn run_fix(
             args.run.format,
             args.run.report_dir.as_deref(),
         );
-        let written = replayed
-            .record_written
-            .then(|| replayed.record_path.clone());
-        return Err(not_recorded(replayed.unrecorded.take(), result, written));
+        return Err(fix_not_recorded(&mut replayed, result));
     }
     output::emit(
         output::Document::Fix(&replayed),
