@@ -13,10 +13,17 @@ fn history(env: &Env) -> PathBuf {
 }
 
 fn replay(env: &Env, repo: &Path, records: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = replay_human(env, repo, records, args);
+    command.args(["--format", "json"]);
+    command
+}
+
+/// The fix job on the twin's history, human output; [`replay`] adds `--format json`.
+fn replay_human(env: &Env, repo: &Path, records: &Path, args: &[&str]) -> std::process::Command {
     let mut command = env.replay();
     command
         .args(args)
-        .args(["--target", "twin", "--format", "json", "--repo"])
+        .args(["--target", "twin", "--repo"])
         .arg(repo)
         .arg("--records")
         .arg(records);
@@ -651,13 +658,7 @@ fn a_record_that_cannot_be_written_prints_the_result_and_exits_3_leaving_the_tab
     assert!(stderr.contains("--records DIR"), "{stderr}");
 
     // Human: the verdict and the transitions on stdout, the error on stderr.
-    let (stdout, stderr) = env
-        .replay()
-        .args(["update-fix", "--target", "twin", "--repo"])
-        .arg(&repo)
-        .arg("--records")
-        .arg(&records)
-        .run_expect(3);
+    let (stdout, stderr) = replay_human(&env, &repo, &records, &["update-fix"]).run_expect(3);
     assert!(stdout.contains("CAUGHT: 6 cells RED→GREEN"), "{stdout}");
     assert!(stdout.contains("key_update/self/owner"), "{stdout}");
     assert!(stdout.contains("NOT WRITTEN"), "{stdout}");
@@ -714,13 +715,7 @@ fn a_table_that_cannot_be_written_keeps_the_record_and_says_which_was_not_writte
     );
     assert!(stderr.contains("`replay table --records DIR`"), "{stderr}");
 
-    let (stdout, _) = env
-        .replay()
-        .args(["update-fix", "--target", "twin", "--repo"])
-        .arg(&repo)
-        .arg("--records")
-        .arg(&records)
-        .run_expect(3);
+    let (stdout, _) = replay_human(&env, &repo, &records, &["update-fix"]).run_expect(3);
     assert!(
         stdout.contains(&format!("record {}\n", record_path.display())),
         "{stdout}"
