@@ -241,7 +241,7 @@ impl Cluster {
         for attempt in 1..=3 {
             let port = super::listener::free_port()?;
             #[cfg(debug_assertions)]
-            let _taken = (attempt == 1).then(|| take_port_for_tests(port)).flatten();
+            let _taken = take_port_for_tests(port, attempt);
             let argv = vec![
                 binaries.bin("postgres"),
                 "-D".into(),
@@ -726,10 +726,11 @@ fn copy_tree_now(from: &Path, to: &Path, cancel: &CancellationToken) -> std::io:
 /// process listens on the port of Postgres's first try until the try ends,
 /// as another process that bound it first would.
 #[cfg(debug_assertions)]
-fn take_port_for_tests(port: u16) -> Option<std::net::TcpListener> {
-    std::env::var_os("REPLAY_TEST_TAKE_PG_PORT")
-        .filter(|v| v == "1")
-        .and_then(|_| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+fn take_port_for_tests(port: u16, attempt: u32) -> Option<std::net::TcpListener> {
+    let wanted = std::env::var_os("REPLAY_TEST_TAKE_PG_PORT").is_some_and(|v| v == "1");
+    (wanted && attempt == 1)
+        .then(|| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+        .flatten()
 }
 
 /// A test hook, in debug builds only: with `REPLAY_TEST_PAUSE_COPY=FILE`, a
